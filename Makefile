@@ -1,0 +1,36 @@
+# jukinet — the two commands: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= ./jukinet-data
+RESIDENTS ?= 20000
+
+.PHONY: demo test venv bench trace clean-demo lint
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Run the whole system on the embedded default (SQLite) with synthetic Mie data.
+demo: venv
+	$(VENV)/bin/jukinet demo --data-dir $(DATA) --residents $(RESIDENTS)
+
+## Run every test (SQLite always; PostgreSQL too when JUKINET_TEST_POSTGRES_URL is set).
+test: venv
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) scripts/trace.py --check
+
+## Benchmarks (writes figures to stdout; see bench/RESULTS.md).
+bench: venv
+	$(PY) bench/run.py
+
+## Regenerate docs/requirements-trace.md from the test names.
+trace: venv
+	$(PY) scripts/trace.py
+
+clean-demo:
+	rm -rf $(DATA)

@@ -1,0 +1,127 @@
+"""The ``jukinet`` command (Typer). Every command takes ``--data-dir`` (default ./jukinet-data);
+everything else is in ``DIR/jukinet.toml``, written by ``init``.
+
+Commands are thin: they parse, call a service, and print. Errors are printed as
+``code: message`` (Japanese) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from jukinet.config import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, Config, NationalConfig, ServerConfig
+from jukinet.errors import JukinetError
+
+app = typer.Typer(help="jukinet — 都道府県サーバ・附票都道府県サーバ", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+
+
+def _fail(e: JukinetError) -> None:
+    console.print(f"[red]{e.code}[/red]: {e.message}")
+    raise typer.Exit(2)
+
+
+def _load(data_dir: Path) -> Config:
+    try:
+        return Config.load(data_dir)
+    except JukinetError as e:
+        _fail(e)
+
+
+@app.command()
+def init(data_dir: Path = DataDir,
+         db_url: Optional[str] = typer.Option(None, "--db-url", help="PostgreSQL の管理者URL (省略時は SQLite)"),
+         port_base: int = typer.Option(DEFAULT_PORT_BASE, "--port-base", help="サーバN, 全国サーバN+1, 附票全国サーバN+2")):
+    """データベース・設定を作成する (databases, migrations, config)."""
+    from jukinet.store import provision
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        db = provision.database_config(data_dir, db_url)
+        provision.migrate_all(db)
+    except JukinetError as e:
+        _fail(e)
+    config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
+                    national=NationalConfig(port=port_base + 1, fuhyo_port=port_base + 2))
+    config.save()
+    console.print(f"初期化しました: {config.path}")
+
+
+@app.command()
+def seed(data_dir: Path = DataDir,
+         residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (現存者)"),
+         seed_: int = typer.Option(0, "--seed", help="乱数シード (同じシードで同じデータ)")):
+    """合成の三重県住民データを両ファイルに投入する (synthetic population, both registers)."""
+    from jukinet.seed import populate
+    from jukinet.store.registers import Registers
+
+    config = _load(data_dir)
+    registers = Registers(config)
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("住民データ投入", total=residents)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = populate(registers, residents, seed_, progress=progress)
+        except JukinetError as e:
+            _fail(e)
+    registers.dispose()
+    console.print(f"投入しました ({time.monotonic() - started:.1f} 秒): {report}")
+
+
+@app.command()
+def serve(data_dir: Path = DataDir):
+    """都道府県サーバ・附票都道府県サーバを起動する."""
+    import uvicorn
+
+    from jukinet.web.app import create_app
+
+    config = _load(data_dir)
+    console.print(f"起動: http://{config.server.host}:{config.server.port}/health")
+    uvicorn.run(create_app(config), host=config.server.host, port=config.server.port, log_level="warning")
+
+
+@app.command()
+def demo(data_dir: Path = DataDir,
+         residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (初回のみ投入)")):
+    """デモ: 初期化・合成データ投入 (初回のみ)・起動し、確認先を表示する."""
+    from jukinet.config import CONFIG_NAME
+    from jukinet.store.registers import Registers
+
+    if not (data_dir / CONFIG_NAME).exists():
+        init(data_dir=data_dir, db_url=None, port_base=DEFAULT_PORT_BASE)
+    config = _load(data_dir)
+    registers = Registers(config)
+    with registers.juki_uow(write=False) as uow:
+        empty = uow.repo.count() == 0
+    registers.dispose()
+    if empty:
+        seed(data_dir=data_dir, residents=residents, seed_=0)
+    base = f"http://{config.server.host}:{config.server.port}"
+    console.rule("jukinet デモ")
+    console.print(f"データ: {data_dir.resolve()} (SQLite: juki.sqlite3, fuhyo.sqlite3)")
+    console.print(f"ヘルスチェック: {base}/health")
+    console.print(f"API 仕様 (OpenAPI): {base}/docs")
+    console.print("終了: Ctrl-C")
+    serve(data_dir=data_dir)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

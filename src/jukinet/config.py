@@ -1,0 +1,92 @@
+"""Configuration: everything but ``--data-dir`` lives in ``DIR/jukinet.toml``, written by ``init``.
+
+The file holds database URLs and ports, never personal data. It is written with mode 0600
+because a PostgreSQL URL may carry role passwords.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from jukinet.errors import JukinetError
+
+CONFIG_NAME = "jukinet.toml"
+DEFAULT_DATA_DIR = Path("./jukinet-data")
+DEFAULT_PORT_BASE = 8700
+
+
+class ConfigError(JukinetError):
+    pass
+
+
+@dataclass
+class DatabaseConfig:
+    juki_url: str
+    fuhyo_url: str
+    #: SQLite synchronous mode: FULL keeps every acknowledged commit through a power loss (ADR 0002)
+    sqlite_synchronous: str = "FULL"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT_BASE
+
+
+@dataclass
+class NationalConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT_BASE + 1
+    fuhyo_port: int = DEFAULT_PORT_BASE + 2
+
+
+@dataclass
+class Config:
+    data_dir: Path
+    database: DatabaseConfig
+    prefecture_code: str = "240001"
+    prefecture_name: str = "三重県"
+    server: ServerConfig = field(default_factory=ServerConfig)
+    national: NationalConfig = field(default_factory=NationalConfig)
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / CONFIG_NAME
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("data_dir")
+        return d
+
+    def save(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            tomli_w.dump(self.to_dict(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, data_dir: Path | str) -> "Config":
+        data_dir = Path(data_dir)
+        path = data_dir / CONFIG_NAME
+        if not path.exists():
+            raise ConfigError("CONFIG_MISSING",
+                              f"設定ファイルがありません。先に `jukinet init --data-dir {data_dir}` を実行してください。")
+        with open(path, "rb") as f:
+            d = tomllib.load(f)
+        return cls(
+            data_dir=data_dir,
+            database=DatabaseConfig(**d["database"]),
+            prefecture_code=d.get("prefecture_code", "240001"),
+            prefecture_name=d.get("prefecture_name", "三重県"),
+            server=ServerConfig(**d.get("server", {})),
+            national=NationalConfig(**d.get("national", {})),
+        )

@@ -1,0 +1,56 @@
+"""The two register databases of one installation, opened from its config.
+
+``Registers`` holds one engine per register and hands out units of work:
+
+    with registers.juki_uow() as uow:      # one transaction on D1
+        rec = uow.repo.get(code)
+        uow.repo.apply(new, previous=rec)
+    # committed here; rolled back if the block raised
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection, Engine
+
+from jukinet.config import Config
+from jukinet.store.engine import make_engine, writer
+from jukinet.store.repository import FuhyoRepository, JukiRepository
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction on one register: its connection and repository."""
+
+    conn: Connection
+    repo: JukiRepository | FuhyoRepository
+
+
+class Registers:
+    def __init__(self, config: Config):
+        self.config = config
+        sync = config.database.sqlite_synchronous
+        self.juki_engine: Engine = make_engine(config.database.juki_url, synchronous=sync)
+        self.fuhyo_engine: Engine = make_engine(config.database.fuhyo_url, synchronous=sync)
+
+    def engine(self, register: str) -> Engine:
+        return {"juki": self.juki_engine, "fuhyo": self.fuhyo_engine}[register]
+
+    @contextmanager
+    def uow(self, register: str, *, write: bool = True):
+        engine = writer(self.engine(register)) if write else self.engine(register)
+        repo_cls = JukiRepository if register == "juki" else FuhyoRepository
+        with engine.begin() as conn:
+            yield UnitOfWork(conn, repo_cls(conn))
+
+    def juki_uow(self, write: bool = True):
+        return self.uow("juki", write=write)
+
+    def fuhyo_uow(self, write: bool = True):
+        return self.uow("fuhyo", write=write)
+
+    def dispose(self) -> None:
+        self.juki_engine.dispose()
+        self.fuhyo_engine.dispose()

@@ -1,0 +1,52 @@
+"""The FastAPI application of 都道府県サーバ / 附票都道府県サーバ.
+
+For now it serves the health endpoint; the CS intake API, the operator UI and the API for other
+bodies' terminals are added as routers by their rooms. Errors are returned as
+``{"error": {"code": …, "message": …}}`` with no personal data.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from jukinet import __version__
+from jukinet.config import Config
+from jukinet.errors import JukinetError
+from jukinet.store import migrate
+from jukinet.store.registers import Registers
+
+
+def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
+    registers = registers or Registers(config)
+    app = FastAPI(title="jukinet 都道府県サーバ", version=__version__)
+    app.state.config = config
+    app.state.registers = registers
+
+    @app.exception_handler(JukinetError)
+    async def _refused(_request: Request, exc: JukinetError):
+        return JSONResponse(status_code=400, content={"error": exc.as_dict()})
+
+    @app.get("/health", tags=["運用"])
+    def health() -> JSONResponse:
+        """Liveness and readiness: each register database answers and is at the migration head."""
+        status, registers_status = "ok", {}
+        for register in migrate.REGISTERS:
+            engine = registers.engine(register)
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                rev = migrate.current_revision(engine)
+                head = migrate.head_revision(register, engine)
+                ok = rev == head
+                registers_status[register] = {"reachable": True, "schema": rev, "up_to_date": ok}
+            except Exception:  # noqa: BLE001 - health reports, never raises
+                ok = False
+                registers_status[register] = {"reachable": False}
+            if not ok:
+                status = "degraded"
+        return JSONResponse(status_code=200 if status == "ok" else 503,
+                            content={"status": status, "version": __version__, "registers": registers_status})
+
+    return app
