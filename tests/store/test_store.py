@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.store import migrate
 from jukinet.store.engine import make_engine
-from jukinet.store.tables import METADATA
+from jukinet.store.schema import METADATA
 
 
 def juki_person(code="52601815907", **kw) -> JukiRecord:

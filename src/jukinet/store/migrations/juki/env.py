@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from jukinet.store.tables import METADATA
+from jukinet.store.schema import METADATA
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
