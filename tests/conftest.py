@@ -40,7 +40,7 @@ class PostgresDatabase:
     def drop(self) -> None:
         with self._engine.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-            for register in ("juki", "fuhyo"):
+            for register in ("juki", "fuhyo", "admin"):
                 c.execute(text(f'DROP ROLE IF EXISTS "{self.name}_{register}"'))
         self._engine.dispose()
 

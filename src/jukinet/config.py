@@ -28,8 +28,12 @@ class ConfigError(JukinetError):
 class DatabaseConfig:
     juki_url: str
     fuhyo_url: str
+    admin_url: str
     #: SQLite synchronous mode: FULL keeps every acknowledged commit through a power loss (ADR 0002)
     sqlite_synchronous: str = "FULL"
+
+    def url(self, store: str) -> str:
+        return {"juki": self.juki_url, "fuhyo": self.fuhyo_url, "admin": self.admin_url}[store]
 
 
 @dataclass

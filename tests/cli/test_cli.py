@@ -45,13 +45,13 @@ def test_q2_init_refuses_unsupported_database_url(tmp_path):
     assert r.exit_code == 2 and "DB_URL_UNSUPPORTED" in r.output
 
 
-def test_health_reports_both_registers(config):
+def test_health_reports_every_database(config):
     with TestClient(create_app(config)) as client:
         r = client.get("/health")
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert set(body["registers"]) == {"juki", "fuhyo"}
+    assert set(body["registers"]) == {"juki", "fuhyo", "admin"}
     assert all(v["up_to_date"] for v in body["registers"].values())
 
 

@@ -16,10 +16,13 @@ from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 REGISTERS = ("juki", "fuhyo")
+#: every database of an installation: the two registers and ``admin`` (operators, roles, catalogues —
+#: no 本人確認情報; ADR 0004)
+STORES = REGISTERS + ("admin",)
 
 
 def alembic_config(register: str, engine: Engine) -> AlembicConfig:
-    if register not in REGISTERS:
+    if register not in STORES:
         raise ValueError(register)
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS / register))

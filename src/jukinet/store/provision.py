@@ -1,9 +1,10 @@
 """Create the two register databases for a data directory (``jukinet init``).
 
-SQLite (the embedded default): ``DIR/juki.sqlite3`` and ``DIR/fuhyo.sqlite3``.
+SQLite (the embedded default): ``DIR/juki.sqlite3``, ``DIR/fuhyo.sqlite3`` and ``DIR/admin.sqlite3``
+(operators and catalogues, no 本人確認情報).
 
 PostgreSQL: given an administrator URL to one database, create schema ``juki`` owned by role
-``<db>_juki`` and schema ``fuhyo`` owned by role ``<db>_fuhyo``. Each role can reach only its own
+``<db>_juki``, schema ``fuhyo`` owned by role ``<db>_fuhyo`` and schema ``admin`` owned by ``<db>_admin``. Each role can reach only its own
 schema (no USAGE on the other; PUBLIC loses CONNECT), and its ``search_path`` is its schema, so the
 same unqualified tables serve both engines. The registers' URLs in the config connect as those
 roles (ADR 0002).
@@ -31,7 +32,8 @@ def sqlite_urls(data_dir: Path) -> DatabaseConfig:
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     return DatabaseConfig(juki_url=f"sqlite:///{data_dir / 'juki.sqlite3'}",
-                          fuhyo_url=f"sqlite:///{data_dir / 'fuhyo.sqlite3'}")
+                          fuhyo_url=f"sqlite:///{data_dir / 'fuhyo.sqlite3'}",
+                          admin_url=f"sqlite:///{data_dir / 'admin.sqlite3'}")
 
 
 def postgres_roles(admin_url: str) -> DatabaseConfig:
@@ -44,7 +46,7 @@ def postgres_roles(admin_url: str) -> DatabaseConfig:
     urls = {}
     with engine.connect() as conn:
         conn.execute(text(f'REVOKE CONNECT ON DATABASE "{db}" FROM PUBLIC'))
-        for register in migrate.REGISTERS:
+        for register in migrate.STORES:
             role = f"{db}_{register}"
             password = secrets.token_urlsafe(24)
             exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
@@ -58,7 +60,7 @@ def postgres_roles(admin_url: str) -> DatabaseConfig:
                 .render_as_string(hide_password=False)
         conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
     engine.dispose()
-    return DatabaseConfig(juki_url=urls["juki"], fuhyo_url=urls["fuhyo"])
+    return DatabaseConfig(juki_url=urls["juki"], fuhyo_url=urls["fuhyo"], admin_url=urls["admin"])
 
 
 def database_config(data_dir: Path, db_url: str | None) -> DatabaseConfig:
@@ -70,9 +72,9 @@ def database_config(data_dir: Path, db_url: str | None) -> DatabaseConfig:
 
 
 def migrate_all(db: DatabaseConfig) -> None:
-    for register, url in (("juki", db.juki_url), ("fuhyo", db.fuhyo_url)):
-        engine = make_engine(url, synchronous=db.sqlite_synchronous)
+    for store in migrate.STORES:
+        engine = make_engine(db.url(store), synchronous=db.sqlite_synchronous)
         try:
-            migrate.upgrade(register, engine)
+            migrate.upgrade(store, engine)
         finally:
             engine.dispose()

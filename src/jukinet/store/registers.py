@@ -34,9 +34,10 @@ class Registers:
         sync = config.database.sqlite_synchronous
         self.juki_engine: Engine = make_engine(config.database.juki_url, synchronous=sync)
         self.fuhyo_engine: Engine = make_engine(config.database.fuhyo_url, synchronous=sync)
+        self.admin_engine: Engine = make_engine(config.database.admin_url, synchronous=sync)
 
     def engine(self, register: str) -> Engine:
-        return {"juki": self.juki_engine, "fuhyo": self.fuhyo_engine}[register]
+        return {"juki": self.juki_engine, "fuhyo": self.fuhyo_engine, "admin": self.admin_engine}[register]
 
     @contextmanager
     def uow(self, register: str, *, write: bool = True):
@@ -44,6 +45,13 @@ class Registers:
         repo_cls = JukiRepository if register == "juki" else FuhyoRepository
         with engine.begin() as conn:
             yield UnitOfWork(conn, repo_cls(conn))
+
+    @contextmanager
+    def admin_tx(self, *, write: bool = True):
+        """A transaction on the admin database (operators, catalogues): yields the connection."""
+        engine = writer(self.admin_engine) if write else self.admin_engine
+        with engine.begin() as conn:
+            yield conn
 
     def juki_uow(self, write: bool = True):
         return self.uow("juki", write=write)
@@ -54,3 +62,4 @@ class Registers:
     def dispose(self) -> None:
         self.juki_engine.dispose()
         self.fuhyo_engine.dispose()
+        self.admin_engine.dispose()

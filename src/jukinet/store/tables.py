@@ -14,6 +14,8 @@ from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Index, Inte
 
 juki_metadata = MetaData()
 fuhyo_metadata = MetaData()
+#: the admin database: operators, roles, catalogues — never 本人確認情報 (tables in tables_security etc.)
+admin_metadata = MetaData()
 
 
 def _juki_version_columns(current: bool) -> list[Column]:
@@ -130,4 +132,4 @@ fuhyo_history = Table(
 )
 fuhyo_counters = _counter_table(fuhyo_metadata)
 
-METADATA = {"juki": juki_metadata, "fuhyo": fuhyo_metadata}
+METADATA = {"juki": juki_metadata, "fuhyo": fuhyo_metadata, "admin": admin_metadata}

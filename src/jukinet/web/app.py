@@ -32,7 +32,7 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     def health() -> JSONResponse:
         """Liveness and readiness: each register database answers and is at the migration head."""
         status, registers_status = "ok", {}
-        for register in migrate.REGISTERS:
+        for register in migrate.STORES:
             engine = registers.engine(register)
             try:
                 with engine.connect() as conn:
