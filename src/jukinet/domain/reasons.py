@@ -7,8 +7,8 @@ are pure: they take what is on file and what was received, and either return the
 or raise :class:`ChangeRefused` with a stable code and a Japanese message that names the item,
 never its value.
 
->>> JUKI_REASONS["転居"].may_change
-frozenset({'address', 'oaza_code'})
+>>> sorted(JUKI_REASONS["転居"].may_change)
+['address', 'oaza_code']
 >>> sorted(r.name for r in JUKI_REASONS.values() if r.category == "消除")
 ['国内転出', '国外転出', '死亡', '職権消除']
 """
