@@ -22,7 +22,6 @@ demo: venv
 ## Run every test (SQLite always; PostgreSQL too when JUKINET_TEST_POSTGRES_URL is set).
 test: venv
 	$(PY) -m pytest -q -n 2 --dist loadgroup
-	$(PY) scripts/trace.py --check
 
 ## Benchmarks (writes figures to stdout; see bench/RESULTS.md).
 bench: venv

@@ -190,3 +190,13 @@ def test_d2_u3_fuhyo_abroad_clears_address_and_sets_last_address():
 def test_d2_u3_fuhyo_address_change_may_not_change_name():
     refused("FORBIDDEN_CHANGE", fcheck, "住所変更", fuhyo(name="三重　次郎", address="東京都港区芝公園1丁目"),
             current=fuhyo())
+
+
+def test_d2_u3_fuhyo_address_change_needs_an_address_and_clears_last_address():
+    abroad = fuhyo(address=None, address_municipality_code=None, last_address="三重県津市広明町13番地")
+    back = fcheck("住所変更", fuhyo(last_address=None), current=abroad)
+    assert back.address and back.last_address is None
+    refused("FUHYO_ADDRESS_REQUIRED", fcheck, "住所変更", fuhyo(address=None, address_municipality_code=None),
+            current=fuhyo())
+    refused("FUHYO_ADDRESS_REQUIRED", fcheck, "住所変更",
+            fuhyo(address="東京都港区芝公園1丁目", last_address="x"), current=fuhyo())

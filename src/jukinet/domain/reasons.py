@@ -98,7 +98,7 @@ JUKI_REASONS: dict[str, Reason] = {r.name: r for r in (
 #: 附票 reasons (ours; ADR 0003). 通知区分 is the category.
 FUHYO_REASONS: dict[str, Reason] = {r.name: r for r in (
     _r("記載", "記載", NO_CURRENT, FUHYO_ITEMS),
-    _r("住所変更", "修正", CURRENT_HERE, ("address_municipality_code", "address")),
+    _r("住所変更", "修正", CURRENT_HERE, ("address_municipality_code", "address", "last_address")),
     _r("国外転出", "修正", CURRENT_HERE, ("address_municipality_code", "address", "last_address")),
     _r("職権修正", "修正", CURRENT_HERE,
        ("name", "name_kana", "birth_date", "sex", "address_municipality_code", "address", "last_address")),
@@ -217,6 +217,9 @@ def check_fuhyo(reason_name: str, *, sender: str, current: Optional[FuhyoRecord]
     if reason.name == "国外転出" and (proposed.address is not None or proposed.address_municipality_code is not None
                                      or not proposed.last_address):
         raise _refuse("FUHYO_ABROAD_ADDRESS", "国外転出では住所を空とし、最終住所を記載してください。", "last_address")
+    elif reason.name == "住所変更" and (proposed.address is None or proposed.last_address is not None):
+        # a new address in Japan; a person returning from abroad loses the 最終住所 at the same time
+        raise _refuse("FUHYO_ADDRESS_REQUIRED", "住所変更では新しい住所を記載し、最終住所は空としてください。", "address")
     elif reason.category != "消除" and (proposed.address is None) != (proposed.address_municipality_code is None):
         raise _refuse("FUHYO_ADDRESS_INCOMPLETE", "住所と住所市町村コードは両方を記載してください。", "address")
     if new_juminhyo_code is not None and not reason.changes_code:

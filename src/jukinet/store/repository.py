@@ -8,7 +8,7 @@ the caller's transaction (the unit of work).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Optional
 
 from sqlalchemy import func, insert, select, update
@@ -17,6 +17,10 @@ from sqlalchemy.engine import Connection
 from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
+
+
+#: 日本標準時: 通知を受けた年月日 is the date in Japan, not in UTC.
+JST = timezone(timedelta(hours=9), "JST")
 
 
 def utcnow() -> datetime:
@@ -116,7 +120,7 @@ class _Repository:
         """
         now = now or utcnow()
         seq = self.next_seq()
-        new = new.replace(update_seq=seq, timestamp=now, notified_date=now.date())
+        new = new.replace(update_seq=seq, timestamp=now, notified_date=now.astimezone(JST).date())
         if previous is not None:
             hist = type(self).to_row(previous)
             hist.update(superseded_at=now, superseded_by_seq=seq, superseded_by_reason=new.reason)
