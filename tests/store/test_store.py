@@ -128,3 +128,10 @@ def test_d2_fuhyo_apply_roundtrip(registers):
     with registers.fuhyo_uow(write=False) as uow:
         got = uow.repo.get("52601815907")
     assert got.address is None and got.last_address == "三重県津市広明町13番地" and got.update_seq == 1
+
+
+def test_d1_notified_date_is_the_date_in_japan(registers):
+    from datetime import datetime, timezone
+    with registers.juki_uow() as uow:
+        stored = uow.repo.apply(juki_person(), now=datetime(2026, 11, 25, 23, 30, tzinfo=timezone.utc))
+    assert stored.notified_date == date(2026, 11, 26)  # 08:30 JST on the 26th
