@@ -119,6 +119,13 @@ def demo(data_dir: Path = DataDir,
     serve(data_dir=data_dir)
 
 
+from jukinet.security.cli import audit_app, operator_app, terminal_app  # noqa: E402
+
+app.add_typer(operator_app, name="operator")
+app.add_typer(terminal_app, name="terminal")
+app.add_typer(audit_app, name="audit")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

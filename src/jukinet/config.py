@@ -50,6 +50,32 @@ class NationalConfig:
 
 
 @dataclass
+class SecurityConfig:
+    """Operator terminals (A1, A3, A6; ADR 0008): WebAuthn relying party, sessions, lockout, search caps.
+
+    ``origins`` empty means ``http://localhost:<server.port>`` (WebAuthn needs a domain, not an IP).
+    """
+
+    rp_id: str = "localhost"
+    rp_name: str = "jukinet 都道府県サーバ"
+    origins: list = field(default_factory=list)
+    #: minutes without a request after which the screen locks and the session is refused (A6)
+    idle_minutes: float = 5.0
+    #: absolute session lifetime in minutes
+    session_max_minutes: int = 480
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    enrollment_hours: int = 24
+    #: set when served over TLS (cookies get the Secure attribute)
+    secure_cookies: bool = False
+    search_page_size: int = 20
+    #: more matches than this are not listed: the operator must narrow the conditions (A3)
+    search_cap: int = 200
+    #: IPAmj明朝 (Debian fonts-ipamj-mincho), served as a web font for 外字 (D4)
+    font_path: str = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -57,6 +83,7 @@ class Config:
     prefecture_name: str = "三重県"
     server: ServerConfig = field(default_factory=ServerConfig)
     national: NationalConfig = field(default_factory=NationalConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     @property
     def path(self) -> Path:
@@ -93,4 +120,5 @@ class Config:
             prefecture_name=d.get("prefecture_name", "三重県"),
             server=ServerConfig(**d.get("server", {})),
             national=NationalConfig(**d.get("national", {})),
+            security=SecurityConfig(**d.get("security", {})),
         )

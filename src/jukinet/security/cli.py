@@ -1,0 +1,131 @@
+"""``jukinet operator …``, ``jukinet terminal …`` and ``jukinet audit …`` (Typer sub-apps).
+
+Thin: parse, call :class:`jukinet.security.service.Security` or the operation log, print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.errors import JukinetError
+
+console = Console(stderr=True)
+out = Console()
+DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+
+operator_app = typer.Typer(help="操作者 (operators): 初期システム管理者の登録など", no_args_is_help=True)
+terminal_app = typer.Typer(help="操作端末 (terminals)", no_args_is_help=True)
+audit_app = typer.Typer(help="操作ログの検証 (operation log)", no_args_is_help=True)
+
+
+def _open(data_dir: Path):
+    from jukinet.security.service import Security
+    from jukinet.store.registers import Registers
+
+    try:
+        config = Config.load(data_dir)
+    except JukinetError as e:
+        console.print(f"[red]{e.code}[/red]: {e.message}")
+        raise typer.Exit(2)
+    registers = Registers(config)
+    return config, registers, Security(config, registers)
+
+
+def _base(config: Config) -> str:
+    origins = list(config.security.origins) if hasattr(config, "security") else []
+    return origins[0] if origins else f"http://localhost:{config.server.port}"
+
+
+@operator_app.command("bootstrap")
+def operator_bootstrap(name: str = typer.Option(..., "--name", help="システム管理者の氏名"),
+                       operator_id: Optional[str] = typer.Option(None, "--id", help="操作者ID (省略時は自動)"),
+                       terminal_name: str = typer.Option("代表端末1", "--terminal-name",
+                                                         help="登録に使う操作端末の名前 (端末が未登録のとき作成)"),
+                       data_dir: Path = DataDir):
+    """最初のシステム管理者を登録し、一度だけ使える登録用リンクを表示する."""
+    from jukinet.security.oplog import Actor
+
+    config, registers, sec = _open(data_dir)
+    try:
+        op, token = sec.bootstrap_admin(display_name=name, operator_id=operator_id)
+        base = _base(config)
+        if not [t for t in sec.list_terminals() if t.status == "active"]:
+            t, code = sec.add_terminal(Actor("bootstrap", None), terminal_name)
+            out.print(f"操作端末 {t.terminal_id} ({t.name}) を登録しました。この端末のブラウザで開いてください:")
+            out.print(f"  {base}/terminal/activate?code={code}")
+        out.print(f"システム管理者 {op.operator_id} を登録しました。登録済みの操作端末で開き、指紋を登録してください"
+                  f" (有効期限 {config.security.enrollment_hours} 時間、一度限り):")
+        out.print(f"  {base}/enroll?token={token}")
+    except JukinetError as e:
+        console.print(f"[red]{e.code}[/red]: {e.message}")
+        raise typer.Exit(2)
+    finally:
+        registers.dispose()
+
+
+@operator_app.command("list")
+def operator_list(data_dir: Path = DataDir):
+    """操作者名簿を表示する."""
+    from jukinet.security import roles as R
+
+    _, registers, sec = _open(data_dir)
+    try:
+        for o in sec.list_operators():
+            out.print(f"{o.operator_id}\t{o.status}\t{'・'.join(R.ROLES[r] for r in o.roles)}\t"
+                      f"{','.join(o.registers)}\t{','.join(o.affairs)}")
+    finally:
+        registers.dispose()
+
+
+@terminal_app.command("add")
+def terminal_add(name: str = typer.Option(..., "--name", help="端末名 (設置場所など)"),
+                 terminal_id: Optional[str] = typer.Option(None, "--id"), data_dir: Path = DataDir):
+    """操作端末を登録し、端末登録用リンクを表示する (CLI はサーバ室での初期設定用)."""
+    from jukinet.security.oplog import Actor
+
+    config, registers, sec = _open(data_dir)
+    try:
+        t, code = sec.add_terminal(Actor("cli", None), name, terminal_id=terminal_id)
+        out.print(f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開いてください (24時間有効):")
+        out.print(f"  {_base(config)}/terminal/activate?code={code}")
+    except JukinetError as e:
+        console.print(f"[red]{e.code}[/red]: {e.message}")
+        raise typer.Exit(2)
+    finally:
+        registers.dispose()
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: Path = DataDir,
+                 checkpoint: bool = typer.Option(True, "--checkpoint/--no-checkpoint",
+                                                 help="正常なら先頭をチェックポイントとして記録する")):
+    """操作ログのハッシュチェーンを検証する (正常: 終了コード 0、異常: 1 と該当項目)."""
+    from jukinet.security.oplog import verify_all
+
+    _, registers, sec = _open(data_dir)
+    try:
+        reports = verify_all(sec.oplog, {c: registers.engine(c) for c in ("juki", "fuhyo", "admin")},
+                             checkpoint=checkpoint)
+    finally:
+        registers.dispose()
+    bad = False
+    for rep in reports:
+        if rep.ok:
+            out.print(f"{rep.chain}: 正常 ({rep.count} 件, 先頭 seq {rep.head_seq})")
+        else:
+            bad = True
+            out.print(f"{rep.chain}: 異常 ({rep.count} 件を検査)")
+            for p in rep.problems:
+                out.print(f"  {p}")
+    raise typer.Exit(1 if bad else 0)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(data_dir: Path = DataDir):
+    """各チェーンの先頭をチェックポイントファイルに記録する (日次で実行)."""
+    audit_verify(data_dir=data_dir, checkpoint=True)

@@ -1,0 +1,249 @@
+"""操作ログ — the tamper-evident operation log (A4; ADR 0009).
+
+Every request that reads or changes personal data, every login and roster change, and every
+refusal appends one entry: who (操作者ID), where (操作端末ID), when, what (action, outcome), the
+stated purpose (a code from :data:`jukinet.security.roles.PURPOSES` and an optional case number),
+the search keys as **keyed digests** (never the values) and the result count.
+
+Three chains: one in each register database (``juki``, ``fuhyo``), written by :meth:`OperationLog.append`
+on the *same connection, in the same transaction* as the access it records — if the entry cannot
+be written, the transaction fails and the access is refused (fail closed); and one in the ``admin``
+database for logins, roster changes and refusals not tied to a register.
+
+Chain: ``entry_hash = HMAC(chain key, canonical(entry) incl. prev_hash)``; the key lives outside the
+databases (:mod:`jukinet.security.keys`). Anchor: ``oplog_head`` holds the last (seq, hash) with a
+MAC and is updated in the same transaction, so deleting the tail is detected; checkpoints appended
+to ``DIR/audit/checkpoints.jsonl`` (by ``jukinet audit checkpoint`` and each successful verify)
+detect a roll-back of log *and* anchor to an older state. :func:`verify` reports the first entry
+that was altered, deleted, reordered or cut off.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from jukinet.errors import JukinetError
+from jukinet.security.keys import KeyRing
+from jukinet.store.tables_security import OPLOG
+
+GENESIS = "0" * 64
+CHAINS = ("juki", "fuhyo", "admin")
+CHECKPOINTS = Path("audit") / "checkpoints.jsonl"
+
+
+class OplogUnavailable(JukinetError):
+    code = "OPLOG_UNAVAILABLE"
+    message = "操作ログを記録できないため、処理を中止しました。"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, from where: 操作者ID and 操作端末ID (None when unknown, e.g. an anonymous request)."""
+
+    operator_id: Optional[str] = None
+    terminal_id: Optional[str] = None
+
+
+def _utc(v) -> datetime:
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=timezone.utc)
+    return v.astimezone(timezone.utc)
+
+
+def _iso(v) -> str:
+    return _utc(v).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json(d: dict | None) -> str:
+    return json.dumps(d or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def canonical(chain: str, row) -> str:
+    """The text the entry hash covers: every column but the hash itself, unambiguously joined."""
+    m = row if isinstance(row, dict) else row._mapping
+    return json.dumps([1, chain, int(m["seq"]), _iso(m["at"]), m["operator_id"], m["terminal_id"], m["action"],
+                       m["outcome"], m["purpose_code"], m["case_ref"], m["keys"], m["result_count"], m["detail"],
+                       m["prev_hash"]], ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Problem:
+    seq: Optional[int]
+    kind: str          # altered | deleted | reordered | truncated | anchor | rolled_back
+    message: str
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else "末尾"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    chain: str
+    count: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class OperationLog:
+    def __init__(self, keyring: KeyRing, data_dir: Path | str | None = None):
+        self.keys = keyring
+        self.data_dir = Path(data_dir) if data_dir is not None else keyring.path.parent.parent
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def digest(self, name: str, value) -> str:
+        """Keyed digest of one search key (the name is part of the message: 生年月日 ≠ 氏名)."""
+        return self.keys.mac("search-keys", f"{name}\x1f{value}")[:32]
+
+    def digest_keys(self, keys: dict | None) -> dict:
+        return {k: self.digest(k, v) for k, v in (keys or {}).items() if v not in (None, "")}
+
+    def _head_mac(self, chain: str, seq: int, entry_hash: str) -> str:
+        return self.keys.mac("chain", f"head\x1f{chain}\x1f{seq}\x1f{entry_hash}")
+
+    def append(self, conn: Connection, chain: str, *, actor: Actor, action: str, outcome: str = "granted",
+               purpose_code: str | None = None, case_ref: str | None = None, keys: dict | None = None,
+               result_count: int | None = None, detail: dict | None = None,
+               now: datetime | None = None) -> int:
+        """Append one entry on ``conn`` (the caller's transaction); return its seq.
+
+        ``keys`` are raw search keys: only their keyed digests are stored. ``detail`` must hold no
+        personal data (codes, modes, counts). Any failure raises :class:`OplogUnavailable`.
+        """
+        log, head = OPLOG[chain]
+        try:
+            ins = (postgresql.insert(head) if conn.dialect.name == "postgresql" else sqlite.insert(head))
+            conn.execute(ins.values(chain=chain, seq=0, entry_hash=GENESIS, mac=self._head_mac(chain, 0, GENESIS))
+                         .on_conflict_do_nothing(index_elements=["chain"]))
+            h = conn.execute(select(head).where(head.c.chain == chain).with_for_update()).one()
+            row = {
+                "seq": h.seq + 1, "at": _utc(now or datetime.now(timezone.utc)),
+                "operator_id": actor.operator_id, "terminal_id": actor.terminal_id,
+                "action": action, "outcome": outcome, "purpose_code": purpose_code, "case_ref": case_ref,
+                "keys": _json(self.digest_keys(keys)), "result_count": result_count, "detail": _json(detail),
+                "prev_hash": h.entry_hash,
+            }
+            row["entry_hash"] = self.keys.mac("chain", canonical(chain, row))
+            conn.execute(insert(log).values(**row))
+            conn.execute(update(head).where(head.c.chain == chain).values(
+                seq=row["seq"], entry_hash=row["entry_hash"],
+                mac=self._head_mac(chain, row["seq"], row["entry_hash"])))
+            return row["seq"]
+        except JukinetError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any storage failure refuses the request
+            raise OplogUnavailable() from e
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / CHECKPOINTS
+
+    def checkpoints(self, chain: str) -> list[dict]:
+        if not self.checkpoint_path.exists():
+            return []
+        out = []
+        for line in self.checkpoint_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    cp = json.loads(line)
+                except ValueError:
+                    cp = {"chain": chain, "bad": True}
+                if cp.get("chain") == chain:
+                    out.append(cp)
+        return out
+
+    def write_checkpoint(self, chain: str, seq: int, entry_hash: str) -> dict:
+        at = _iso(datetime.now(timezone.utc))
+        cp = {"chain": chain, "seq": seq, "entry_hash": entry_hash, "at": at,
+              "mac": self.keys.mac("chain", f"checkpoint\x1f{chain}\x1f{seq}\x1f{entry_hash}\x1f{at}")}
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.checkpoint_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(cp, ensure_ascii=False) + "\n")
+            f.flush()
+        return cp
+
+    # ---- verification --------------------------------------------------------------------------
+
+    def verify(self, conn: Connection, chain: str) -> VerifyReport:
+        """Walk the chain in seq order; report altered, deleted, reordered or truncated entries."""
+        log, head = OPLOG[chain]
+        rep = VerifyReport(chain)
+        expected_seq, prev = 1, GENESIS
+        seen: dict[int, str] = {}
+        for row in conn.execution_options(yield_per=2000).execute(select(log).order_by(log.c.seq)):
+            rep.count += 1
+            if row.seq != expected_seq:
+                rep.problems.append(Problem(expected_seq, "deleted",
+                                            f"項目が欠落しています (seq {expected_seq}〜{row.seq - 1} が削除されました)"))
+            elif row.prev_hash != prev:
+                rep.problems.append(Problem(row.seq, "reordered",
+                                            "直前の項目とのつながりが切れています (削除・入れ替えの疑い)"))
+            if self.keys.mac("chain", canonical(chain, row)) != row.entry_hash:
+                rep.problems.append(Problem(row.seq, "altered", "内容が改ざんされています (ハッシュ不一致)"))
+            seen[row.seq] = row.entry_hash
+            expected_seq, prev = row.seq + 1, row.entry_hash
+            if len(rep.problems) >= 20:
+                break
+        last_seq = expected_seq - 1
+        rep.head_seq, rep.head_hash = last_seq, prev
+        h = conn.execute(select(head).where(head.c.chain == chain)).first()
+        if h is None:
+            if rep.count:
+                rep.problems.append(Problem(None, "anchor", "アンカー (先頭情報) がありません"))
+        else:
+            if h.mac != self._head_mac(chain, h.seq, h.entry_hash):
+                rep.problems.append(Problem(None, "anchor", "アンカー (先頭情報) が改ざんされています"))
+            elif h.seq > last_seq:
+                rep.problems.append(Problem(last_seq + 1, "truncated",
+                                            f"末尾の項目が削除されています (アンカーは seq {h.seq}、ログは seq {last_seq} まで)"))
+            elif h.seq < last_seq or h.entry_hash != prev:
+                rep.problems.append(Problem(h.seq, "anchor", "アンカーとログの末尾が一致しません"))
+        for cp in self.checkpoints(chain):
+            seq, eh = cp.get("seq"), cp.get("entry_hash")
+            mac_ok = not cp.get("bad") and cp.get("mac") == self.keys.mac(
+                "chain", f"checkpoint\x1f{chain}\x1f{seq}\x1f{eh}\x1f{cp.get('at')}")
+            if not mac_ok:
+                rep.problems.append(Problem(None, "anchor", "チェックポイントファイルが改ざんされています"))
+            elif seq and seq > last_seq:
+                rep.problems.append(Problem(last_seq + 1, "rolled_back",
+                                            f"チェックポイント (seq {seq}) より前の状態に戻されています"))
+            elif seq and seq in seen and seen[seq] != eh:
+                rep.problems.append(Problem(seq, "rolled_back", "チェックポイントと内容が一致しません"))
+        return rep
+
+
+def verify_all(log: OperationLog, engines: dict, *, checkpoint: bool = False) -> list[VerifyReport]:
+    reports = []
+    for chain in CHAINS:
+        with engines[chain].connect() as conn:
+            rep = log.verify(conn, chain)
+        if checkpoint and rep.ok and rep.head_seq:
+            log.write_checkpoint(chain, rep.head_seq, rep.head_hash)
+        reports.append(rep)
+    return reports
+
+
+def recent(conn: Connection, chain: str, *, limit: int = 50, operator_id: str | None = None) -> Iterable:
+    log, _ = OPLOG[chain]
+    q = select(log).order_by(log.c.seq.desc()).limit(limit)
+    if operator_id:
+        q = q.where(log.c.operator_id == operator_id)
+    return conn.execute(q).all()
