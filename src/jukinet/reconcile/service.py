@@ -1,0 +1,421 @@
+"""The consistency check (本人確認情報整合, 事務6, C1): compare a CS snapshot with our file.
+
+:func:`run_check` reads a ``jukinet.snapshot/1`` stream (see :mod:`jukinet.reconcile.snapshot`)
+and our current persons of the same municipality, both in 住民票コード order, in one streaming
+sort-merge:
+
+* a code in both → the compared items are equal (*matched*) or not (*differs*, with the names of
+  the items that differ);
+* a code only in the snapshot → *only_in_snapshot* (``items`` is ``"removed"`` when our file holds
+  the person as removed by this municipality);
+* a code only in our file → *only_on_server*;
+* a difference of any kind where our version (or, for only_in_snapshot, our record of the code
+  anywhere) was stored **after** the snapshot's ``as_of`` → *pending*: a notification in flight
+  explains it, and the next check will tell.
+
+Memory stays bounded: the snapshot is read one line at a time, our file through a server-side
+cursor, and the differences go to an anonymous temporary file until the trailer has been verified.
+Only then is anything stored — the run (counts) and its differences, in one transaction. A snapshot
+that is refused (malformed, truncated, wrong municipality, unsorted, …) stores a *refusal record*
+only: the run with ``status = "refused"``, the error code, the line number, no differences.
+
+Nothing here logs or raises a value: results name 住民票コード and item names, never the items'
+contents, and errors name the line and the item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import IO, Callable, Iterator, Optional
+
+from sqlalchemy import and_, func, insert, select, update
+
+from jukinet import codes
+from jukinet.errors import JukinetError
+from jukinet.reconcile.snapshot import ITEMS, SnapshotReader, SnapshotRefused
+from jukinet.store.repository import _as_utc, utcnow
+from jukinet.store.tables import fuhyo_current, juki_current
+from jukinet.store.tables_reconcile import RECONCILE
+
+log = logging.getLogger("jukinet.reconcile")
+
+RESULT_SCHEMA = "jukinet.consistency-result/1"
+TRIGGERS = ("cs", "cli", "scheduled")
+_FETCH = 5_000
+_INSERT = 5_000
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check: counts only (the differences are in the database)."""
+
+    run_id: int
+    register: str
+    municipality_code: str
+    status: str
+    snapshot_id: Optional[str]
+    as_of: Optional[datetime]
+    started_at: datetime
+    finished_at: datetime
+    snapshot_count: int = 0
+    server_count: int = 0
+    matched: int = 0
+    only_in_snapshot: int = 0
+    only_on_server: int = 0
+    differs: int = 0
+    pending: int = 0
+    item_counts: dict = field(default_factory=dict)
+    snapshot_sha256: Optional[str] = None
+    error: Optional[dict] = None
+
+    @property
+    def differences(self) -> int:
+        return self.only_in_snapshot + self.only_on_server + self.differs + self.pending
+
+    def counts(self) -> dict:
+        return {"snapshot": self.snapshot_count, "server": self.server_count, "matched": self.matched,
+                "only_in_snapshot": self.only_in_snapshot, "only_on_server": self.only_on_server,
+                "differs": self.differs, "pending": self.pending}
+
+    def header(self) -> dict:
+        return {"schema": RESULT_SCHEMA, "run_id": self.run_id, "register": self.register,
+                "municipality_code": self.municipality_code, "snapshot_id": self.snapshot_id,
+                "as_of": self.as_of.isoformat() if self.as_of else None, "status": self.status,
+                "checked_at": self.finished_at.isoformat(), "counts": self.counts(),
+                "item_counts": self.item_counts, "error": self.error}
+
+
+def check_sender(config, municipality_code: str) -> str:
+    """The sender must be a valid 全国地方公共団体コード of this prefecture."""
+    if not isinstance(municipality_code, str) or not codes.is_valid_lg_code(municipality_code) \
+            or codes.compact(municipality_code) != municipality_code:
+        raise JukinetError("RECONCILE_SENDER_INVALID", "市町村コードが正しくありません。", field="municipality_code")
+    if municipality_code[:2] != config.prefecture_code[:2] or municipality_code == config.prefecture_code:
+        raise JukinetError("RECONCILE_SENDER_INVALID", "この都道府県の市町村コードではありません。",
+                           field="municipality_code")
+    return municipality_code
+
+
+def _check_register(register: str) -> str:
+    if register not in RECONCILE:
+        raise JukinetError("RECONCILE_REGISTER_INVALID", "ファイルの指定（juki または fuhyo）が正しくありません。",
+                           field="register")
+    return register
+
+
+# ------------------------------------------------------------------ our side of the merge
+
+def _server_query(register: str, municipality_code: str):
+    if register == "juki":
+        t = juki_current
+        cols = [t.c.juminhyo_code] + [t.c[k] for k in ITEMS["juki"] if k != "former_surname"] + \
+            [t.c.former_surname, t.c.former_surname_kana, t.c.timestamp]
+        where = and_(t.c.municipality_code == municipality_code, t.c.deleted.is_(False))
+    else:
+        t = fuhyo_current
+        cols = [t.c.juminhyo_code] + [t.c[k] for k in ITEMS["fuhyo"]] + [t.c.timestamp]
+        where = and_(t.c.fuhyo_municipality_code == municipality_code, t.c.status == "現存")
+    return select(*cols).where(where).order_by(t.c.juminhyo_code)
+
+
+def _server_values(register: str, row) -> tuple:
+    """Our row as the same canonical tuple the snapshot reader builds (dates ISO, 旧氏 a pair)."""
+    if register == "juki":
+        code, name, kana_, birth, sex, addr, oaza, kb, fs, fsk, _ts = row
+        return (name, kana_, _iso(birth), sex, addr, oaza, kb, (fs, fsk) if fs is not None else None)
+    vals = list(row[1:-1])
+    vals[2] = _iso(vals[2])
+    return tuple(vals)
+
+
+def _iso(v):
+    return v if v is None or isinstance(v, str) else v.isoformat()
+
+
+def _lookup(conn, register: str, batch: list[str]) -> dict:
+    """For codes only in the snapshot: our record of each code anywhere → (manager, removed, ts)."""
+    if register == "juki":
+        t = juki_current
+        cols = (t.c.juminhyo_code, t.c.municipality_code, t.c.deleted, t.c.timestamp)
+    else:
+        t = fuhyo_current
+        cols = (t.c.juminhyo_code, t.c.fuhyo_municipality_code, t.c.status == "消除", t.c.timestamp)
+    rows = conn.execute(select(*cols).where(t.c.juminhyo_code.in_(batch))).all()
+    return {r[0]: (r[1], bool(r[2]), _as_utc(r[3])) for r in rows}
+
+
+# ------------------------------------------------------------------ the check
+
+def run_check(registers, register: str, municipality_code: str, stream: IO[bytes], *, trigger: str = "cli",
+              clock: Callable[[], datetime] = utcnow) -> CheckResult:
+    """Compare the snapshot in ``stream`` with our file; store and return the result.
+
+    ``municipality_code`` is the sender as the *channel* established it (certificate or CLI),
+    never the payload. Raises :class:`SnapshotRefused` (after storing a refusal record, whose id
+    is ``error.run_id``) when the snapshot cannot be compared.
+    """
+    _check_register(register)
+    check_sender(registers.config, municipality_code)
+    if trigger not in TRIGGERS:
+        raise ValueError(trigger)
+    started = clock()
+    reader = SnapshotReader(stream, register=register, municipality_code=municipality_code, now=started)
+    res = CheckResult(run_id=0, register=register, municipality_code=municipality_code, status="completed",
+                      snapshot_id=None, as_of=None, started_at=started, finished_at=started)
+    item_counts: dict[str, int] = {}
+    spool = tempfile.TemporaryFile(mode="w+b")  # anonymous: gone with the process; codes and item names only
+    try:
+        try:
+            header = reader.read_header()
+            res.snapshot_id, res.as_of = header.snapshot_id, header.as_of
+            as_of = header.as_of.astimezone(timezone.utc)
+            engine = registers.engine(register)
+            with engine.connect() as conn, conn.begin():
+                rows = conn.execution_options(stream_results=True, yield_per=_FETCH).execute(
+                    _server_query(register, municipality_code))
+                unknown = tempfile.TemporaryFile(mode="w+b")
+                try:
+                    _merge(register, reader, rows, as_of, res, item_counts, spool, unknown)
+                    _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res)
+                finally:
+                    unknown.close()
+                    rows.close()
+            res.snapshot_count = reader.records_read
+            res.snapshot_sha256 = reader.sha256.hexdigest()
+        except SnapshotRefused as e:
+            res.status = "refused"
+            res.error = e.as_dict()
+            res.snapshot_count = reader.records_read
+            res.finished_at = clock()
+            res.matched = res.only_in_snapshot = res.only_on_server = res.differs = res.pending = 0
+            res.server_count = 0
+            res.item_counts = {}
+            res.run_id = _store(registers, register, res, trigger, None)
+            e.run_id = res.run_id
+            log.warning("consistency check refused: register=%s municipality=%s run=%s code=%s line=%s",
+                        register, municipality_code, res.run_id, e.code, e.line)
+            raise
+        res.item_counts = dict(sorted(item_counts.items()))
+        res.finished_at = clock()
+        spool.seek(0)
+        res.run_id = _store(registers, register, res, trigger, spool)
+    finally:
+        spool.close()
+    log.info("consistency check: register=%s municipality=%s run=%s snapshot=%d server=%d matched=%d "
+             "only_in_snapshot=%d only_on_server=%d differs=%d pending=%d", register, municipality_code,
+             res.run_id, res.snapshot_count, res.server_count, res.matched, res.only_in_snapshot,
+             res.only_on_server, res.differs, res.pending)
+    return res
+
+
+def _merge(register, reader, rows, as_of, res: CheckResult, item_counts, spool, unknown) -> None:
+    """The sort-merge proper. Both inputs ascend by 住民票コード (the reader enforces it for the
+    snapshot; we assert it for our side)."""
+    items = ITEMS[register]
+    snap = iter(reader)
+    ours = iter(rows)
+    s = next(snap, None)
+    o = next(ours, None)
+    last_ours = ""
+    write = spool.write
+    while s is not None or o is not None:
+        if o is not None and o[0] <= last_ours:
+            raise RuntimeError("register cursor is not in 住民票コード order")
+        if o is not None and (s is None or o[0] < s.juminhyo_code):
+            res.server_count += 1
+            last_ours = o[0]
+            late = _as_utc(o[-1]) > as_of
+            if late:
+                res.pending += 1
+                write(f"{o[0]}\tpending\t\n".encode())
+            else:
+                res.only_on_server += 1
+                write(f"{o[0]}\tonly_on_server\t\n".encode())
+            o = next(ours, None)
+        elif o is None or s.juminhyo_code < o[0]:
+            unknown.write(f"{s.juminhyo_code}\n".encode())
+            s = next(snap, None)
+        else:  # same code
+            res.server_count += 1
+            last_ours = o[0]
+            mine = _server_values(register, o)
+            if mine == s.values:
+                res.matched += 1
+            else:
+                diff = [n for n, a, b in zip(items, mine, s.values) if a != b]
+                if _as_utc(o[-1]) > as_of:
+                    res.pending += 1
+                    write(f"{o[0]}\tpending\t{','.join(diff)}\n".encode())
+                else:
+                    res.differs += 1
+                    for n in diff:
+                        item_counts[n] = item_counts.get(n, 0) + 1
+                    write(f"{o[0]}\tdiffers\t{','.join(diff)}\n".encode())
+            s = next(snap, None)
+            o = next(ours, None)
+
+
+def _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res: CheckResult) -> None:
+    """Codes only in the snapshot: pending if our record of the code changed after ``as_of``
+    (wherever it is now — which municipality is never said), ``removed`` if we hold it as removed
+    by this municipality."""
+    unknown.seek(0)
+    while True:
+        batch = [ln.decode().rstrip("\n") for ln in _take(unknown, 900)]
+        if not batch:
+            break
+        found = _lookup(conn, register, batch)
+        for code in batch:
+            f = found.get(code)
+            if f is not None and f[2] is not None and f[2] > as_of:
+                res.pending += 1
+                spool.write(f"{code}\tpending\t\n".encode())
+            else:
+                res.only_in_snapshot += 1
+                note = "removed" if f is not None and f[1] and f[0] == municipality_code else ""
+                spool.write(f"{code}\tonly_in_snapshot\t{note}\n".encode())
+
+
+def _take(f, n: int) -> list[bytes]:
+    out = []
+    for _ in range(n):
+        ln = f.readline()
+        if not ln:
+            break
+        out.append(ln)
+    return out
+
+
+def _store(registers, register: str, res: CheckResult, trigger: str, spool) -> int:
+    runs, diffs = RECONCILE[register]
+    err = res.error or {}
+    with registers.uow(register) as uow:
+        run_id = uow.conn.execute(insert(runs).values(
+            municipality_code=res.municipality_code, register=register, trigger=trigger,
+            snapshot_id=res.snapshot_id, as_of=res.as_of, started_at=res.started_at, finished_at=res.finished_at,
+            status=res.status, error_code=err.get("code"), error_message=err.get("message"),
+            error_line=err.get("line"), snapshot_count=res.snapshot_count, server_count=res.server_count,
+            matched_count=res.matched, only_in_snapshot_count=res.only_in_snapshot,
+            only_on_server_count=res.only_on_server, differs_count=res.differs, pending_count=res.pending,
+            item_counts=json.dumps(res.item_counts, ensure_ascii=False), snapshot_sha256=res.snapshot_sha256,
+        ).returning(runs.c.run_id)).scalar_one()
+        if spool is not None:
+            while True:
+                chunk = _take(spool, _INSERT)
+                if not chunk:
+                    break
+                rows = []
+                for ln in chunk:
+                    code, kind, items = ln.decode().rstrip("\n").split("\t")
+                    rows.append({"run_id": run_id, "juminhyo_code": code, "kind": kind, "items": items or None})
+                uow.conn.execute(insert(diffs), rows)
+    return run_id
+
+
+# ------------------------------------------------------------------ reading results
+
+def _row_to_result(r) -> CheckResult:
+    err = None
+    if r.error_code:
+        err = {"code": r.error_code, "message": r.error_message}
+        if r.error_line is not None:
+            err["line"] = r.error_line
+    return CheckResult(
+        run_id=r.run_id, register=r.register, municipality_code=r.municipality_code, status=r.status,
+        snapshot_id=r.snapshot_id, as_of=_as_utc(r.as_of), started_at=_as_utc(r.started_at),
+        finished_at=_as_utc(r.finished_at), snapshot_count=r.snapshot_count, server_count=r.server_count,
+        matched=r.matched_count, only_in_snapshot=r.only_in_snapshot_count, only_on_server=r.only_on_server_count,
+        differs=r.differs_count, pending=r.pending_count, item_counts=json.loads(r.item_counts or "{}"),
+        snapshot_sha256=r.snapshot_sha256, error=err)
+
+
+def get_run(registers, register: str, run_id: int) -> Optional[CheckResult]:
+    runs, _ = RECONCILE[_check_register(register)]
+    with registers.uow(register, write=False) as uow:
+        r = uow.conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+    return _row_to_result(r) if r else None
+
+
+def list_runs(registers, register: str, *, municipality_code: Optional[str] = None, limit: int = 50) -> list[CheckResult]:
+    runs, _ = RECONCILE[_check_register(register)]
+    q = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+    if municipality_code:
+        q = q.where(runs.c.municipality_code == municipality_code)
+    with registers.uow(register, write=False) as uow:
+        return [_row_to_result(r) for r in uow.conn.execute(q)]
+
+
+def result_lines(registers, register: str, run_id: int) -> Iterator[bytes]:
+    """The result document of a run, JSON Lines: header (counts), one line per difference in
+    住民票コード order ``{"juminhyo_code", "kind", "items"}``, trailer with count and SHA-256 of the
+    difference lines — the same framing as the snapshot. Read in pages, so it streams."""
+    res = get_run(registers, register, run_id)
+    if res is None:
+        raise JukinetError("RECONCILE_RUN_NOT_FOUND", "整合性確認の結果がありません。")
+    yield (json.dumps(res.header(), ensure_ascii=False) + "\n").encode()
+    _, diffs = RECONCILE[register]
+    h = hashlib.sha256()
+    n = 0
+    after = ""
+    while True:
+        with registers.uow(register, write=False) as uow:
+            page = uow.conn.execute(
+                select(diffs.c.juminhyo_code, diffs.c.kind, diffs.c["items"])
+                .where(diffs.c.run_id == run_id, diffs.c.juminhyo_code > after)
+                .order_by(diffs.c.juminhyo_code).limit(_FETCH)).all()
+        if not page:
+            break
+        for code, kind, items in page:
+            line = (json.dumps({"juminhyo_code": code, "kind": kind,
+                                "items": items.split(",") if items else []}) + "\n").encode()
+            h.update(line)
+            n += 1
+            yield line
+        after = page[-1][0]
+    yield (json.dumps({"trailer": True, "count": n, "sha256": h.hexdigest()}) + "\n").encode()
+
+
+def differences(registers, register: str, run_id: int, *, limit: int = 100, after: str = "") -> list[dict]:
+    _, diffs = RECONCILE[_check_register(register)]
+    with registers.uow(register, write=False) as uow:
+        page = uow.conn.execute(select(diffs.c.juminhyo_code, diffs.c.kind, diffs.c["items"])
+                                .where(diffs.c.run_id == run_id, diffs.c.juminhyo_code > after)
+                                .order_by(diffs.c.juminhyo_code).limit(limit)).all()
+    return [{"juminhyo_code": c, "kind": k, "items": i.split(",") if i else []} for c, k, i in page]
+
+
+# ------------------------------------------------------------------ periodic: who is due
+
+@dataclass
+class Due:
+    municipality_code: str
+    last_completed: Optional[datetime]
+    last_run_id: Optional[int]
+    due: bool
+
+
+def due_status(registers, register: str, municipalities: list[str], *, interval_days: int,
+               now: Optional[datetime] = None) -> list[Due]:
+    """Per municipality: the last *completed* check and whether a new one is due (older than
+    ``interval_days``, or never). The CS initiates a check (PIA 6-①); the server tracks the period."""
+    runs, _ = RECONCILE[_check_register(register)]
+    now = now or utcnow()
+    q = (select(runs.c.municipality_code, func.max(runs.c.finished_at), func.max(runs.c.run_id))
+         .where(runs.c.status == "completed").group_by(runs.c.municipality_code))
+    with registers.uow(register, write=False) as uow:
+        last = {m: (_as_utc(t), rid) for m, t, rid in uow.conn.execute(q)}
+    out = []
+    for m in municipalities:
+        t, rid = last.get(m, (None, None))
+        out.append(Due(m, t, rid, t is None or now - t >= timedelta(days=interval_days)))
+    return out
+
+
+def mark_details_erased(conn, register: str, run_ids: list[int], at: datetime) -> None:
+    runs, _ = RECONCILE[register]
+    conn.execute(update(runs).where(runs.c.run_id.in_(run_ids)).values(details_erased_at=at))

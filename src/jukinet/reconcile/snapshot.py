@@ -1,0 +1,418 @@
+"""The snapshot format ``jukinet.snapshot/1``: what a 市町村CS sends for a consistency check.
+
+整合性確認用本人確認情報 (PIA 別添1 6-①): the CS's complete current file for its municipality and
+one register, as JSON Lines (UTF-8, one JSON object per line, ``\\n`` line ends):
+
+1. **Header** — the first line::
+
+     {"schema": "jukinet.snapshot/1", "register": "juki", "municipality_code": "242012",
+      "count": 2, "as_of": "2026-11-26T02:00:00+09:00", "snapshot_id": "242012-20261126-1"}
+
+   ``as_of`` is the instant the CS took the snapshot (with its UTC offset): every notification the
+   CS sent before it is reflected in the snapshot. ``snapshot_id`` is the CS's own reference
+   (optional, at most 64 printable ASCII characters). ``count`` is the number of record lines.
+
+2. **Records** — one line per *current* person (住民 not removed; 附票 with 状態区分 現存), in the
+   ``record`` shape of ``jukinet.notification/1`` plus ``juminhyo_code`` (and, for juki, the
+   ``municipality_code`` that manages the person), **sorted by 住民票コード, strictly ascending**::
+
+     {"juminhyo_code": "52601815907", "municipality_code": "242012", "name": "三重 太郎",
+      "name_kana": "ミエ タロウ", "birth_date": "1980-04-01", "sex": "1",
+      "address": "三重県津市広明町13番地", "oaza_code": "0012", "kojin_bango": "625276018957",
+      "former_surname": null}
+
+   Fuhyo records carry ``name, name_kana, birth_date, sex, address_municipality_code, address,
+   last_address, old_juminhyo_code, fuhyo_municipality_code, status`` (``status`` is ``"現存"``).
+   Nullable items may be omitted (read as null); any other key is refused (U2).
+
+3. **Trailer** — the last line::
+
+     {"trailer": true, "count": 2, "sha256": "…"}
+
+   ``sha256`` is the hex SHA-256 of the exact bytes of all record lines, each with its line end,
+   in order. A stream that ends before the trailer, has a line after it, or whose count or digest
+   disagree, is refused: a truncated or altered snapshot is never compared.
+
+Every refusal is a :class:`SnapshotRefused` with a stable code, a Japanese message that names the
+line number and the item — never a value — and ``line`` (1 = the header).
+
+Reading is streaming and bounded: one line at a time (at most :data:`MAX_LINE_BYTES`), so memory
+does not grow with the snapshot.
+
+>>> import io
+>>> data = write_snapshot("juki", "242012", [], as_of="2026-11-26T02:00:00+09:00")
+>>> r = SnapshotReader(io.BytesIO(data), register="juki", municipality_code="242012")
+>>> list(r), r.header.count, r.trailer_ok
+([], 0, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO, Iterable, Iterator, Optional
+
+from jukinet import codes, kana
+from jukinet.errors import JukinetError
+
+SCHEMA = "jukinet.snapshot/1"
+REGISTERS = ("juki", "fuhyo")
+#: a record line longer than this is refused (a person's record is well under 2 KiB)
+MAX_LINE_BYTES = 64 * 1024
+_TEXT_MAX = 400
+_SNAPSHOT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+#: the items compared, in order, per register (the record shape of jukinet.notification/1)
+JUKI_ITEMS = ("name", "name_kana", "birth_date", "sex", "address", "oaza_code", "kojin_bango", "former_surname")
+FUHYO_ITEMS = ("name", "name_kana", "birth_date", "sex", "address_municipality_code", "address", "last_address",
+               "old_juminhyo_code", "fuhyo_municipality_code", "status")
+ITEMS = {"juki": JUKI_ITEMS, "fuhyo": FUHYO_ITEMS}
+
+#: Japanese names of the items (for messages and screens; never the values)
+ITEM_LABELS = {
+    "juminhyo_code": "住民票コード", "municipality_code": "市町村コード", "name": "氏名", "name_kana": "ふりがな",
+    "birth_date": "生年月日", "sex": "性別", "address": "住所", "oaza_code": "大字・字コード",
+    "kojin_bango": "個人番号", "former_surname": "旧氏", "address_municipality_code": "住所市町村コード",
+    "last_address": "最終住所", "old_juminhyo_code": "旧住民票コード",
+    "fuhyo_municipality_code": "附票管理市町村コード", "status": "附票本人確認情報状態区分",
+}
+
+_REQUIRED = {
+    "juki": ("juminhyo_code", "municipality_code", "name", "name_kana", "birth_date", "sex", "address"),
+    "fuhyo": ("juminhyo_code", "name", "name_kana", "birth_date", "sex", "fuhyo_municipality_code", "status"),
+}
+_ALLOWED = {
+    "juki": frozenset(("juminhyo_code", "municipality_code") + JUKI_ITEMS),
+    "fuhyo": frozenset(("juminhyo_code",) + FUHYO_ITEMS),
+}
+_HEADER_KEYS = frozenset(("schema", "register", "municipality_code", "count", "as_of", "snapshot_id"))
+_TRAILER_KEYS = frozenset(("trailer", "count", "sha256"))
+
+
+class SnapshotRefused(JukinetError):
+    """A snapshot that cannot be compared. ``line`` is the 1-based line at fault (None: the whole)."""
+
+    def __init__(self, code: str, message: str, *, line: Optional[int] = None, field: Optional[str] = None):
+        self.line = line
+        where = f"{line}行目: " if line is not None else ""
+        super().__init__(code, f"整合性確認データの{where}{message}", field=field)
+
+    def as_dict(self) -> dict:
+        d = super().as_dict()
+        if self.line is not None:
+            d["line"] = self.line
+        return d
+
+
+@dataclass(frozen=True)
+class Header:
+    register: str
+    municipality_code: str
+    count: int
+    as_of: datetime
+    snapshot_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One person of the snapshot: the 住民票コード and the compared items as canonical values."""
+
+    juminhyo_code: str
+    values: tuple
+
+
+# ---------------------------------------------------------------- canonical values
+
+def canonical_juki(get) -> tuple:
+    """The compared juki items as a tuple of plain values (dates as ISO strings)."""
+    fs = get("former_surname")
+    return (get("name"), get("name_kana"), _iso(get("birth_date")), get("sex"), get("address"),
+            get("oaza_code"), get("kojin_bango"), fs)
+
+
+def canonical_fuhyo(get) -> tuple:
+    return tuple(_iso(get(k)) if k == "birth_date" else get(k) for k in FUHYO_ITEMS)
+
+
+def _iso(v) -> Optional[str]:
+    if v is None:
+        return None
+    return v.isoformat() if isinstance(v, date) else str(v)
+
+
+def differing_items(register: str, a: tuple, b: tuple) -> list[str]:
+    return [name for name, x, y in zip(ITEMS[register], a, b) if x != y]
+
+
+# ---------------------------------------------------------------- reading
+
+class SnapshotReader:
+    """Iterate the records of a snapshot, validating as it goes.
+
+    ``register`` and ``municipality_code`` are what the *channel* says (the endpoint and the
+    sender's certificate, or the CLI arguments); the header must agree with both. After the
+    iteration ends without an exception the trailer has been verified (``trailer_ok``).
+    ``records_read`` and ``line_no`` tell how far it got (for a refusal record).
+    """
+
+    def __init__(self, stream: IO[bytes], *, register: str, municipality_code: str, now: Optional[datetime] = None,
+                 clock_skew_seconds: int = 300):
+        self.stream = stream
+        self.register = register
+        self.municipality_code = municipality_code
+        self.now = now
+        self.clock_skew_seconds = clock_skew_seconds
+        self.line_no = 0
+        self.records_read = 0
+        self.header: Optional[Header] = None
+        self.trailer_ok = False
+        self.sha256 = hashlib.sha256()
+        self._last_code: Optional[str] = None
+
+    # -- low level
+    def _next_line(self) -> Optional[bytes]:
+        raw = self.stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return None
+        self.line_no += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise SnapshotRefused("RECONCILE_LINE_TOO_LONG", f"行が長すぎます（上限 {MAX_LINE_BYTES} バイト）。",
+                                  line=self.line_no)
+        return raw
+
+    def _parse(self, raw: bytes) -> dict:
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise SnapshotRefused("RECONCILE_ENCODING", "UTF-8 ではありません。", line=self.line_no) from None
+        except ValueError:
+            raise SnapshotRefused("RECONCILE_JSON_INVALID", "JSON として読めません。", line=self.line_no) from None
+        if not isinstance(obj, dict):
+            raise SnapshotRefused("RECONCILE_JSON_INVALID", "JSON オブジェクトではありません。", line=self.line_no)
+        return obj
+
+    # -- header
+    def read_header(self) -> Header:
+        raw = self._next_line()
+        if raw is None:
+            raise SnapshotRefused("RECONCILE_EMPTY", "データがありません（ヘッダ行がありません）。")
+        obj = self._parse(raw)
+        line = self.line_no
+        if obj.get("schema") != SCHEMA:
+            raise SnapshotRefused("RECONCILE_HEADER_INVALID", f"1行目はヘッダ（schema: {SCHEMA}）でなければなりません。",
+                                  line=line, field="schema")
+        unknown = sorted(set(obj) - _HEADER_KEYS)
+        if unknown:
+            raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "ヘッダに定義されていない項目があります。", line=line)
+        if obj.get("register") not in REGISTERS:
+            raise SnapshotRefused("RECONCILE_HEADER_INVALID", "ヘッダの register が正しくありません。", line=line,
+                                  field="register")
+        if obj["register"] != self.register:
+            raise SnapshotRefused("RECONCILE_REGISTER_MISMATCH", "ヘッダの register が送信先のファイルと一致しません。",
+                                  line=line, field="register")
+        mc = obj.get("municipality_code")
+        if not isinstance(mc, str) or not codes.is_valid_lg_code(mc) or codes.compact(mc) != mc:
+            raise SnapshotRefused("RECONCILE_HEADER_INVALID", "ヘッダの市町村コードが正しくありません。", line=line,
+                                  field="municipality_code")
+        if mc != self.municipality_code:
+            raise SnapshotRefused("RECONCILE_MUNICIPALITY_MISMATCH",
+                                  "ヘッダの市町村コードが送信元の市町村と一致しません。", line=line,
+                                  field="municipality_code")
+        count = obj.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise SnapshotRefused("RECONCILE_HEADER_INVALID", "ヘッダの件数（count）が正しくありません。", line=line,
+                                  field="count")
+        as_of = _parse_instant(obj.get("as_of"))
+        if as_of is None:
+            raise SnapshotRefused("RECONCILE_HEADER_INVALID",
+                                  "ヘッダの作成日時（as_of）は時差付きの ISO 8601 日時で指定してください。", line=line,
+                                  field="as_of")
+        if self.now is not None and (as_of - self.now).total_seconds() > self.clock_skew_seconds:
+            raise SnapshotRefused("RECONCILE_AS_OF_FUTURE", "ヘッダの作成日時（as_of）が未来です。", line=line,
+                                  field="as_of")
+        sid = obj.get("snapshot_id")
+        if sid is not None and (not isinstance(sid, str) or not _SNAPSHOT_ID.match(sid)):
+            raise SnapshotRefused("RECONCILE_HEADER_INVALID", "ヘッダの snapshot_id が正しくありません。", line=line,
+                                  field="snapshot_id")
+        self.header = Header(obj["register"], mc, count, as_of, sid)
+        return self.header
+
+    # -- records
+    def __iter__(self) -> Iterator[SnapshotRecord]:
+        if self.header is None:
+            self.read_header()
+        while True:
+            raw = self._next_line()
+            if raw is None:
+                raise SnapshotRefused("RECONCILE_TRUNCATED",
+                                      "終端行（trailer）がありません。データが途中で切れています。")
+            obj = self._parse(raw)
+            if "trailer" in obj:
+                self._check_trailer(obj)
+                return
+            self.sha256.update(raw)
+            rec = self._record(obj)
+            self.records_read += 1
+            yield rec
+
+    def _check_trailer(self, obj: dict) -> None:
+        line = self.line_no
+        if obj.get("trailer") is not True or set(obj) != _TRAILER_KEYS:
+            raise SnapshotRefused("RECONCILE_TRAILER_INVALID", "終端行の形式が正しくありません。", line=line)
+        if self._next_line() is not None:
+            raise SnapshotRefused("RECONCILE_AFTER_TRAILER", "終端行の後にデータがあります。", line=self.line_no)
+        if obj["count"] != self.records_read or self.header.count != self.records_read:
+            raise SnapshotRefused("RECONCILE_COUNT_MISMATCH",
+                                  "件数がヘッダ・終端行・実際の行数の間で一致しません。", line=line, field="count")
+        if not isinstance(obj["sha256"], str) or obj["sha256"].lower() != self.sha256.hexdigest():
+            raise SnapshotRefused("RECONCILE_DIGEST_MISMATCH",
+                                  "SHA-256 が一致しません。データが欠けているか改変されています。", line=line,
+                                  field="sha256")
+        self.trailer_ok = True
+
+    def _bad(self, field: str, what: str = "が正しくありません。", code: str = "RECONCILE_FIELD_INVALID"):
+        return SnapshotRefused(code, f"{ITEM_LABELS.get(field, field)}{what}", line=self.line_no, field=field)
+
+    def _record(self, obj: dict) -> SnapshotRecord:
+        reg = self.register
+        unknown = [k for k in obj if k not in _ALLOWED[reg]]
+        if unknown:
+            raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
+        for k in _REQUIRED[reg]:
+            if obj.get(k) is None:
+                raise self._bad(k, "がありません。", "RECONCILE_FIELD_MISSING")
+        code = self._code(obj["juminhyo_code"], "juminhyo_code", codes.validate_juminhyo_code)
+        if self._last_code is not None and code <= self._last_code:
+            if code == self._last_code:
+                raise SnapshotRefused("RECONCILE_DUPLICATE", "同じ住民票コードの人が重複しています。",
+                                      line=self.line_no, field="juminhyo_code")
+            raise SnapshotRefused("RECONCILE_UNSORTED", "住民票コードの昇順に並んでいません。",
+                                  line=self.line_no, field="juminhyo_code")
+        self._last_code = code
+        manager = "municipality_code" if reg == "juki" else "fuhyo_municipality_code"
+        if self._code(obj[manager], manager, codes.validate_lg_code) != self.municipality_code:
+            raise SnapshotRefused("RECONCILE_FOREIGN_RECORD", "他の市町村が管理する人が含まれています。",
+                                  line=self.line_no, field=manager)
+        for k in ("name", "address") if reg == "juki" else ("name",):
+            self._text(obj, k, required=True)
+        self._text(obj, "name_kana", required=True)
+        try:
+            birth = date.fromisoformat(obj["birth_date"]) if isinstance(obj["birth_date"], str) else None
+        except ValueError:
+            birth = None
+        if birth is None or len(obj["birth_date"]) != 10:
+            raise self._bad("birth_date")
+        if obj["sex"] not in ("1", "2"):
+            raise self._bad("sex")
+        name_kana = obj["name_kana"]
+        if kana.is_kana(name_kana):
+            name_kana = kana.validate_kana(name_kana)
+        if reg == "juki":
+            oaza = obj.get("oaza_code")
+            if oaza is not None and (not isinstance(oaza, str) or not oaza.isascii() or not 0 < len(oaza) <= 12):
+                raise self._bad("oaza_code")
+            kb = obj.get("kojin_bango")
+            if kb is not None:
+                kb = self._code(kb, "kojin_bango", codes.validate_kojin_bango)
+            fs = obj.get("former_surname")
+            if fs is not None:
+                if not isinstance(fs, dict) or set(fs) - {"name", "name_kana"} or not all(
+                        isinstance(fs.get(k), str) and 0 < len(fs[k]) <= _TEXT_MAX for k in ("name", "name_kana")):
+                    raise self._bad("former_surname")
+                fk = kana.validate_kana(fs["name_kana"]) if kana.is_kana(fs["name_kana"]) else fs["name_kana"]
+                fs = (fs["name"], fk)
+            values = (obj["name"], name_kana, obj["birth_date"], obj["sex"], obj["address"], oaza, kb, fs)
+        else:
+            for k in ("address", "last_address"):
+                self._text(obj, k, required=False)
+            amc = obj.get("address_municipality_code")
+            if amc is not None:
+                amc = self._code(amc, "address_municipality_code", codes.validate_lg_code)
+            old = obj.get("old_juminhyo_code")
+            if old is not None:
+                old = self._code(old, "old_juminhyo_code", codes.validate_juminhyo_code)
+            if obj["status"] != "現存":
+                raise self._bad("status", "は「現存」でなければなりません（消除された附票は送りません）。")
+            values = (obj["name"], name_kana, obj["birth_date"], obj["sex"], amc, obj.get("address"),
+                      obj.get("last_address"), old, obj["fuhyo_municipality_code"], obj["status"])
+        return SnapshotRecord(code, values)
+
+    def _code(self, value, field: str, validate) -> str:
+        if not isinstance(value, str):
+            raise self._bad(field, code="RECONCILE_CODE_INVALID")
+        try:
+            v = validate(value)
+        except codes.InvalidCode as e:
+            raise SnapshotRefused("RECONCILE_CODE_INVALID", f"{ITEM_LABELS.get(field, field)}: {e.message}",
+                                  line=self.line_no, field=field) from None
+        if v != value:  # no spaces or hyphens: codes travel compact
+            raise self._bad(field, code="RECONCILE_CODE_INVALID")
+        return v
+
+    def _text(self, obj: dict, field: str, *, required: bool) -> None:
+        v = obj.get(field)
+        if v is None and not required:
+            return
+        if not isinstance(v, str) or not v or len(v) > _TEXT_MAX:
+            raise self._bad(field)
+
+
+def _parse_instant(v) -> Optional[datetime]:
+    if not isinstance(v, str):
+        return None
+    try:
+        t = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+# ---------------------------------------------------------------- writing (CS side, simulators, tests)
+
+def record_line(register: str, rec: dict) -> bytes:
+    """One record line, canonical JSON (keys in the documented order, compact, UTF-8)."""
+    return (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def header_line(register: str, municipality_code: str, count: int, as_of: str,
+                snapshot_id: Optional[str] = None) -> bytes:
+    h = {"schema": SCHEMA, "register": register, "municipality_code": municipality_code, "count": count,
+         "as_of": as_of}
+    if snapshot_id is not None:
+        h["snapshot_id"] = snapshot_id
+    return (json.dumps(h, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def trailer_line(count: int, sha256_hex: str) -> bytes:
+    return (json.dumps({"trailer": True, "count": count, "sha256": sha256_hex}) + "\n").encode("utf-8")
+
+
+def write_snapshot_to(out: IO[bytes], register: str, municipality_code: str, lines: Iterable[bytes], count: int,
+                      *, as_of: str, snapshot_id: Optional[str] = None) -> str:
+    """Write header, the record lines (already encoded, sorted) and the trailer; return the digest."""
+    h = hashlib.sha256()
+    out.write(header_line(register, municipality_code, count, as_of, snapshot_id))
+    n = 0
+    for line in lines:
+        h.update(line)
+        out.write(line)
+        n += 1
+    if n != count:
+        raise ValueError(f"count {count} announced but {n} records written")
+    out.write(trailer_line(n, h.hexdigest()))
+    return h.hexdigest()
+
+
+def write_snapshot(register: str, municipality_code: str, records: list[dict], *, as_of: str,
+                   snapshot_id: Optional[str] = None) -> bytes:
+    """A whole snapshot in memory (small ones: tests, examples). ``records`` are sorted here."""
+    import io
+
+    buf = io.BytesIO()
+    recs = sorted(records, key=lambda r: r["juminhyo_code"])
+    write_snapshot_to(buf, register, municipality_code, (record_line(register, r) for r in recs), len(recs),
+                      as_of=as_of, snapshot_id=snapshot_id)
+    return buf.getvalue()
