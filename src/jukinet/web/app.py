@@ -49,4 +49,8 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
         return JSONResponse(status_code=200 if status == "ok" else 503,
                             content={"status": status, "version": __version__, "registers": registers_status})
 
+    from jukinet.web.ui import install as install_operator_side  # operator UI, terminal API, static, fonts
+
+    install_operator_side(app, config, registers)
+
     return app

@@ -1,0 +1,118 @@
+"""Terminal API of 事務5: 4情報 search and the detail view — the same services as the UI."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from jukinet.search import service as S
+from jukinet.web import auth as A
+from jukinet.web.api_common import ERRORS, api_ctx
+from jukinet.web.ui import authorize_search
+
+router = APIRouter(prefix="/api/v1", tags=["事務5 検索"], responses=ERRORS)
+
+
+class SearchRequest(BaseModel):
+    purpose_code: str = Field(description="検索の目的 (jukinet.security.roles.PURPOSES のコード)")
+    case_ref: Optional[str] = Field(None, max_length=32)
+    registers: list[Literal["juki", "fuhyo"]] = ["juki"]
+    name: Optional[str] = Field(None, max_length=60, description="氏名 (漢字) または ふりがな")
+    name_match: Literal["exact", "prefix"] = "exact"
+    birth_date: Optional[date] = Field(None, description="生年月日 (完全一致)")
+    birth_from: Optional[date] = None
+    birth_to: Optional[date] = None
+    sex: Optional[Literal["1", "2"]] = None
+    address: Optional[str] = Field(None, max_length=120, description="住所 (前方一致)")
+    include_removed: bool = False
+    page: int = Field(1, ge=1)
+
+
+class HitOut(BaseModel):
+    register: str
+    juminhyo_code: str
+    name: str
+    name_kana: str
+    birth_date: date
+    sex: str
+    address: Optional[str]
+    removed: bool
+    gaiji: bool
+
+
+class RegisterCount(BaseModel):
+    register: str
+    count: int
+    over_cap: bool
+
+
+class SearchResponse(BaseModel):
+    total: int
+    over_cap: bool
+    cap: int
+    page: int
+    pages: int
+    registers: list[RegisterCount]
+    hits: list[HitOut]
+
+
+class DetailRequest(BaseModel):
+    purpose_code: str
+    case_ref: Optional[str] = Field(None, max_length=32)
+    register: Literal["juki", "fuhyo"] = "juki"
+    juminhyo_code: str = Field(min_length=11, max_length=11)
+
+
+class DetailResponse(BaseModel):
+    register: str
+    record: dict
+    history: list[dict]
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, request: Request, ctx: A.Ctx = Depends(api_ctx)):
+    """4情報 search (S1). More than ``cap`` matches are not listed (``over_cap``)."""
+    authorize_search(request, ctx, body.registers, "search")
+    sec = A.security(request)
+    bf, bt = (body.birth_date, body.birth_date) if body.birth_date else (body.birth_from, body.birth_to)
+    cmd = S.SearchCommand(purpose_code=body.purpose_code, case_ref=body.case_ref, registers=tuple(body.registers),
+                          name=body.name, name_match=body.name_match, birth_from=bf, birth_to=bt, sex=body.sex,
+                          address=body.address, include_removed=body.include_removed, page=body.page)
+    try:
+        res = S.search(cmd, sec.registers, sec.oplog, ctx.actor, cap=sec.cfg.search_cap,
+                       page_size=sec.cfg.search_page_size, prefecture_name=sec.config.prefecture_name)
+    except S.JukinetError as e:
+        if not isinstance(e, A.Refused):
+            sec.log_refusal(ctx.actor, "search", e, chain=body.registers[0] if body.registers else "admin")
+        raise
+    return SearchResponse(total=res.total, over_cap=res.over_cap, cap=res.cap, page=res.page, pages=res.pages,
+                          registers=[RegisterCount(register=r.register, count=r.count, over_cap=r.over_cap)
+                                     for r in res.registers],
+                          hits=[HitOut(**{k: getattr(h, k) for k in HitOut.model_fields}) for h in res.page_hits()])
+
+
+def _record(r) -> dict:
+    import dataclasses
+
+    d = dataclasses.asdict(r)
+    d.pop("name_seion", None)
+    return d
+
+
+@router.post("/persons/detail", response_model=DetailResponse)
+def detail(body: DetailRequest, request: Request, ctx: A.Ctx = Depends(api_ctx)):
+    """One person's record (current or removed) with every earlier version; 住民票コード in the body."""
+    authorize_search(request, ctx, [body.register], "detail")
+    sec = A.security(request)
+    cmd = S.DetailCommand(purpose_code=body.purpose_code, register=body.register,
+                          juminhyo_code=body.juminhyo_code, case_ref=body.case_ref)
+    try:
+        d = S.detail(cmd, sec.registers, sec.oplog, ctx.actor)
+    except S.JukinetError as e:
+        if e.code != "NOT_FOUND" and not isinstance(e, A.Refused):
+            sec.log_refusal(ctx.actor, "detail", e, chain=body.register)
+        raise
+    return DetailResponse(register=d.register, record=_record(d.record), history=[_record(h) for h in d.history])
