@@ -53,6 +53,12 @@ def init(data_dir: Path = DataDir,
     config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
                     national=NationalConfig(port=port_base + 1, fuhyo_port=port_base + 2))
     config.save()
+    from jukinet.intake.server import ensure_pki  # 事務1: dev CA and certificates (ADR 0005)
+
+    try:
+        ensure_pki(config)
+    except JukinetError as e:
+        _fail(e)
     console.print(f"初期化しました: {config.path}")
 
 
@@ -84,14 +90,20 @@ def seed(data_dir: Path = DataDir,
 
 @app.command()
 def serve(data_dir: Path = DataDir):
-    """都道府県サーバ・附票都道府県サーバを起動する."""
-    import uvicorn
-
-    from jukinet.web.app import create_app
+    """都道府県サーバ・附票都道府県サーバを起動する (HTTPS, CS は相互認証; 全国サーバへの送信も行う)."""
+    from jukinet.intake.server import PrefectureServer
 
     config = _load(data_dir)
-    console.print(f"起動: http://{config.server.host}:{config.server.port}/health")
-    uvicorn.run(create_app(config), host=config.server.host, port=config.server.port, log_level="warning")
+    try:
+        server = PrefectureServer(config)
+    except JukinetError as e:
+        _fail(e)
+    console.print(f"起動: {server.base_url}/health (CA: {config.resolve(config.tls.ca_cert)})")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    console.print("停止しました。")
 
 
 @app.command()
@@ -110,13 +122,26 @@ def demo(data_dir: Path = DataDir,
     registers.dispose()
     if empty:
         seed(data_dir=data_dir, residents=residents, seed_=0)
-    base = f"http://{config.server.host}:{config.server.port}"
+    from jukinet.intake.server import ensure_pki
+    from jukinet.sim.cli import DemoPeers
+
+    ensure_pki(config)
+    scheme = "https" if config.tls.enabled else "http"
+    base = f"{scheme}://{config.server.host}:{config.server.port}"
+    ca = config.resolve(config.tls.ca_cert)
     console.rule("jukinet デモ")
     console.print(f"データ: {data_dir.resolve()} (SQLite: juki.sqlite3, fuhyo.sqlite3)")
-    console.print(f"ヘルスチェック: {base}/health")
+    console.print(f"ヘルスチェック: {base}/health  (curl --cacert {ca} {base}/health)")
     console.print(f"API 仕様 (OpenAPI): {base}/docs")
+    console.print(f"全国サーバ・附票全国サーバ (模擬): https://{config.national.host}:{config.national.port}, "
+                  f":{config.national.fuhyo_port} — 市町村CS 4団体 (模擬) が数秒ごとに異動を送信")
+    console.print(f"全国サーバへ届いた通知: jukinet sim national-dump --data-dir {data_dir}")
     console.print("終了: Ctrl-C")
-    serve(data_dir=data_dir)
+    peers = DemoPeers(config).start()
+    try:
+        serve(data_dir=data_dir)
+    finally:
+        peers.stop()
 
 
 from jukinet.security.cli import audit_app, operator_app, terminal_app  # noqa: E402
@@ -124,6 +149,11 @@ from jukinet.security.cli import audit_app, operator_app, terminal_app  # noqa: 
 app.add_typer(operator_app, name="operator")
 app.add_typer(terminal_app, name="terminal")
 app.add_typer(audit_app, name="audit")
+
+from jukinet.sim.cli import outbox as _outbox_command, sim_app  # noqa: E402  (事務1: simulators, outbox)
+
+app.add_typer(sim_app, name="sim")
+app.command("outbox")(_outbox_command)
 
 
 def main() -> None:  # pragma: no cover

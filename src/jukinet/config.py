@@ -50,6 +50,37 @@ class NationalConfig:
 
 
 @dataclass
+class TlsConfig:
+    """Certificates of the mutually authenticated channels (ADR 0005). Relative paths are under the
+    data directory. ``jukinet init`` creates a development CA and these files; production points
+    them at the prefecture's own certificates and leaves ``ca_key`` empty (nothing is generated)."""
+
+    enabled: bool = True
+    ca_cert: str = "pki/ca.pem"
+    ca_key: str = "pki/ca.key"
+    server_cert: str = "pki/prefecture.pem"
+    server_key: str = "pki/prefecture.key"
+    national_cert: str = "pki/national.pem"
+    national_key: str = "pki/national.key"
+    national_fuhyo_cert: str = "pki/national-fuhyo.pem"
+    national_fuhyo_key: str = "pki/national-fuhyo.key"
+    #: the municipal CS certificates (``{code}.pem`` / ``{code}.key``) used by ``jukinet sim cs``
+    cs_dir: str = "pki/cs"
+
+
+@dataclass
+class IntakeConfig:
+    """事務1: intake from the CS and the outbox to the national servers (ADR 0007)."""
+
+    max_batch: int = 1000
+    #: run the outbox worker inside ``jukinet serve``
+    outbox_worker: bool = True
+    outbox_batch: int = 500
+    outbox_backoff_initial: float = 0.5
+    outbox_backoff_max: float = 30.0
+
+
+@dataclass
 class SecurityConfig:
     """Operator terminals (A1, A3, A6; ADR 0008): WebAuthn relying party, sessions, lockout, search caps.
 
@@ -76,6 +107,30 @@ class SecurityConfig:
 
 
 @dataclass
+class ReconcileConfig:
+    """事務6 — consistency checks with the 市町村CS (C1; ADR 0012)."""
+
+    #: a municipality is due for a check when its last completed one is older than this
+    interval_days: int = 30
+    #: the list of differing persons of a check is erased after this many days (the counts stay)
+    detail_retention_days: int = 365
+
+
+@dataclass
+class RetentionConfig:
+    """Automatic erasure past the retention periods (A8; ADR 0013)."""
+
+    #: run the retention job inside ``jukinet serve``, once a day at ``daily_at`` (JST, HH:MM)
+    enabled: bool = True
+    daily_at: str = "02:30"
+    #: rows erased per transaction, and the pause between transactions (lets intake in)
+    batch_size: int = 5000
+    pause_seconds: float = 0.02
+    #: 住基法施行令 第30条の6: 履歴 and 消除者 are kept 150 years (the 附票 the same, ADR 0013)
+    register_years: int = 150
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -83,7 +138,16 @@ class Config:
     prefecture_name: str = "三重県"
     server: ServerConfig = field(default_factory=ServerConfig)
     national: NationalConfig = field(default_factory=NationalConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the config: relative paths are under the data directory."""
+        p = Path(path)
+        return p if p.is_absolute() else self.data_dir / p
 
     @property
     def path(self) -> Path:
@@ -120,5 +184,9 @@ class Config:
             prefecture_name=d.get("prefecture_name", "三重県"),
             server=ServerConfig(**d.get("server", {})),
             national=NationalConfig(**d.get("national", {})),
+            tls=TlsConfig(**d.get("tls", {})),
+            intake=IntakeConfig(**d.get("intake", {})),
             security=SecurityConfig(**d.get("security", {})),
+            reconcile=ReconcileConfig(**d.get("reconcile", {})),
+            retention=RetentionConfig(**d.get("retention", {})),
         )

@@ -28,6 +28,10 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     async def _refused(_request: Request, exc: JukinetError):
         return JSONResponse(status_code=400, content={"error": exc.as_dict()})
 
+    from jukinet.intake.api import router as intake_router  # 事務1: the CS channel (mutual TLS)
+
+    app.include_router(intake_router)
+
     @app.get("/health", tags=["運用"])
     def health() -> JSONResponse:
         """Liveness and readiness: each register database answers and is at the migration head."""

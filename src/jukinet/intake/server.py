@@ -1,0 +1,126 @@
+"""The prefectural server process: HTTPS (mutual TLS on the CS endpoints) + the outbox worker.
+
+``jukinet serve`` runs :class:`PrefectureServer` in the foreground; the demo and the tests run it
+in a thread. TLS handshakes refused by the TLS layer (unknown CA, expired certificate) never reach
+the application; they are written to the communication log by a small background writer fed from
+:mod:`jukinet.intake.transport` (the TLS layer must not wait for a database).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Optional
+
+from jukinet import pki
+from jukinet.config import Config
+from jukinet.intake import transport
+from jukinet.intake.service import IntakeService
+from jukinet.store.registers import Registers
+
+log = logging.getLogger("jukinet.server")
+
+
+def ensure_pki(config: Config) -> None:
+    """The development PKI, if the config names files that do not exist yet (no-op in production)."""
+    pki.ensure_dev_pki(config.tls, config.data_dir, config.prefecture_code,
+                       hosts=sorted({config.server.host, config.national.host, "127.0.0.1", "localhost"}))
+
+
+class _HandshakeLog:
+    """Writes refused TLS handshakes to the juki register's communication log, off the event loop."""
+
+    def __init__(self, service: IntakeService):
+        self.service = service
+        self.q: "queue.Queue[Optional[str]]" = queue.Queue(maxsize=10000)
+        self.thread = threading.Thread(target=self._run, name="jukinet-tls-log", daemon=True)
+        self.thread.start()
+        transport.add_handshake_hook(self.hook)
+
+    def hook(self, code: str, _peer) -> None:
+        try:
+            self.q.put_nowait(code)
+        except queue.Full:  # pragma: no cover - a flood of bad handshakes; counted, not stored
+            log.warning("TLS refusal log queue full")
+
+    def _run(self) -> None:
+        while True:
+            code = self.q.get()
+            if code is None:
+                return
+            try:
+                self.service.record_refusal(peer="unknown", code=code)
+            except Exception as e:  # noqa: BLE001
+                log.error("TLS refusal not recorded: %s", type(e).__name__)
+            finally:
+                self.q.task_done()
+
+    def flush(self) -> None:
+        self.q.join()
+
+    def close(self) -> None:
+        transport.remove_handshake_hook(self.hook)
+        self.q.put(None)
+        self.thread.join(5)
+
+
+class PrefectureServer:
+    """The FastAPI app on HTTPS, the outbox worker, and the TLS refusal log, started together."""
+
+    def __init__(self, config: Config, registers: Optional[Registers] = None, *, outbox: Optional[bool] = None,
+                 log_level: str = "warning"):
+        from jukinet.outbox.worker import OutboxWorker
+        from jukinet.web.app import create_app
+
+        ensure_pki(config)
+        self.config = config
+        self.registers = registers or Registers(config)
+        self.app = create_app(config, self.registers)
+        run_outbox = config.intake.outbox_worker if outbox is None else outbox
+        self.worker = OutboxWorker(self.registers, config) if run_outbox else None
+        self.app.state.outbox_wake = self.worker.wake if self.worker else None
+        self.intake = IntakeService(self.registers, config, on_applied=self.app.state.outbox_wake)
+        self.app.state.intake = self.intake
+        self.tls_log = _HandshakeLog(self.intake)
+        tls = config.tls
+        ctx = None
+        if tls.enabled:
+            ctx = pki.server_context(config.resolve(tls.server_cert), config.resolve(tls.server_key),
+                                     config.resolve(tls.ca_cert), client_cert="optional",
+                                     sslobject_class=transport.RecordingSSLObject)
+        self.server = transport.make_server(self.app, config.server.host, config.server.port, ctx,
+                                            log_level=log_level)
+        self._thread: Optional[transport.ServerThread] = None
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self.config.tls.enabled else "http"
+        return f"{scheme}://{self.config.server.host}:{self.config.server.port}"
+
+    def _start_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.start()
+
+    def run(self) -> None:
+        """Foreground (``jukinet serve``): returns after Ctrl-C / SIGTERM."""
+        self._start_worker()
+        try:
+            self.server.run()
+        finally:
+            self.close()
+
+    def start(self) -> "PrefectureServer":
+        self._thread = transport.ServerThread(self.server).start()
+        self._start_worker()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+        self.close()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.tls_log.close()

@@ -1,0 +1,1 @@
+"""事務1 out: delivery of every applied update to the national servers (U5)."""

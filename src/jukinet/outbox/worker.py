@@ -1,0 +1,274 @@
+"""The outbox worker: deliver every applied update to the national servers (U5, U6; ADR 0007).
+
+Each register database has an ``outbox`` table filled by the intake in the same transaction as the
+update. The worker, per register:
+
+1. reads the oldest pending entries in 更新順番号 order (at most ``intake.outbox_batch``), leaving
+   out those of a person who has an undelivered *failed* entry (a person's later change never
+   overtakes an earlier one);
+2. rebuilds each message from the register version with that 更新順番号
+   (:mod:`jukinet.outbox.messages`) and POSTs them, in order, in one request over mutual TLS to
+   ``/national/v1/updates`` of the national server (juki) or national fuhyo server (fuhyo);
+3. on an answer, marks each entry ``delivered`` (stored or duplicate at the national side) or
+   ``failed`` (refused: kept for an operator, the person's later entries wait), and writes one
+   communication-log row per message; on no answer (network, 5xx, timeout) it writes a log row per
+   message with the error, and retries the same entries after an exponential backoff
+   (``outbox_backoff_initial`` doubling up to ``outbox_backoff_max``).
+
+Everything is in the database: a restart resumes with the pending entries. A message sent whose
+confirmation was lost is sent again; the national side dedupes on ``message_id``, so it is stored
+once. The worker runs as a thread inside ``jukinet serve`` and standalone as ``jukinet outbox``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Callable, Optional
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+
+from jukinet import pki
+from jukinet.config import Config
+from jukinet.intake.service import comm_row
+from jukinet.intake.wire import canonical
+from jukinet.outbox.messages import fuhyo_message, juki_message
+from jukinet.store.registers import Registers
+from jukinet.store.repository import row_to_fuhyo, row_to_juki, utcnow
+from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
+from jukinet.store.tables_intake import INTAKE_TABLES
+
+log = logging.getLogger("jukinet.outbox")
+
+REGISTERS = ("juki", "fuhyo")
+PEERS = {"juki": "national", "fuhyo": "national-fuhyo"}
+_VERSION_TABLES = {"juki": (juki_current, juki_history, row_to_juki, juki_message),
+                   "fuhyo": (fuhyo_current, fuhyo_history, row_to_fuhyo, fuhyo_message)}
+
+
+class DeliveryError(Exception):
+    """The national side did not answer usably; the code is logged (no personal data)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class NationalClient:
+    """HTTPS with mutual TLS to one national server, presenting the prefecture's certificate."""
+
+    def __init__(self, base_url: str, ssl_context, timeout: float = 30.0):
+        self.http = httpx.Client(base_url=base_url, verify=ssl_context, timeout=timeout,
+                                 limits=httpx.Limits(max_connections=2, max_keepalive_connections=2))
+
+    def send(self, messages: list[dict]) -> list[dict]:
+        try:
+            r = self.http.post("/national/v1/updates", json={"messages": messages})
+        except httpx.TimeoutException:
+            raise DeliveryError("TIMEOUT") from None
+        except httpx.HTTPError:
+            raise DeliveryError("CONNECT_ERROR") from None
+        if r.status_code != 200:
+            raise DeliveryError(f"HTTP_{r.status_code}")
+        try:
+            results = r.json()["results"]
+        except Exception:  # noqa: BLE001
+            raise DeliveryError("BAD_ANSWER") from None
+        if len(results) != len(messages):
+            raise DeliveryError("BAD_ANSWER")
+        return results
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def national_clients(config: Config) -> dict[str, NationalClient]:
+    tls = config.tls
+    ctx = pki.client_context(config.resolve(tls.server_cert), config.resolve(tls.server_key),
+                             config.resolve(tls.ca_cert))
+    host = config.national.host
+    return {"juki": NationalClient(f"https://{host}:{config.national.port}", ctx),
+            "fuhyo": NationalClient(f"https://{host}:{config.national.fuhyo_port}", ctx)}
+
+
+class OutboxWorker:
+    def __init__(self, registers: Registers, config: Config,
+                 clients: Optional[dict[str, NationalClient]] = None,
+                 on_delivered: Optional[Callable[[str, int], None]] = None):
+        self.registers = registers
+        self.config = config
+        self.clients = clients if clients is not None else national_clients(config)
+        self.on_delivered = on_delivered
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._backoff = {r: 0.0 for r in REGISTERS}
+        self._next_try = {r: 0.0 for r in REGISTERS}
+
+    # --- control ----------------------------------------------------------------------------
+
+    def wake(self, register: Optional[str] = None) -> None:
+        """Called by the intake after a commit: deliver without waiting for the next poll."""
+        self._wake.set()
+
+    def start(self) -> "OutboxWorker":
+        self._thread = threading.Thread(target=self.run, name="jukinet-outbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for c in self.clients.values():
+            c.close()
+
+    def run(self, poll: float = 0.5) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            busy = False
+            for register in REGISTERS:
+                if time.monotonic() < self._next_try[register]:
+                    continue
+                try:
+                    busy |= self.drain_once(register) > 0
+                except Exception as e:  # noqa: BLE001 - keep running; the type only (no personal data)
+                    log.error("outbox %s: %s", register, type(e).__name__)
+                    self._fail_backoff(register)
+            if not busy:
+                waits = [t - time.monotonic() for t in self._next_try.values() if t > time.monotonic()]
+                self._wake.wait(min([poll] + waits))
+
+    def _fail_backoff(self, register: str) -> None:
+        ic = self.config.intake
+        b = self._backoff[register]
+        b = ic.outbox_backoff_initial if b == 0 else min(b * 2, ic.outbox_backoff_max)
+        self._backoff[register] = b
+        self._next_try[register] = time.monotonic() + b
+
+    # --- one round --------------------------------------------------------------------------
+
+    def pending(self, register: str, limit: int) -> list:
+        """The next entries to send: oldest first, none of a person with a failed entry before it."""
+        outbox = INTAKE_TABLES[register][1]
+        with self.registers.engine(register).connect() as conn:
+            rows = conn.execute(select(outbox).where(outbox.c.state == "pending")
+                                .order_by(outbox.c.update_seq).limit(limit)).all()
+            if not rows:
+                return []
+            failed = conn.execute(select(outbox.c.juminhyo_code, outbox.c.prior_code, outbox.c.update_seq)
+                                  .where(outbox.c.state == "failed")).all()
+        blocked: dict[str, int] = {}
+        for f in failed:
+            for code in (f.juminhyo_code, f.prior_code):
+                if code:
+                    blocked[code] = min(blocked.get(code, f.update_seq), f.update_seq)
+        out = []
+        for r in rows:
+            codes = [c for c in (r.juminhyo_code, r.prior_code) if c]
+            if any(c in blocked and blocked[c] < r.update_seq for c in codes):
+                for c in codes:  # a code change carries the block to the new code
+                    blocked.setdefault(c, r.update_seq)
+                continue
+            out.append(r)
+        return out
+
+    def build(self, register: str, rows: list) -> list[dict]:
+        current, history, from_row, make = _VERSION_TABLES[register]
+        seqs = [r.update_seq for r in rows]
+        with self.registers.engine(register).connect() as conn:
+            found = {row.update_seq: row for row in conn.execute(select(current).where(current.c.update_seq.in_(seqs)))}
+            missing = [r for r in rows if r.update_seq not in found]
+            if missing:
+                cond = or_(*[and_(history.c.juminhyo_code == r.juminhyo_code, history.c.update_seq == r.update_seq)
+                             for r in missing])
+                for row in conn.execute(select(history).where(cond)):
+                    found[row.update_seq] = row
+        pc = self.config.prefecture_code
+        msgs = []
+        for r in rows:
+            version = found.get(r.update_seq)
+            if version is None:  # cannot happen unless the register was edited by hand
+                raise RuntimeError("outbox entry without its version")
+            msgs.append(make(from_row(version), message_id=r.message_id, prefecture_code=pc, prior_code=r.prior_code))
+        return msgs
+
+    def drain_once(self, register: str) -> int:
+        """Send one batch; return the number of entries settled (delivered or failed)."""
+        rows = self.pending(register, self.config.intake.outbox_batch)
+        if not rows:
+            self._backoff[register] = 0.0
+            return 0
+        msgs = self.build(register, rows)
+        digests = [hashlib.sha256(canonical(m)).hexdigest() for m in msgs]
+        envelope = hashlib.sha256(canonical({"messages": msgs})).hexdigest()
+        peer = PEERS[register]
+        _, outbox, comm = INTAKE_TABLES[register]
+        try:
+            results = self.clients[register].send(msgs)
+        except DeliveryError as e:
+            now = utcnow()
+            with self.registers.uow(register, write=True) as uow:
+                uow.conn.execute(update(outbox).where(outbox.c.update_seq.in_([r.update_seq for r in rows]))
+                                 .values(attempts=outbox.c.attempts + 1, last_error=e.code))
+                uow.conn.execute(comm.insert(), [comm_row(at=now, channel="national", direction="out", peer=peer,
+                                                          result="failed", code=e.code, message_id=r.message_id,
+                                                          digest=d, envelope_digest=envelope)
+                                                 for r, d in zip(rows, digests)])
+            log.warning("outbox %s: delivery failed (%s), %d waiting; retry in %.1fs", register, e.code, len(rows),
+                        self._backoff[register] * 2 or self.config.intake.outbox_backoff_initial)
+            self._fail_backoff(register)
+            return 0
+        now = utcnow()
+        delivered, failed, log_rows = [], [], []
+        for r, d, res in zip(rows, digests, results):
+            status = res.get("status") if isinstance(res, dict) else None
+            if status in ("stored", "duplicate"):
+                delivered.append(r.update_seq)
+                log_rows.append(comm_row(at=now, channel="national", direction="out", peer=peer, result=status,
+                                         message_id=r.message_id, digest=d, envelope_digest=envelope))
+            else:
+                err = (res.get("error") or {}) if isinstance(res, dict) else {}
+                code = str(err.get("code") or "REFUSED")[:40]
+                failed.append((r.update_seq, code))
+                log_rows.append(comm_row(at=now, channel="national", direction="out", peer=peer, result="refused",
+                                         code=code, message_id=r.message_id, digest=d, envelope_digest=envelope))
+        with self.registers.uow(register, write=True) as uow:
+            if delivered:
+                uow.conn.execute(update(outbox).where(outbox.c.update_seq.in_(delivered))
+                                 .values(state="delivered", delivered_at=now, attempts=outbox.c.attempts + 1,
+                                         last_error=None))
+            for seq, code in failed:
+                uow.conn.execute(update(outbox).where(outbox.c.update_seq == seq)
+                                 .values(state="failed", attempts=outbox.c.attempts + 1, last_error=code))
+            uow.conn.execute(comm.insert(), log_rows)
+        if failed:
+            log.error("outbox %s: %d message(s) refused by the national server; the persons' later updates wait",
+                      register, len(failed))
+        self._backoff[register] = 0.0
+        if self.on_delivered is not None:
+            self.on_delivered(register, len(delivered))
+        return len(rows)
+
+    def drain(self, register: Optional[str] = None, timeout: float = 60.0) -> None:
+        """Deliver until nothing is pending (tests, the standalone command). Raises on timeout."""
+        deadline = time.monotonic() + timeout
+        for reg in ([register] if register else REGISTERS):
+            while self.pending(reg, 1):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("outbox not drained")
+                if self.drain_once(reg) == 0:
+                    time.sleep(0.05)
+
+
+def outbox_counts(registers: Registers, register: str) -> dict[str, int]:
+    """Entries per state (for health and monitoring)."""
+    from sqlalchemy import func
+
+    outbox = INTAKE_TABLES[register][1]
+    with registers.engine(register).connect() as conn:
+        return {s: n for s, n in conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))}

@@ -1,0 +1,1 @@
+"""Faithful simulators of the peers: J-LIS national servers and the municipal CS."""

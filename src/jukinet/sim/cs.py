@@ -1,0 +1,371 @@
+"""Simulator of a municipality's communication server (市町村CS): ``jukinet sim cs``.
+
+It talks to the prefectural server exactly as a CS does: HTTPS with mutual TLS, presenting the
+municipality's client certificate (``pki/cs/{code}.pem``), POSTing ``jukinet.notification/1`` to
+``/cs/v1/notifications`` (or ``/cs/v1/notifications:batch``).
+
+Generated changes (``--events N``) are drawn against the register as it is: the simulator reads
+the current residents of its municipality from the juki database and the 附票 records it manages
+from the fuhyo database (read-only), keeps its own picture of them up to date as it generates,
+and so produces changes that the reason tables accept (a moved-out person gets no further
+change). Codes of new persons are random digits with the check digits of :mod:`jukinet.codes`.
+
+Rates (per 1,000 persons of the register per year; roughly Japan's, 2023: 人口動態統計, 住民基本台帳
+人口移動報告). The mix of a stream follows them, so a stream of N events looks like a slice of a
+municipality's year:
+
+=================  ======  ==================================================================
+juki reason         rate    note
+=================  ======  ==================================================================
+転居                 25.0    move within the municipality (new address and 大字・字コード)
+国内転入             22.0    a new person from elsewhere in Japan (new codes)
+国内転出             22.0
+死亡                 12.5
+出生                  6.0    birth_date = change_date
+職権修正              4.0    new surname (marriage, divorce)
+国外転入              1.5
+国外転出              1.3
+軽微な修正            1.0    住居表示 / 町名変更: the address text changes
+旧氏記載              0.3
+旧氏削除              0.05
+旧氏変更              0.02
+個人番号変更          0.05
+=================  ======  ==================================================================
+
+=================  ======  ==================================================================
+fuhyo reason        rate    (records whose 附票管理市町村 is this municipality)
+=================  ======  ==================================================================
+住所変更             45.0    the person moved (anywhere in Japan)
+消除                 14.0    death, or the 本籍 left the municipality
+記載                  8.0    birth, or a 本籍 came in
+職権修正              4.0    new surname
+国外転出              1.3    no domestic address; 最終住所 = the last one
+=================  ======  ==================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Iterator, Optional
+
+import httpx
+from sqlalchemy import select
+
+from jukinet import pki
+from jukinet.config import Config
+from jukinet.geo.mie import BY_CODE, MUNICIPALITIES, OTHER_MUNICIPALITIES, random_address
+from jukinet.intake.service import today_jst
+from jukinet.intake.wire import SCHEMA
+from jukinet.sim import synthetic as syn
+from jukinet.store.registers import Registers
+from jukinet.store.tables import fuhyo_current, juki_current
+
+JUKI_RATES = {"転居": 25.0, "国内転入": 22.0, "国内転出": 22.0, "死亡": 12.5, "出生": 6.0, "職権修正": 4.0,
+              "国外転入": 1.5, "国外転出": 1.3, "軽微な修正": 1.0, "旧氏記載": 0.3, "旧氏削除": 0.05,
+              "旧氏変更": 0.02, "個人番号変更": 0.05}
+FUHYO_RATES = {"住所変更": 45.0, "消除": 14.0, "記載": 8.0, "職権修正": 4.0, "国外転出": 1.3}
+
+
+class CsClient:
+    """One municipality's CS talking to the prefectural server over mutual TLS."""
+
+    def __init__(self, config: Config, code: str, *, base_url: Optional[str] = None,
+                 cert: Optional[tuple[Path, Path]] = None, timeout: float = 60.0):
+        tls = config.tls
+        cert = cert or pki.cs_paths(config.resolve(tls.cs_dir), code)
+        ctx = pki.client_context(cert[0], cert[1], config.resolve(tls.ca_cert))
+        self.code = code
+        self.base_url = base_url or f"https://{config.server.host}:{config.server.port}"
+        self.http = httpx.Client(base_url=self.base_url, verify=ctx, timeout=timeout)
+
+    def post(self, path: str, body: bytes) -> httpx.Response:
+        return self.http.post(path, content=body, headers={"content-type": "application/json"})
+
+    def send(self, notification) -> dict:
+        """Send one notification (a dict, or raw bytes as read); return the answer line."""
+        body = notification if isinstance(notification, bytes) else json.dumps(notification, ensure_ascii=False).encode()
+        nid = notification.get("notification_id") if isinstance(notification, dict) else None
+        r = self.post("/cs/v1/notifications", body)
+        return _answer_line(nid, r)
+
+    def send_batch(self, notifications: list[dict]) -> list[dict]:
+        body = json.dumps({"notifications": notifications}, ensure_ascii=False).encode()
+        r = self.post("/cs/v1/notifications:batch", body)
+        if r.status_code == 200:
+            return [{"notification_id": a.get("notification_id"), "status": a.get("status"), "error": a.get("error")}
+                    for a in r.json()["results"]]
+        err = _error_of(r)
+        return [{"notification_id": n.get("notification_id") if isinstance(n, dict) else None, "status": "rejected",
+                 "error": err} for n in notifications]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _error_of(r: httpx.Response) -> dict:
+    try:
+        d = r.json()
+        return d.get("error") or {"code": f"HTTP_{r.status_code}", "message": "応答を解釈できません。"}
+    except Exception:  # noqa: BLE001
+        return {"code": f"HTTP_{r.status_code}", "message": "応答を解釈できません。"}
+
+
+def _answer_line(nid: Optional[str], r: httpx.Response) -> dict:
+    try:
+        d = r.json()
+    except Exception:  # noqa: BLE001
+        d = {}
+    if "status" in d:
+        return {"notification_id": d.get("notification_id", nid), "status": d["status"], "error": d.get("error")}
+    return {"notification_id": nid, "status": "rejected", "error": _error_of(r)}
+
+
+def read_jsonl(path: Path) -> Iterator[bytes | dict]:
+    """Each non-empty line: the decoded object, or the raw bytes when it is not JSON (sent as is)."""
+    with open(path, "rb") as f:
+        for raw in f:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield line
+
+
+# --- generated streams --------------------------------------------------------------------------
+
+def _iso(d) -> Optional[str]:
+    return d.isoformat() if hasattr(d, "isoformat") else d
+
+
+@dataclass
+class EventGenerator:
+    """A realistic stream of changes for one municipality's residents (see the module docstring)."""
+
+    code: str
+    juki: dict = field(default_factory=dict)      # juminhyo_code -> wire record (current residents)
+    fuhyo: dict = field(default_factory=dict)     # juminhyo_code -> wire record (現存, managed here)
+    seed: Optional[int] = None
+    run_id: Optional[str] = None
+    today: Optional[date] = None
+    fuhyo_share: float = 0.25
+
+    def __post_init__(self):
+        self.rng = random.Random(self.seed)
+        self.run_id = self.run_id or _run_id()
+        self.today = self.today or today_jst()
+        self.n = 0
+        self.municipality = BY_CODE[self.code]
+        self._juki_keys = list(self.juki)
+        self._fuhyo_keys = list(self.fuhyo)
+        self.used_codes: set[str] = set(self.juki) | set(self.fuhyo)
+
+    @classmethod
+    def from_registers(cls, registers: Registers, code: str, **kw) -> "EventGenerator":
+        juki, fuhyo = {}, {}
+        with registers.engine("juki").connect() as conn:
+            for r in conn.execute(select(juki_current).where(juki_current.c.municipality_code == code,
+                                                             juki_current.c.deleted.is_(False))):
+                fs = ({"name": r.former_surname, "name_kana": r.former_surname_kana}
+                      if r.former_surname is not None else None)
+                juki[r.juminhyo_code] = {"name": r.name, "name_kana": r.name_kana, "birth_date": _iso(r.birth_date),
+                                         "sex": r.sex, "address": r.address, "oaza_code": r.oaza_code,
+                                         "kojin_bango": r.kojin_bango, "former_surname": fs}
+        with registers.engine("fuhyo").connect() as conn:
+            for r in conn.execute(select(fuhyo_current).where(fuhyo_current.c.fuhyo_municipality_code == code,
+                                                              fuhyo_current.c.status == "現存")):
+                fuhyo[r.juminhyo_code] = {
+                    "name": r.name, "name_kana": r.name_kana, "birth_date": _iso(r.birth_date), "sex": r.sex,
+                    "address_municipality_code": r.address_municipality_code, "address": r.address,
+                    "last_address": r.last_address, "old_juminhyo_code": r.old_juminhyo_code,
+                    "fuhyo_municipality_code": r.fuhyo_municipality_code, "status": r.status}
+        return cls(code, juki, fuhyo, **kw)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _nid(self) -> str:
+        self.n += 1
+        return f"{self.code}-{self.run_id}-{self.n:07d}"
+
+    def _new_code(self) -> str:
+        while True:
+            c = syn.new_juminhyo_code(self.rng)
+            if c not in self.used_codes:
+                self.used_codes.add(c)
+                return c
+
+    def _pick(self, register: str, pred=None) -> Optional[str]:
+        keys = self._juki_keys if register == "juki" else self._fuhyo_keys
+        pool = self.juki if register == "juki" else self.fuhyo
+        for _ in range(40):
+            if not keys:
+                return None
+            i = self.rng.randrange(len(keys))
+            k = keys[i]
+            if k not in pool:   # removed earlier: drop lazily
+                keys[i] = keys[-1]
+                keys.pop()
+                continue
+            if pred is None or pred(pool[k]):
+                return k
+        return None
+
+    def _change_date(self, birth: str) -> str:
+        d = self.today - timedelta(days=self.rng.randrange(0, 4))
+        return max(d, date.fromisoformat(birth)).isoformat()
+
+    def _note(self, register, reason, code, record, new_code=None, change_date=None) -> dict:
+        return {"schema": SCHEMA, "notification_id": self._nid(), "register": register,
+                "municipality_code": self.code, "reason": reason,
+                "change_date": change_date or self._change_date(record["birth_date"]),
+                "juminhyo_code": code, "new_juminhyo_code": new_code, "record": dict(record)}
+
+    def _new_person(self, min_age: int, max_age: int) -> dict:
+        sex = self.rng.choice("12")
+        birth = syn.random_birth(self.rng, self.today, min_age, max_age)
+        name, kana = syn.full_name(syn.surname(self.rng), syn.given(self.rng, sex, birth.year))
+        address, oaza = random_address(self.rng, self.municipality)
+        return {"name": name, "name_kana": kana, "birth_date": birth.isoformat(), "sex": sex, "address": address,
+                "oaza_code": oaza, "kojin_bango": syn.new_kojin_bango(self.rng), "former_surname": None}
+
+    def _renamed(self, rec: dict) -> dict:
+        sur = syn.surname(self.rng)
+        given_k = rec["name"].split("\u3000")[-1] if "\u3000" in rec["name"] else rec["name"][-2:]
+        given_r = rec["name_kana"].split("\u3000")[-1]
+        return dict(rec, name=f"{sur[0]}\u3000{given_k}", name_kana=f"{sur[1]}\u3000{given_r}")
+
+    # --- one event ----------------------------------------------------------------------------
+
+    def next(self) -> dict:
+        for _ in range(50):
+            use_fuhyo = self.fuhyo and self.rng.random() < self.fuhyo_share
+            if use_fuhyo:
+                reason = self.rng.choices(list(FUHYO_RATES), list(FUHYO_RATES.values()))[0]
+                n = self._fuhyo_event(reason)
+            else:
+                reason = self.rng.choices(list(JUKI_RATES), list(JUKI_RATES.values()))[0]
+                n = self._juki_event(reason)
+            if n is not None:
+                return n
+        # an empty municipality: somebody moves in
+        return self._juki_event("国内転入")
+
+    def take(self, n: int) -> list[dict]:
+        return [self.next() for _ in range(n)]
+
+    def _juki_event(self, reason: str) -> Optional[dict]:
+        if reason in ("国内転入", "国外転入", "出生"):
+            if reason == "出生":
+                rec = self._new_person(0, 0)
+                birth = (self.today - timedelta(days=self.rng.randrange(0, 14))).isoformat()
+                rec.update(birth_date=birth)
+                change = birth
+            else:
+                rec = self._new_person(0, 90)
+                change = None
+            code = self._new_code()
+            n = self._note("juki", reason, code, rec, change_date=change)
+            self.juki[code] = rec
+            self._juki_keys.append(code)
+            return n
+        if reason == "旧氏記載":
+            code = self._pick("juki", lambda r: r["former_surname"] is None)
+        elif reason in ("旧氏削除", "旧氏変更"):
+            code = self._pick("juki", lambda r: r["former_surname"] is not None)
+        else:
+            code = self._pick("juki")
+        if code is None:
+            return None
+        rec = self.juki[code]
+        if reason in ("国内転出", "国外転出", "死亡"):
+            del self.juki[code]
+            return self._note("juki", reason, code, rec)
+        if reason in ("転居", "軽微な修正"):
+            address, oaza = random_address(self.rng, self.municipality)
+            if address == rec["address"]:
+                return None
+            new = dict(rec, address=address, oaza_code=oaza)
+        elif reason == "職権修正":
+            new = self._renamed(rec)
+            if new["name"] == rec["name"]:
+                return None
+        elif reason == "個人番号変更":
+            new = dict(rec, kojin_bango=syn.new_kojin_bango(self.rng))
+        elif reason == "旧氏記載":
+            sur = rec["name"].split("\u3000")[0]
+            sur_k = rec["name_kana"].split("\u3000")[0]
+            new = dict(rec, former_surname={"name": sur, "name_kana": sur_k})
+        elif reason == "旧氏変更":
+            s = syn.surname(self.rng)
+            if s[0] == rec["former_surname"]["name"]:
+                return None
+            new = dict(rec, former_surname={"name": s[0], "name_kana": s[1]})
+        elif reason == "旧氏削除":
+            new = dict(rec, former_surname=None)
+        else:  # pragma: no cover
+            return None
+        self.juki[code] = new
+        return self._note("juki", reason, code, new)
+
+    def _fuhyo_event(self, reason: str) -> Optional[dict]:
+        if reason == "記載":
+            sex = self.rng.choice("12")
+            birth = syn.random_birth(self.rng, self.today, 0, 80)
+            name, kana = syn.full_name(syn.surname(self.rng), syn.given(self.rng, sex, birth.year))
+            m = self._somewhere()
+            address, _ = random_address(self.rng, m)
+            rec = {"name": name, "name_kana": kana, "birth_date": birth.isoformat(), "sex": sex,
+                   "address_municipality_code": m.code, "address": address, "last_address": None,
+                   "old_juminhyo_code": None, "fuhyo_municipality_code": self.code, "status": "現存"}
+            code = self._new_code()
+            self.fuhyo[code] = rec
+            self._fuhyo_keys.append(code)
+            return self._note("fuhyo", reason, code, rec)
+        if reason == "国外転出":
+            code = self._pick("fuhyo", lambda r: r["address"] is not None)
+        else:
+            code = self._pick("fuhyo")
+        if code is None:
+            return None
+        rec = self.fuhyo[code]
+        if reason == "消除":
+            del self.fuhyo[code]
+            return self._note("fuhyo", reason, code, dict(rec, status="消除"))
+        if reason == "住所変更":
+            m = self._somewhere()
+            address, _ = random_address(self.rng, m)
+            new = dict(rec, address_municipality_code=m.code, address=address, last_address=None)
+        elif reason == "国外転出":
+            new = dict(rec, address_municipality_code=None, address=None, last_address=rec["address"])
+        elif reason == "職権修正":
+            new = self._renamed(rec)
+            if new["name"] == rec["name"]:
+                return None
+        else:  # pragma: no cover
+            return None
+        if new == rec:
+            return None
+        self.fuhyo[code] = new
+        return self._note("fuhyo", reason, code, new)
+
+    def _somewhere(self):
+        if self.rng.random() < 0.75:
+            return self.rng.choices(MUNICIPALITIES, [m.population for m in MUNICIPALITIES])[0]
+        return self.rng.choices(OTHER_MUNICIPALITIES, [m.population for m in OTHER_MUNICIPALITIES])[0]
+
+
+def _run_id() -> str:
+    """A run id that makes notification ids unique across runs of one CS (base-36 milliseconds)."""
+    n = int(time.time() * 1000)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out
