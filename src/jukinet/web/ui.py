@@ -609,5 +609,5 @@ def install(app: FastAPI, config: Config, registers) -> None:
             resp.headers.setdefault("Content-Security-Policy", _CSP)
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
         return resp
