@@ -239,7 +239,7 @@ async def lock(request: Request):
 @router.post("/session/touch")
 async def touch(request: Request):
     ctx = A.context(request)
-    await A.check_csrf(request, ctx, {})
+    await A.check_csrf(request, ctx)
     return Response(status_code=204)
 
 

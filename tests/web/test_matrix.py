@@ -1,0 +1,124 @@
+"""A3 (least privilege), A1/A6 (sessions bound to a terminal, idle limit), A4 (refusals logged):
+every route × every role, plus anonymous, an idle-expired session and a session from another
+terminal — allowed or refused as designed, and every refusal is in an operation log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select, update
+
+from jukinet.store.tables_security import OPLOG, sessions
+from jukinet.security.service import sha256
+
+SEARCH = {"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix"}
+OPERATORS = {"operator_juki", "operator_both"}
+
+#: (name, kind, method, path, body, personas allowed)
+ROUTES = [
+    ("menu", "ui", "GET", "/", None, "all"),
+    ("search form", "ui", "GET", "/search", None, OPERATORS),
+    ("search juki", "ui", "POST", "/search", {**SEARCH, "registers": ["juki"]}, OPERATORS),
+    ("search fuhyo", "ui", "POST", "/search", {**SEARCH, "registers": ["fuhyo"]}, {"operator_both"}),
+    ("search both", "ui", "POST", "/search", {**SEARCH, "registers": ["juki", "fuhyo"]}, {"operator_both"}),
+    ("detail juki", "ui", "POST", "/detail", {"purpose_code": "inquiry", "register": "juki",
+                                              "juminhyo_code": "10000000001"}, OPERATORS),
+    ("detail fuhyo", "ui", "POST", "/detail", {"purpose_code": "inquiry", "register": "fuhyo",
+                                               "juminhyo_code": "10000000001"}, {"operator_both"}),
+    ("roster", "ui", "GET", "/roster", None, {"admin"}),
+    ("roster csv", "ui", "GET", "/roster.csv", None, {"admin"}),
+    ("inventory", "ui", "POST", "/roster/inventory", {}, {"admin"}),
+    ("new terminal", "ui", "POST", "/roster/terminals", {"name": "業務端末9"}, {"admin"}),
+    ("new operator", "ui", "POST", "/roster/operators", {"display_name": "新人", "roles": ["auditor"]}, {"admin"}),
+    ("audit log", "ui", "GET", "/audit", None, {"manager", "auditor"}),
+    ("audit verify", "ui", "POST", "/audit/verify", {}, {"auditor"}),
+    ("session touch", "ui", "POST", "/session/touch", {}, "all"),
+    ("api session", "api", "GET", "/api/v1/auth/session", None, "all"),
+    ("api search juki", "api", "POST", "/api/v1/search", {**SEARCH, "registers": ["juki"]}, OPERATORS),
+    ("api search fuhyo", "api", "POST", "/api/v1/search", {**SEARCH, "registers": ["fuhyo"]}, {"operator_both"}),
+    ("api detail", "api", "POST", "/api/v1/persons/detail", {"purpose_code": "inquiry", "register": "juki",
+                                                              "juminhyo_code": "10000000001"}, OPERATORS),
+    ("api roster", "api", "GET", "/api/v1/operators", None, {"admin"}),
+    ("api new operator", "api", "POST", "/api/v1/operators", {"display_name": "新人", "roles": ["auditor"]}, {"admin"}),
+    ("api audit verify", "api", "POST", "/api/v1/audit/verify", None, {"auditor"}),
+]
+
+PERSONAS = ["admin", "operator_juki", "operator_both", "operator_noaffair", "manager", "auditor", "operations"]
+SPECIAL = ["anonymous", "idle", "other_terminal", "no_terminal"]
+
+
+def refusals(registers) -> int:
+    n = 0
+    for chain, (log, _) in OPLOG.items():
+        with registers.engine(chain).connect() as conn:
+            n += conn.execute(select(func.count()).select_from(log).where(log.c.outcome == "refused")).scalar_one()
+    return n
+
+
+def idle_session(site, persona="operator_both") -> str:
+    token = site.new_session(persona)
+    with site.registers.admin_tx() as conn:
+        conn.execute(update(sessions).where(sessions.c.session_hash == sha256(token)).values(
+            last_seen_at=datetime.now(timezone.utc) - timedelta(minutes=site.sec.cfg.idle_minutes + 1)))
+    return token
+
+
+def call(site, who: str, kind: str, method: str, path: str, body):
+    from jukinet.web import auth as A
+
+    persona = who if who in PERSONAS else None
+    terminal = site.other_terminal if who == "other_terminal" else site.terminal
+    token = None
+    if persona:
+        token = site.tokens[persona]
+    elif who in ("idle", "other_terminal"):
+        token = idle_session(site) if who == "idle" else site.new_session("operator_both")
+    if kind == "api":
+        c = site.api(None, terminal=terminal)
+        if who == "no_terminal":
+            c.headers.pop(A.TERMINAL_HEADER)
+        if token:
+            c.headers["Authorization"] = f"Bearer {token}"
+        return c.request(method, path, json=body) if body is not None else c.request(method, path)
+    c = site.client(None, terminal=terminal)
+    if who == "no_terminal":
+        c.cookies.delete(A.TERMINAL_COOKIE)
+    if token:
+        c.cookies.set(A.SESSION_COOKIE, token)
+    if method == "POST":
+        data = dict(body or {})
+        if token:
+            data["csrf_token"] = site.sec.session_info(token).csrf_token
+        return c.post(path, data=data, follow_redirects=False)
+    return c.get(path, follow_redirects=False)
+
+
+def test_a3_a4_a6_authorization_matrix_every_route_every_role(site):
+    failures = []
+    for name, kind, method, path, body, allowed in ROUTES:
+        for who in PERSONAS + SPECIAL:
+            expect_ok = who in PERSONAS and (allowed == "all" or who in allowed)
+            before = refusals(site.registers)
+            r = call(site, who, kind, method, path, body)
+            ok = r.status_code in (200, 201, 204)
+            if ok != expect_ok:
+                failures.append(f"{name} as {who}: {r.status_code} (expected {'allowed' if expect_ok else 'refused'})")
+                continue
+            if not ok:
+                if kind == "ui" and who in SPECIAL and who != "no_terminal":
+                    assert r.status_code == 303 and r.headers["location"] in ("/login", "/lock"), (name, who)
+                elif kind == "api":
+                    assert r.status_code in (401, 403) and "error" in r.json(), (name, who)
+                if refusals(site.registers) <= before:
+                    failures.append(f"{name} as {who}: refused but not in the operation log")
+    assert not failures, "\n".join(failures)
+
+
+def test_a3_search_refusal_for_register_out_of_scope_is_in_that_registers_log(site):
+    before = refusals(site.registers)
+    r = call(site, "operator_juki", "api", "POST", "/api/v1/search", {**SEARCH, "registers": ["fuhyo"]})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    log, _ = OPLOG["fuhyo"]
+    with site.registers.fuhyo_engine.connect() as conn:
+        last = conn.execute(select(log).order_by(log.c.seq.desc())).first()
+    assert last.outcome == "refused" and last.operator_id == "OPERATOR-JUKI" and refusals(site.registers) == before + 1
