@@ -1,0 +1,202 @@
+"""A1 (password+TOTP fallback, lockout), A2 (roster changes), A4 (fail closed), A6 (idle refused
+server-side), S1 (POST only, no-store, CSRF) through the web layer."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pyotp
+from sqlalchemy import select, text
+
+from jukinet.security.oplog import Actor
+from jukinet.store.tables_security import OPLOG
+
+ADMIN = Actor("bootstrap", None)
+FORM = {"purpose_code": "inquiry", "registers": ["juki"], "name": "やまだ", "name_match": "prefix"}
+
+
+def last(site, chain="admin"):
+    log, _ = OPLOG[chain]
+    with site.registers.engine(chain).connect() as conn:
+        return conn.execute(select(log).order_by(log.c.seq.desc())).first()
+
+
+def test_a6_idle_session_refused(site):
+    site.sec.cfg.idle_minutes = 0.01  # 0.6 s
+    c = site.client("operator_both")
+    assert c.get("/search").status_code == 200
+    time.sleep(1.0)
+    r = c.post("/search", data={**FORM, "csrf_token": site.csrf("operator_both")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/lock"
+    e = last(site)
+    assert e.outcome == "refused" and json.loads(e.detail)["code"] == "SESSION_IDLE"
+    site.sec.cfg.idle_minutes = 5
+    # the session stays ended: re-authentication is needed
+    r = c.get("/search", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/lock"
+    lock = c.get("/lock")
+    assert lock.status_code == 200 and "OPERATOR-BOTH" in lock.text and "山田" not in lock.text
+
+
+def test_a6_api_idle_session_refused(site):
+    site.sec.cfg.idle_minutes = 0.01
+    a = site.api("operator_both")
+    time.sleep(1.0)
+    r = a.post("/api/v1/search", json={"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "SESSION_IDLE"
+
+
+def test_a6_explicit_lock_ends_the_session(site):
+    c = site.client("operator_both")
+    assert c.post("/lock", follow_redirects=False).headers["location"] == "/lock"
+    assert c.get("/", follow_redirects=False).headers["location"] == "/lock"
+    assert last(site).action in ("GET /", "screen_lock")
+
+
+def test_s1_search_is_post_only_and_pages_are_no_store(site):
+    c = site.client("operator_both")
+    r = c.post("/search", data={**FORM, "csrf_token": site.csrf("operator_both")})
+    assert r.status_code == 200 and "山田" in r.text
+    assert r.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    # a GET with the keys in the URL does not search
+    r = c.get("/search?name=やまだ")
+    assert "山田　太郎" not in r.text
+    r = c.post("/detail", data={"purpose_code": "inquiry", "register": "juki", "juminhyo_code": "10000000001",
+                                "csrf_token": site.csrf("operator_both")})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store" and "丸之内" in r.text
+    assert c.get("/static/app.css").headers.get("cache-control") != "no-store"
+
+
+def test_s1_csrf_token_required_on_posts(site):
+    c = site.client("operator_both")
+    r = c.post("/search", data=FORM)
+    assert r.status_code == 403 and "CSRF_INVALID" in r.text
+    r = c.post("/search", data={**FORM, "csrf_token": "forged"})
+    assert r.status_code == 403
+    r = c.post("/search", data={**FORM, "csrf_token": site.csrf("operator_both")},
+               headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert json.loads(last(site).detail)["code"] == "CSRF_INVALID"
+
+
+def test_a4_search_fails_closed_when_the_log_cannot_be_written(site):
+    with site.registers.juki_engine.begin() as conn:
+        conn.execute(text("DROP TABLE oplog"))
+    a = site.api("operator_both")
+    r = a.post("/api/v1/search", json={"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "OPLOG_UNAVAILABLE"
+    assert "山田" not in r.text
+    r = site.client("operator_both").post("/search", data={**FORM, "csrf_token": site.csrf("operator_both")})
+    assert "OPLOG_UNAVAILABLE" in r.text and "山田　太郎" not in r.text
+
+
+def test_s1_purpose_is_required_before_searching(site):
+    a = site.api("operator_both")
+    r = a.post("/api/v1/search", json={"purpose_code": "", "name": "ヤマダ"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "PURPOSE_REQUIRED"
+    e = last(site, "juki")
+    assert e.outcome == "refused" and e.action == "search"
+
+
+def _grant_password(site, persona="operator_juki"):
+    oid = site.op_ids[persona]
+    site.sec.update_operator(ADMIN, oid, roles=["operator"], registers=["juki"], affairs=["search"],
+                             password_allowed=True)
+    return oid, site.sec.grant_password(ADMIN, oid)
+
+
+def test_a1_password_totp_login_only_where_allowed(site):
+    c = site.client()
+    c.get("/login")
+    csrf = c.cookies.get("jukinet_csrf")
+    oid = site.op_ids["operator_both"]
+    r = c.post("/login/password", data={"operator_id": oid, "password": "x", "totp": "000000", "csrf_token": csrf},
+               follow_redirects=False)
+    assert r.status_code == 401  # not allowed for this operator
+    oid, g = _grant_password(site)
+    code = pyotp.TOTP(g.totp_secret).now()
+    r = c.post("/login/password", data={"operator_id": oid, "password": g.password, "totp": code,
+                                        "csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and c.cookies.get("jukinet_session")
+    e = last(site)
+    assert e.action == "login" and json.loads(e.detail)["method"] == "password_totp"
+    # the same TOTP code cannot be replayed
+    c2 = site.client()
+    c2.get("/login")
+    r = c2.post("/login/password", data={"operator_id": oid, "password": g.password, "totp": code,
+                                         "csrf_token": c2.cookies.get("jukinet_csrf")}, follow_redirects=False)
+    assert r.status_code == 401
+
+
+def test_a1_lockout_after_repeated_failures(site):
+    oid, g = _grant_password(site)
+    a = site.api()
+    for _ in range(site.sec.cfg.max_failed_logins):
+        r = a.post("/api/v1/auth/password", json={"operator_id": oid, "password": "wrong", "totp": "000000"})
+        assert r.status_code == 401
+    r = a.post("/api/v1/auth/password", json={"operator_id": oid, "password": g.password,
+                                              "totp": pyotp.TOTP(g.totp_secret).now()})
+    assert r.status_code == 423 and r.json()["error"]["code"] == "LOGIN_LOCKED"
+    actions = [e.action for e in site.registers.admin_engine.connect().execute(
+        select(OPLOG["admin"][0]).order_by(OPLOG["admin"][0].c.seq))]
+    assert "login_lockout" in actions
+
+
+def test_a1_api_login_with_password_gives_a_terminal_bound_token(site):
+    oid, g = _grant_password(site)
+    r = site.api().post("/api/v1/auth/password", json={"operator_id": oid, "password": g.password,
+                                                       "totp": pyotp.TOTP(g.totp_secret).now()})
+    assert r.status_code == 200
+    token = r.json()["token"]
+    ok = site.api().get("/api/v1/auth/session", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()["terminal_id"] == site.terminal_id
+    other = site.api(terminal=site.other_terminal).get("/api/v1/auth/session",
+                                                        headers={"Authorization": f"Bearer {token}"})
+    assert other.status_code == 401 and other.json()["error"]["code"] == "SESSION_TERMINAL_MISMATCH"
+
+
+def test_a2_roster_changes_are_logged_and_suspension_ends_sessions(site):
+    admin = site.client("admin")
+    csrf = site.csrf("admin")
+    oid = site.op_ids["operator_both"]
+    r = admin.post(f"/roster/operators/{oid}/status", data={"status": "suspended", "csrf_token": csrf})
+    assert r.status_code == 200 and "停止" in r.text
+    e = last(site)
+    assert e.action == "operator_suspended" and json.loads(e.detail)["target"] == oid
+    assert site.api("operator_both").get("/api/v1/auth/session").status_code == 401
+    r = admin.post(f"/roster/operators/{oid}/update", data={"roles": ["operator", "admin"], "csrf_token": csrf})
+    assert r.status_code == 400 and "ROLE_CONFLICT" in r.text
+    r = admin.post(f"/roster/operators/{oid}/status", data={"status": "removed", "csrf_token": csrf})
+    assert "削除" in r.text
+    csv_text = admin.get("/roster.csv").text
+    assert csv_text.startswith("\ufeff操作者ID") and oid in csv_text and "削除" in csv_text
+    assert last(site).action == "roster_export"
+
+
+def test_a2_only_the_first_administrator_is_bootstrapped_by_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from jukinet.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--data-dir", str(tmp_path)]).exit_code == 0
+    r = runner.invoke(app, ["operator", "bootstrap", "--name", "管理 太郎", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "/enroll?token=" in r.output and "/terminal/activate?code=" in r.output
+    r = runner.invoke(app, ["operator", "bootstrap", "--name", "二人目", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "BOOTSTRAP_DONE" in r.output
+    r = runner.invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0 and "admin: 正常" in r.output
+
+
+def test_d4_font_is_served_from_the_system_path(site):
+    r = site.client().get("/fonts/ipamjm.ttf")
+    from pathlib import Path
+
+    if Path(site.sec.cfg.font_path).exists():
+        assert r.status_code == 200 and r.headers["content-type"] == "font/ttf" and len(r.content) > 1_000_000
+    else:
+        assert r.status_code == 404
