@@ -131,6 +131,34 @@ class RetentionConfig:
 
 
 @dataclass
+class ProvisionConfig:
+    """事務2/事務4 — provision and transfer to other bodies, batch provision, national queries
+    (P1–P6, N1; ADR 0015–0018)."""
+
+    #: ask the national server (事務4) about persons not in the prefecture (P3)
+    national_fallback: bool = True
+    national_timeout: float = 10.0
+    #: a batch of more rows than this needs a manager's prior approval (A5)
+    batch_approval_threshold: int = 1000
+    #: no batch may have more rows than this, approved or not
+    batch_max_rows: int = 1_000_000
+    #: rows per transaction (and per operation-log entry) of a batch
+    batch_chunk_rows: int = 1000
+    #: an approval is valid this many days after the decision (at most)
+    approval_max_days: int = 30
+    #: encrypted result files of batch provisions (relative: under the data directory)
+    media_dir: str = "media"
+    #: the server's copy of a result file is erased this many days after it was written
+    media_retention_days: int = 30
+    #: 附票 provision with 個人番号 (P6): the temporary area outside D2, and its delivery window
+    #: in days (erased automatically afterwards; must be under a year)
+    kojin_bango_temp_dir: str = "tmp-kojin-bango"
+    kojin_bango_temp_days: int = 14
+    #: 提供・移転の記録 are kept this many years (PIA III.5 R1: 7)
+    record_years: int = 7
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -143,6 +171,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    provision: ProvisionConfig = field(default_factory=ProvisionConfig)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the config: relative paths are under the data directory."""
@@ -189,4 +218,5 @@ class Config:
             security=SecurityConfig(**d.get("security", {})),
             reconcile=ReconcileConfig(**d.get("reconcile", {})),
             retention=RetentionConfig(**d.get("retention", {})),
+            provision=ProvisionConfig(**d.get("provision", {})),
         )
