@@ -4,8 +4,9 @@ Each register database has an ``outbox`` table filled by the intake in the same 
 update. The worker, per register:
 
 1. reads the oldest pending entries in 更新順番号 order (at most ``intake.outbox_batch``), leaving
-   out those of a person who has an undelivered *failed* entry (a person's later change never
-   overtakes an earlier one);
+   out those of a person who has an undelivered *failed* entry, and taking at most one entry per
+   person per request (a person's later change never overtakes an earlier one, even when the
+   national side refuses the earlier one);
 2. rebuilds each message from the register version with that 更新順番号
    (:mod:`jukinet.outbox.messages`) and POSTs them, in order, in one request over mutual TLS to
    ``/national/v1/updates`` of the national server (juki) or national fuhyo server (fuhyo);
@@ -167,13 +168,20 @@ class OutboxWorker:
             for code in (f.juminhyo_code, f.prior_code):
                 if code:
                     blocked[code] = min(blocked.get(code, f.update_seq), f.update_seq)
-        out = []
+        out, in_batch = [], set()
         for r in rows:
             codes = [c for c in (r.juminhyo_code, r.prior_code) if c]
             if any(c in blocked and blocked[c] < r.update_seq for c in codes):
                 for c in codes:  # a code change carries the block to the new code
                     blocked.setdefault(c, r.update_seq)
                 continue
+            if any(c in in_batch for c in codes):
+                # one message per person per request: should the national side refuse the first, a
+                # later one of the same person in the same request would overtake it
+                for c in codes:
+                    blocked.setdefault(c, r.update_seq)
+                continue
+            in_batch.update(codes)
             out.append(r)
         return out
 

@@ -244,7 +244,7 @@ class EventGenerator:
 
     def next(self) -> dict:
         for _ in range(50):
-            use_fuhyo = self.fuhyo and self.rng.random() < self.fuhyo_share
+            use_fuhyo = self.rng.random() < self.fuhyo_share
             if use_fuhyo:
                 reason = self.rng.choices(list(FUHYO_RATES), list(FUHYO_RATES.values()))[0]
                 n = self._fuhyo_event(reason)
