@@ -1,0 +1,166 @@
+"""Seeding speed: ``jukinet.seed.populate`` against a bare sqlite3 ``executemany`` of the same rows.
+
+    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000]
+
+1. ``populate`` seeds N residents (plus removed persons, history and the 附票) into a fresh data
+   directory: generation + SQLAlchemy Core executemany through the repositories, end to end.
+2. The same rows are generated again, into memory (timed separately: "generate"), converted to
+   what SQLite stores (ISO dates, timestamps as text, booleans as 0/1), and inserted with the
+   ``sqlite3`` module's ``executemany`` into tables created from the same SQLAlchemy metadata
+   (same columns and indexes), with the same pragmas as seeding (WAL, synchronous=OFF, 256 MiB
+   cache) and the same batches (one transaction per batch and register).
+
+Prints the figures and one markdown table row (for bench/RESULTS.md). Peak RSS is the process's
+(``resource.getrusage``): after step 1, and after step 2, which holds all rows in memory — so keep
+N moderate (100,000 needs about 1 GiB for step 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from jukinet.config import Config
+from jukinet.seed import generate, populate
+from jukinet.store import provision
+from jukinet.store.registers import Registers
+from jukinet.store.repository import fuhyo_to_row, juki_to_row
+from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_metadata, juki_counters,
+                                  juki_current, juki_history, juki_metadata)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _sqlite_value(v):
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(timezone.utc).replace(tzinfo=None)
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def _tuples(rows, columns):
+    return [tuple(_sqlite_value(r.get(c)) for c in columns) for r in rows]
+
+
+def seed_with_populate(n: int, seed: int, batch_size: int, workdir: Path) -> tuple[float, object]:
+    data = workdir / "populate"
+    db = provision.database_config(data, None)
+    provision.migrate_all(db)
+    registers = Registers(Config(data_dir=data, database=db))
+    try:
+        t = time.perf_counter()
+        report = populate(registers, n, seed, batch_size=batch_size)
+        return time.perf_counter() - t, report
+    finally:
+        registers.dispose()
+
+
+def pregenerate(n: int, seed: int, batch_size: int):
+    """All batches as ready-to-insert tuples per table."""
+    jc = [c.name for c in juki_current.columns]
+    jh = [c.name for c in juki_history.columns if c.name != "history_id"]
+    fc = [c.name for c in fuhyo_current.columns]
+    fh = [c.name for c in fuhyo_history.columns if c.name != "history_id"]
+    batches = []
+    max_seq = {"juki": 0, "fuhyo": 0}
+    for b in generate(n, seed, batch_size=batch_size):
+        batches.append((
+            _tuples([juki_to_row(r) for r in b.juki], jc), _tuples(b.juki_history, jh),
+            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc), _tuples(b.fuhyo_history, fh),
+        ))
+        for key, recs in (("juki", b.juki), ("fuhyo", b.fuhyo)):
+            if recs:
+                max_seq[key] = max(max_seq[key], max(r.update_seq for r in recs))
+    return batches, (jc, jh, fc, fh), max_seq
+
+
+def _create(path: Path, metadata, tables) -> sqlite3.Connection:
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine, tables=tables)
+    engine.dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
+    return conn
+
+
+def _insert_sql(table: str, columns) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def insert_raw(batches, columns, max_seq, workdir: Path) -> float:
+    raw = workdir / "raw"
+    raw.mkdir()
+    jconn = _create(raw / "juki.sqlite3", juki_metadata, [juki_current, juki_history, juki_counters])
+    fconn = _create(raw / "fuhyo.sqlite3", fuhyo_metadata, [fuhyo_current, fuhyo_history, fuhyo_counters])
+    jc, jh, fc, fh = columns
+    sql = (_insert_sql("juki_current", jc), _insert_sql("juki_history", jh),
+           _insert_sql("fuhyo_current", fc), _insert_sql("fuhyo_history", fh))
+    t = time.perf_counter()
+    for jrows, jhist, frows, fhist in batches:
+        for conn, (cur_sql, cur_rows), (hist_sql, hist_rows) in ((jconn, (sql[0], jrows), (sql[1], jhist)),
+                                                                 (fconn, (sql[2], frows), (sql[3], fhist))):
+            if cur_rows or hist_rows:
+                conn.execute("BEGIN IMMEDIATE")
+                if cur_rows:
+                    conn.executemany(cur_sql, cur_rows)
+                if hist_rows:
+                    conn.executemany(hist_sql, hist_rows)
+                conn.execute("COMMIT")
+    for conn, key in ((jconn, "juki"), (fconn, "fuhyo")):
+        conn.execute("INSERT INTO counters (name, value) VALUES ('update_seq', ?)", (max_seq[key],))
+    elapsed = time.perf_counter() - t
+    jconn.close()
+    fconn.close()
+    return elapsed
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("residents", type=int, nargs="?", default=100_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=5000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp:
+        work = Path(tmp)
+        populate_s, report = seed_with_populate(args.residents, args.seed, args.batch_size, work)
+        rss_populate = peak_rss_mib()
+        rows = report.juki_rows + report.fuhyo_rows
+        print(f"populate: {populate_s:.2f} s for {args.residents:,} residents, {rows:,} rows "
+              f"(D1 {report.juki_rows:,}, D2 {report.fuhyo_rows:,}); peak RSS {rss_populate:.0f} MiB", file=sys.stderr)
+        t = time.perf_counter()
+        batches, columns, max_seq = pregenerate(args.residents, args.seed, args.batch_size)
+        generate_s = time.perf_counter() - t
+        raw_rows = sum(len(x) for b in batches for x in b)
+        assert raw_rows == rows, (raw_rows, rows)
+        raw_s = insert_raw(batches, columns, max_seq, work)
+        rss_all = peak_rss_mib()
+        print(f"generate (in memory): {generate_s:.2f} s; bare sqlite3 executemany: {raw_s:.2f} s; "
+              f"peak RSS {rss_all:.0f} MiB", file=sys.stderr)
+        ratio = populate_s / raw_s if raw_s else float("inf")
+        print("| residents | rows | populate s | generate s | bare sqlite3 insert s | populate / bare | "
+              "peak RSS populate MiB | peak RSS with in-memory rows MiB |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| {args.residents:,} | {rows:,} | {populate_s:.1f} | {generate_s:.1f} | {raw_s:.1f} | {ratio:.2f} | "
+              f"{rss_populate:.0f} | {rss_all:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
