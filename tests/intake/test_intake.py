@@ -452,3 +452,14 @@ def test_u6_intake_is_automatic_no_operator(cs, registers):
     _ok(cs[TSU].send(tennyu(jcode(42))))
     rec = current(registers, jcode(42))
     assert rec.operator_id is None and rec.terminal_id is None
+
+
+def test_u1_plain_http_on_loopback_serves_the_ui_but_never_the_cs_channel(installation, server, registers):
+    """Port N: HTTPS for all; on loopback also plain HTTP (operator browser) — the CS endpoints
+    still refuse anything without a verified client certificate."""
+    base = f"http://{installation.server.host}:{installation.server.port}"
+    assert httpx.get(f"{base}/health").status_code == 200
+    before = snapshot(registers)
+    r = httpx.post(f"{base}/cs/v1/notifications", json=tennyu(jcode(43)))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "CLIENT_CERT_REQUIRED"
+    assert snapshot(registers) == before

@@ -23,6 +23,7 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from jukinet import pki
 from jukinet.errors import JukinetError
@@ -125,11 +126,14 @@ async def _read_body(request: Request, limit: int) -> Optional[bytes]:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise JukinetError("CLIENT_DISCONNECTED", "送信元が切断しました。") from None
     return b"".join(chunks)
 
 

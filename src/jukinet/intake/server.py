@@ -89,8 +89,10 @@ class PrefectureServer:
             ctx = pki.server_context(config.resolve(tls.server_cert), config.resolve(tls.server_key),
                                      config.resolve(tls.ca_cert), client_cert="optional",
                                      sslobject_class=transport.RecordingSSLObject)
+        # port N: HTTPS for everyone (the CS must show a certificate); on a loopback address also plain
+        # HTTP for a local operator browser (ADR 0005)
         self.server = transport.make_server(self.app, config.server.host, config.server.port, ctx,
-                                            log_level=log_level)
+                                            log_level=log_level, plain_http_on_loopback=True)
         self._thread: Optional[transport.ServerThread] = None
 
     @property

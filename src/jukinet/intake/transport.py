@@ -120,15 +120,76 @@ def protocol_class() -> type:
     return TlsExtensionProtocol
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def unified_protocol_class(ssl_context: ssl.SSLContext, first_byte_timeout: float = 10.0) -> type:
+    """One port for TLS and, on a loopback address only, plain HTTP (port unification).
+
+    The first byte of a connection tells: 0x16 starts a TLS handshake (the CS, the operator UI
+    over HTTPS), anything else is plain HTTP (the operator UI of a local demo at
+    ``http://localhost``, where browsers allow WebAuthn). A TLS connection is handed to asyncio's
+    TLS protocol with our context (client certificates verified, refusals recorded); the HTTP
+    protocol then runs on top, with the TLS extension in its scope. Plain connections never carry
+    a client certificate, so the CS endpoints refuse them (``CLIENT_CERT_REQUIRED``).
+    """
+    from asyncio import sslproto
+
+    http_class = protocol_class()
+
+    class UnifiedProtocol(asyncio.Protocol):
+        def __init__(self, config, server_state, app_state, _loop=None):
+            self._kw = dict(config=config, server_state=server_state, app_state=app_state)
+            self.loop = _loop or asyncio.get_event_loop()
+            self.transport = None
+            self._timer = None
+
+        def connection_made(self, transport):
+            self.transport = transport
+            self._timer = self.loop.call_later(first_byte_timeout, transport.close)
+
+        def connection_lost(self, exc):
+            if self._timer is not None:
+                self._timer.cancel()
+
+        def data_received(self, data: bytes) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            http = http_class(**self._kw)
+            if data[:1] == b"\x16":
+                proto = sslproto.SSLProtocol(self.loop, http, ssl_context, None, server_side=True,
+                                             ssl_handshake_timeout=first_byte_timeout)
+            else:
+                proto = http
+            self.transport.set_protocol(proto)
+            proto.connection_made(self.transport)
+            if isinstance(proto, asyncio.BufferedProtocol):
+                view = memoryview(data)
+                while view:
+                    buf = proto.get_buffer(len(view))
+                    n = min(len(buf), len(view))
+                    buf[:n] = view[:n]
+                    proto.buffer_updated(n)
+                    view = view[n:]
+            else:
+                proto.data_received(data)
+
+    return UnifiedProtocol
+
+
 def make_server(app, host: str, port: int, ssl_context: Optional[ssl.SSLContext], *,
-                log_level: str = "warning", backlog: int = 2048) -> uvicorn.Server:
+                log_level: str = "warning", backlog: int = 2048, plain_http_on_loopback: bool = False) -> uvicorn.Server:
     """A uvicorn server for ``app`` on ``host:port`` with ``ssl_context`` (our own context, so that
-    the TLS policy and the client-certificate mode are ours)."""
-    cfg = uvicorn.Config(app, host=host, port=port, log_level=log_level, http=protocol_class(),
+    the TLS policy and the client-certificate mode are ours). With ``plain_http_on_loopback`` and a
+    loopback ``host``, the same port also answers plain HTTP (see :func:`unified_protocol_class`)."""
+    unified = plain_http_on_loopback and ssl_context is not None and host in LOOPBACK
+    http = unified_protocol_class(ssl_context) if unified else protocol_class()
+    cfg = uvicorn.Config(app, host=host, port=port, log_level=log_level, http=http,
                          lifespan="on", backlog=backlog, timeout_keep_alive=30, access_log=False,
-                         server_header=False)
+                         server_header=False, loop="asyncio" if unified else "auto")
     cfg.load()
-    cfg.ssl = ssl_context
+    cfg.ssl = None if unified else ssl_context
     return uvicorn.Server(cfg)
 
 

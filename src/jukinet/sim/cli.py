@@ -47,9 +47,14 @@ def national(data_dir: Path = DataDir,
     console.print(f"全国サーバ (模擬): https://{h}:{config.national.port}/national/v1/health")
     console.print(f"附票全国サーバ (模擬): https://{h}:{config.national.fuhyo_port}/national/v1/health")
     console.print(f"受信内容: jukinet sim national-dump --data-dir {data_dir}   終了: Ctrl-C")
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):   # also when started in the background (SIGINT ignored)
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        while all(t.thread.is_alive() for t, _ in running):
-            time.sleep(0.5)
+        while all(t.thread.is_alive() for t, _ in running) and not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -36,6 +36,7 @@ from typing import Any, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from jukinet import codes, kana, pki
 from jukinet.config import Config
@@ -268,6 +269,8 @@ def create_app(config: Config, register: str, store: NationalStore) -> FastAPI:
             body = decode(await request.body())
         except JukinetError as e:
             return _refuse(400, e.code, e.message)
+        except ClientDisconnect:   # the prefectural server went away mid-request: nothing stored
+            return _refuse(400, "CLIENT_DISCONNECTED", "送信元が切断しました。")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _refuse(400, "BATCH_FORMAT", "{\"messages\": [...]} の形式で送信してください。")
         from starlette.concurrency import run_in_threadpool

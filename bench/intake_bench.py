@@ -1,0 +1,241 @@
+"""事務1 throughput: the whole intake pipeline against the bare engine writing the same rows.
+
+    .venv/bin/python bench/intake_bench.py [--residents 20000] [--single 3000] [--batched 20000]
+
+Starts, as separate processes, ``jukinet serve`` (HTTPS with mutual TLS, checks, history, outbox,
+communication log, the outbox worker) and ``jukinet sim national``, on a fresh SQLite installation
+seeded with ``--residents`` persons. Then, from this process, municipal CS simulators (one thread
+per municipality, each its own mTLS connection) send realistic generated changes:
+
+- *single*: one notification per request (``POST /cs/v1/notifications``), ``--clients`` CS at once;
+- *batched*: 1,000 notifications per request (``/cs/v1/notifications:batch``).
+
+The baseline is the bare engine (``sqlite3``, WAL, synchronous=FULL, as the server) writing the
+equivalent rows — the new current row, a history row, the outbox row, the idempotency row and the
+communication-log row — with ``executemany``: one transaction per notification for the single
+case, one per 1,000 for the batched case. The forwarding lag is ``delivered_at − created_at`` of
+the outbox entries (intake commit → confirmed by the national sim). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from jukinet.config import Config  # noqa: E402
+from jukinet.sim.cs import CsClient, EventGenerator  # noqa: E402
+from jukinet.store.registers import Registers  # noqa: E402
+
+MUNIS = ["242012", "242021", "242047", "242071", "242055", "242039", "242161", "242080"]
+
+
+def jukinet(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "jukinet.cli", *args], check=True, capture_output=True, **kw)
+
+
+def spawn(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "jukinet.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def wait_up(url: str, ctx, timeout=60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            httpx.get(url, verify=ctx, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def run_clients(config, batches_by_muni: dict[str, list[list[dict]]]) -> tuple[float, int, int]:
+    """Send every batch (len 1 → single endpoint); return (seconds, notifications, refused)."""
+    counts = {"n": 0, "refused": 0}
+    lock = threading.Lock()
+
+    def worker(muni, batches):
+        c = CsClient(config, muni, timeout=300)
+        try:
+            for b in batches:
+                answers = [c.send(b[0])] if len(b) == 1 else c.send_batch(b)
+                with lock:
+                    counts["n"] += len(answers)
+                    counts["refused"] += sum(a["status"] == "rejected" for a in answers)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(m, bs)) for m, bs in batches_by_muni.items()]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, counts["n"], counts["refused"]
+
+
+def bare_engine(src_db: Path, work: Path, notifications: list[dict], per_tx: int) -> float:
+    """sqlite3 executemany of the rows the pipeline writes for these notifications."""
+    db = work / f"bare-{per_tx}.sqlite3"
+    shutil.copy(src_db, db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    now = datetime.now(timezone.utc).isoformat()
+    cur_rows, hist_rows, out_rows, proc_rows, log_rows = [], [], [], [], []
+    base = 10_000_000
+    for i, n in enumerate(notifications):
+        r = n["record"]
+        seq = base + i
+        code = f"9{i:010d}"
+        cur_rows.append((code, r["name"], 0, r["name_kana"], r["birth_date"], r["sex"], r.get("address") or "",
+                         0, r.get("kojin_bango"), n["reason"], n["change_date"], 0, r["name_kana"],
+                         n["municipality_code"], r.get("oaza_code"), None, None, now, now[:10], 0, 0, seq, 0, 0,
+                         None, 0, None, 0))
+        hist_rows.append((now, seq, n["reason"], *cur_rows[-1]))
+        out_rows.append((seq, f"240001-juki-{seq}", code, None, "pending", 0, None, now, None))
+        proc_rows.append((n["municipality_code"], n["notification_id"], "0" * 64, seq, now))
+        log_rows.append((now, "cs", "in", "lg:" + n["municipality_code"], "f" * 64, n["notification_id"],
+                         "0" * 64, "0" * 64, 700, "accepted", None))
+    ph = lambda k: ",".join("?" * k)  # noqa: E731
+    t0 = time.perf_counter()
+    for s in range(0, len(notifications), per_tx):
+        e = s + per_tx
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(f"INSERT INTO juki_current VALUES ({ph(28)})", cur_rows[s:e])
+        conn.executemany(f"INSERT INTO juki_history (superseded_at, superseded_by_seq, superseded_by_reason, "
+                         f"juminhyo_code, name, name_gaiji_count, name_kana, birth_date, sex, address, "
+                         f"address_gaiji_count, kojin_bango, reason, change_date, retention_flag, name_seion, "
+                         f"municipality_code, oaza_code, operator_id, terminal_id, timestamp, notified_date, "
+                         f"gaiji_flag, deleted, update_seq, name_gaiji_change_seq, address_gaiji_change_seq, "
+                         f"former_surname, former_surname_gaiji_count, former_surname_kana, "
+                         f"former_surname_gaiji_change_seq) VALUES ({ph(31)})", hist_rows[s:e])
+        conn.executemany(f"INSERT INTO outbox VALUES ({ph(9)})", out_rows[s:e])
+        conn.executemany(f"INSERT INTO intake_notifications VALUES ({ph(5)})", proc_rows[s:e])
+        conn.executemany("INSERT INTO comm_log (at, channel, direction, peer, peer_cert_sha256, message_id, digest, "
+                         f"envelope_digest, size, result, code) VALUES ({ph(11)})", log_rows[s:e])
+        conn.execute("COMMIT")
+    dt = time.perf_counter() - t0
+    conn.close()
+    return dt
+
+
+def lag_stats(config) -> tuple[float, float, float, int]:
+    regs = Registers(config)
+    try:
+        lags = []
+        for reg in ("juki", "fuhyo"):
+            with regs.engine(reg).connect() as c:
+                for created, delivered in c.exec_driver_sql(
+                        "SELECT created_at, delivered_at FROM outbox WHERE delivered_at IS NOT NULL"):
+                    a = datetime.fromisoformat(str(created))
+                    b = datetime.fromisoformat(str(delivered))
+                    lags.append((b - a).total_seconds())
+        lags.sort()
+        if not lags:
+            return 0.0, 0.0, 0.0, 0
+        return lags[len(lags) // 2], lags[int(len(lags) * 0.95)], lags[-1], len(lags)
+    finally:
+        regs.dispose()
+
+
+def pending(config) -> int:
+    regs = Registers(config)
+    try:
+        n = 0
+        for reg in ("juki", "fuhyo"):
+            with regs.engine(reg).connect() as c:
+                n += c.exec_driver_sql("SELECT count(*) FROM outbox WHERE state = 'pending'").scalar()
+        return n
+    finally:
+        regs.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--residents", type=int, default=20_000)
+    ap.add_argument("--single", type=int, default=3_000)
+    ap.add_argument("--batched", type=int, default=20_000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="jukinet-intake-bench-"))
+    data = work / "data"
+    port = 19700 + os.getpid() % 1000 * 3
+    jukinet("init", "--data-dir", str(data), "--port-base", str(port))
+    jukinet("seed", "--data-dir", str(data), "--residents", str(args.residents))
+    config = Config.load(data)
+    template = work / "template-juki.sqlite3"
+    shutil.copy(data / "juki.sqlite3", template)   # for the bare engine: same schema and rows
+    ctx = ssl.create_default_context(cafile=str(config.resolve(config.tls.ca_cert)))
+
+    regs = Registers(config)
+    gens = {m: EventGenerator.from_registers(regs, m, seed=i, run_id="bench") for i, m in enumerate(MUNIS)}
+    regs.dispose()
+    singles = {m: [[n] for n in gens[m].take(args.single // args.clients)] for m in MUNIS[:args.clients]}
+    per_muni = args.batched // len(MUNIS)
+    batched = {m: [gens[m].take(min(1000, per_muni - k)) for k in range(0, per_muni, 1000)] for m in MUNIS}
+
+    nat = spawn("sim", "national", "--data-dir", str(data), "--synthetic", "0")
+    srv = spawn("serve", "--data-dir", str(data))
+    try:
+        wait_up(f"https://127.0.0.1:{port}/health", ctx)
+        time.sleep(1.0)
+        t_single, n_single, ref_single = run_clients(config, singles)
+        t_batch, n_batch, ref_batch = run_clients(config, batched)
+        t_end = time.perf_counter()
+        while pending(config) and time.perf_counter() - t_end < 300:
+            time.sleep(0.2)
+        drain_after = time.perf_counter() - t_end
+        p50, p95, lmax, delivered = lag_stats(config)
+    finally:
+        for p in (srv, nat):
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    flat_single = [b[0] for bs in singles.values() for b in bs]
+    flat_batch = [n for bs in batched.values() for b in bs for n in b]
+    bare_single = bare_engine(template, work, flat_single, 1)
+    bare_batch = bare_engine(template, work, flat_batch, 1000)
+
+    r_single, r_batch = n_single / t_single, n_batch / t_batch
+    b_single, b_batch = len(flat_single) / bare_single, len(flat_batch) / bare_batch
+    print(f"\n事務1 intake — SQLite, {os.cpu_count()} cores, {args.residents:,} residents seeded, "
+          f"{args.clients} CS at once (single), {len(MUNIS)} CS (batched)\n")
+    print("| case | notifications | refused | pipeline /s | bare engine /s | pipeline ÷ bare | target |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| single (1 per request, 1 tx each) | {n_single:,} | {ref_single} | {r_single:,.0f} | {b_single:,.0f} "
+          f"| {r_single / b_single:.2f} | ≥ 300/s |")
+    print(f"| batched (1,000 per request) | {n_batch:,} | {ref_batch} | {r_batch:,.0f} | {b_batch:,.0f} "
+          f"| {r_batch / b_batch:.2f} | ≥ 3,000/s |")
+    print(f"\nForwarding lag (intake commit → confirmed by the national sim), {delivered:,} updates: "
+          f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {lmax:.2f} s; outbox empty {drain_after:.1f} s after the last "
+          f"acknowledgement.")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"data kept in {work}")
+
+
+if __name__ == "__main__":
+    main()
