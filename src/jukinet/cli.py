@@ -99,10 +99,15 @@ def serve(data_dir: Path = DataDir):
     except JukinetError as e:
         _fail(e)
     console.print(f"起動: {server.base_url}/health (CA: {config.resolve(config.tls.ca_cert)})")
+    from jukinet.ops.scheduler import OpsScheduler  # A8: daily retention; C1: overdue checks (ADR 0013)
+
+    ops = OpsScheduler(config).start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        ops.stop()
     console.print("停止しました。")
 
 
@@ -126,12 +131,12 @@ def demo(data_dir: Path = DataDir,
     from jukinet.sim.cli import DemoPeers
 
     ensure_pki(config)
-    scheme = "https" if config.tls.enabled else "http"
-    base = f"{scheme}://{config.server.host}:{config.server.port}"
+    base = f"http://{config.server.host}:{config.server.port}"
+    tls_base = f"https://{config.server.host}:{config.server.port}"
     ca = config.resolve(config.tls.ca_cert)
     console.rule("jukinet デモ")
     console.print(f"データ: {data_dir.resolve()} (SQLite: juki.sqlite3, fuhyo.sqlite3)")
-    console.print(f"ヘルスチェック: {base}/health  (curl --cacert {ca} {base}/health)")
+    console.print(f"ヘルスチェック: {base}/health  (HTTPS: curl --cacert {ca} {tls_base}/health)")
     console.print(f"API 仕様 (OpenAPI): {base}/docs")
     console.print(f"全国サーバ・附票全国サーバ (模擬): https://{config.national.host}:{config.national.port}, "
                   f":{config.national.fuhyo_port} — 市町村CS 4団体 (模擬) が数秒ごとに異動を送信")
@@ -154,6 +159,14 @@ from jukinet.sim.cli import outbox as _outbox_command, sim_app  # noqa: E402  (�
 
 app.add_typer(sim_app, name="sim")
 app.command("outbox")(_outbox_command)
+
+from jukinet.ops.cli import retention_app, stats_command  # noqa: E402  (A8 retention, A9 statistics)
+from jukinet.reconcile.cli import cs_snapshot_command, reconcile_command  # noqa: E402  (事務6, C1)
+
+app.command("reconcile")(reconcile_command)
+sim_app.command("cs-snapshot")(cs_snapshot_command)
+app.add_typer(retention_app, name="retention")
+app.command("stats")(stats_command)
 
 
 def main() -> None:  # pragma: no cover
