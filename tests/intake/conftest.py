@@ -42,3 +42,27 @@ def cs(installation, server):
     yield clients
     for c in clients.values():
         c.close()
+
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One SQLite installation + server + CS clients for a module's checks that are decided before
+    the register is read (formats, unknown items): no fresh database per case."""
+    from types import SimpleNamespace
+
+    from conftest import make_installation
+
+    from jukinet.store.registers import Registers
+
+    config = make_installation(tmp_path_factory.mktemp("shared") / "data", "sqlite")
+    use_free_ports(config)
+    ensure_pki(config)
+    registers = Registers(config)
+    srv = PrefectureServer(config, registers, outbox=False).start()
+    clients = {code: CsClient(config, code) for code in MUNIS}
+    yield SimpleNamespace(config=config, registers=registers, server=srv, cs=clients)
+    for c in clients.values():
+        c.close()
+    srv.stop()
+    registers.dispose()

@@ -85,7 +85,7 @@ def mutated(draw):
     return n
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(n=mutated())
 def test_u2_u3_fuzzed_notifications_never_500_and_rejections_change_nothing(client, n):

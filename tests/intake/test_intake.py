@@ -162,14 +162,16 @@ def test_u1_cs_may_touch_only_its_own_residents(cs, registers):
     assert snapshot(registers) == before
 
 
-def test_u1_address_must_lie_in_the_senders_municipality(cs, registers):
+def test_u1_address_must_lie_in_the_senders_municipality(shared):
+    cs = shared.cs
     _refused(cs[TSU].send(tennyu(jcode(7), address="三重県四日市市諏訪町1番5号")), "ADDRESS_OUTSIDE_MUNICIPALITY")
 
 
 # --- U2: only the prescribed items ----------------------------------------------------------------
 
 @pytest.mark.parametrize("where", ["top", "record", "former_surname"])
-def test_u2_unknown_fields_are_refused(cs, registers, where):
+def test_u2_unknown_fields_are_refused(shared, where):
+    cs, registers = shared.cs, shared.registers
     n = tennyu(jcode(8))
     if where == "top":
         n["honseki"] = "三重県津市"
@@ -184,7 +186,8 @@ def test_u2_unknown_fields_are_refused(cs, registers, where):
     assert snapshot(registers) == before
 
 
-def test_u2_fuhyo_notification_never_carries_a_kojin_bango(cs, registers):
+def test_u2_fuhyo_notification_never_carries_a_kojin_bango(shared):
+    cs, registers = shared.cs, shared.registers
     n = fuhyo_kisai(jcode(9))
     n["record"]["kojin_bango"] = "625276018957"
     before = snapshot(registers)
@@ -214,7 +217,8 @@ BAD_FORMATS = [
 
 
 @pytest.mark.parametrize("path,value,code", BAD_FORMATS)
-def test_u3_format_and_check_digit_errors_are_refused(cs, registers, path, value, code):
+def test_u3_format_and_check_digit_errors_are_refused(shared, path, value, code):
+    cs, registers = shared.cs, shared.registers
     n = tennyu(jcode(10))
     target = n
     *parents, leaf = path.split(".")
@@ -228,7 +232,8 @@ def test_u3_format_and_check_digit_errors_are_refused(cs, registers, path, value
     assert value not in a["error"]["message"] or not value
 
 
-def test_u3_dates_no_future_change_none_before_birth(cs):
+def test_u3_dates_no_future_change_none_before_birth(shared):
+    cs = shared.cs
     n = tennyu(jcode(11))
     n["change_date"] = (today() + dt.timedelta(days=1)).isoformat()
     _refused(cs[TSU].send(n), "CHANGE_DATE_FUTURE")
@@ -298,7 +303,8 @@ def test_u3_fuhyo_abroad_keeps_the_record_with_last_address(cs, registers):
     assert rec.status == "現存" and rec.address is None and rec.last_address == base["record"]["address"]
 
 
-def test_q2_refusals_have_code_and_japanese_message_without_the_values(cs):
+def test_q2_refusals_have_code_and_japanese_message_without_the_values(shared):
+    cs = shared.cs
     n = tennyu(jcode(19), name="秘密\u3000氏名", kojin_bango="625276018958")
     a = cs[TSU].send(n)
     _refused(a, "KOJIN_BANGO_CHECKSUM")
@@ -365,7 +371,8 @@ def test_u4_batch_answers_each_and_refused_ones_change_nothing(cs, registers):
     assert len({r.envelope_digest for r in rows}) == 1
 
 
-def test_u4_batch_envelope_errors(cs):
+def test_u4_batch_envelope_errors(shared):
+    cs = shared.cs
     r = cs[TSU].post("/cs/v1/notifications:batch", b'{"notifications": []}')
     assert r.status_code == 400 and r.json()["error"]["code"] == "BATCH_SIZE"
     r = cs[TSU].post("/cs/v1/notifications:batch", b'[1, 2]')
