@@ -19,7 +19,6 @@ from jukinet.store.tables_reconcile import RECONCILE
 
 from reconcile_people import AS_OF, NOW, TSU, YOKKAICHI, code_for, juki
 
-pytestmark = pytest.mark.xdist_group("reconcile")
 
 
 def snapshot(registers, register="juki", municipality=TSU, inject=0, seed=1) -> tuple[bytes, dict]:

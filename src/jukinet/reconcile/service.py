@@ -172,8 +172,8 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
     try:
         try:
             header = reader.read_header()
-            res.snapshot_id, res.as_of = header.snapshot_id, header.as_of
-            as_of = header.as_of.astimezone(timezone.utc)
+            as_of = header.as_of.astimezone(timezone.utc)  # stored in UTC, like every timestamp
+            res.snapshot_id, res.as_of = header.snapshot_id, as_of
             engine = registers.engine(register)
             with engine.connect() as conn, conn.begin():
                 rows = conn.execution_options(stream_results=True, yield_per=_FETCH).execute(
@@ -317,6 +317,15 @@ def _store(registers, register: str, res: CheckResult, trigger: str, spool) -> i
     return run_id
 
 
+def record_refusal(registers, register: str, municipality_code: str, error: dict, *, trigger: str = "cs",
+                   clock: Callable[[], datetime] = utcnow) -> int:
+    """Store a refusal record for a snapshot refused before it could be read (e.g. too large)."""
+    now = clock()
+    res = CheckResult(run_id=0, register=_check_register(register), municipality_code=municipality_code,
+                      status="refused", snapshot_id=None, as_of=None, started_at=now, finished_at=now, error=error)
+    return _store(registers, register, res, trigger, None)
+
+
 # ------------------------------------------------------------------ reading results
 
 def _row_to_result(r) -> CheckResult:
@@ -419,3 +428,22 @@ def due_status(registers, register: str, municipalities: list[str], *, interval_
 def mark_details_erased(conn, register: str, run_ids: list[int], at: datetime) -> None:
     runs, _ = RECONCILE[register]
     conn.execute(update(runs).where(runs.c.run_id.in_(run_ids)).values(details_erased_at=at))
+
+
+def known_municipalities(registers, register: str) -> list[str]:
+    """The municipalities of this prefecture: Mie's 29 from :mod:`jukinet.geo.mie` when the
+    installation is Mie's, otherwise those our file manages; plus any that ever sent a check."""
+    from jukinet.geo.mie import MUNICIPALITIES, PREFECTURE_CODE
+
+    runs, _ = RECONCILE[_check_register(register)]
+    codes_: set[str] = set()
+    if registers.config.prefecture_code == PREFECTURE_CODE:
+        codes_ |= {m.code for m in MUNICIPALITIES}
+    else:
+        t = juki_current if register == "juki" else fuhyo_current
+        col = t.c.municipality_code if register == "juki" else t.c.fuhyo_municipality_code
+        with registers.uow(register, write=False) as uow:
+            codes_ |= {c for (c,) in uow.conn.execute(select(col).distinct())}
+    with registers.uow(register, write=False) as uow:
+        codes_ |= {c for (c,) in uow.conn.execute(select(runs.c.municipality_code).distinct())}
+    return sorted(codes_)

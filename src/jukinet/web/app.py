@@ -31,6 +31,9 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.intake.api import router as intake_router  # 事務1: the CS channel (mutual TLS)
 
     app.include_router(intake_router)
+    from jukinet.reconcile.http import router as reconcile_router  # 事務6: consistency checks on the CS channel
+
+    app.include_router(reconcile_router)
 
     @app.get("/health", tags=["運用"])
     def health() -> JSONResponse:
@@ -56,5 +59,8 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.ui import install as install_operator_side  # operator UI, terminal API, static, fonts
 
     install_operator_side(app, config, registers)
+    from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
+
+    app.include_router(stats_router)
 
     return app

@@ -1,0 +1,78 @@
+"""The daily operations task of ``jukinet serve`` (A8, C1; ADR 0013).
+
+One background thread, started by ``jukinet serve`` beside the web server: once a day at
+``retention.daily_at`` (JST) it runs the retention job (:func:`jukinet.ops.retention.run`, every
+rule, not a dry run) and logs, as counts, how many municipalities are overdue for a consistency
+check (``reconcile.interval_days``; the check itself is started by each CS, PIA 6-①). A failure is
+logged by code and tried again the next day; the web server is never affected.
+
+``retention.enabled = false`` turns the daily erasure off (e.g. when an external scheduler runs
+``jukinet retention run`` instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Callable, Optional
+
+from jukinet.config import Config
+from jukinet.store.repository import utcnow
+
+log = logging.getLogger("jukinet.ops")
+
+
+class OpsScheduler:
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow, registers=None):
+        self.config = config
+        self.clock = clock
+        self._registers = registers
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.runs = 0
+
+    def start(self) -> "OpsScheduler":
+        if self.config.retention.enabled:
+            self._thread = threading.Thread(target=self._loop, name="jukinet-ops", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        from jukinet.ops.retention import next_run_after
+
+        while not self._stop.is_set():
+            due = next_run_after(self.clock(), self.config.retention.daily_at)
+            wait = max(0.0, (due - self.clock()).total_seconds())
+            if self._stop.wait(min(wait, 3600.0)):
+                return
+            if self.clock() >= due:
+                self.run_once()
+
+    def run_once(self) -> None:
+        """Retention (every rule) and the overdue-check count; never raises."""
+        from jukinet.ops import retention
+        from jukinet.reconcile.service import due_status, known_municipalities
+        from jukinet.store.registers import Registers
+
+        registers = self._registers or Registers(self.config)
+        try:
+            reports = retention.run(registers, clock=self.clock)
+            log.info("daily retention: %s", ", ".join(f"{r.rule}={r.status}:{r.erased}" for r in reports))
+            for register in ("juki", "fuhyo"):
+                due = due_status(registers, register, known_municipalities(registers, register),
+                                 interval_days=self.config.reconcile.interval_days, now=self.clock())
+                overdue = sum(d.due for d in due)
+                if overdue:
+                    log.warning("consistency checks overdue: register=%s municipalities=%d", register, overdue)
+        except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
+            log.error("daily operations failed: %s", getattr(e, "code", type(e).__name__))
+        finally:
+            self.runs += 1
+            if self._registers is None:
+                registers.dispose()

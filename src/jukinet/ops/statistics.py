@@ -1,0 +1,279 @@
+"""Statistics: counts of updates, provisions, disclosures and consistency checks (A9; ADR 0014).
+
+PIA II(1).3⑧: "本人確認情報の更新件数や提供件数等の集計を行う", and statistical material under
+住基法 第30条の15第1項第4号. Everything here is a **count**: no query returns a person, a
+住民票コード or any item's value, and neither do the CSV files or the charts made from them.
+
+Sources (each a :class:`StatSource` in a registry, so a room adds its own — issue 5 the provision
+record, issue 6 disclosures — by :func:`register_source` under the planned name):
+
+* ``updates_juki`` / ``updates_fuhyo`` — every stored version is one update (the current row and
+  each row of the history table): counted by the month of its 通知を受けた年月日 (the day in Japan we
+  received the notice), its 市町村コード (附票: 附票管理市町村コード) and its 異動事由. Read through
+  the covering indexes ``ix_*_{current,history}_stats`` over the period asked for. Versions erased
+  by retention (A8) are no longer counted.
+* ``consistency`` — consistency checks (C1) per month (JST) of the check, municipality, register
+  and outcome: checks, persons compared, differences found.
+* ``provisions`` (requester × affair × month) and ``disclosures`` (month × kind) — planned: until
+  their tables exist they report "no data yet".
+
+A period is a range of months, inclusive: ``Period("2026-04", "2027-03")`` (a fiscal year).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Callable, Optional
+
+from sqlalchemy import Integer, cast, func, inspect, literal, select, union_all
+
+from jukinet.errors import JukinetError
+from jukinet.store.repository import JST, _as_utc
+from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
+from jukinet.store.tables_reconcile import RECONCILE
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Months ``start`` … ``end`` (``YYYY-MM``), both included."""
+
+    start: str
+    end: str
+
+    def __post_init__(self):
+        for m in (self.start, self.end):
+            if not isinstance(m, str) or not _MONTH.match(m):
+                raise JukinetError("STATS_PERIOD_INVALID", "期間は YYYY-MM の形式で指定してください。", field="period")
+        if self.start > self.end:
+            raise JukinetError("STATS_PERIOD_INVALID", "期間の開始が終了より後です。", field="period")
+        y0, m0 = map(int, self.start.split("-"))
+        y1, m1 = map(int, self.end.split("-"))
+        if (y1 - y0) * 12 + (m1 - m0) >= 240:
+            raise JukinetError("STATS_PERIOD_INVALID", "期間は20年以内で指定してください。", field="period")
+
+    @classmethod
+    def last_months(cls, n: int, today: Optional[date] = None) -> "Period":
+        """The ``n`` months ending with the current one (in Japan)."""
+        today = today or datetime.now(timezone.utc).astimezone(JST).date()
+        y, m = today.year, today.month
+        k = y * 12 + (m - 1) - (n - 1)
+        return cls(f"{k // 12:04d}-{k % 12 + 1:02d}", f"{y:04d}-{m:02d}")
+
+    @classmethod
+    def fiscal_year(cls, year: int) -> "Period":
+        """年度: April ``year`` … March ``year + 1``."""
+        return cls(f"{year:04d}-04", f"{year + 1:04d}-03")
+
+    def months(self) -> list[str]:
+        y, m = map(int, self.start.split("-"))
+        out = []
+        while f"{y:04d}-{m:02d}" <= self.end:
+            out.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+
+    def first_day(self) -> date:
+        y, m = map(int, self.start.split("-"))
+        return date(y, m, 1)
+
+    def day_after(self) -> date:
+        y, m = map(int, self.end.split("-"))
+        return date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
+
+    def label(self) -> str:
+        return f"{self.start} 〜 {self.end}"
+
+
+@dataclass
+class StatTable:
+    """A table of counts: ``columns`` name the dimensions then the measures; ``rows`` are tuples.
+    ``available`` is False for a source whose data does not exist yet (``note`` says why)."""
+
+    name: str
+    title: str
+    columns: tuple
+    rows: list = field(default_factory=list)
+    available: bool = True
+    note: str = ""
+
+    def total(self, measure: int = -1) -> int:
+        return sum(r[measure] for r in self.rows)
+
+    def sum_by(self, dim: int, measure: int = -1) -> dict:
+        out: dict = {}
+        for r in self.rows:
+            out[r[dim]] = out.get(r[dim], 0) + r[measure]
+        return out
+
+    def to_csv(self) -> str:
+        """CSV text (the caller writes it UTF-8 with BOM, for Excel): header row of Japanese column
+        names, then the rows. A source with no data yet gives its header and a comment row."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow([COLUMN_LABELS.get(c, c) for c in self.columns])
+        for r in self.rows:
+            w.writerow(r)
+        if not self.available:
+            w.writerow([f"# {self.note}"])
+        return buf.getvalue()
+
+
+COLUMN_LABELS = {
+    "month": "年月", "municipality_code": "市町村コード", "municipality": "市町村", "reason": "異動事由",
+    "count": "件数", "register": "ファイル", "status": "結果", "checks": "確認回数", "compared": "照合人数",
+    "differences": "相違件数", "pending": "確認保留", "requester": "提供先", "affair": "事務", "kind": "種別",
+}
+REGISTER_LABELS = {"juki": "本人確認情報", "fuhyo": "附票本人確認情報"}
+NO_DATA = "まだデータがありません（記録する機能が未実装です）。"
+
+
+class StatSource:
+    name = ""
+    title = ""
+    columns: tuple = ()
+
+    def available(self, registers) -> bool:
+        return True
+
+    def rows(self, registers, period: Period) -> list[tuple]:
+        raise NotImplementedError
+
+    def table(self, registers, period: Period) -> StatTable:
+        if not self.available(registers):
+            return StatTable(self.name, self.title, self.columns, [], False, NO_DATA)
+        return StatTable(self.name, self.title, self.columns, self.rows(registers, period))
+
+
+def _month_of_date(conn, col):
+    if conn.dialect.name == "sqlite":
+        return func.substr(col, 1, 7)
+    return func.to_char(col, "YYYY-MM")
+
+
+def _month_of_instant_jst(conn, col):
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m", col, "+9 hours")
+    return func.to_char(func.timezone("Asia/Tokyo", col), "YYYY-MM")
+
+
+class UpdatesSource(StatSource):
+    """Updates of one register by month × municipality × reason (current + history)."""
+
+    columns = ("month", "municipality_code", "reason", "count")
+
+    def __init__(self, register: str):
+        self.register = register
+        self.name = f"updates_{register}"
+        self.title = f"更新件数 ({REGISTER_LABELS[register]})"
+        if register == "juki":
+            self.tables = ((juki_current, "municipality_code"), (juki_history, "municipality_code"))
+        else:
+            self.tables = ((fuhyo_current, "fuhyo_municipality_code"), (fuhyo_history, "fuhyo_municipality_code"))
+
+    def rows(self, registers, period: Period) -> list[tuple]:
+        lo, hi = period.first_day(), period.day_after()
+        with registers.uow(self.register, write=False) as uow:
+            conn = uow.conn
+            parts = []
+            for t, mc in self.tables:
+                month = _month_of_date(conn, t.c.notified_date).label("month")
+                parts.append(select(month, t.c[mc].label("mc"), t.c.reason.label("reason"),
+                                    func.count().label("n"))
+                             .where(t.c.notified_date >= lo, t.c.notified_date < hi)
+                             .group_by(month, t.c[mc], t.c.reason))
+            u = union_all(*parts).subquery()
+            q = (select(u.c.month, u.c.mc, u.c.reason, func.sum(u.c.n))
+                 .group_by(u.c.month, u.c.mc, u.c.reason).order_by(u.c.month, u.c.mc, u.c.reason))
+            return [(m, mc, r, int(n)) for m, mc, r, n in conn.execute(q)]
+
+
+class ConsistencySource(StatSource):
+    """Consistency checks by month (JST) × municipality × register × outcome."""
+
+    name = "consistency"
+    title = "整合性確認"
+    columns = ("month", "municipality_code", "register", "status", "checks", "compared", "differences", "pending")
+
+    def rows(self, registers, period: Period) -> list[tuple]:
+        # stored in UTC (SQLite keeps the wall time it is given): compare in UTC
+        lo = datetime.combine(period.first_day(), datetime.min.time(), JST).astimezone(timezone.utc)
+        hi = datetime.combine(period.day_after(), datetime.min.time(), JST).astimezone(timezone.utc)
+        out = []
+        for register, (runs, _) in RECONCILE.items():
+            with registers.uow(register, write=False) as uow:
+                conn = uow.conn
+                month = _month_of_instant_jst(conn, runs.c.started_at).label("month")
+                diffs = runs.c.only_in_snapshot_count + runs.c.only_on_server_count + runs.c.differs_count
+                q = (select(month, runs.c.municipality_code, runs.c.status, func.count(),
+                            func.coalesce(func.sum(runs.c.server_count), 0), func.coalesce(func.sum(diffs), 0),
+                            func.coalesce(func.sum(runs.c.pending_count), 0))
+                     .where(runs.c.started_at >= lo, runs.c.started_at < hi)
+                     .group_by(month, runs.c.municipality_code, runs.c.status))
+                for m, mc, st, n, comp, d, p in conn.execute(q):
+                    out.append((m, mc, register, st, int(n), int(comp), int(d), int(p)))
+        out.sort()
+        return out
+
+
+class PlannedSource(StatSource):
+    """A source whose records another issue builds; "no data yet" until it registers the real one."""
+
+    def __init__(self, name: str, title: str, columns: tuple):
+        self.name, self.title, self.columns = name, title, columns
+
+    def available(self, registers) -> bool:
+        return False
+
+
+_SOURCES: dict[str, StatSource] = {}
+
+
+def register_source(source: StatSource) -> StatSource:
+    _SOURCES[source.name] = source
+    return source
+
+
+def sources() -> dict[str, StatSource]:
+    if not _SOURCES:
+        register_source(UpdatesSource("juki"))
+        register_source(UpdatesSource("fuhyo"))
+        register_source(PlannedSource("provisions", "提供・移転件数", ("month", "requester", "affair", "count")))
+        register_source(PlannedSource("disclosures", "開示件数", ("month", "kind", "count")))
+        register_source(ConsistencySource())
+    return dict(_SOURCES)
+
+
+def collect(registers, period: Period, names: Optional[list[str]] = None) -> dict[str, StatTable]:
+    """Every source's table for the period (or only those named), in registry order."""
+    all_ = sources()
+    if names:
+        unknown = [n for n in names if n not in all_]
+        if unknown:
+            raise JukinetError("STATS_SOURCE_UNKNOWN", "指定された統計がありません。")
+        all_ = {n: all_[n] for n in names}
+    return {n: s.table(registers, period) for n, s in all_.items()}
+
+
+def municipality_name(code: str) -> str:
+    from jukinet.geo.mie import BY_CODE, OTHER_BY_CODE
+
+    m = BY_CODE.get(code) or OTHER_BY_CODE.get(code)
+    if m is None:
+        return code
+    return m.name if m.prefecture == "三重県" else m.prefecture + m.name
+
+
+def with_names(table: StatTable) -> StatTable:
+    """The same table with a 市町村 name column after each 市町村コード (for CSV and screens)."""
+    if "municipality_code" not in table.columns:
+        return table
+    i = table.columns.index("municipality_code")
+    cols = table.columns[:i + 1] + ("municipality",) + table.columns[i + 1:]
+    rows = [r[:i + 1] + (municipality_name(r[i]),) + r[i + 1:] for r in table.rows]
+    return StatTable(table.name, table.title, cols, rows, table.available, table.note)

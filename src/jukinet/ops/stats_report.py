@@ -1,0 +1,144 @@
+"""The statistics report: the standard views of the counts, as tables, CSV files and SVG charts.
+
+One function per output, shared by ``jukinet stats`` and the statistics screen, so both show the
+same numbers: :func:`views` (small summary tables), :func:`charts` (SVG text per chart) and
+:func:`write_files` (CSV of every source, UTF-8 with BOM so that Excel reads the Japanese; SVG
+of every chart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jukinet.ops import charts as ch
+from jukinet.ops.statistics import REGISTER_LABELS, Period, StatTable, municipality_name, with_names
+
+STATUS_LABELS = {"completed": "完了", "refused": "拒否"}
+
+
+@dataclass
+class View:
+    """A summary table for people: title, column labels, rows (label, count, …)."""
+
+    name: str
+    title: str
+    columns: tuple
+    rows: list
+    note: str = ""
+
+
+def _updates(tables: dict) -> dict[str, StatTable]:
+    return {r: tables[f"updates_{r}"] for r in ("juki", "fuhyo") if f"updates_{r}" in tables}
+
+
+def views(tables: dict[str, StatTable], period: Period) -> list[View]:
+    out = []
+    ups = _updates(tables)
+    if ups:
+        months = period.months()
+        by = {r: t.sum_by(0) for r, t in ups.items()}
+        rows = [(m, *[by[r].get(m, 0) for r in ups]) for m in months]
+        rows.append(("合計", *[sum(by[r].values()) for r in ups]))
+        out.append(View("updates_by_month", "更新件数 (月別)", ("年月", *[REGISTER_LABELS[r] for r in ups]), rows))
+        for r, t in ups.items():
+            reasons = sorted(t.sum_by(2).items(), key=lambda kv: (-kv[1], kv[0]))
+            out.append(View(f"updates_by_reason_{r}", f"更新件数 (異動事由別, {REGISTER_LABELS[r]})", ("異動事由", "件数"),
+                            reasons))
+        codes = sorted(set().union(*[t.sum_by(1).keys() for t in ups.values()]))
+        bym = {r: t.sum_by(1) for r, t in ups.items()}
+        out.append(View("updates_by_municipality", "更新件数 (市町村別)",
+                        ("市町村コード", "市町村", *[REGISTER_LABELS[r] for r in ups]),
+                        [(c, municipality_name(c), *[bym[r].get(c, 0) for r in ups]) for c in codes]))
+    for name in ("provisions", "disclosures"):
+        t = tables.get(name)
+        if t is not None:
+            if t.available:
+                out.append(View(name, t.title, tuple(t.columns), list(t.rows)))
+            else:
+                out.append(View(name, t.title, (), [], t.note))
+    t = tables.get("consistency")
+    if t is not None:
+        agg: dict = {}
+        for m, mc, reg, st, n, comp, d, p in t.rows:
+            a = agg.setdefault((mc, reg), [0, 0, 0, 0, 0])
+            a[0] += n if st == "completed" else 0
+            a[1] += n if st == "refused" else 0
+            a[2] += comp
+            a[3] += d
+            a[4] += p
+        out.append(View("consistency", "整合性確認 (市町村別)",
+                        ("市町村コード", "市町村", "ファイル", "完了", "拒否", "照合人数", "相違件数", "確認保留"),
+                        [(mc, municipality_name(mc), REGISTER_LABELS[reg], *a) for (mc, reg), a in sorted(agg.items())],
+                        "" if t.rows else "期間内の整合性確認はありません。"))
+    return out
+
+
+def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str, str]]:
+    """``{name: (title, svg)}`` for the standard charts."""
+    out = {}
+    ups = _updates(tables)
+    months = period.months()
+    if ups:
+        title = f"更新件数 (月別) {period.label()}"
+        series = {REGISTER_LABELS[r]: [t.sum_by(0).get(m, 0) for m in months] for r, t in ups.items()}
+        out["updates_by_month"] = (title, ch.bar_chart(title, [m[2:] if len(months) > 12 else m for m in months],
+                                                       series, stacked=False if len(ups) > 1 else True,
+                                                       annotate=False))
+        for r, t in ups.items():
+            reasons = sorted(t.sum_by(2).items(), key=lambda kv: (-kv[1], kv[0]))
+            title = f"更新件数 (異動事由別, {REGISTER_LABELS[r]})"
+            if reasons:
+                out[f"updates_by_reason_{r}"] = (title, ch.bar_chart(title, [k for k, _ in reasons],
+                                                                     {"件数": [v for _, v in reasons]},
+                                                                     horizontal=True))
+            else:
+                out[f"updates_by_reason_{r}"] = (title, ch.message_chart(title, "期間内の更新はありません。"))
+        codes = sorted(set().union(*[t.sum_by(1).keys() for t in ups.values()]))
+        title = "更新件数 (市町村別)"
+        if codes:
+            out["updates_by_municipality"] = (title, ch.bar_chart(
+                title, [municipality_name(c) for c in codes],
+                {REGISTER_LABELS[r]: [t.sum_by(1).get(c, 0) for c in codes] for r, t in ups.items()},
+                horizontal=True))
+        else:
+            out["updates_by_municipality"] = (title, ch.message_chart(title, "期間内の更新はありません。"))
+    for name in ("provisions", "disclosures"):
+        t = tables.get(name)
+        if t is not None and not t.available:
+            out[name] = (t.title, ch.message_chart(t.title, t.note))
+        elif t is not None:
+            title = f"{t.title} (月別)"
+            by = t.sum_by(0)
+            out[name] = (title, ch.bar_chart(title, months, {"件数": [by.get(m, 0) for m in months]}, annotate=False))
+    t = tables.get("consistency")
+    if t is not None:
+        title = "整合性確認 (月別の確認回数)"
+        if t.rows:
+            by = {st: {} for st in ("completed", "refused")}
+            for m, _mc, _reg, st, n, *_ in t.rows:
+                by.setdefault(st, {})[m] = by.setdefault(st, {}).get(m, 0) + n
+            out["consistency"] = (title, ch.bar_chart(
+                title, [m[2:] if len(months) > 12 else m for m in months],
+                {STATUS_LABELS.get(st, st): [by[st].get(m, 0) for m in months] for st in by}, annotate=False))
+        else:
+            out["consistency"] = (title, ch.message_chart(title, "期間内の整合性確認はありません。"))
+    return out
+
+
+def write_files(tables: dict[str, StatTable], period: Period, *, csv_dir: Path | None = None,
+                svg_dir: Path | None = None) -> list[Path]:
+    written = []
+    if csv_dir is not None:
+        csv_dir.mkdir(parents=True, exist_ok=True)
+        for name, t in tables.items():
+            p = csv_dir / f"{name}_{period.start}_{period.end}.csv"
+            p.write_text(with_names(t).to_csv(), encoding="utf-8-sig", newline="")
+            written.append(p)
+    if svg_dir is not None:
+        svg_dir.mkdir(parents=True, exist_ok=True)
+        for name, (_title, svg) in charts(tables, period).items():
+            p = svg_dir / f"{name}_{period.start}_{period.end}.svg"
+            p.write_text(svg, encoding="utf-8")
+            written.append(p)
+    return written

@@ -1,0 +1,127 @@
+"""A9 — statistics: counts of updates (by reason, municipality, month), consistency checks, and the
+planned sources; CSV and SVG output; the command line. Never a person's data."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timezone
+
+import pytest
+from typer.testing import CliRunner
+
+from jukinet.cli import app
+from jukinet.errors import JukinetError
+from jukinet.ops import charts, stats_report
+from jukinet.ops.statistics import Period, collect, with_names
+
+from ops_people import TSU, YOKKAICHI, fuhyo, jst, juki, put_current, put_history
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def updates(registers):
+    """juki: 4 versions in 2026-04 (3 津市, 1 四日市市), 2 in 2026-05, 1 in 2025-12 (outside);
+    fuhyo: 2 in 2026-05. Current and history rows both count."""
+    with registers.juki_uow() as uow:
+        c = uow.conn
+        put_current(c, juki(1, notified=date(2026, 4, 1)))                               # 国内転入 04 津
+        put_current(c, juki(2, notified=date(2026, 4, 30), reason="出生"))                # 出生 04 津
+        put_current(c, juki(3, notified=date(2026, 5, 2), reason="転居", seq=30))          # 転居 05 津
+        put_history(c, juki(3, notified=date(2026, 4, 10), seq=31), superseded=jst(date(2026, 5, 2)), by_seq=30)
+        put_current(c, juki(4, notified=date(2026, 4, 15), municipality=YOKKAICHI, reason="死亡", deleted=True))
+        put_current(c, juki(5, notified=date(2026, 5, 31), reason="転居"))                 # 05 津
+        put_current(c, juki(6, notified=date(2025, 12, 31)))                              # outside
+        put_current(c, juki(7, notified=date(2026, 6, 1)))                                # outside
+    with registers.fuhyo_uow() as uow:
+        put_current(uow.conn, fuhyo(1, notified=date(2026, 5, 1)))
+        put_current(uow.conn, fuhyo(2, notified=date(2026, 5, 20), reason="住所変更", municipality=YOKKAICHI))
+    return registers
+
+
+PERIOD = Period("2026-04", "2026-05")
+
+
+def test_a9_updates_by_month_municipality_and_reason(updates):
+    t = collect(updates, PERIOD)
+    assert t["updates_juki"].rows == [
+        ("2026-04", TSU, "出生", 1), ("2026-04", TSU, "国内転入", 2), ("2026-04", YOKKAICHI, "死亡", 1),
+        ("2026-05", TSU, "転居", 2)]
+    assert t["updates_fuhyo"].rows == [("2026-05", TSU, "記載", 1), ("2026-05", YOKKAICHI, "住所変更", 1)]
+    assert t["updates_juki"].total() == 6 and t["updates_juki"].sum_by(2)["転居"] == 2
+    assert collect(updates, Period("2025-12", "2026-06"))["updates_juki"].total() == 8
+
+
+def test_a9_planned_sources_say_no_data_yet(updates):
+    t = collect(updates, PERIOD)
+    for name in ("provisions", "disclosures"):
+        assert not t[name].available and t[name].rows == [] and "まだデータがありません" in t[name].note
+    views = {v.name: v for v in stats_report.views(t, PERIOD)}
+    assert "まだデータがありません" in views["provisions"].note
+
+
+def test_a9_consistency_checks_are_counted(updates):
+    from jukinet.reconcile import run_check
+    from jukinet.reconcile.snapshot import write_snapshot
+    data = write_snapshot("juki", TSU, [], as_of="2026-05-10T09:00:00+09:00")
+    run_check(updates, "juki", TSU, io.BytesIO(data), clock=lambda: datetime(2026, 5, 10, 1, tzinfo=timezone.utc))
+    with pytest.raises(JukinetError):
+        run_check(updates, "juki", TSU, io.BytesIO(data[:-5]), clock=lambda: datetime(2026, 5, 11, tzinfo=timezone.utc))
+    rows = collect(updates, PERIOD, ["consistency"])["consistency"].rows
+    # 6 current 津市 persons compared: 4 only here, 2 stored after as_of (pending)
+    assert rows == [("2026-05", TSU, "juki", "completed", 1, 6, 4, 2), ("2026-05", TSU, "juki", "refused", 1, 0, 0, 0)]
+
+
+def test_a9_q2_bad_period_is_a_clear_error():
+    for a, b in (("2026-13", "2026-12"), ("2026-05", "2026-04"), ("26-01", "2026-01"), ("2000-01", "2030-01")):
+        with pytest.raises(JukinetError) as ei:
+            Period(a, b)
+        assert ei.value.code == "STATS_PERIOD_INVALID"
+    assert Period.fiscal_year(2026) == Period("2026-04", "2027-03")
+    assert Period.last_months(3, date(2026, 2, 10)) == Period("2025-12", "2026-02")
+    assert len(Period("2025-11", "2026-02").months()) == 4
+
+
+def test_a9_csv_has_japanese_header_municipality_names_and_no_personal_data(updates, tmp_path):
+    t = collect(updates, PERIOD)
+    written = stats_report.write_files(t, PERIOD, csv_dir=tmp_path / "csv", svg_dir=tmp_path / "svg")
+    p = tmp_path / "csv" / "updates_juki_2026-04_2026-05.csv"
+    raw = p.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")                     # BOM for Excel
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == ["年月", "市町村コード", "市町村", "異動事由", "件数"]
+    assert ["2026-04", YOKKAICHI, "四日市市", "死亡", "1"] in rows
+    assert {q.suffix for q in written} == {".csv", ".svg"}
+    for q in written:
+        text = q.read_text(encoding="utf-8-sig")
+        assert "三重　太郎" not in text and "広明町" not in text and "ミエ" not in text
+
+
+def test_a9_charts_are_accessible_deterministic_svg(updates):
+    t = collect(updates, PERIOD)
+    a = stats_report.charts(t, PERIOD)
+    b = stats_report.charts(t, PERIOD)
+    assert set(a) >= {"updates_by_month", "updates_by_reason_juki", "updates_by_reason_fuhyo",
+                      "updates_by_municipality", "provisions", "disclosures", "consistency"}
+    for name, (title, svg) in a.items():
+        assert svg.startswith("<svg") and 'role="img"' in svg and f"<title>{title}" in svg
+        assert svg == b[name][1], name                         # same counts, same bytes
+    assert charts.japanese_font() is not None, "install fonts-ipafont-gothic (or fonts-noto-cjk)"
+
+
+def test_a9_stats_command_prints_tables_and_writes_files(updates, config, tmp_path):
+    r = runner.invoke(app, ["stats", "--data-dir", str(config.data_dir), "--from", "2026-04", "--to", "2026-05",
+                            "--csv", str(tmp_path / "c"), "--svg", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "異動事由別" in r.output and "転居" in r.output and "四日市市" in r.output
+    assert "まだデータがありません" in r.output
+    assert len(list((tmp_path / "c").glob("*.csv"))) == 5 and len(list((tmp_path / "s").glob("*.svg"))) >= 7
+    r = runner.invoke(app, ["stats", "--data-dir", str(config.data_dir), "--from", "2026-05", "--to", "2026-04"])
+    assert r.exit_code == 2 and "STATS_PERIOD_INVALID" in r.output
+
+
+def test_a9_with_names_adds_the_municipality_column(updates):
+    t = with_names(collect(updates, PERIOD)["updates_fuhyo"])
+    assert t.columns == ("month", "municipality_code", "municipality", "reason", "count")
+    assert t.rows[0][2] == "津市"
