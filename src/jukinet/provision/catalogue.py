@@ -19,7 +19,7 @@ refers to its code for 7 years.
 >>> parse(b'format = "jukinet.provision-catalogue/1"\\n[[affairs]]\\ncode = "X"')
 Traceback (most recent call last):
 ...
-jukinet.errors.JukinetError: CATALOGUE_INVALID: カタログの内容が正しくありません (affairs X: name がありません)。
+jukinet.errors.JukinetError: CATALOGUE_INVALID: カタログの内容が正しくありません (affairs X: items がありません)。
 """
 
 from __future__ import annotations
