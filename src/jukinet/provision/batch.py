@@ -97,17 +97,21 @@ def detect_encoding(path: Path, declared: str = "auto") -> tuple[str, bool]:
         return enc, bom
     if bom:
         return "utf-8", True
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < (1 << 20))
-        return "utf-8", False
-    except UnicodeDecodeError:
-        pass
-    try:
-        codecs.getincrementaldecoder("cp932")().decode(head, final=len(head) < (1 << 20))
-        return "cp932", False
-    except UnicodeDecodeError:
-        raise _refuse("FILE_ENCODING", "ファイルの文字コードを判別できません (UTF-8 または Shift_JIS で作成してください)。",
-                      "file") from None
+    final = len(head) < (1 << 20)
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    for enc in ("utf-8", "cp932"):
+        try:
+            codecs.getincrementaldecoder(enc)().decode(head, final=final)
+            return enc, False
+        except UnicodeDecodeError:
+            pass
+        try:   # the header reads in this encoding: bad bytes further down are errors of their rows
+            parse_header(first, enc)
+            return enc, False
+        except JukinetError:
+            pass
+    raise _refuse("FILE_ENCODING", "ファイルの文字コードを判別できません (UTF-8 または Shift_JIS で作成してください)。",
+                  "file")
 
 
 def _lines(f: BinaryIO, bom: bool) -> Iterator[tuple[int, bytes]]:
