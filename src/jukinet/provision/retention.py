@@ -38,8 +38,9 @@ class _FileRule(RetentionRule):
         return True
 
     def cutoff(self, today: date, config) -> Cutoff:
+        """Files expired by now — or by the start of ``today`` (JST) when the job runs for a later day."""
         self.config = config
-        return Cutoff(today, datetime.now(timezone.utc))
+        return Cutoff(today, max(datetime.now(timezone.utc), jst_midnight_after(today - timedelta(days=1))))
 
     def _expired(self, cutoff: Cutoff) -> list[tuple[datetime, Path]]:
         raise NotImplementedError

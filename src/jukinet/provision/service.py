@@ -153,7 +153,7 @@ class ProvisionService:
         self.digests = Digests(self.keyring)
         self.national = national or NationalClient(config)
         self.temp = link.temp_store(config, self.keyring)
-        bind_keyring([registers.juki_engine, registers.fuhyo_engine], self.keyring)
+        bind_keyring([registers.engine(r) for r in ("juki", "fuhyo")], self.keyring)   # not an open: digests only
 
     # ---- catalogue -----------------------------------------------------------------------------
 
