@@ -55,10 +55,38 @@ def test_a9_updates_by_month_municipality_and_reason(updates):
 
 def test_a9_planned_sources_say_no_data_yet(updates):
     t = collect(updates, PERIOD)
-    for name in ("provisions", "disclosures"):
-        assert not t[name].available and t[name].rows == [] and "まだデータがありません" in t[name].note
+    assert not t["disclosures"].available and t["disclosures"].rows == []
+    assert "まだデータがありません" in t["disclosures"].note
     views = {v.name: v for v in stats_report.views(t, PERIOD)}
-    assert "まだデータがありません" in views["provisions"].note
+    assert "まだデータがありません" in views["disclosures"].note
+    assert "まだデータがありません" in stats_report.charts(t, PERIOD)["disclosures"][0] + t["disclosures"].note
+
+
+def test_a9_provisions_by_requester_affair_month_from_the_provision_record(updates):
+    from sqlalchemy import insert
+    from jukinet.store.tables_provision import PROVISION_RECORDS
+
+    def rec(at, kind="provision", outcome="provided", req="KENKEI", aff="KOAN-UNTEN"):
+        return dict(at=at, channel="terminal", kind=kind, requester_code=req, affair_code=aff, key_kind="four",
+                    keys_digest="{}", outcome=outcome, items="name", number_included=False)
+
+    with updates.juki_uow() as uow:
+        uow.conn.execute(insert(PROVISION_RECORDS["juki"]), [
+            rec(jst(date(2026, 4, 3))), rec(jst(date(2026, 4, 4)), outcome="refused"),
+            rec(jst(date(2026, 5, 6)), kind="transfer", req="SOMU", aff="SOMU-KENZEI"),
+            rec(jst(date(2026, 6, 1)))])                                  # outside the period
+    with updates.fuhyo_uow() as uow:
+        uow.conn.execute(insert(PROVISION_RECORDS["fuhyo"]), [rec(jst(date(2026, 5, 7)))])
+    t = collect(updates, PERIOD)["provisions"]
+    assert t.available and t.total() == 4
+    assert t.rows == [("2026-04", "juki", "KENKEI", "KOAN-UNTEN", "provision", "provided", 1),
+                      ("2026-04", "juki", "KENKEI", "KOAN-UNTEN", "provision", "refused", 1),
+                      ("2026-05", "fuhyo", "KENKEI", "KOAN-UNTEN", "provision", "provided", 1),
+                      ("2026-05", "juki", "SOMU", "SOMU-KENZEI", "transfer", "provided", 1)]
+    views = {v.name: v for v in stats_report.views(collect(updates, PERIOD), PERIOD)}
+    assert ("KENKEI", "KOAN-UNTEN", "提供", "本人確認情報", 2, 1, 1) in views["provisions"].rows
+    title, svg = stats_report.charts(collect(updates, PERIOD), PERIOD)["provisions"]
+    assert "月別" in title and svg.startswith("<svg")
 
 
 def test_a9_consistency_checks_are_counted(updates):
@@ -117,6 +145,7 @@ def test_a9_stats_command_prints_tables_and_writes_files(updates, config, tmp_pa
     assert "異動事由別" in r.output and "転居" in r.output and "四日市市" in r.output
     assert "まだデータがありません" in r.output
     assert len(list((tmp_path / "c").glob("*.csv"))) == 5 and len(list((tmp_path / "s").glob("*.svg"))) >= 7
+    assert "提供・移転" in r.output
     r = runner.invoke(app, ["stats", "--data-dir", str(config.data_dir), "--from", "2026-05", "--to", "2026-04"])
     assert r.exit_code == 2 and "STATS_PERIOD_INVALID" in r.output
 

@@ -4,8 +4,8 @@ PIA II(1).3⑧: "本人確認情報の更新件数や提供件数等の集計を
 住基法 第30条の15第1項第4号. Everything here is a **count**: no query returns a person, a
 住民票コード or any item's value, and neither do the CSV files or the charts made from them.
 
-Sources (each a :class:`StatSource` in a registry, so a room adds its own — issue 5 the provision
-record, issue 6 disclosures — by :func:`register_source` under the planned name):
+Sources (each a :class:`StatSource` in a registry, so a room adds or replaces one — issue 6
+disclosures — by :func:`register_source` under the planned name):
 
 * ``updates_juki`` / ``updates_fuhyo`` — every stored version is one update (the current row and
   each row of the history table): counted by the month of its 通知を受けた年月日 (the day in Japan we
@@ -14,8 +14,10 @@ record, issue 6 disclosures — by :func:`register_source` under the planned nam
   by retention (A8) are no longer counted.
 * ``consistency`` — consistency checks (C1) per month (JST) of the check, municipality, register
   and outcome: checks, persons compared, differences found.
-* ``provisions`` (requester × affair × month) and ``disclosures`` (month × kind) — planned: until
-  their tables exist they report "no data yet".
+* ``provisions`` — the provision record of both registers (P5, ``provision_records``): by month
+  (JST) × register × requester × affair × kind (提供 / 移転 / 全国サーバ照会) × outcome, refusals
+  included; "no data yet" while that table does not exist.
+* ``disclosures`` (month × kind) — planned (issue 6): "no data yet" until it registers its source.
 
 A period is a range of months, inclusive: ``Period("2026-04", "2027-03")`` (a fiscal year).
 """
@@ -128,6 +130,7 @@ COLUMN_LABELS = {
     "month": "年月", "municipality_code": "市町村コード", "municipality": "市町村", "reason": "異動事由",
     "count": "件数", "register": "ファイル", "status": "結果", "checks": "確認回数", "compared": "照合人数",
     "differences": "相違件数", "pending": "確認保留", "requester": "提供先", "affair": "事務", "kind": "種別",
+    "outcome": "結果",
 }
 REGISTER_LABELS = {"juki": "本人確認情報", "fuhyo": "附票本人確認情報"}
 NO_DATA = "まだデータがありません（記録する機能が未実装です）。"
@@ -221,6 +224,46 @@ class ConsistencySource(StatSource):
         return out
 
 
+class ProvisionsSource(StatSource):
+    """提供・移転 (and 全国サーバへの照会) from the provision record of both registers (P5, issue 5):
+    by month (JST) × register × requester × affair × kind × outcome — refusals included, as the
+    record keeps them. Unavailable (no data yet) while the provision record table does not exist."""
+
+    name = "provisions"
+    title = "提供・移転件数"
+    columns = ("month", "register", "requester", "affair", "kind", "outcome", "count")
+
+    def _tables(self):
+        try:
+            from jukinet.store.tables_provision import PROVISION_RECORDS
+        except ImportError:
+            return {}
+        return PROVISION_RECORDS
+
+    def available(self, registers) -> bool:
+        tables = self._tables()
+        if not tables:
+            return False
+        with registers.engine("juki").connect() as conn:
+            return inspect(conn).has_table(tables["juki"].name)
+
+    def rows(self, registers, period: Period) -> list[tuple]:
+        lo = datetime.combine(period.first_day(), datetime.min.time(), JST).astimezone(timezone.utc)
+        hi = datetime.combine(period.day_after(), datetime.min.time(), JST).astimezone(timezone.utc)
+        out = []
+        for register, t in self._tables().items():
+            with registers.uow(register, write=False) as uow:
+                conn = uow.conn
+                month = _month_of_instant_jst(conn, t.c.at).label("month")
+                q = (select(month, t.c.requester_code, t.c.affair_code, t.c.kind, t.c.outcome, func.count())
+                     .where(t.c.at >= lo, t.c.at < hi)
+                     .group_by(month, t.c.requester_code, t.c.affair_code, t.c.kind, t.c.outcome))
+                for m, req, aff, kind, outcome, n in conn.execute(q):
+                    out.append((m, register, req or "", aff or "", kind, outcome, int(n)))
+        out.sort()
+        return out
+
+
 class PlannedSource(StatSource):
     """A source whose records another issue builds; "no data yet" until it registers the real one."""
 
@@ -243,7 +286,7 @@ def sources() -> dict[str, StatSource]:
     if not _SOURCES:
         register_source(UpdatesSource("juki"))
         register_source(UpdatesSource("fuhyo"))
-        register_source(PlannedSource("provisions", "提供・移転件数", ("month", "requester", "affair", "count")))
+        register_source(ProvisionsSource())
         register_source(PlannedSource("disclosures", "開示件数", ("month", "kind", "count")))
         register_source(ConsistencySource())
     return dict(_SOURCES)

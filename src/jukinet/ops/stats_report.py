@@ -15,6 +15,9 @@ from jukinet.ops import charts as ch
 from jukinet.ops.statistics import REGISTER_LABELS, Period, StatTable, municipality_name, with_names
 
 STATUS_LABELS = {"completed": "完了", "refused": "拒否"}
+KIND_LABELS = {"provision": "提供", "transfer": "移転", "national_query": "全国サーバ照会"}
+OUTCOME_LABELS = {"provided": "提供済", "not_found": "該当なし", "ambiguous": "複数該当", "refused": "拒否",
+                  "failed": "失敗"}
 
 
 @dataclass
@@ -50,13 +53,24 @@ def views(tables: dict[str, StatTable], period: Period) -> list[View]:
         out.append(View("updates_by_municipality", "更新件数 (市町村別)",
                         ("市町村コード", "市町村", *[REGISTER_LABELS[r] for r in ups]),
                         [(c, municipality_name(c), *[bym[r].get(c, 0) for r in ups]) for c in codes]))
-    for name in ("provisions", "disclosures"):
-        t = tables.get(name)
-        if t is not None:
-            if t.available:
-                out.append(View(name, t.title, tuple(t.columns), list(t.rows)))
-            else:
-                out.append(View(name, t.title, (), [], t.note))
+    t = tables.get("provisions")
+    if t is not None and t.available:
+        agg: dict = {}
+        for _m, reg, req, aff, kind, outcome, n in t.rows:
+            a = agg.setdefault((req, aff, KIND_LABELS.get(kind, kind), REGISTER_LABELS.get(reg, reg)), [0, 0, 0])
+            a[0] += n
+            a[1] += n if outcome == "refused" else 0
+            a[2] += n if outcome == "provided" else 0
+        out.append(View("provisions", "提供・移転件数 (提供先・事務別)",
+                        ("提供先", "事務", "種別", "ファイル", "件数", "うち拒否", "うち提供済"),
+                        [(*k, *v) for k, v in sorted(agg.items())],
+                        "" if t.rows else "期間内の提供・移転はありません。"))
+    elif t is not None:
+        out.append(View("provisions", t.title, (), [], t.note))
+    t = tables.get("disclosures")
+    if t is not None:
+        out.append(View("disclosures", t.title, tuple(t.columns) if t.available else (), list(t.rows),
+                        "" if t.available else t.note))
     t = tables.get("consistency")
     if t is not None:
         agg: dict = {}
@@ -103,14 +117,29 @@ def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str,
                 horizontal=True))
         else:
             out["updates_by_municipality"] = (title, ch.message_chart(title, "期間内の更新はありません。"))
-    for name in ("provisions", "disclosures"):
-        t = tables.get(name)
-        if t is not None and not t.available:
-            out[name] = (t.title, ch.message_chart(t.title, t.note))
-        elif t is not None:
-            title = f"{t.title} (月別)"
-            by = t.sum_by(0)
-            out[name] = (title, ch.bar_chart(title, months, {"件数": [by.get(m, 0) for m in months]}, annotate=False))
+    short = [m[2:] if len(months) > 12 else m for m in months]
+    t = tables.get("provisions")
+    if t is not None and not t.available:
+        out["provisions"] = (t.title, ch.message_chart(t.title, t.note))
+    elif t is not None:
+        title = f"{t.title} (月別・種別)"
+        if t.rows:
+            by: dict = {}
+            for m, _reg, _req, _aff, kind, _outcome, n in t.rows:
+                by.setdefault(kind, {})[m] = by.setdefault(kind, {}).get(m, 0) + n
+            out["provisions"] = (title, ch.bar_chart(
+                title, short, {KIND_LABELS.get(k, k): [v.get(m, 0) for m in months] for k, v in sorted(by.items())},
+                annotate=False))
+        else:
+            out["provisions"] = (title, ch.message_chart(title, "期間内の提供・移転はありません。"))
+    t = tables.get("disclosures")
+    if t is not None and not t.available:
+        out["disclosures"] = (t.title, ch.message_chart(t.title, t.note))
+    elif t is not None:
+        title = f"{t.title} (月別)"
+        by = t.sum_by(0)
+        out["disclosures"] = (title, ch.bar_chart(title, short, {"件数": [by.get(m, 0) for m in months]},
+                                                  annotate=False))
     t = tables.get("consistency")
     if t is not None:
         title = "整合性確認 (月別の確認回数)"
