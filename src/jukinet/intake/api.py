@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import ssl
 from typing import Any, Optional
 
@@ -31,6 +32,7 @@ from jukinet.intake import wire
 from jukinet.intake.service import IntakeService, make_item
 
 router = APIRouter(prefix="/cs/v1", tags=["事務1 市町村CS"])
+log = logging.getLogger("jukinet.intake")
 
 MAX_SINGLE_BYTES = 64 * 1024
 MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -76,7 +78,9 @@ def _responses(ok_schema: dict, single: bool) -> dict:
          "400": {"description": "本文が不正", "content": {"application/json": {"schema": _REFUSAL}}},
          "401": {"description": "クライアント証明書なし", "content": {"application/json": {"schema": _REFUSAL}}},
          "403": {"description": "市町村CSの証明書ではない", "content": {"application/json": {"schema": _REFUSAL}}},
-         "413": {"description": "本文が大きすぎる", "content": {"application/json": {"schema": _REFUSAL}}}}
+         "413": {"description": "本文が大きすぎる", "content": {"application/json": {"schema": _REFUSAL}}},
+         "503": {"description": "一時的に受付不可 (何も適用されていない; 再送する)",
+                 "content": {"application/json": {"schema": _REFUSAL}}}}
     if single:
         r["409"] = {"description": "通知IDの再使用", "content": {"application/json": {"schema": _ANSWER}}}
         r["422"] = {"description": "不受理", "content": {"application/json": {"schema": _ANSWER}}}
@@ -198,7 +202,10 @@ async def post_notification(request: Request):
                                 envelope_digest=envelope, size=len(body))
         return _refusal(400, e.code, e.message)
     item = make_item(obj, size=len(body))
-    [a] = await run_in_threadpool(svc.submit, ident, [item], fingerprint=fp, envelope_digest=envelope)
+    answers = await _submit(svc, ident, [item], fp, envelope)
+    if isinstance(answers, JSONResponse):
+        return answers
+    [a] = answers
     status = 200
     if a["status"] == "rejected":
         status = 409 if a["error"]["code"] == "NOTIFICATION_ID_REUSED" else 422
@@ -233,5 +240,19 @@ async def post_batch(request: Request):
                                 envelope_digest=envelope, size=len(body))
         return _refusal(400, e.code, e.message)
     items = [make_item(o) for o in obj["notifications"]]
-    answers = await run_in_threadpool(svc.submit, ident, items, fingerprint=fp, envelope_digest=envelope)
+    answers = await _submit(svc, ident, items, fp, envelope)
+    if isinstance(answers, JSONResponse):
+        return answers
     return JSONResponse(status_code=200, content={"results": answers})
+
+
+async def _submit(svc: IntakeService, ident, items, fp, envelope):
+    """The intake, with any unexpected failure turned into a 503 the CS will retry. Only the
+    exception's type is logged: database errors can quote the values of a statement."""
+    try:
+        return await run_in_threadpool(svc.submit, ident, items, fingerprint=fp, envelope_digest=envelope)
+    except JukinetError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        log.error("intake failed (%s); nothing was applied, the CS will resend", type(e).__name__)
+        return _refusal(503, "INTAKE_UNAVAILABLE", "一時的に受け付けできません。同じ通知を再送してください。")

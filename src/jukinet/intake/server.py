@@ -36,7 +36,6 @@ class _HandshakeLog:
         self.q: "queue.Queue[Optional[str]]" = queue.Queue(maxsize=10000)
         self.thread = threading.Thread(target=self._run, name="jukinet-tls-log", daemon=True)
         self.thread.start()
-        transport.add_handshake_hook(self.hook)
 
     def hook(self, code: str, _peer) -> None:
         try:
@@ -60,7 +59,6 @@ class _HandshakeLog:
         self.q.join()
 
     def close(self) -> None:
-        transport.remove_handshake_hook(self.hook)
         self.q.put(None)
         self.thread.join(5)
 
@@ -88,7 +86,7 @@ class PrefectureServer:
         if tls.enabled:
             ctx = pki.server_context(config.resolve(tls.server_cert), config.resolve(tls.server_key),
                                      config.resolve(tls.ca_cert), client_cert="optional",
-                                     sslobject_class=transport.RecordingSSLObject)
+                                     sslobject_class=transport.recording_class(self.tls_log.hook))
         # port N: HTTPS for everyone (the CS must show a certificate); on a loopback address also plain
         # HTTP for a local operator browser (ADR 0005)
         self.server = transport.make_server(self.app, config.server.host, config.server.port, ctx,

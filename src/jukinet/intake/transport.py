@@ -73,12 +73,18 @@ class RecordingSSLObject(ssl.SSLObject):
         except ssl.SSLError as exc:
             if self.server_side:
                 code = classify_tls_error(exc)
-                for hook in list(_handshake_hooks):
+                own = getattr(type(self), "_hook", None)
+                for hook in ([own] if own is not None else list(_handshake_hooks)):
                     try:
                         hook(code, None)
                     except Exception:  # noqa: BLE001 - a logging hook never breaks the server
                         pass
             raise
+
+
+def recording_class(hook: HandshakeHook) -> type:
+    """A :class:`RecordingSSLObject` that reports to ``hook`` only (one per server context)."""
+    return type("ServerRecordingSSLObject", (RecordingSSLObject,), {"_hook": staticmethod(hook)})
 
 
 def _tls_extension(transport) -> dict:
