@@ -59,6 +59,12 @@ def init(data_dir: Path = DataDir,
         ensure_pki(config)
     except JukinetError as e:
         _fail(e)
+    from jukinet.provision.cli import load_default_catalogue  # 事務2: the shipped requester/affair catalogue (P1)
+
+    try:
+        load_default_catalogue(config)
+    except JukinetError as e:
+        _fail(e)
     console.print(f"初期化しました: {config.path}")
 
 
@@ -167,6 +173,12 @@ app.command("reconcile")(reconcile_command)
 sim_app.command("cs-snapshot")(cs_snapshot_command)
 app.add_typer(retention_app, name="retention")
 app.command("stats")(stats_command)
+
+from jukinet.provision.cli import catalogue_app, provision_app, query_app  # noqa: E402  (事務2, 事務4)
+
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(provision_app, name="provision")
+app.add_typer(query_app, name="query")
 
 
 def main() -> None:  # pragma: no cover
