@@ -257,3 +257,37 @@ def test_c1_small_written_snapshot_roundtrip(populated):
     data = write_snapshot("juki", TSU, [], as_of=AS_OF.isoformat())
     res = check(populated, data)
     assert res.only_on_server == 200 and res.snapshot_count == 0
+
+
+# ------------------------------------------------------------------ the reader's fast paths (D3, D5)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from jukinet import codes as _codes, kana as _kana  # noqa: E402
+from jukinet.reconcile.snapshot import _W_JUMINHYO, _W_KOJIN, _mod11_ok, _stored_kana  # noqa: E402
+
+_KANA_ALPHABET = [chr(c) for c in range(0x30A1, 0x30FB)] + ["ー", "\u3000", " ", "ｱ", "ﾞ", "あ", "ヽ", "x", "漢"]
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=11, max_size=12) | st.text(max_size=13))
+def test_c1_d3_fast_check_digits_agree_with_jukinet_codes(s):
+    if _mod11_ok(s, _W_JUMINHYO, 11):           # never accepts what jukinet.codes refuses
+        assert _codes.validate_juminhyo_code(s) == s
+    if _mod11_ok(s, _W_KOJIN, 12):
+        assert _codes.validate_kojin_bango(s) == s
+    if len(s) == 11 and _codes.compact(s) == s:
+        assert _mod11_ok(s, _W_JUMINHYO, 11) == _codes.is_valid_juminhyo_code(s)
+    if len(s) == 12 and _codes.compact(s) == s:
+        assert _mod11_ok(s, _W_KOJIN, 12) == _codes.is_valid_kojin_bango(s)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(alphabet=_KANA_ALPHABET, min_size=1, max_size=10))
+def test_c1_d5_kana_fast_path_gives_what_intake_stores(s):
+    try:
+        expected = _kana.validate_kana(s)
+    except Exception:  # noqa: BLE001 - not kana: compared as sent
+        expected = s
+    assert _stored_kana(s) == expected

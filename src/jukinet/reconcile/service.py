@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import IO, Callable, Iterator, Optional
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import String, and_, cast, func, insert, literal, select, update
 
 from jukinet import codes
 from jukinet.errors import JukinetError
@@ -110,23 +110,28 @@ def _check_register(register: str) -> str:
 
 # ------------------------------------------------------------------ our side of the merge
 
-def _server_query(register: str, municipality_code: str):
+def _server_query(register: str, municipality_code: str, as_of: Optional[datetime] = None):
+    """One municipality's current persons in 住民票コード order: the code, the compared items
+    (生年月日 as ISO text, straight from the database) and whether the version was stored after
+    ``as_of`` (computed by the database, so no timestamp is converted per row)."""
     if register == "juki":
         t = juki_current
-        cols = [t.c.juminhyo_code] + [t.c[k] for k in ITEMS["juki"] if k != "former_surname"] + \
-            [t.c.former_surname, t.c.former_surname_kana, t.c.timestamp]
+        items = [t.c[k] for k in ITEMS["juki"] if k != "former_surname"] + [t.c.former_surname,
+                                                                            t.c.former_surname_kana]
         where = and_(t.c.municipality_code == municipality_code, t.c.deleted.is_(False))
     else:
         t = fuhyo_current
-        cols = [t.c.juminhyo_code] + [t.c[k] for k in ITEMS["fuhyo"]] + [t.c.timestamp]
+        items = [t.c[k] for k in ITEMS["fuhyo"]]
         where = and_(t.c.fuhyo_municipality_code == municipality_code, t.c.status == "現存")
-    return select(*cols).where(where).order_by(t.c.juminhyo_code)
+    items = [cast(c, String).label("birth_date") if c.name == "birth_date" else c for c in items]
+    late = (t.c.timestamp > as_of) if as_of is not None else literal(False)
+    return select(t.c.juminhyo_code, *items, late.label("late")).where(where).order_by(t.c.juminhyo_code)
 
 
 def _server_values(register: str, row) -> tuple:
     """Our row as the same canonical tuple the snapshot reader builds (dates ISO, 旧氏 a pair)."""
     if register == "juki":
-        code, name, kana_, birth, sex, addr, oaza, kb, fs, fsk, _ts = row
+        code, name, kana_, birth, sex, addr, oaza, kb, fs, fsk, _late = row
         return (name, kana_, _iso(birth), sex, addr, oaza, kb, (fs, fsk) if fs is not None else None)
     vals = list(row[1:-1])
     vals[2] = _iso(vals[2])
@@ -177,7 +182,7 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
             engine = registers.engine(register)
             with engine.connect() as conn, conn.begin():
                 rows = conn.execution_options(stream_results=True, yield_per=_FETCH).execute(
-                    _server_query(register, municipality_code))
+                    _server_query(register, municipality_code, as_of))
                 unknown = tempfile.TemporaryFile(mode="w+b")
                 try:
                     _merge(register, reader, rows, as_of, res, item_counts, spool, unknown)
@@ -229,8 +234,7 @@ def _merge(register, reader, rows, as_of, res: CheckResult, item_counts, spool, 
         if o is not None and (s is None or o[0] < s.juminhyo_code):
             res.server_count += 1
             last_ours = o[0]
-            late = _as_utc(o[-1]) > as_of
-            if late:
+            if o[-1]:  # stored after as_of
                 res.pending += 1
                 write(f"{o[0]}\tpending\t\n".encode())
             else:
@@ -248,7 +252,7 @@ def _merge(register, reader, rows, as_of, res: CheckResult, item_counts, spool, 
                 res.matched += 1
             else:
                 diff = [n for n, a, b in zip(items, mine, s.values) if a != b]
-                if _as_utc(o[-1]) > as_of:
+                if o[-1]:
                     res.pending += 1
                     write(f"{o[0]}\tpending\t{','.join(diff)}\n".encode())
                 else:

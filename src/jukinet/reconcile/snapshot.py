@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from operator import mul
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Iterable, Iterator, Optional
@@ -90,6 +91,32 @@ _ALLOWED = {
 }
 _HEADER_KEYS = frozenset(("schema", "register", "municipality_code", "count", "as_of", "snapshot_id"))
 _TRAILER_KEYS = frozenset(("trailer", "count", "sha256"))
+
+
+_W_JUMINHYO = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_W_KOJIN = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+#: ふりがな already in the form intake stores (full-width katakana, ー, one U+3000 between parts):
+#: :func:`jukinet.kana.validate_kana` would return it unchanged, so it is not called (hot path)
+_CANONICAL_KANA = re.compile("[\u30a1-\u30fa\u30fc]+(?:\u3000[\u30a1-\u30fa\u30fc]+)*")
+
+
+def _mod11_ok(s: str, weights: tuple, length: int) -> bool:
+    """A compact all-ASCII-digit code of ``length`` whose check digit is right (0 when the
+    remainder is ≤ 1, else 11 − remainder: 住民票コード and 個人番号 alike)."""
+    if len(s) != length or not s.isascii() or not s.isdigit():
+        return False
+    r = (sum(map(mul, s.encode(), weights)) - 48 * sum(weights)) % 11  # bytes are the ASCII codes
+    return s[-1] == ("0" if r <= 1 else str(11 - r))
+
+
+def _stored_kana(v: str) -> str:
+    """The ふりがな as intake stores it (``validate_kana``), or as sent when it is not kana at all."""
+    if _CANONICAL_KANA.fullmatch(v):
+        return v
+    try:
+        return kana.validate_kana(v)
+    except JukinetError:
+        return v
 
 
 class SnapshotRefused(JukinetError):
@@ -278,13 +305,14 @@ class SnapshotReader:
 
     def _record(self, obj: dict) -> SnapshotRecord:
         reg = self.register
-        unknown = [k for k in obj if k not in _ALLOWED[reg]]
-        if unknown:
+        if obj.keys() - _ALLOWED[reg]:
             raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
         for k in _REQUIRED[reg]:
             if obj.get(k) is None:
                 raise self._bad(k, "がありません。", "RECONCILE_FIELD_MISSING")
-        code = self._code(obj["juminhyo_code"], "juminhyo_code", codes.validate_juminhyo_code)
+        code = obj["juminhyo_code"]
+        if not (isinstance(code, str) and _mod11_ok(code, _W_JUMINHYO, 11)):
+            code = self._code(code, "juminhyo_code", codes.validate_juminhyo_code)
         if self._last_code is not None and code <= self._last_code:
             if code == self._last_code:
                 raise SnapshotRefused("RECONCILE_DUPLICATE", "同じ住民票コードの人が重複しています。",
@@ -293,37 +321,32 @@ class SnapshotReader:
                                   line=self.line_no, field="juminhyo_code")
         self._last_code = code
         manager = "municipality_code" if reg == "juki" else "fuhyo_municipality_code"
-        if self._code(obj[manager], manager, codes.validate_lg_code) != self.municipality_code:
+        if obj[manager] != self.municipality_code and \
+                self._code(obj[manager], manager, codes.validate_lg_code) != self.municipality_code:
             raise SnapshotRefused("RECONCILE_FOREIGN_RECORD", "他の市町村が管理する人が含まれています。",
                                   line=self.line_no, field=manager)
         for k in ("name", "address") if reg == "juki" else ("name",):
             self._text(obj, k, required=True)
         self._text(obj, "name_kana", required=True)
-        try:
-            birth = date.fromisoformat(obj["birth_date"]) if isinstance(obj["birth_date"], str) else None
-        except ValueError:
-            birth = None
-        if birth is None or len(obj["birth_date"]) != 10:
+        b = obj["birth_date"]
+        if not isinstance(b, str) or len(b) != 10 or not _valid_date(b):
             raise self._bad("birth_date")
         if obj["sex"] not in ("1", "2"):
             raise self._bad("sex")
-        name_kana = obj["name_kana"]
-        if kana.is_kana(name_kana):
-            name_kana = kana.validate_kana(name_kana)
+        name_kana = _stored_kana(obj["name_kana"])
         if reg == "juki":
             oaza = obj.get("oaza_code")
             if oaza is not None and (not isinstance(oaza, str) or not oaza.isascii() or not 0 < len(oaza) <= 12):
                 raise self._bad("oaza_code")
             kb = obj.get("kojin_bango")
-            if kb is not None:
+            if kb is not None and not (isinstance(kb, str) and _mod11_ok(kb, _W_KOJIN, 12)):
                 kb = self._code(kb, "kojin_bango", codes.validate_kojin_bango)
             fs = obj.get("former_surname")
             if fs is not None:
                 if not isinstance(fs, dict) or set(fs) - {"name", "name_kana"} or not all(
                         isinstance(fs.get(k), str) and 0 < len(fs[k]) <= _TEXT_MAX for k in ("name", "name_kana")):
                     raise self._bad("former_surname")
-                fk = kana.validate_kana(fs["name_kana"]) if kana.is_kana(fs["name_kana"]) else fs["name_kana"]
-                fs = (fs["name"], fk)
+                fs = (fs["name"], _stored_kana(fs["name_kana"]))
             values = (obj["name"], name_kana, obj["birth_date"], obj["sex"], obj["address"], oaza, kb, fs)
         else:
             for k in ("address", "last_address"):
@@ -358,6 +381,14 @@ class SnapshotReader:
             return
         if not isinstance(v, str) or not v or len(v) > _TEXT_MAX:
             raise self._bad(field)
+
+
+def _valid_date(s: str) -> bool:
+    try:
+        date.fromisoformat(s)
+        return True
+    except ValueError:
+        return False
 
 
 def _parse_instant(v) -> Optional[datetime]:
