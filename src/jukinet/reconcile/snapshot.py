@@ -56,6 +56,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Iterable, Iterator, Optional
 
+import orjson
+
 from jukinet import codes, kana
 from jukinet.errors import JukinetError
 
@@ -212,10 +214,12 @@ class SnapshotReader:
 
     def _parse(self, raw: bytes) -> dict:
         try:
-            obj = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise SnapshotRefused("RECONCILE_ENCODING", "UTF-8 ではありません。", line=self.line_no) from None
-        except ValueError:
+            obj = orjson.loads(raw)  # strict RFC 8259, UTF-8 only; ~5× the stdlib's speed (ADR 0012)
+        except orjson.JSONDecodeError:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SnapshotRefused("RECONCILE_ENCODING", "UTF-8 ではありません。", line=self.line_no) from None
             raise SnapshotRefused("RECONCILE_JSON_INVALID", "JSON として読めません。", line=self.line_no) from None
         if not isinstance(obj, dict):
             raise SnapshotRefused("RECONCILE_JSON_INVALID", "JSON オブジェクトではありません。", line=self.line_no)
