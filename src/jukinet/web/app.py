@@ -59,6 +59,10 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.ui import install as install_operator_side  # operator UI, terminal API, static, fonts
 
     install_operator_side(app, config, registers)
+
+    from jukinet.web.provision import install as install_provision  # 事務2/事務4: provision screens and API
+
+    install_provision(app, config, registers)
     from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
 
     app.include_router(stats_router)
