@@ -130,7 +130,7 @@ COLUMN_LABELS = {
     "month": "年月", "municipality_code": "市町村コード", "municipality": "市町村", "reason": "異動事由",
     "count": "件数", "register": "ファイル", "status": "結果", "checks": "確認回数", "compared": "照合人数",
     "differences": "相違件数", "pending": "確認保留", "requester": "提供先", "affair": "事務", "kind": "種別",
-    "outcome": "結果",
+    "outcome": "結果", "requester_name": "提供先名", "affair_name": "事務名",
 }
 REGISTER_LABELS = {"juki": "本人確認情報", "fuhyo": "附票本人確認情報"}
 NO_DATA = "まだデータがありません（記録する機能が未実装です）。"
@@ -231,7 +231,21 @@ class ProvisionsSource(StatSource):
 
     name = "provisions"
     title = "提供・移転件数"
-    columns = ("month", "register", "requester", "affair", "kind", "outcome", "count")
+    columns = ("month", "register", "requester", "requester_name", "affair", "affair_name", "kind", "outcome",
+               "count")
+
+    def _names(self, registers) -> tuple[dict, dict]:
+        """Requester and affair names from the catalogue (admin database), code → name."""
+        try:
+            from jukinet.store.tables_provision import provision_affairs, provision_requesters
+        except ImportError:
+            return {}, {}
+        with registers.admin_tx(write=False) as conn:
+            if not inspect(conn).has_table(provision_requesters.name):
+                return {}, {}
+            req = dict(conn.execute(select(provision_requesters.c.code, provision_requesters.c.name)).all())
+            aff = dict(conn.execute(select(provision_affairs.c.code, provision_affairs.c.name)).all())
+        return req, aff
 
     def _tables(self):
         try:
@@ -251,6 +265,7 @@ class ProvisionsSource(StatSource):
         lo = datetime.combine(period.first_day(), datetime.min.time(), JST).astimezone(timezone.utc)
         hi = datetime.combine(period.day_after(), datetime.min.time(), JST).astimezone(timezone.utc)
         out = []
+        req_names, aff_names = self._names(registers)
         for register, t in self._tables().items():
             with registers.uow(register, write=False) as uow:
                 conn = uow.conn
@@ -259,7 +274,9 @@ class ProvisionsSource(StatSource):
                      .where(t.c.at >= lo, t.c.at < hi)
                      .group_by(month, t.c.requester_code, t.c.affair_code, t.c.kind, t.c.outcome))
                 for m, req, aff, kind, outcome, n in conn.execute(q):
-                    out.append((m, register, req or "", aff or "", kind, outcome, int(n)))
+                    req, aff = req or "", aff or ""
+                    out.append((m, register, req, req_names.get(req, req), aff, aff_names.get(aff, aff), kind,
+                                outcome, int(n)))
         out.sort()
         return out
 

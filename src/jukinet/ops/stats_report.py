@@ -56,8 +56,9 @@ def views(tables: dict[str, StatTable], period: Period) -> list[View]:
     t = tables.get("provisions")
     if t is not None and t.available:
         agg: dict = {}
-        for _m, reg, req, aff, kind, outcome, n in t.rows:
-            a = agg.setdefault((req, aff, KIND_LABELS.get(kind, kind), REGISTER_LABELS.get(reg, reg)), [0, 0, 0])
+        for _m, reg, _req, req_name, _aff, aff_name, kind, outcome, n in t.rows:
+            a = agg.setdefault((req_name, aff_name, KIND_LABELS.get(kind, kind), REGISTER_LABELS.get(reg, reg)),
+                               [0, 0, 0])
             a[0] += n
             a[1] += n if outcome == "refused" else 0
             a[2] += n if outcome == "provided" else 0
@@ -125,7 +126,7 @@ def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str,
         title = f"{t.title} (月別・種別)"
         if t.rows:
             by: dict = {}
-            for m, _reg, _req, _aff, kind, _outcome, n in t.rows:
+            for m, _reg, _req, _rn, _aff, _an, kind, _outcome, n in t.rows:
                 by.setdefault(kind, {})[m] = by.setdefault(kind, {}).get(m, 0) + n
             out["provisions"] = (title, ch.bar_chart(
                 title, short, {KIND_LABELS.get(k, k): [v.get(m, 0) for m in months] for k, v in sorted(by.items())},
