@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Optional
 
-from sqlalchemy import exists, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection
 
 from jukinet.config import Config
@@ -41,7 +41,9 @@ from jukinet.intake import wire
 from jukinet.pki import PeerIdentity
 from jukinet.store.engine import is_sqlite
 from jukinet.store.registers import Registers
-from jukinet.store.repository import JST, utcnow
+from jukinet.store.repository import JST, fuhyo_to_row, juki_to_row, row_to_fuhyo, row_to_juki, utcnow
+from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
+                                  juki_history)
 from jukinet.store.tables_intake import INTAKE_TABLES
 
 log = logging.getLogger("jukinet.intake")
@@ -176,53 +178,81 @@ class IntakeService:
 
     def _submit_register(self, register: str, sender: PeerIdentity, items: list[Item],
                          fingerprint: Optional[str], envelope_digest: Optional[str]) -> list[dict]:
+        """One write transaction for a request's notifications of one register (set-based: what is
+        on file is read once for the whole request, the writes go out as ``executemany``)."""
         processed, outbox, comm = INTAKE_TABLES[register]
+        current_t, history_t, counters_t, to_row, from_row = _REGISTER_TABLES[register]
         now = utcnow()
         today = today_jst(now)
+        notified = now.astimezone(JST).date()
         peer = sender.label
         answers: list[dict] = []
         comm_rows: list[dict] = []
         processed_rows: list[dict] = []
         outbox_rows: list[dict] = []
-        seen: dict[str, str] = {}          # notification_id -> digest, accepted earlier in this request
-        applied = 0
+        history_rows: list[dict] = []
+        parsed: list = []
+        for item in items:
+            try:
+                parsed.append(wire.parse(item.obj))
+            except JukinetError as e:
+                parsed.append(e)
+        wanted = set()
+        for n in parsed:
+            if isinstance(n, wire.Notification):
+                wanted.add(n.juminhyo_code)
+                if n.new_juminhyo_code:
+                    wanted.add(n.new_juminhyo_code)
         with self.registers.uow(register, write=True) as uow:
-            lock_register(uow.conn)
-            for item in items:
+            conn = uow.conn
+            lock_register(conn)
+            on_file = _fetch_versions(conn, current_t, from_row, wanted)          # code -> latest version
+            in_history = _fetch_history_codes(conn, history_t, wanted)            # codes with a history
+            nids = [i.notification_id for i in items if i.notification_id is not None]
+            digests = _fetch_digests(conn, processed, sender.code, nids)         # accepted earlier
+            seq = _counter(conn, counters_t)
+            first_seq = seq
+            overlay: dict[str, object] = {}   # code -> version after this request so far (None: moved away)
+            for item, n in zip(items, parsed):
                 nid = item.notification_id
-                status, error, seq = REJECTED, None, None
+                status, error = REJECTED, None
                 try:
-                    if nid is not None:
-                        prior = seen.get(nid)
-                        if prior is None:
-                            prior = uow.conn.execute(
-                                select(processed.c.digest).where(processed.c.sender_code == sender.code,
-                                                                 processed.c.notification_id == nid)).scalar()
-                        if prior is not None:
-                            if prior == item.digest:
-                                status = DUPLICATE
-                            else:
-                                raise JukinetError("NOTIFICATION_ID_REUSED",
-                                                   "この通知IDは別の内容の通知で使用済みです。", field="notification_id")
-                    if status != DUPLICATE:
-                        n = wire.parse(item.obj)
+                    prior = digests.get(nid) if nid is not None else None
+                    if prior is not None:
+                        if prior != item.digest:
+                            raise JukinetError("NOTIFICATION_ID_REUSED",
+                                               "この通知IDは別の内容の通知で使用済みです。", field="notification_id")
+                        status = DUPLICATE
+                    else:
+                        if isinstance(n, JukinetError):
+                            raise n
                         if n.municipality_code != sender.code:
                             raise JukinetError("MUNICIPALITY_MISMATCH",
                                                "市町村コードが送信元の市町村CSの証明書と一致しません。",
                                                field="municipality_code")
-                        if register == "juki":
-                            stored, previous = self._check_juki(uow, sender.code, n, today)
-                        else:
-                            stored, previous = self._check_fuhyo(uow, sender.code, n, today)
-                        new = uow.repo.apply(stored, previous=previous, now=now)
-                        seq = new.update_seq
+
+                        def version(code):
+                            return overlay[code] if code in overlay else on_file.get(code)
+
+                        prev = version(n.juminhyo_code)
+                        check = self._check_juki if register == "juki" else self._check_fuhyo
+                        stored = check(sender.code, n, today, prev, version, in_history)
+                        seq += 1
+                        new = stored.replace(update_seq=seq, timestamp=now, notified_date=notified)
+                        if prev is not None:
+                            h = to_row(prev)
+                            h.update(superseded_at=now, superseded_by_seq=seq, superseded_by_reason=new.reason)
+                            history_rows.append(h)
+                            in_history.add(prev.juminhyo_code)
+                            if prev.juminhyo_code != new.juminhyo_code:
+                                overlay[prev.juminhyo_code] = None
+                        overlay[new.juminhyo_code] = new
                         status = ACCEPTED
-                        applied += 1
-                        seen[nid] = item.digest
+                        digests[nid] = item.digest
                         processed_rows.append(dict(sender_code=sender.code, notification_id=nid,
                                                    digest=item.digest, update_seq=seq, received_at=now))
-                        prior_code = previous.juminhyo_code if (
-                            previous is not None and previous.juminhyo_code != new.juminhyo_code) else None
+                        prior_code = prev.juminhyo_code if (
+                            prev is not None and prev.juminhyo_code != new.juminhyo_code) else None
                         outbox_rows.append(dict(update_seq=seq,
                                                 message_id=message_id(self.config.prefecture_code, register, seq),
                                                 juminhyo_code=new.juminhyo_code, prior_code=prior_code,
@@ -237,35 +267,39 @@ class IntakeService:
                                           message_id=nid, digest=item.digest, envelope_digest=envelope_digest,
                                           size=item.size))
             if processed_rows:
-                uow.conn.execute(insert(processed), processed_rows)
-                uow.conn.execute(insert(outbox), outbox_rows)
-            uow.conn.execute(insert(comm), comm_rows)
-        if applied and self.on_applied is not None:
+                # what the repository's apply() does, for the whole request at once: earlier versions
+                # to history, the current rows replaced, the 更新順番号 counter advanced
+                gone = [c for c in overlay if c in on_file]
+                for k in range(0, len(gone), 500):
+                    conn.execute(current_t.delete().where(current_t.c.juminhyo_code.in_(gone[k:k + 500])))
+                if history_rows:
+                    conn.execute(history_t.insert(), history_rows)
+                conn.execute(current_t.insert(), [to_row(v) for v in overlay.values() if v is not None])
+                conn.execute(counters_t.update().where(counters_t.c.name == "update_seq").values(value=seq))
+                conn.execute(processed.insert(), processed_rows)
+                conn.execute(outbox.insert(), outbox_rows)
+            conn.execute(comm.insert(), comm_rows)
+        if seq > first_seq and self.on_applied is not None:
             self.on_applied(register)
         return answers
 
     # --- the logical checks: what is on file + the reason table -------------------------------
-
-    def _history_has(self, uow, code: str) -> bool:
-        h = uow.repo.history
-        return bool(uow.conn.execute(select(exists().where(h.c.juminhyo_code == code))).scalar())
 
     def _check_address(self, sender: str, address: Optional[str]) -> None:
         prefix = self._prefix.get(sender)
         if prefix and address is not None and not address.startswith(prefix):
             raise JukinetError("ADDRESS_OUTSIDE_MUNICIPALITY", "住所が送信元の市町村の区域にありません。", field="address")
 
-    def _check_juki(self, uow, sender: str, n: wire.Notification, today: date):
+    def _check_juki(self, sender: str, n: wire.Notification, today: date, prev: Optional[JukiRecord],
+                    version, in_history: set) -> JukiRecord:
+        """What is on file (``prev``: the latest version, current or removed) + the reason table."""
         it: wire.JukiItems = n.record
-        prev: Optional[JukiRecord] = uow.repo.get(n.juminhyo_code)
         current = prev if prev is not None and not prev.deleted else None
         reason = JUKI_REASONS.get(n.reason)
-        any_record = prev is not None
-        if not any_record and reason is not None and reason.requires == "no_record":
-            any_record = self._history_has(uow, n.juminhyo_code)
+        any_record = prev is not None or n.juminhyo_code in in_history
         new_in_use = False
         if n.new_juminhyo_code is not None:
-            new_in_use = uow.repo.get(n.new_juminhyo_code) is not None or self._history_has(uow, n.new_juminhyo_code)
+            new_in_use = version(n.new_juminhyo_code) is not None or n.new_juminhyo_code in in_history
         proposed = derive_juki(JukiRecord(
             juminhyo_code=n.juminhyo_code, name=it.name, name_kana=it.name_kana, birth_date=it.birth_date,
             sex=it.sex, address=it.address, kojin_bango=it.kojin_bango, reason=n.reason, change_date=n.change_date,
@@ -283,20 +317,66 @@ class IntakeService:
                 + int(stored.address != current.address and stored.address_gaiji_count > 0),
                 former_surname_gaiji_change_seq=current.former_surname_gaiji_change_seq
                 + int(stored.former_surname != current.former_surname and stored.former_surname_gaiji_count > 0))
-        return stored, prev
+        return stored
 
-    def _check_fuhyo(self, uow, sender: str, n: wire.Notification, today: date):
+    def _check_fuhyo(self, sender: str, n: wire.Notification, today: date, prev: Optional[FuhyoRecord],
+                     version, in_history: set) -> FuhyoRecord:
         it: wire.FuhyoItems = n.record
-        prev: Optional[FuhyoRecord] = uow.repo.get(n.juminhyo_code)
         current = prev if prev is not None and prev.status == "現存" else None
         new_in_use = False
         if n.new_juminhyo_code is not None:
-            new_in_use = uow.repo.get(n.new_juminhyo_code) is not None or self._history_has(uow, n.new_juminhyo_code)
+            new_in_use = version(n.new_juminhyo_code) is not None or n.new_juminhyo_code in in_history
         proposed = derive_fuhyo(FuhyoRecord(
             juminhyo_code=n.juminhyo_code, name=it.name, name_kana=it.name_kana, birth_date=it.birth_date,
             sex=it.sex, address_municipality_code=it.address_municipality_code, address=it.address,
             change_date=n.change_date, fuhyo_municipality_code=it.fuhyo_municipality_code, status=it.status,
             last_address=it.last_address, old_juminhyo_code=it.old_juminhyo_code, reason=n.reason))
-        stored = check_fuhyo(n.reason, sender=sender, current=current, any_record=prev is not None, proposed=proposed,
-                             today=today, new_juminhyo_code=n.new_juminhyo_code, new_code_in_use=new_in_use)
-        return stored, prev
+        return check_fuhyo(n.reason, sender=sender, current=current, any_record=prev is not None, proposed=proposed,
+                           today=today, new_juminhyo_code=n.new_juminhyo_code, new_code_in_use=new_in_use)
+
+
+# --- set-based reads --------------------------------------------------------------------------------
+
+_REGISTER_TABLES = {
+    "juki": (juki_current, juki_history, juki_counters, juki_to_row, row_to_juki),
+    "fuhyo": (fuhyo_current, fuhyo_history, fuhyo_counters, fuhyo_to_row, row_to_fuhyo),
+}
+
+
+def _chunks(values, n=500):
+    values = list(values)
+    for k in range(0, len(values), n):
+        yield values[k:k + n]
+
+
+def _fetch_versions(conn: Connection, table, from_row, codes) -> dict:
+    out = {}
+    for chunk in _chunks(codes):
+        for row in conn.execute(select(table).where(table.c.juminhyo_code.in_(chunk))):
+            out[row.juminhyo_code] = from_row(row)
+    return out
+
+
+def _fetch_history_codes(conn: Connection, table, codes) -> set:
+    out = set()
+    for chunk in _chunks(codes):
+        out.update(r[0] for r in conn.execute(select(table.c.juminhyo_code).distinct()
+                                              .where(table.c.juminhyo_code.in_(chunk))))
+    return out
+
+
+def _fetch_digests(conn: Connection, processed, sender_code: str, nids) -> dict:
+    out = {}
+    for chunk in _chunks(set(nids)):
+        out.update((r[0], r[1]) for r in conn.execute(
+            select(processed.c.notification_id, processed.c.digest)
+            .where(processed.c.sender_code == sender_code, processed.c.notification_id.in_(chunk))))
+    return out
+
+
+def _counter(conn: Connection, counters) -> int:
+    value = conn.execute(select(counters.c.value).where(counters.c.name == "update_seq")).scalar()
+    if value is None:
+        conn.execute(counters.insert().values(name="update_seq", value=0))
+        return 0
+    return value
