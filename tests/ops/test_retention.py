@@ -217,3 +217,20 @@ def test_a8_next_daily_run_is_at_the_configured_time_in_japan():
     now = datetime(2026, 11, 26, 17, 30, tzinfo=timezone.utc)   # 02:30 JST on the 27th exactly
     assert next_run_after(now, "02:30") == datetime(2026, 11, 27, 17, 30, tzinfo=timezone.utc)
     assert next_run_after(now - timedelta(seconds=1), "02:30") == now
+
+
+def test_a8_daily_task_of_serve_runs_every_rule_and_never_raises(aged, config, monkeypatch):
+    from jukinet.ops.scheduler import OpsScheduler
+
+    noon = datetime(2176, 11, 26, 3, 0, tzinfo=timezone.utc)              # 12:00 JST, TODAY
+    sched = OpsScheduler(config, clock=lambda: noon, registers=aged)
+    sched.run_once()
+    assert sched.runs == 1
+    assert count(aged, "juki", juki_history) == 1                       # past 150 years: gone
+    rules = {h["rule"] for h in retention.history(aged, limit=100)}
+    assert set(REGISTER_RULES) <= rules
+    monkeypatch.setattr(retention, "run", lambda *a, **k: 1 / 0)        # a failure is logged, not raised
+    sched.run_once()
+    assert sched.runs == 2
+    config.retention.enabled = False
+    assert OpsScheduler(config).start()._thread is None                 # off: no thread
