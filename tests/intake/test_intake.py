@@ -470,3 +470,28 @@ def test_u1_plain_http_on_loopback_serves_the_ui_but_never_the_cs_channel(instal
     r = httpx.post(f"{base}/cs/v1/notifications", json=tennyu(jcode(43)))
     assert r.status_code == 401 and r.json()["error"]["code"] == "CLIENT_CERT_REQUIRED"
     assert snapshot(registers) == before
+
+
+def test_u4_many_changes_of_one_person_in_one_batch_keep_every_version(cs, registers):
+    a = tennyu(jcode(44))
+    moved = change(a, "転居", address="三重県津市栄町1丁目")
+    recoded = change(moved, "住民票コード変更", new_code=jcode(45))
+    after = change(recoded, "転居", address="三重県津市栄町2丁目")
+    after["juminhyo_code"] = jcode(45)
+    after["new_juminhyo_code"] = None
+    answers = cs[TSU].send_batch([a, moved, recoded, after])
+    assert [x["status"] for x in answers] == ["accepted"] * 4
+    with registers.uow("juki", write=False) as uow:
+        old_hist = [(h.update_seq, h.reason) for h in uow.repo.history_of(jcode(44))]
+        new_hist = [(h.update_seq, h.reason) for h in uow.repo.history_of(jcode(45))]
+        now = uow.repo.get(jcode(45))
+        assert uow.repo.get(jcode(44)) is None
+    assert old_hist == [(1, "国内転入"), (2, "転居")]
+    assert new_hist == [(3, "住民票コード変更")]
+    assert (now.update_seq, now.reason, now.address) == (4, "転居", "三重県津市栄町2丁目")
+    with registers.engine("juki").connect() as c:
+        why = c.execute(text("SELECT update_seq, superseded_by_seq, superseded_by_reason FROM juki_history "
+                             "ORDER BY update_seq")).all()
+        counter = c.execute(text("SELECT value FROM counters WHERE name = 'update_seq'")).scalar()
+    assert [tuple(r) for r in why] == [(1, 2, "転居"), (2, 3, "住民票コード変更"), (3, 4, "転居")]
+    assert counter == 4
