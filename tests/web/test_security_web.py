@@ -200,3 +200,24 @@ def test_d4_font_is_served_from_the_system_path(site):
         assert r.status_code == 200 and r.headers["content-type"] == "font/ttf" and len(r.content) > 1_000_000
     else:
         assert r.status_code == 404
+
+
+def test_q2_api_validation_errors_never_echo_the_input(site):
+    a = site.api("operator_both")
+    secret = "山田" * 40
+    r = a.post("/api/v1/search", json={"purpose_code": "inquiry", "name": secret})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "INPUT_INVALID"
+    assert "山田" not in r.text and r.json()["error"]["field"] == "name"
+
+
+def test_s1_storage_error_does_not_carry_search_keys(site, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from jukinet.search import queries
+
+    def broken(*a, **k):
+        raise OperationalError("SELECT ... name_seion = 'ヤマタ'", {"p": "ヤマタ"}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(queries, "build", broken)
+    r = site.api("operator_both").post("/api/v1/search", json={"purpose_code": "inquiry", "name": "ヤマダ"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "SEARCH_UNAVAILABLE" and "ヤマ" not in r.text

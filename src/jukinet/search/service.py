@@ -18,9 +18,12 @@ fails and nothing is returned (fail closed).
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from jukinet import kana
 from jukinet.errors import JukinetError
@@ -205,13 +208,22 @@ def queries_date(v) -> date:
     return date.fromisoformat(v) if isinstance(v, str) else v
 
 
+@contextmanager
+def _storage_errors():
+    """A database error must not carry the search keys (its SQL parameters) into logs or tracebacks."""
+    try:
+        yield
+    except SQLAlchemyError as e:
+        raise JukinetError("SEARCH_UNAVAILABLE", f"検索を実行できませんでした ({type(e).__name__})。") from None
+
+
 def search(cmd: SearchCommand, registers, oplog: OperationLog, actor: Actor, *, cap: int = 200,
            page_size: int = 20, prefecture_name: str = "三重県") -> SearchResult:
     """Run the search on each register of the command, each in its own logged transaction."""
     p = plan(cmd, prefecture_name)
     results = []
     for register in cmd.registers:
-        with registers.uow(register, write=True) as uow:
+        with _storage_errors(), registers.uow(register, write=True) as uow:
             dialect = uow.conn.dialect.name
             rows = uow.conn.execute(queries.build(register, dialect, limit=cap + 1, **p.params)).all()
             rr = RegisterResult(register)
@@ -235,7 +247,7 @@ def detail(cmd: DetailCommand, registers, oplog: OperationLog, actor: Actor) -> 
     code = (cmd.juminhyo_code or "").strip()
     if not re.fullmatch(r"\d{11}", code):
         raise _err("JUMINHYO_CODE_FORMAT", "住民票コードの形式が正しくありません。", "juminhyo_code")
-    with registers.uow(cmd.register, write=True) as uow:
+    with _storage_errors(), registers.uow(cmd.register, write=True) as uow:
         record = uow.repo.get(code)
         history = uow.repo.history_of(code) if record is not None else []
         oplog.append(uow.conn, cmd.register, actor=actor, action="detail", purpose_code=cmd.purpose_code,

@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -597,6 +599,15 @@ def install(app: FastAPI, config: Config, registers) -> None:
         ctx = getattr(request.state, "ctx", None)
         return message(request, "操作できません", exc.message, code=exc.code, status=exc.status, ctx=ctx,
                        link="/" if ctx else "/login", link_text="メニューへ" if ctx else "ログイン画面へ")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        """Terminal API: say which field is wrong, never echo the value (it may be personal data)."""
+        if not A.is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        fields = [".".join(str(x) for x in e.get("loc", ()) if x != "body") for e in exc.errors()]
+        return JSONResponse(status_code=422, headers={"Cache-Control": "no-store"}, content={"error": {
+            "code": "INPUT_INVALID", "message": "入力の形式が正しくありません。", "field": ",".join(fields)}})
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
