@@ -144,6 +144,8 @@ def demo(data_dir: Path = DataDir,
     console.print(f"データ: {data_dir.resolve()} (SQLite: juki.sqlite3, fuhyo.sqlite3)")
     console.print(f"ヘルスチェック: {base}/health  (HTTPS: curl --cacert {ca} {tls_base}/health)")
     console.print(f"API 仕様 (OpenAPI): {base}/docs")
+    console.print(f"操作者画面: http://localhost:{config.server.port}/login "
+                  "(初回は別のシェルで `jukinet operator bootstrap --name 氏名` を実行し、表示されたリンクを開く)")
     console.print(f"全国サーバ・附票全国サーバ (模擬): https://{config.national.host}:{config.national.port}, "
                   f":{config.national.fuhyo_port} — 市町村CS 4団体 (模擬) が数秒ごとに異動を送信")
     console.print(f"全国サーバへ届いた通知: jukinet sim national-dump --data-dir {data_dir}")
