@@ -221,3 +221,12 @@ def test_s1_storage_error_does_not_carry_search_keys(site, monkeypatch):
     monkeypatch.setattr(queries, "build", broken)
     r = site.api("operator_both").post("/api/v1/search", json={"purpose_code": "inquiry", "name": "ヤマダ"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "SEARCH_UNAVAILABLE" and "ヤマ" not in r.text
+
+
+def test_s1_terminal_api_is_in_the_openapi_document(site):
+    doc = site.client().get("/openapi.json").json()
+    for path in ("/api/v1/auth/webauthn/options", "/api/v1/auth/webauthn/verify", "/api/v1/auth/password",
+                 "/api/v1/search", "/api/v1/persons/detail", "/api/v1/operators", "/api/v1/audit/verify"):
+        assert path in doc["paths"], path
+    assert "post" in doc["paths"]["/api/v1/search"] and "get" not in doc["paths"]["/api/v1/search"]
+    assert not any(p.startswith("/search") or p.startswith("/roster") for p in doc["paths"])  # UI routes hidden
