@@ -75,6 +75,7 @@ def test_s1_birth_date_exact_and_range_sex_and_address(env):
         "山田　花子", "浜田　ゆう"]
     assert names(run(env, address="三重県四日市市")) == ["浜田　ゆう"]
     assert names(run(env, address="四日市市諏訪町")) == ["浜田　ゆう"]  # own prefecture may be left out
+    assert names(run(env, address="四日市市諏訪町１番")) == ["浜田　ゆう"]  # full-width digits typed
     assert names(run(env, name="やまだ", name_match="prefix", birth_from=date(1982, 7, 7),
                      birth_to=date(1982, 7, 7), address="三重県津市")) == ["山田　花子"]
 

@@ -34,6 +34,7 @@ from jukinet.security.roles import PURPOSES, REGISTERS
 _CASE_REF = re.compile(r"^[A-Za-z0-9\-]{0,32}$")
 _SPACES = re.compile(r"\s+")
 _PREF = re.compile(r"^.{2,3}[都道府県]")
+_WIDE_DIGITS = str.maketrans("０１２３４５６７８９－", "0123456789-")
 
 
 def _err(code: str, message: str, field: str) -> JukinetError:
@@ -187,9 +188,10 @@ def plan(cmd: SearchCommand, prefecture_name: str = "三重県") -> _Plan:
             keys["name"] = name.replace(" ", "\u3000")
             detail["name_kind"] = "kanji"
     if address:
-        variants = [address]
+        forms = list(dict.fromkeys([address, address.translate(_WIDE_DIGITS)]))  # １３ and 13 both match
+        variants = list(forms)
         if not _PREF.match(address) and not address.startswith(prefecture_name):
-            variants.append(prefecture_name + address)
+            variants += [prefecture_name + a for a in forms]
         params["addresses"] = variants
         keys["address"] = address
     return _Plan(keys, params, detail)
