@@ -15,7 +15,6 @@ from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
 
 console = Console(stderr=True)
-out = Console()
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
 
 operator_app = typer.Typer(help="操作者 (operators): 初期システム管理者の登録など", no_args_is_help=True)
@@ -56,11 +55,11 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
         base = _base(config)
         if not [t for t in sec.list_terminals() if t.status == "active"]:
             t, code = sec.add_terminal(Actor("bootstrap", None), terminal_name)
-            out.print(f"操作端末 {t.terminal_id} ({t.name}) を登録しました。この端末のブラウザで開いてください:")
-            out.print(f"  {base}/terminal/activate?code={code}")
-        out.print(f"システム管理者 {op.operator_id} を登録しました。登録済みの操作端末で開き、指紋を登録してください"
+            typer.echo(f"操作端末 {t.terminal_id} ({t.name}) を登録しました。この端末のブラウザで開いてください:")
+            typer.echo(f"  {base}/terminal/activate?code={code}")
+        typer.echo(f"システム管理者 {op.operator_id} を登録しました。登録済みの操作端末で開き、指紋を登録してください"
                   f" (有効期限 {config.security.enrollment_hours} 時間、一度限り):")
-        out.print(f"  {base}/enroll?token={token}")
+        typer.echo(f"  {base}/enroll?token={token}")
     except JukinetError as e:
         console.print(f"[red]{e.code}[/red]: {e.message}")
         raise typer.Exit(2)
@@ -76,7 +75,7 @@ def operator_list(data_dir: Path = DataDir):
     _, registers, sec = _open(data_dir)
     try:
         for o in sec.list_operators():
-            out.print(f"{o.operator_id}\t{o.status}\t{'・'.join(R.ROLES[r] for r in o.roles)}\t"
+            typer.echo(f"{o.operator_id}\t{o.status}\t{'・'.join(R.ROLES[r] for r in o.roles)}\t"
                       f"{','.join(o.registers)}\t{','.join(o.affairs)}")
     finally:
         registers.dispose()
@@ -91,8 +90,8 @@ def terminal_add(name: str = typer.Option(..., "--name", help="端末名 (設置
     config, registers, sec = _open(data_dir)
     try:
         t, code = sec.add_terminal(Actor("cli", None), name, terminal_id=terminal_id)
-        out.print(f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開いてください (24時間有効):")
-        out.print(f"  {_base(config)}/terminal/activate?code={code}")
+        typer.echo(f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開いてください (24時間有効):")
+        typer.echo(f"  {_base(config)}/terminal/activate?code={code}")
     except JukinetError as e:
         console.print(f"[red]{e.code}[/red]: {e.message}")
         raise typer.Exit(2)
@@ -116,12 +115,12 @@ def audit_verify(data_dir: Path = DataDir,
     bad = False
     for rep in reports:
         if rep.ok:
-            out.print(f"{rep.chain}: 正常 ({rep.count} 件, 先頭 seq {rep.head_seq})")
+            typer.echo(f"{rep.chain}: 正常 ({rep.count} 件, 先頭 seq {rep.head_seq})")
         else:
             bad = True
-            out.print(f"{rep.chain}: 異常 ({rep.count} 件を検査)")
+            typer.echo(f"{rep.chain}: 異常 ({rep.count} 件を検査)")
             for p in rep.problems:
-                out.print(f"  {p}")
+                typer.echo(f"  {p}")
     raise typer.Exit(1 if bad else 0)
 
 
