@@ -26,6 +26,7 @@ item, never its value.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Optional
@@ -122,6 +123,7 @@ class IntakeService:
         from jukinet.geo.mie import BY_CODE
 
         self._prefix = {code: m.address_prefix for code, m in BY_CODE.items()}
+        self._groups = {"juki": _Group(), "fuhyo": _Group()}
 
     # --- logging of refusals that never reach a register ------------------------------------
 
@@ -151,73 +153,131 @@ class IntakeService:
 
     def submit(self, sender: PeerIdentity, items: list[Item], *, fingerprint: Optional[str] = None,
                envelope_digest: Optional[str] = None) -> list[dict]:
-        """Check and apply each notification; one answer per item, in order, after commit."""
+        """Check and apply each notification; one answer per item, in order, after commit.
+
+        Concurrent requests to one register are committed together (group commit): the first
+        caller to find the register idle becomes the leader and applies every request waiting at
+        that moment in one transaction, then hands the lead to a waiting caller. Each request is
+        checked as if it came alone, in arrival order, and every caller gets its answers only
+        after the shared commit. One fsync serves many CS at once.
+        """
         answers: list[Optional[dict]] = [None] * len(items)
         groups: dict[str, list[int]] = {}
         for i, item in enumerate(items):
             groups.setdefault(item.register or "juki", []).append(i)
         for register, idx in groups.items():
-            sub = [items[i] for i in idx]
-            try:
-                got = self._submit_register(register, sender, sub, fingerprint, envelope_digest)
-            except JukinetError:
-                raise
-            except Exception:
-                if len(sub) == 1:
-                    raise
-                # an unexpected database error in a batch: take the notifications one by one so
-                # that one bad apple does not cost the others (each still atomic on its own)
-                log.warning("intake batch fell back to single notifications (register=%s, n=%d)",
-                            register, len(sub))
-                got = []
-                for it in sub:
-                    got.extend(self._submit_register(register, sender, [it], fingerprint, envelope_digest))
+            req = _Request(sender, [items[i] for i in idx], fingerprint, envelope_digest)
+            got = self._grouped(register, req)
             for i, a in zip(idx, got):
                 answers[i] = a
         return answers  # type: ignore[return-value]
 
-    def _submit_register(self, register: str, sender: PeerIdentity, items: list[Item],
-                         fingerprint: Optional[str], envelope_digest: Optional[str]) -> list[dict]:
-        """One write transaction for a request's notifications of one register (set-based: what is
-        on file is read once for the whole request, the writes go out as ``executemany``)."""
+    def _grouped(self, register: str, req: "_Request") -> list[dict]:
+        g = self._groups[register]
+        me = _Waiter(req)
+        with g.lock:
+            g.waiting.append(me)
+            lead = not g.busy
+            if lead:
+                g.busy = True
+        if not lead:
+            me.event.wait()
+            if not me.lead:
+                return me.result()
+        # the leader: apply what is waiting (including our own request), then hand over
+        while True:
+            with g.lock:
+                batch, size = [], 0
+                while g.waiting and (not batch or size + len(g.waiting[0].req.items) <= GROUP_MAX_ITEMS):
+                    w = g.waiting.pop(0)
+                    batch.append(w)
+                    size += len(w.req.items)
+            self._apply_group(register, batch)
+            for w in batch:
+                if w is not me:
+                    w.event.set()
+            with g.lock:
+                if me.done:
+                    if g.waiting:
+                        nxt = g.waiting[0]   # it waits for its answer: it leads the next round
+                        nxt.lead = True
+                        nxt.event.set()
+                    else:
+                        g.busy = False
+                    return me.result()
+
+    def _apply_group(self, register: str, batch: list["_Waiter"]) -> None:
+        try:
+            results = self._apply_requests(register, [w.req for w in batch])
+            for w, r in zip(batch, results):
+                w.answers = r
+        except Exception:
+            # something unexpected (a database error): each request on its own, and within a request
+            # each notification on its own, so that one bad apple does not cost the others
+            if len(batch) > 1 or len(batch[0].req.items) > 1:
+                log.warning("intake group fell back to single requests (register=%s, requests=%d)",
+                            register, len(batch))
+            for w in batch:
+                try:
+                    w.answers = self._apply_requests(register, [w.req])[0]
+                except Exception as e:  # noqa: BLE001
+                    if len(w.req.items) == 1:
+                        w.error = e
+                        continue
+                    try:
+                        w.answers = [self._apply_requests(register, [_Request(w.req.sender, [it], w.req.fingerprint,
+                                                                              w.req.envelope_digest)])[0][0]
+                                     for it in w.req.items]
+                    except Exception as e2:  # noqa: BLE001
+                        w.error = e2
+        for w in batch:
+            w.done = True
+
+    def _apply_requests(self, register: str, requests: list["_Request"]) -> list[list[dict]]:
+        """One write transaction for the notifications of one or more requests of one register
+        (set-based: what is on file is read once, the writes go out as ``executemany``)."""
         processed, outbox, comm = INTAKE_TABLES[register]
         current_t, history_t, counters_t, to_row, from_row = _REGISTER_TABLES[register]
         now = utcnow()
         today = today_jst(now)
         notified = now.astimezone(JST).date()
-        peer = sender.label
-        answers: list[dict] = []
+        results: list[list[dict]] = [[] for _ in requests]
         comm_rows: list[dict] = []
         processed_rows: list[dict] = []
         outbox_rows: list[dict] = []
         history_rows: list[dict] = []
-        parsed: list = []
-        for item in items:
-            try:
-                parsed.append(wire.parse(item.obj))
-            except JukinetError as e:
-                parsed.append(e)
+        entries = []      # (request index, request, item, parsed notification or error)
         wanted = set()
-        for n in parsed:
-            if isinstance(n, wire.Notification):
-                wanted.add(n.juminhyo_code)
-                if n.new_juminhyo_code:
-                    wanted.add(n.new_juminhyo_code)
+        nids_by_sender: dict[str, set] = {}
+        for r, req in enumerate(requests):
+            for item in req.items:
+                try:
+                    n = wire.parse(item.obj)
+                    wanted.add(n.juminhyo_code)
+                    if n.new_juminhyo_code:
+                        wanted.add(n.new_juminhyo_code)
+                except JukinetError as e:
+                    n = e
+                entries.append((r, req, item, n))
+                if item.notification_id is not None:
+                    nids_by_sender.setdefault(req.sender.code, set()).add(item.notification_id)
         with self.registers.uow(register, write=True) as uow:
             conn = uow.conn
             lock_register(conn)
             on_file = _fetch_versions(conn, current_t, from_row, wanted)          # code -> latest version
             in_history = _fetch_history_codes(conn, history_t, wanted)            # codes with a history
-            nids = [i.notification_id for i in items if i.notification_id is not None]
-            digests = _fetch_digests(conn, processed, sender.code, nids)         # accepted earlier
+            digests = {(code, nid): d for code, nids in nids_by_sender.items()    # accepted earlier
+                       for nid, d in _fetch_digests(conn, processed, code, nids).items()}
             seq = _counter(conn, counters_t)
             first_seq = seq
             overlay: dict[str, object] = {}   # code -> version after this request so far (None: moved away)
-            for item, n in zip(items, parsed):
+            for r, req, item, n in entries:
+                sender, fingerprint, envelope_digest = req.sender, req.fingerprint, req.envelope_digest
+                peer = sender.label
                 nid = item.notification_id
                 status, error = REJECTED, None
                 try:
-                    prior = digests.get(nid) if nid is not None else None
+                    prior = digests.get((sender.code, nid)) if nid is not None else None
                     if prior is not None:
                         if prior != item.digest:
                             raise JukinetError("NOTIFICATION_ID_REUSED",
@@ -248,7 +308,7 @@ class IntakeService:
                                 overlay[prev.juminhyo_code] = None
                         overlay[new.juminhyo_code] = new
                         status = ACCEPTED
-                        digests[nid] = item.digest
+                        digests[(sender.code, nid)] = item.digest
                         processed_rows.append(dict(sender_code=sender.code, notification_id=nid,
                                                    digest=item.digest, update_seq=seq, received_at=now))
                         prior_code = prev.juminhyo_code if (
@@ -261,7 +321,7 @@ class IntakeService:
                 except JukinetError as e:
                     error = _short(e)
                     status = REJECTED
-                answers.append(answer(nid, status, error))
+                results[r].append(answer(nid, status, error))
                 comm_rows.append(comm_row(at=now, channel="cs", direction="in", peer=peer, result=status,
                                           code=error.code if error else None, peer_cert_sha256=fingerprint,
                                           message_id=nid, digest=item.digest, envelope_digest=envelope_digest,
@@ -281,7 +341,7 @@ class IntakeService:
             conn.execute(comm.insert(), comm_rows)
         if seq > first_seq and self.on_applied is not None:
             self.on_applied(register)
-        return answers
+        return results
 
     # --- the logical checks: what is on file + the reason table -------------------------------
 
@@ -333,6 +393,42 @@ class IntakeService:
             last_address=it.last_address, old_juminhyo_code=it.old_juminhyo_code, reason=n.reason))
         return check_fuhyo(n.reason, sender=sender, current=current, any_record=prev is not None, proposed=proposed,
                            today=today, new_juminhyo_code=n.new_juminhyo_code, new_code_in_use=new_in_use)
+
+
+# --- group commit ------------------------------------------------------------------------------------
+
+#: at most this many notifications in one group transaction (a batch request of 1,000 goes alone)
+GROUP_MAX_ITEMS = 2000
+
+
+@dataclass
+class _Request:
+    sender: PeerIdentity
+    items: list
+    fingerprint: Optional[str]
+    envelope_digest: Optional[str]
+
+
+class _Waiter:
+    def __init__(self, req: _Request):
+        self.req = req
+        self.event = threading.Event()
+        self.lead = False
+        self.done = False
+        self.answers: Optional[list[dict]] = None
+        self.error: Optional[BaseException] = None
+
+    def result(self) -> list[dict]:
+        if self.error is not None:
+            raise self.error
+        return self.answers  # type: ignore[return-value]
+
+
+class _Group:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.waiting: list[_Waiter] = []
+        self.busy = False
 
 
 # --- set-based reads --------------------------------------------------------------------------------

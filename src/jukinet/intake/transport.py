@@ -193,7 +193,7 @@ def make_server(app, host: str, port: int, ssl_context: Optional[ssl.SSLContext]
     http = unified_protocol_class(ssl_context) if unified else protocol_class()
     cfg = uvicorn.Config(app, host=host, port=port, log_level=log_level, http=http,
                          lifespan="on", backlog=backlog, timeout_keep_alive=30, access_log=False,
-                         server_header=False, loop="asyncio" if unified else "auto")
+                         server_header=False, loop="auto")
     cfg.load()
     cfg.ssl = None if unified else ssl_context
     return uvicorn.Server(cfg)

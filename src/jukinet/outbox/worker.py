@@ -128,9 +128,13 @@ class OutboxWorker:
         for c in self.clients.values():
             c.close()
 
-    def run(self, poll: float = 0.5) -> None:
+    def run(self, poll: float = 0.5, linger: float = 0.05) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            # let a burst of commits gather: one request and one write transaction for many updates
+            # instead of one per notification (the intake shares the register's write lock)
+            if linger and self._stop.wait(linger):
+                break
             busy = False
             for register in REGISTERS:
                 if time.monotonic() < self._next_try[register]:
