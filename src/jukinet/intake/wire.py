@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Optional
@@ -178,10 +177,10 @@ def _text(obj: dict, k: str, max_len: int, *, optional: bool = False) -> Optiona
         raise _err("FIELD_REQUIRED", f"{LABELS[k]}を指定してください。", k)
     if len(v) > max_len:
         raise _err("TEXT_TOO_LONG", f"{LABELS[k]}が長すぎます。", k)
-    for ch in v:
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cs", "Co", "Cn") or ch in "\u2028\u2029":
-            raise _err("TEXT_FORMAT", f"{LABELS[k]}に使用できない文字が含まれています。", k)
+    # printable text only (C-speed check): no control, format, surrogate, private-use or unassigned
+    # characters, no separators but the ASCII and the ideographic space (U+3000)
+    if not v.replace("\u3000", " ").isprintable():
+        raise _err("TEXT_FORMAT", f"{LABELS[k]}に使用できない文字が含まれています。", k)
     return v
 
 
