@@ -120,3 +120,10 @@ def test_u1_national_sim_requires_a_client_certificate(installation, national):
     ctx = ssl.create_default_context(cafile=str(installation.resolve(installation.tls.ca_cert)))
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"https://127.0.0.1:{installation.national.port}/national/v1/health", verify=ctx)
+
+
+def test_u5_outbox_command_delivers_standalone(installation, server, cs, registers, national):
+    assert cs[TSU].send(tennyu(jcode(30)))["status"] == "accepted"
+    r = runner.invoke(app, ["outbox", "--data-dir", str(installation.data_dir), "--once"])
+    assert r.exit_code == 0, r.output
+    assert [m["juminhyo_code"] for m in national["juki"].dump()] == [jcode(30)]
