@@ -23,8 +23,28 @@ from jukinet.store import migrate
 from jukinet.store.registers import Registers
 from jukinet.store.schema import METADATA
 
-from conftest import BACKENDS, make_installation  # tests/conftest.py (tests/ is on sys.path)
 from . import people as P
+
+
+def _root_conftest():
+    """tests/conftest.py as pytest loaded it (``import conftest`` may name another directory's conftest)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = (Path(__file__).parent.parent / "conftest.py").resolve()
+    for m in list(sys.modules.values()):
+        f = getattr(m, "__file__", None)
+        if f and Path(f).resolve() == path:
+            return m
+    spec = importlib.util.spec_from_file_location("jukinet_root_conftest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_root = _root_conftest()
+BACKENDS, make_installation = _root.BACKENDS, _root.make_installation
 
 KEEP = {"provision_requesters", "provision_affairs", "provision_grants"}
 
