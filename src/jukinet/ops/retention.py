@@ -18,8 +18,10 @@ rule                          store   rows                                      
 ``fuhyo_removed``             fuhyo   消除された附票 (``fuhyo_current``, 状態区分 消除)      150 years
 ``reconcile_details_juki``    juki    整合性確認の相違一覧 (``reconcile_differences``)       config
 ``reconcile_details_fuhyo``   fuhyo   same, 附票                                           config
-``provision_records``         —       提供・移転の記録, 7 years (P5) — planned: issue 5 registers it
-``fuhyo_kojin_bango_temp``    —       附票提供用の個人番号一時領域, < 1 year (P6) — planned: issue 5
+``provision_records``         juki    提供・移転の記録 (拒否を含む), 7 years (P5) — jukinet.provision.retention
+``provision_records_fuhyo``   fuhyo   the same of the 附票 side                            7 years
+``fuhyo_kojin_bango_temp``    fuhyo   附票提供用の個人番号一時領域 (files, ADR 0017)         < 1 year
+``provision_media_files``     juki    server copies of encrypted batch results (ADR 0016)  config
 ============================  ======  ==================================================  =========
 
 **The register rule, exactly.** The retention date of a version is the day (in Japan, JST) on
