@@ -334,29 +334,20 @@ class BatchService:
         media_id = f"M{now:%Y%m%d}-{secrets.token_hex(4).upper()}"
         out_path = Path(cmd.output_path) if cmd.output_path else self.media_dir() / f"{media_id}.jkm"
         purpose = " ".join((cmd.purpose or (approval.purpose if approval else "") or "").split())[:200] or None
-        with self.registers.admin_tx() as conn:
-            conn.execute(insert(provision_media).values(
-                media_id=media_id, created_at=now, operator_id=actor.operator_id, terminal_id=actor.terminal_id,
-                channel=channel, requester_code=requester.code, affair_code=affair.code, register=register,
-                approval_id=approval.approval_id if approval else None, purpose=purpose, status="writing",
-                input_encoding=info.encoding, input_sha256=info.digest, rows_total=info.rows, rows_provided=0,
-                rows_not_found=0, rows_ambiguous=0, rows_error=0, rows_national=0, container=MEDIA_FORMAT,
-                downloads=0))
-            if approval is not None:
-                approvals.consume(conn, approval.approval_id, media_id, now)
-            self.svc.oplog.append(conn, "admin", actor=actor, action="media_start", now=now,
-                                  detail={"media": media_id, "requester": requester.code, "affair": affair.code,
-                                          "rows": info.rows, "approval": approval.approval_id if approval else None})
-        password = new_password()
-        res = BatchResult(media_id, register, password, out_path, info.encoding, rows=info.rows,
+        try:
+            self._open_media(media_id, now, actor, channel, requester, affair, approval, purpose, info)
+        except JukinetError as e:      # e.g. the approval was taken by a concurrent run: nothing written
+            self.svc.record_refusal(att, actor, channel, e, action="provision_batch", now=now)
+            raise
+        res = BatchResult(media_id, register, new_password(), out_path, info.encoding, rows=info.rows,
                           approval_id=approval.approval_id if approval else None)
+        run = _Run(self, res, att, actor, channel, requester, affair, items)
         out_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = out_path.with_name(out_path.name + ".part")
-        run = _Run(self, res, att, actor, channel, requester, affair, items)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as raw:
-                w = MediaWriter(raw, media_id, password, created_at=now)
+                w = MediaWriter(raw, media_id, res.password, created_at=now)
                 run.writer = w
                 w.write(run.header_line())
                 chunk: list[Row] = []
@@ -386,6 +377,23 @@ class BatchService:
         res.size, res.sha256, res.key_id = w.size, w.sha256, w.key_id
         self._finish(res, "written", None)
         return res
+
+    def _open_media(self, media_id: str, now: datetime, actor: Actor, channel: str, requester: C.Requester,
+                    affair: C.Affair, approval, purpose: Optional[str], info: FileInfo) -> None:
+        """The media register entry (status ``writing``) and the approval consumed, in one admin transaction."""
+        with self.registers.admin_tx() as conn:
+            conn.execute(insert(provision_media).values(
+                media_id=media_id, created_at=now, operator_id=actor.operator_id, terminal_id=actor.terminal_id,
+                channel=channel, requester_code=requester.code, affair_code=affair.code, register=affair.register,
+                approval_id=approval.approval_id if approval else None, purpose=purpose, status="writing",
+                input_encoding=info.encoding, input_sha256=info.digest, rows_total=info.rows, rows_provided=0,
+                rows_not_found=0, rows_ambiguous=0, rows_error=0, rows_national=0, container=MEDIA_FORMAT,
+                downloads=0))
+            if approval is not None:
+                approvals.consume(conn, approval.approval_id, media_id, now)
+            self.svc.oplog.append(conn, "admin", actor=actor, action="media_start", now=now,
+                                  detail={"media": media_id, "requester": requester.code, "affair": affair.code,
+                                          "rows": info.rows, "approval": approval.approval_id if approval else None})
 
     def _finish(self, res: BatchResult, status: str, error_code: Optional[str]) -> None:
         now = utcnow()
