@@ -234,3 +234,15 @@ def test_a8_daily_task_of_serve_runs_every_rule_and_never_raises(aged, config, m
     assert sched.runs == 2
     config.retention.enabled = False
     assert OpsScheduler(config).start()._thread is None                 # off: no thread
+
+
+def test_a8_bulk_purge_walks_the_primary_key_and_erases_the_same_rows(aged, monkeypatch):
+    monkeypatch.setattr(retention, "BULK_ROWS", 1)           # every rule takes the bulk path
+    reps = {r.rule: r for r in retention.run(aged, today=TODAY, only=REGISTER_RULES, batch_size=4,
+                                             pause_seconds=0)}
+    assert {k: r.erased for k, r in reps.items()} == {"juki_history": 26, "juki_removed": 2, "fuhyo_history": 1,
+                                                      "fuhyo_removed": 1}
+    from ops_people import code_for
+    with aged.engine("juki").connect() as c:
+        assert {r[0] for r in c.execute(select(juki_current.c.juminhyo_code))} == {code_for(2), code_for(3)}
+        assert c.execute(select(func.count()).select_from(juki_history)).scalar_one() == 1

@@ -164,10 +164,21 @@ def _year_of_instant_jst(conn: Connection, col):
     return func.extract("year", func.timezone("Asia/Tokyo", col))
 
 
+#: at or above this many rows past the cutoff a rule erases in primary-key order (one pass over the
+#: table, each page written once) instead of retention-date order through the index (few rows)
+BULK_ROWS = 50_000
+
+
 class TableRule(RetentionRule):
     """Rows of one table whose retention date is a ``DATE`` column (``instant=False``) or a
     ``TIMESTAMP`` column read as a date in Japan (``instant=True``), past a period in years or
-    days, optionally narrowed by ``where``. ``key`` is the primary-key column erased by."""
+    days, optionally narrowed by ``where``. ``key`` is the primary-key column erased by.
+
+    Two ways to find a batch: the daily case (a few rows) walks the date index, oldest first; a
+    bulk purge (:data:`BULK_ROWS` or more, e.g. the first run after a migration) walks the primary
+    key from where the last batch ended — rows past the cutoff are spread over the whole table, and
+    date order would rewrite each table page once per batch that touches it.
+    """
 
     def __init__(self, name: str, store: str, table: Table, *, key: str, column: str, instant: bool,
                  title: str, basis: str, years: Optional[int] = None, days: Optional[int] = None,
@@ -201,7 +212,9 @@ class TableRule(RetentionRule):
         return and_(cond, self.where) if self.where is not None else cond
 
     def eligible(self, conn: Connection, cutoff: Cutoff) -> int:
-        return conn.execute(select(func.count()).select_from(self.table).where(self._past(cutoff))).scalar_one()
+        n = conn.execute(select(func.count()).select_from(self.table).where(self._past(cutoff))).scalar_one()
+        self._walk = {cutoff: [n >= BULK_ROWS, None]}   # [by key?, last key erased]
+        return n
 
     def by_year(self, conn: Connection, cutoff: Cutoff) -> dict[int, int]:
         col = self.table.c[self.column]
@@ -211,11 +224,19 @@ class TableRule(RetentionRule):
 
     def erase_batch(self, conn: Connection, cutoff: Cutoff, limit: int) -> int:
         key = self.table.c[self.key]
-        batch = [k for (k,) in conn.execute(select(key).where(self._past(cutoff))
-                                            .order_by(self.table.c[self.column]).limit(limit))]
+        walk = getattr(self, "_walk", {}).get(cutoff, [False, None])
+        if walk[0]:
+            q = select(key).where(self._past(cutoff))
+            if walk[1] is not None:
+                q = q.where(key > walk[1])
+            batch = [k for (k,) in conn.execute(q.order_by(key).limit(limit))]
+        else:
+            batch = [k for (k,) in conn.execute(select(key).where(self._past(cutoff))
+                                                .order_by(self.table.c[self.column]).limit(limit))]
         if not batch:
             return 0
         conn.execute(delete(self.table).where(key.in_(batch)))
+        walk[1] = batch[-1] if walk[0] else None
         return len(batch)
 
 
