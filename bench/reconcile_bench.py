@@ -1,0 +1,209 @@
+"""Consistency check (C1) of the whole prefecture: jukinet vs ``sort | join`` on the same data, same run.
+
+Usage: python bench/reconcile_bench.py [--data-dir DIR] [--residents N] [--register juki|fuhyo]
+                                       [--inject PER_MILLE] [--work DIR]
+
+With --data-dir pointing at a seeded installation (SQLite) it measures there; otherwise it seeds
+N residents (default 1,741,266) into a temporary directory with ``jukinet.seed.populate``.
+
+1. **Prepare** (not timed): for each of the 29 municipalities, the CS's snapshot
+   (``jukinet.snapshot/1``, built from the register with ``--inject`` differences per mille: altered
+   住所, missing persons, invented persons), and for the baseline the same two data sets as
+   tab-separated text — ``住民票コード<TAB>the compared items`` — one file from the snapshot, one
+   exported from the register.
+2. **jukinet**: the 29 checks one after another (``jukinet.reconcile.run_check``: parse and validate
+   every line, read the register through its index, merge, store the run and the differences), in a
+   child process so that its peak RSS is the check's alone.
+3. **Baseline**: per municipality, ``sort`` both text files, ``join -a1 -a2 -v``-style full outer
+   join, and ``awk`` to classify matched / only left / only right / differing — the physical minimum
+   of a sort-merge over the same bytes, with GNU coreutils (``LC_ALL=C``), also in child processes
+   (peak RSS from ``/usr/bin/time``).
+
+Prints a markdown table with time, peak RSS and the ratio, and checks that both found the same
+number of differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SEP = "\x1f"  # unit separator inside the compared-items field
+
+
+def _registers(data_dir: Path):
+    from jukinet.config import Config
+    from jukinet.store.registers import Registers
+
+    return Registers(Config.load(data_dir))
+
+
+def _seed(residents: int) -> Path:
+    from jukinet.config import Config
+    from jukinet.seed import populate
+    from jukinet.store import provision
+    from jukinet.store.registers import Registers
+
+    tmp = Path(tempfile.mkdtemp(prefix="jukinet-reconcile-bench-"))
+    db = provision.database_config(tmp, None)
+    provision.migrate_all(db)
+    Config(data_dir=tmp, database=db).save()
+    registers = Registers(Config.load(tmp))
+    print(f"seeding {residents:,} residents into {tmp} …", file=sys.stderr)
+    t = time.perf_counter()
+    populate(registers, residents, 0)
+    print(f"  seeded in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    registers.dispose()
+    return tmp
+
+
+def _tsv(values) -> str:
+    return SEP.join("" if v is None else (f"{v[0]}/{v[1]}" if isinstance(v, tuple) else str(v)) for v in values)
+
+
+def prepare(data_dir: Path, work: Path, register: str, per_mille: float) -> list[dict]:
+    """Snapshots and the baseline's text files, per municipality."""
+    from jukinet.geo.mie import MUNICIPALITIES
+    from jukinet.reconcile.service import _server_query, _server_values
+    from jukinet.reconcile.simulate import build_snapshot
+    from jukinet.reconcile.snapshot import SnapshotReader
+
+    registers = _registers(data_dir)
+    out = []
+    for m in MUNICIPALITIES:
+        snap = work / f"{m.code}.{register}.jsonl"
+        with registers.engine(register).connect() as c:
+            from sqlalchemy import func, select
+            n = c.execute(select(func.count()).select_from(
+                _server_query(register, m.code).order_by(None).subquery())).scalar_one()
+        inject = int(n * per_mille / 1000)
+        with open(snap, "wb") as f:
+            injected = build_snapshot(registers, register, m.code, f, inject=inject, seed=1)
+        # the same two data sets as plain text for sort | join
+        left = work / f"{m.code}.{register}.cs.tsv"
+        with open(snap, "rb") as f, open(left, "w", encoding="utf-8") as o:
+            r = SnapshotReader(f, register=register, municipality_code=m.code)
+            for rec in r:
+                o.write(f"{rec.juminhyo_code}\t{_tsv(rec.values)}\n")
+        right = work / f"{m.code}.{register}.server.tsv"
+        with registers.engine(register).connect() as c, open(right, "w", encoding="utf-8") as o:
+            for row in c.execution_options(stream_results=True, yield_per=5000).execute(
+                    _server_query(register, m.code)):
+                o.write(f"{row[0]}\t{_tsv(_server_values(register, row))}\n")
+        out.append({"code": m.code, "name": m.name, "persons": n, "snapshot": str(snap), "left": str(left),
+                    "right": str(right), "injected": injected, "bytes": snap.stat().st_size})
+        print(f"  {m.code} {m.name}: {n:,} persons, {inject} injected", file=sys.stderr)
+    registers.dispose()
+    return out
+
+
+def run_ours(data_dir: Path, register: str, plan: list[dict]) -> dict:
+    """(child process) the 29 checks; prints JSON with seconds, differences and peak RSS."""
+    from jukinet.reconcile import run_check
+
+    registers = _registers(data_dir)
+    per = []
+    t0 = time.perf_counter()
+    for p in plan:
+        t = time.perf_counter()
+        with open(p["snapshot"], "rb") as f:
+            res = run_check(registers, register, p["code"], f, trigger="cli")
+        per.append({"code": p["code"], "seconds": time.perf_counter() - t, "differences": res.differences,
+                    "matched": res.matched})
+    total = time.perf_counter() - t0
+    registers.dispose()
+    return {"seconds": total, "per": per, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+AWK = ("BEGIN{FS=\"\\t\"} NF==3 && $2==$3 {m++; next} NF==3 {d++; next} "
+       "{o++} END{print m+0, d+0, o+0}")
+
+
+def run_baseline(plan: list[dict], work: Path) -> dict:
+    env = {**os.environ, "LC_ALL": "C"}
+    t0 = time.perf_counter()
+    maxrss = 0
+    diffs = 0
+    for p in plan:
+        ls, rs = work / "l.sorted", work / "r.sorted"
+        for src, dst in ((p["left"], ls), (p["right"], rs)):
+            r = subprocess.run(["/usr/bin/time", "-f", "%M", "sort", "-t", "\t", "-k1,1", "-o", str(dst), src],
+                               env=env, capture_output=True, text=True, check=True)
+            maxrss = max(maxrss, int(r.stderr.strip().splitlines()[-1]))
+        # full outer join on the code: matched lines have 3 fields; left/right-only lines have 2
+        cmd = (f"/usr/bin/time -f %M -o {work}/join.rss join -t \"$(printf '\\t')\" -a1 -a2 {ls} {rs} "
+               f"| awk '{AWK}'")
+        r = subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, text=True, check=True)
+        m, d, o = (int(x) for x in r.stdout.split())
+        diffs += d + o
+        maxrss = max(maxrss, int((work / "join.rss").read_text().strip().splitlines()[-1]))
+    return {"seconds": time.perf_counter() - t0, "differences": diffs, "maxrss_kib": maxrss}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--residents", type=int, default=1_741_266)
+    ap.add_argument("--register", default="juki", choices=["juki", "fuhyo"])
+    ap.add_argument("--inject", type=float, default=1.0, help="differences per mille of each municipality")
+    ap.add_argument("--work", type=Path)
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+
+    if a.child is not None:  # the measured child: run the checks of the plan
+        plan = json.loads(a.child.read_text())
+        print(json.dumps(run_ours(a.data_dir, a.register, plan)))
+        return
+
+    data_dir = a.data_dir or _seed(a.residents)
+    work = a.work or Path(tempfile.mkdtemp(prefix="jukinet-reconcile-work-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"preparing snapshots and text exports in {work} …", file=sys.stderr)
+    plan = prepare(data_dir, work, a.register, a.inject)
+    (work / "plan.json").write_text(json.dumps(plan))
+    persons = sum(p["persons"] for p in plan)
+    size = sum(p["bytes"] for p in plan)
+
+    print("jukinet: 29 checks …", file=sys.stderr)
+    r = subprocess.run([sys.executable, __file__, "--data-dir", str(data_dir), "--register", a.register,
+                        "--child", str(work / "plan.json")], capture_output=True, text=True, check=True)
+    ours = json.loads(r.stdout.strip().splitlines()[-1])
+    print("baseline: sort | join | awk …", file=sys.stderr)
+    base = run_baseline(plan, work)
+
+    ours_diff = sum(p["differences"] for p in ours["per"])
+    injected = sum(p["injected"]["differs"] + p["injected"]["only_on_server"] + p["injected"]["only_in_snapshot"]
+                   for p in plan)
+    largest = max(ours["per"], key=lambda p: next(q["persons"] for q in plan if q["code"] == p["code"]))
+    lp = next(q for q in plan if q["code"] == largest["code"])
+    print()
+    print(f"Consistency check of the whole prefecture ({a.register}): {persons:,} current persons in 29 "
+          f"municipalities, snapshots {size / 1e6:,.0f} MB, {injected:,} injected differences; "
+          f"{os.cpu_count()} cores.")
+    print()
+    print("| | jukinet (`run_check` × 29) | `sort \\| join \\| awk` (same data, text) | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| time, whole prefecture | {ours['seconds']:.1f} s | {base['seconds']:.1f} s | "
+          f"{ours['seconds'] / base['seconds']:.1f}× |")
+    print(f"| persons per second | {persons / ours['seconds']:,.0f} | {persons / base['seconds']:,.0f} | |")
+    print(f"| peak RSS | {ours['maxrss_kib'] / 1024:.0f} MB | {base['maxrss_kib'] / 1024:.0f} MB | "
+          f"{ours['maxrss_kib'] / base['maxrss_kib']:.1f}× |")
+    print(f"| largest municipality ({lp['name']}, {lp['persons']:,}) | {largest['seconds']:.1f} s | | |")
+    print(f"| differences found | {ours_diff:,} | {base['differences']:,} | |")
+    ok = ours_diff == injected == base["differences"]
+    print()
+    print(f"Differences: injected {injected:,}, jukinet {ours_diff:,}, baseline {base['differences']:,} — "
+          + ("agree." if ok else "DISAGREE."))
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
