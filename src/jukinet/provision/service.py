@@ -153,12 +153,26 @@ class ProvisionService:
         self.digests = Digests(self.keyring)
         self.national = national or NationalClient(config)
         self.temp = link.temp_store(config, self.keyring)
+        self._catalogue: Optional[tuple] = None
         bind_keyring([registers.engine(r) for r in ("juki", "fuhyo")], self.keyring)   # not an open: digests only
 
     # ---- catalogue -----------------------------------------------------------------------------
 
     def catalogue(self) -> C.Spec:
-        return C.snapshot(self.registers)
+        """The catalogue, re-read whenever it changed (every change adds a row to its change history)."""
+        from sqlalchemy import func, select
+
+        from jukinet.store.tables_provision import provision_catalogue_changes as changes
+
+        with self.registers.admin_tx(write=False) as conn:
+            version = conn.execute(select(func.max(changes.c.change_id), func.count())).one()
+            version = tuple(version)
+            cached = self._catalogue
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            spec = C.read(conn)
+        self._catalogue = (version, spec)
+        return spec
 
     def resolve(self, requester_code: str, affair_code: str, spec: Optional[C.Spec] = None,
                 att: Optional[_Attempt] = None) -> tuple[C.Requester, C.Affair]:
