@@ -174,6 +174,9 @@ def main() -> None:
     ap.add_argument("--batched", type=int, default=20_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--forward-after", action="store_true",
+                    help="run serve without its outbox worker; forward afterwards with `jukinet outbox --once` "
+                         "(intake without concurrent forwarding, and the forwarding rate on its own)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="jukinet-intake-bench-"))
@@ -182,6 +185,9 @@ def main() -> None:
     jukinet("init", "--data-dir", str(data), "--port-base", str(port))
     jukinet("seed", "--data-dir", str(data), "--residents", str(args.residents))
     config = Config.load(data)
+    if args.forward_after:
+        config.intake.outbox_worker = False
+        config.save()
     template = work / "template-juki.sqlite3"
     shutil.copy(data / "juki.sqlite3", template)   # for the bare engine: same schema and rows
     ctx = ssl.create_default_context(cafile=str(config.resolve(config.tls.ca_cert)))
@@ -201,6 +207,12 @@ def main() -> None:
         t_single, n_single, ref_single = run_clients(config, singles)
         t_batch, n_batch, ref_batch = run_clients(config, batched)
         t_end = time.perf_counter()
+        if args.forward_after:
+            backlog = pending(config)
+            jukinet("outbox", "--data-dir", str(data), "--once")
+            drain_after = time.perf_counter() - t_end
+            print(f"forwarding on its own: {backlog:,} updates in {drain_after:.1f} s = "
+                  f"{backlog / drain_after:,.0f}/s (incl. process start)")
         while pending(config) and time.perf_counter() - t_end < 300:
             time.sleep(0.2)
         drain_after = time.perf_counter() - t_end
@@ -221,7 +233,8 @@ def main() -> None:
     r_single, r_batch = n_single / t_single, n_batch / t_batch
     b_single, b_batch = len(flat_single) / bare_single, len(flat_batch) / bare_batch
     print(f"\n事務1 intake — SQLite, {os.cpu_count()} cores, {args.residents:,} residents seeded, "
-          f"{args.clients} CS at once (single), {len(MUNIS)} CS (batched)\n")
+          f"{args.clients} CS at once (single), {len(MUNIS)} CS (batched), forwarding "
+          f"{'after the intake' if args.forward_after else 'concurrent (outbox worker in serve)'}\n")
     print("| case | notifications | refused | pipeline /s | bare engine /s | pipeline ÷ bare | target |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print(f"| single (1 per request, 1 tx each) | {n_single:,} | {ref_single} | {r_single:,.0f} | {b_single:,.0f} "

@@ -30,7 +30,7 @@ import time
 from typing import Callable, Optional
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from jukinet import pki
 from jukinet.config import Config
@@ -195,10 +195,10 @@ class OutboxWorker:
         with self.registers.engine(register).connect() as conn:
             found = {row.update_seq: row for row in conn.execute(select(current).where(current.c.update_seq.in_(seqs)))}
             missing = [r for r in rows if r.update_seq not in found]
-            if missing:
-                cond = or_(*[and_(history.c.juminhyo_code == r.juminhyo_code, history.c.update_seq == r.update_seq)
-                             for r in missing])
-                for row in conn.execute(select(history).where(cond)):
+            if missing:   # superseded since: in history (index on 住民票コード, 更新順番号)
+                for row in conn.execute(select(history).where(
+                        history.c.juminhyo_code.in_({r.juminhyo_code for r in missing}),
+                        history.c.update_seq.in_([r.update_seq for r in missing]))):
                     found[row.update_seq] = row
         pc = self.config.prefecture_code
         msgs = []
