@@ -75,7 +75,7 @@ class IntakeConfig:
     max_batch: int = 1000
     #: run the outbox worker inside ``jukinet serve``
     outbox_worker: bool = True
-    outbox_batch: int = 500
+    outbox_batch: int = 1000
     outbox_backoff_initial: float = 0.5
     outbox_backoff_max: float = 30.0
 
