@@ -115,20 +115,19 @@ def _now() -> _dt.datetime:
 
 
 @lru_cache(maxsize=4096)
-def _identity_cached(der: bytes, ca_der: bytes, required_eku: str) -> PeerIdentity:
+def _identity_cached(der: bytes, ca_der: bytes, required_eku: str):
+    """(identity, not_before, not_after) of a certificate our CA signed; the validity period is
+    checked by the caller on every use (the cache must not outlive an expiry)."""
     try:
         cert = x509.load_der_x509_certificate(der)
         ca = x509.load_der_x509_certificate(ca_der)
         cert.verify_directly_issued_by(ca)
     except Exception:  # noqa: BLE001 - any parse/signature failure is the same refusal
         raise PkiError("CERT_UNTRUSTED", "クライアント証明書が信頼された認証局の発行したものではありません。") from None
-    return _identity_from_cert(cert, required_eku)
+    return _identity_from_cert(cert, required_eku), cert.not_valid_before_utc, cert.not_valid_after_utc
 
 
 def _identity_from_cert(cert: x509.Certificate, required_eku: str) -> PeerIdentity:
-    now = _now()
-    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-        raise PkiError("CERT_EXPIRED", "証明書の有効期間外です。")
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
@@ -154,7 +153,10 @@ def identity_of(der: bytes, ca: x509.Certificate, *, usage: str = "client") -> P
     The TLS layer has already verified the chain; this is the application's own check, so that a
     misconfigured TLS terminator cannot let a foreign certificate through.
     """
-    return _identity_cached(der, ca.public_bytes(serialization.Encoding.DER), usage)
+    ident, not_before, not_after = _identity_cached(der, ca.public_bytes(serialization.Encoding.DER), usage)
+    if not (not_before <= _now() <= not_after):
+        raise PkiError("CERT_EXPIRED", "証明書の有効期間外です。")
+    return ident
 
 
 # --- issuing ------------------------------------------------------------------------------------

@@ -495,3 +495,22 @@ def test_u4_many_changes_of_one_person_in_one_batch_keep_every_version(cs, regis
         counter = c.execute(text("SELECT value FROM counters WHERE name = 'update_seq'")).scalar()
     assert [tuple(r) for r in why] == [(1, 2, "転居"), (2, 3, "住民票コード変更"), (3, 4, "転居")]
     assert counter == 4
+
+
+def test_u1_application_refuses_an_expired_certificate_itself(installation, registers, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jukinet.web.app import create_app
+
+    cert, _ = _expired_cs_cert(installation, tmp_path)
+    app = create_app(installation, registers)
+    pem = cert.read_text()
+
+    async def wrapped(scope, receive, send):
+        scope.setdefault("extensions", {})["tls"] = {"client_cert_chain": [pem]}
+        await app(scope, receive, send)
+
+    with TestClient(wrapped) as c:
+        r = c.post("/cs/v1/notifications", json=tennyu(jcode(46)))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "CERT_EXPIRED"
+    assert comm(registers)[-1].code == "CERT_EXPIRED"
