@@ -2,8 +2,9 @@
 
 :meth:`IntakeService.submit` takes the notifications of one request (one, or a batch) from a
 sender whose identity came from its verified client certificate, and returns one answer per
-notification. Per register, all of a request's notifications are handled in **one write
-transaction**:
+notification. Per register, all of a request's notifications — and those of the other requests
+waiting at the same moment (group commit: one fsync for many CS) — are handled in **one write
+transaction**, in arrival order, each checked against what the ones before it left:
 
 1. The register's 更新順番号 counter row is locked first (SQLite: the transaction is
    ``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT … FOR UPDATE`` on the counter), so writers are
