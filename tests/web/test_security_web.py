@@ -208,6 +208,8 @@ def test_q2_api_validation_errors_never_echo_the_input(site):
     r = a.post("/api/v1/search", json={"purpose_code": "inquiry", "name": secret})
     assert r.status_code == 422 and r.json()["error"]["code"] == "INPUT_INVALID"
     assert "山田" not in r.text and r.json()["error"]["field"] == "name"
+    e = last(site)
+    assert e.outcome == "refused" and json.loads(e.detail)["code"] == "INPUT_INVALID" and "山田" not in e.detail
 
 
 def test_s1_storage_error_does_not_carry_search_keys(site, monkeypatch):

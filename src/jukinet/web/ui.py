@@ -606,6 +606,10 @@ def install(app: FastAPI, config: Config, registers) -> None:
         if not A.is_api(request):
             return await request_validation_exception_handler(request, exc)
         fields = [".".join(str(x) for x in e.get("loc", ()) if x != "body") for e in exc.errors()]
+        ctx = getattr(request.state, "ctx", None)
+        actor = ctx.actor if ctx else A.Actor(None, A.terminal_id(request))
+        A.security(request).log_refusal(actor, A.action_name(request), JukinetError("INPUT_INVALID", ""),
+                                        detail={"fields": ",".join(fields)[:200]})
         return JSONResponse(status_code=422, headers={"Cache-Control": "no-store"}, content={"error": {
             "code": "INPUT_INVALID", "message": "入力の形式が正しくありません。", "field": ",".join(fields)}})
 
