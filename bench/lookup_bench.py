@@ -54,10 +54,14 @@ def main() -> None:
     path = registers.juki_engine.url.database
     bare = sqlite3.connect(path)
     n = bare.execute("SELECT count(*) FROM juki_current").fetchone()[0]
+    max_rowid = bare.execute("SELECT max(rowid) FROM juki_current").fetchone()[0]
     rng = random.Random(1)
-    offsets = [rng.randrange(n) for _ in range(a.samples)]
-    keys = [bare.execute("SELECT juminhyo_code, kojin_bango FROM juki_current LIMIT 1 OFFSET ?", (o,)).fetchone()
-            for o in offsets]
+    keys = []
+    while len(keys) < a.samples:  # random persons that have a 個人番号 (removed before 2015 have none)
+        row = bare.execute("SELECT juminhyo_code, kojin_bango FROM juki_current WHERE rowid = ?",
+                           (rng.randint(1, max_rowid),)).fetchone()
+        if row and row[1]:
+            keys.append(row)
 
     results = []
     for label, col, ours in (
