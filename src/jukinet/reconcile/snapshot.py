@@ -54,7 +54,7 @@ import re
 from operator import mul
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO, Iterable, Iterator, NamedTuple, Optional
 
 import orjson
 
@@ -91,6 +91,7 @@ _ALLOWED = {
     "juki": frozenset(("juminhyo_code", "municipality_code") + JUKI_ITEMS),
     "fuhyo": frozenset(("juminhyo_code",) + FUHYO_ITEMS),
 }
+_TEXTS = {"juki": ("name", "name_kana", "address"), "fuhyo": ("name", "name_kana")}  # required text items
 _HEADER_KEYS = frozenset(("schema", "register", "municipality_code", "count", "as_of", "snapshot_id"))
 _TRAILER_KEYS = frozenset(("trailer", "count", "sha256"))
 
@@ -145,8 +146,7 @@ class Header:
     snapshot_id: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class SnapshotRecord:
+class SnapshotRecord(NamedTuple):
     """One person of the snapshot: the 住民票コード and the compared items as canonical values."""
 
     juminhyo_code: str
@@ -199,7 +199,7 @@ class SnapshotReader:
         self.header: Optional[Header] = None
         self.trailer_ok = False
         self.sha256 = hashlib.sha256()
-        self._last_code: Optional[str] = None
+        self._last_code = ""  # sorts before every code
 
     # -- low level
     def _next_line(self) -> Optional[bytes]:
@@ -317,7 +317,7 @@ class SnapshotReader:
         code = obj["juminhyo_code"]
         if not (isinstance(code, str) and _mod11_ok(code, _W_JUMINHYO, 11)):
             code = self._code(code, "juminhyo_code", codes.validate_juminhyo_code)
-        if self._last_code is not None and code <= self._last_code:
+        if code <= self._last_code:
             if code == self._last_code:
                 raise SnapshotRefused("RECONCILE_DUPLICATE", "同じ住民票コードの人が重複しています。",
                                       line=self.line_no, field="juminhyo_code")
@@ -329,9 +329,10 @@ class SnapshotReader:
                 self._code(obj[manager], manager, codes.validate_lg_code) != self.municipality_code:
             raise SnapshotRefused("RECONCILE_FOREIGN_RECORD", "他の市町村が管理する人が含まれています。",
                                   line=self.line_no, field=manager)
-        for k in ("name", "address") if reg == "juki" else ("name",):
-            self._text(obj, k, required=True)
-        self._text(obj, "name_kana", required=True)
+        for k in _TEXTS[reg]:
+            v = obj[k]
+            if type(v) is not str or not 0 < len(v) <= _TEXT_MAX:
+                raise self._bad(k)
         b = obj["birth_date"]
         if not isinstance(b, str) or len(b) != 10 or not _valid_date(b):
             raise self._bad("birth_date")
