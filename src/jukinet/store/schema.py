@@ -1,8 +1,8 @@
 """The complete schema of each register database: every module that defines tables is imported
 here, so ``METADATA[register]`` describes everything the migrations create."""
 
-from jukinet.store import (tables, tables_intake, tables_provision, tables_reconcile,  # noqa: F401
-                           tables_security)
+from jukinet.store import (tables, tables_disclosure, tables_intake, tables_provision,  # noqa: F401
+                           tables_reconcile, tables_security)
 from jukinet.store.tables import METADATA
 
 __all__ = ["METADATA"]
