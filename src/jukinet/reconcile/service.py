@@ -160,7 +160,9 @@ def _lookup(conn, register: str, batch: list[str]) -> dict:
 #: SQLite: read the register through a memory map during a check. Our rows are fetched in
 #: 住民票コード order through the municipality index, i.e. scattered over the table; mapped pages
 #: cost half of what a read through SQLite's page cache does (measured, bench/reconcile_bench.py).
-SQLITE_MMAP_BYTES = 1 << 30
+#: The mapped pages are the OS's file cache, shared and reclaimable, but they count in the
+#: process's RSS: the map is capped so that a check stays under 1 GB of RSS.
+SQLITE_MMAP_BYTES = 768 << 20
 
 
 @contextmanager
