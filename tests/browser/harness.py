@@ -105,9 +105,11 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait(self, cond, timeout: float = 20):
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(cond)
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(cond)
 
     def wait_css(self, css: str, timeout: float = 20):
         from selenium.webdriver.common.by import By
@@ -152,7 +154,7 @@ def setup_site(data_dir: Path, *, port: int, people: bool = True):
     _, code = sec.add_terminal(Actor("bootstrap", None), "代表端末1")
     admin, token = sec.bootstrap_admin(display_name="管理　太郎", operator_id="ADMIN01")
     if people:
-        here = Path(__file__).resolve().parent.parent / "web" / "conftest.py"
+        here = Path(__file__).resolve().parent.parent / "web" / "operator_site.py"
         spec = importlib.util.spec_from_file_location("jukinet_web_fixtures", here)
         mod = importlib.util.module_from_spec(spec)
         sys.modules["jukinet_web_fixtures"] = mod

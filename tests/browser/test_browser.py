@@ -194,7 +194,7 @@ def test_a6_idle_screen_locks_blanks_personal_data_and_needs_reauthentication(j)
     b = j.b
     from selenium.webdriver.support.ui import Select
 
-    j.sec.cfg.idle_minutes = 0.05  # 3 seconds
+    j.sec.cfg.idle_minutes = 0.1  # 6 seconds
     try:
         b.go(f"{j.base}/search")
         Select(b.wait_css("#purpose_code")).select_by_value("inquiry")
@@ -202,7 +202,7 @@ def test_a6_idle_screen_locks_blanks_personal_data_and_needs_reauthentication(j)
         b.find("#match-prefix").click()
         b.find("#search-button").click()
         b.wait(lambda d: "山田" in b.find("#results").text)
-        b.wait_path("/lock", timeout=15)
+        b.wait_path("/lock", timeout=30)
         b.wait_css("#lock-message")
         assert "山田" not in b.source() and "ヤマダ" not in b.source()
         # the server refuses the old session too

@@ -1,4 +1,8 @@
-"""Fixtures of the operator side: an app with a terminal, operators of every role, sessions."""
+"""Fixtures of the operator side: an app with a terminal, operators of every role, sessions.
+
+A plain module (not a conftest.py: other test folders import the root ``conftest`` by name, and a
+second ``conftest`` module would shadow it). Test modules import the ``site`` fixture from here.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select, update
 
 from jukinet.store.tables_security import OPLOG, sessions
+from operator_site import site  # noqa: F401  (fixture)
 from jukinet.security.service import sha256
 
 SEARCH = {"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix"}

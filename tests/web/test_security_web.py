@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_security import OPLOG
+from operator_site import site  # noqa: F401  (fixture)
 
 ADMIN = Actor("bootstrap", None)
 FORM = {"purpose_code": "inquiry", "registers": ["juki"], "name": "やまだ", "name_match": "prefix"}
