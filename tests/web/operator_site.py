@@ -51,7 +51,7 @@ PEOPLE = [
 def seed_people(registers):
     with registers.juki_uow() as uow:
         for p in PEOPLE:
-            rec = uow.repo.apply(p)
+            uow.repo.apply(p)
         cur = uow.repo.get("10000000001")
         uow.repo.apply(cur.replace(address="三重県津市丸之内1番1号", reason="転居"), previous=cur)
     with registers.fuhyo_uow() as uow:
