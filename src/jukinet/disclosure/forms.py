@@ -1,0 +1,241 @@
+"""PDF forms (帳票) of 事務3, typeset with fpdf2 + HarfBuzz in IPAmj明朝 (D4).
+
+Every form carries the prefecture, the form title, the request number, the issue date in 和暦, the
+form serial number (帳票管理簿, A5) and "頁 x / y" on every page. The font is embedded (subset) and
+text is shaped by HarfBuzz, so an Ideographic Variation Sequence such as 葛 U+E0100 selects its own
+glyph (the font's ``cmap`` format 14) and survives text extraction.
+
+Parsing IPAmj明朝 (≈ 60,000 glyphs) costs half a second; it is done once per process
+(:func:`_prototype`) and each document gets a copy of the parsed font with its own subset.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from fontTools import ttLib
+from fpdf import FPDF
+from fpdf.fonts import SubsetMap
+
+from jukinet import wareki
+from jukinet.errors import JukinetError
+
+FONT_CANDIDATES = ["/usr/share/fonts/truetype/ipamj/ipamjm.ttf", "/usr/share/fonts/**/ipamjm.ttf"]
+FAMILY = "ipamj"
+
+_lock = threading.Lock()
+_proto: dict[str, object] = {}
+
+
+def font_path(configured: Optional[str] = None) -> Path:
+    for c in ([configured] if configured else []) + FONT_CANDIDATES:
+        for p in glob.glob(c, recursive=True):
+            if p.endswith(".ttf"):
+                return Path(p)
+    raise JukinetError("FONT_MISSING", "帳票用フォント (IPAmj明朝) が見つかりません。fonts-ipamj-mincho を導入してください。")
+
+
+def _prototype(path: Path):
+    with _lock:
+        f = _proto.get(str(path))
+        if f is None:
+            pdf = FPDF()
+            pdf.add_font(FAMILY, "", str(path))
+            f = pdf.fonts[FAMILY]
+            f.hbfont   # noqa: B018 - build the HarfBuzz face once
+            _proto[str(path)] = f
+        return f
+
+
+def wa(d) -> str:
+    """和暦 for forms ('' for None)."""
+    if d in (None, ""):
+        return ""
+    if isinstance(d, datetime):
+        d = d.date()
+    return wareki.to_wareki(d)
+
+
+class Form(FPDF):
+    """A4 portrait, header and footer with serial and page x / y."""
+
+    def __init__(self, *, title: str, serial: str, prefecture: str, request_no: Optional[str], issued: date,
+                 font: Optional[Path] = None):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        path = font_path(str(font) if font else None)
+        proto = _prototype(path)
+        f = copy.copy(proto)        # parsed metrics and the HarfBuzz face shared (read-only)
+        f.ttfont = ttLib.TTFont(str(path), recalcTimestamp=False, lazy=True)   # subset in place: a fresh one
+        f.subset, f.missing_glyphs, f.biggest_size_pt, f.i = SubsetMap(f), [], 0, 1
+        self.fonts[FAMILY] = f
+        self.set_text_shaping(True)
+        self.form_title, self.serial, self.prefecture = title, serial, prefecture
+        self.request_no, self.issued = request_no, issued
+        self.set_auto_page_break(True, margin=22)
+        self.set_margins(18, 18, 18)
+        self.alias_nb_pages("{nb}")
+        self.set_title(title)
+        self.set_creator("jukinet")
+        self.set_creation_date(datetime.combine(issued, datetime.min.time()).astimezone())
+
+    def header(self):
+        self.set_font(FAMILY, size=9)
+        self.cell(0, 5, f"{self.prefecture}知事　都道府県サーバ", new_x="LMARGIN", new_y="NEXT")
+        self.cell(0, 5, f"帳票番号 {self.serial}", align="R", new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FAMILY, size=15)
+        self.cell(0, 10, self.form_title, align="C", new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FAMILY, size=9.5)
+        left = f"請求番号 {self.request_no}" if self.request_no else ""
+        self.cell(90, 6, left)
+        self.cell(0, 6, f"交付日 {wa(self.issued)}", align="R", new_x="LMARGIN", new_y="NEXT")
+        self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
+        self.ln(4)
+
+    def footer(self):
+        self.set_y(-15)
+        self.set_font(FAMILY, size=8.5)
+        self.cell(0, 5, f"{self.serial}　　頁 {self.page_no()} / {{nb}}", align="C")
+
+    # --- building blocks ---------------------------------------------------------------------------
+
+    def para(self, text: str, size: float = 10.5, h: float = 6):
+        self.set_font(FAMILY, size=size)
+        self.multi_cell(0, h, text, new_x="LMARGIN", new_y="NEXT")
+
+    def heading(self, text: str):
+        self.ln(2)
+        self.set_font(FAMILY, size=12)
+        self.cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
+
+    def items(self, rows: Sequence[tuple[str, str]], label_w: float = 42):
+        self.set_font(FAMILY, size=10.5)
+        for label, value in rows:
+            y = self.get_y()
+            if y > self.h - 32:
+                self.add_page()
+            self.set_fill_color(238, 238, 238)
+            self.cell(label_w, 8, label, border=1, fill=True)
+            self.multi_cell(0, 8, value or "", border=1, new_x="LMARGIN", new_y="NEXT")
+
+    def table(self, head: Sequence[str], widths: Sequence[float], rows: Iterable[Sequence[str]], size: float = 9):
+        self.set_font(FAMILY, size=size)
+
+        def _head():
+            self.set_fill_color(230, 230, 230)
+            for h, w in zip(head, widths):
+                self.cell(w, 7, h, border=1, fill=True, align="C")
+            self.ln(7)
+
+        _head()
+        for row in rows:
+            lines = max(len(self.multi_cell(w, 5, str(v or ""), dry_run=True, output="LINES")) for v, w in zip(row, widths))
+            hgt = 5 * max(lines, 1) + 1
+            if self.get_y() + hgt > self.h - 22:
+                self.add_page()
+                _head()
+            x, y = self.get_x(), self.get_y()
+            for v, w in zip(row, widths):
+                self.rect(x, y, w, hgt)
+                self.set_xy(x, y + 0.5)
+                self.multi_cell(w, 5, str(v or ""))
+                x += w
+            self.set_xy(self.l_margin, y + hgt)
+
+
+@dataclass
+class Rendered:
+    data: bytes
+    pages: int
+
+
+def _done(pdf: Form) -> Rendered:
+    data = bytes(pdf.output())
+    return Rendered(data, pdf.pages_count)
+
+
+SEX = {"1": "男", "2": "女"}
+JUKI_TITLE = "本人確認情報開示書"
+FUHYO_TITLE = "附票本人確認情報開示書"
+
+
+def _juki_rows(r) -> list[tuple[str, str]]:
+    rows = [("住民票コード", r.juminhyo_code), ("氏名", r.name), ("ふりがな", r.name_kana),
+            ("生年月日", wa(r.birth_date)), ("性別", SEX.get(r.sex, r.sex)), ("住所", r.address),
+            ("個人番号", r.kojin_bango or "（記録なし）")]
+    if r.former_surname:
+        rows.append(("旧氏", f"{r.former_surname.name}（{r.former_surname.name_kana}）"))
+    rows += [("異動事由", r.reason), ("異動年月日", wa(r.change_date)),
+             ("通知を受けた年月日", wa(r.notified_date)), ("状態", "消除" if r.deleted else "現存")]
+    return rows
+
+
+def _fuhyo_rows(r) -> list[tuple[str, str]]:
+    return [("住民票コード", r.juminhyo_code), ("氏名", r.name), ("ふりがな", r.name_kana),
+            ("生年月日", wa(r.birth_date)), ("性別", SEX.get(r.sex, r.sex)), ("住所", r.address or "（国外）"),
+            ("最終住所", r.last_address or ""), ("附票管理市町村コード", r.fuhyo_municipality_code),
+            ("異動事由", r.reason), ("異動年月日", wa(r.change_date)), ("状態", r.status)]
+
+
+def disclosure_form(register: str, current, history: Sequence = (), *, serial: str, prefecture: str,
+                    request_no: str, issued: date, font: Optional[Path] = None) -> Rendered:
+    """開示書: the person's current record and, when asked, the earlier versions (within retention)."""
+    pdf = Form(title=JUKI_TITLE if register == "juki" else FUHYO_TITLE, serial=serial, prefecture=prefecture,
+               request_no=request_no, issued=issued, font=font)
+    pdf.add_page()
+    pdf.para(f"住民基本台帳法第30条の32の規定による開示の請求に対し、{prefecture}知事が保存する"
+             f"{'本人確認情報' if register == 'juki' else '附票本人確認情報'}を次のとおり開示します。")
+    pdf.heading("現在の記録")
+    rows = _juki_rows if register == "juki" else _fuhyo_rows
+    pdf.items(rows(current))
+    if history:
+        pdf.heading(f"履歴（保存期間内、{len(history)}件、古い順）")
+        if register == "juki":
+            pdf.table(["異動年月日", "異動事由", "氏名", "住所"], [28, 26, 44, 76],
+                      [(wa(h.change_date), h.reason, h.name, h.address) for h in history])
+        else:
+            pdf.table(["異動年月日", "異動事由", "氏名", "住所"], [28, 26, 44, 76],
+                      [(wa(h.change_date), h.reason, h.name, h.address or h.last_address or "") for h in history])
+    pdf.ln(4)
+    pdf.para("この帳票は請求者本人にのみ交付します。記載事項に誤りがあるときは、訂正等の申出をすることができます。", size=9)
+    return _done(pdf)
+
+
+def provisions_form(name: str, rows: Sequence[tuple[str, str, str, str, str]], *, serial: str, prefecture: str,
+                    request_no: str, issued: date, font: Optional[Path] = None) -> Rendered:
+    """提供状況開示書 (O3): every provision of the person's data — date, recipient, affair, items."""
+    pdf = Form(title="本人確認情報の提供状況開示書", serial=serial, prefecture=prefecture, request_no=request_no,
+               issued=issued, font=font)
+    pdf.add_page()
+    pdf.para(f"{name} 様の本人確認情報・附票本人確認情報について、提供・移転の記録（保存期間7年）に"
+             f"記録された提供の状況は次のとおりです（{len(rows)}件、古い順）。")
+    pdf.ln(2)
+    if rows:
+        pdf.table(["提供日", "提供先", "事務（根拠）", "区分", "提供した項目"], [26, 36, 52, 14, 46], rows, size=8.5)
+    else:
+        pdf.para("記録された提供はありません。")
+    return _done(pdf)
+
+
+def correction_letter(name: str, *, kind: str, items: str, result: str, municipality: Optional[str],
+                      received: date, serial: str, prefecture: str, request_no: str, issued: date,
+                      font: Optional[Path] = None) -> Rendered:
+    """訂正等の申出に対する調査結果通知書 (O2)."""
+    pdf = Form(title="訂正等の申出に対する調査結果通知書", serial=serial, prefecture=prefecture,
+               request_no=request_no, issued=issued, font=font)
+    pdf.add_page()
+    pdf.para(f"{name} 様")
+    pdf.ln(2)
+    pdf.para(f"{wa(received)}に受け付けた本人確認情報の{kind}の申出（項目：{items}）について、調査の結果を次のとおり通知します。")
+    pdf.heading("調査の結果")
+    if result == "corrected":
+        pdf.para(f"記録に誤りがありました。住民基本台帳法第30条の35の規定により{municipality or '住所地の市町村'}"
+                 "の市町村長に通報し、市町村長による修正の通知を受けて記録を訂正しました。")
+    else:
+        pdf.para("調査の結果、記録に誤りは認められませんでした。記録は訂正しません。")
+    return _done(pdf)
