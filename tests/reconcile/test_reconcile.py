@@ -290,3 +290,19 @@ def test_c1_d5_kana_fast_path_gives_what_intake_stores(s):
     except Exception:  # noqa: BLE001 - not kana: compared as sent
         expected = s
     assert _stored_kana(s) == expected
+
+
+def test_c1_q2_bad_fuhyo_records_are_refused(populated):
+    data, _ = snapshot(populated, "fuhyo")
+    lines = data.splitlines(keepends=True)
+    cases = {
+        "RECONCILE_CODE_INVALID": _edit(lines[5], address_municipality_code=[1]),
+        "RECONCILE_CODE_INVALID ": _edit(lines[5], old_juminhyo_code="12345678901"),
+        "RECONCILE_FIELD_INVALID": _edit(lines[5], status="消除"),
+        "RECONCILE_FIELD_INVALID ": _edit(lines[5], last_address=7),
+        "RECONCILE_FOREIGN_RECORD": _edit(lines[5], fuhyo_municipality_code=YOKKAICHI),
+    }
+    for code, bad in cases.items():
+        with pytest.raises(SnapshotRefused) as ei:
+            check(populated, _reframe(lines[:5] + [bad] + lines[6:]), register="fuhyo")
+        assert ei.value.code == code.strip(), code

@@ -200,6 +200,7 @@ class SnapshotReader:
         self.trailer_ok = False
         self.sha256 = hashlib.sha256()
         self._last_code = ""  # sorts before every code
+        self._lg_seen: set[str] = set()
 
     # -- low level
     def _next_line(self) -> Optional[bytes]:
@@ -355,12 +356,15 @@ class SnapshotReader:
             values = (obj["name"], name_kana, obj["birth_date"], obj["sex"], obj["address"], oaza, kb, fs)
         else:
             for k in ("address", "last_address"):
-                self._text(obj, k, required=False)
+                v = obj.get(k)
+                if v is not None and (type(v) is not str or not 0 < len(v) <= _TEXT_MAX):
+                    raise self._bad(k)
             amc = obj.get("address_municipality_code")
-            if amc is not None:
+            if amc is not None and not (type(amc) is str and amc in self._lg_seen):  # a few dozen distinct codes: check each once
                 amc = self._code(amc, "address_municipality_code", codes.validate_lg_code)
+                self._lg_seen.add(amc)
             old = obj.get("old_juminhyo_code")
-            if old is not None:
+            if old is not None and not (isinstance(old, str) and _mod11_ok(old, _W_JUMINHYO, 11)):
                 old = self._code(old, "old_juminhyo_code", codes.validate_juminhyo_code)
             if obj["status"] != "現存":
                 raise self._bad("status", "は「現存」でなければなりません（消除された附票は送りません）。")
