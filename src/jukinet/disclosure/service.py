@@ -33,7 +33,7 @@ from sqlalchemy import insert, select, update
 from jukinet import wareki
 from jukinet.disclosure import access, forms
 from jukinet.errors import JukinetError
-from jukinet.provision.items import ITEMS
+from jukinet.provision.items import ITEMS  # noqa: F401 - also for the templates
 from jukinet.provision.records import bind_keyring, provisions_for_person
 from jukinet.security.keys import KeyRing
 from jukinet.security.model import FORBIDDEN, refused

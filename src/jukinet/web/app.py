@@ -63,6 +63,9 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.provision import install as install_provision  # 事務2/事務4: provision screens and API
 
     install_provision(app, config, registers)
+    from jukinet.web.disclosure import install as install_disclosure  # 事務3: disclosure, corrections, forms
+
+    install_disclosure(app, config, registers)
     from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
 
     app.include_router(stats_router)

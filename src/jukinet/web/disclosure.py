@@ -1,0 +1,260 @@
+"""事務3 doors: the operator screens of disclosure to residents — thin: who is asking
+(:mod:`jukinet.web.auth`), then :class:`jukinet.disclosure.service.DisclosureService`, then a page or a PDF.
+
+Personal data travels only in POST bodies and answers (request numbers are office references, not
+personal data); every page and PDF is ``Cache-Control: no-store`` (the operator side's middleware).
+
+Screens: ``/disclosure`` (受付・突合・帳票交付), ``/disclosure/corrections`` (訂正等の申出),
+``/disclosure/forms`` (帳票管理簿, CSV), ``/disclosure/inquiries`` (問合せ記録, CSV).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from jukinet.disclosure import access
+from jukinet.disclosure import service as S
+from jukinet.errors import JukinetError
+from jukinet.security.model import Refused
+from jukinet.web import auth as A
+from jukinet.web.ui import ctx_post, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def svc(request: Request) -> S.DisclosureService:
+    return request.app.state.disclosure
+
+
+def _reg(value) -> str:
+    return value if value in ("juki", "fuhyo") else "juki"
+
+
+def _page(request: Request, name: str, ctx: A.Ctx, status: int = 200, **kw):
+    return render(request, f"disclosure/{name}", ctx, status=status, S=S, access=access, **kw)
+
+
+def _status(e: JukinetError) -> int:
+    return e.status if isinstance(e, Refused) else 400
+
+
+def _pdf(issued: S.Issued) -> Response:
+    return Response(issued.pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{issued.serial}.pdf"', "X-Form-Serial": issued.serial})
+
+
+# ---- 受付・突合・交付 (O1, O3) --------------------------------------------------------------------
+
+def _index(request: Request, ctx: A.Ctx, register: str, status: int = 200, **kw):
+    rows = svc(request).requests(register, ctx.operator, ctx.terminal_id) if access.can(ctx.operator, "handle",
+                                                                                        register) else []
+    return _page(request, "index.html", ctx, status=status, register=register, rows=rows, **kw)
+
+
+@router.get("/disclosure")
+def index(request: Request, register: str = "juki"):
+    ctx = A.context(request)
+    register = _reg(register)
+    svc(request)._require(ctx.operator, ctx.terminal_id, "handle", register, "disclosure_view")
+    return _index(request, ctx, register, f={})
+
+
+@router.post("/disclosure/intake")
+async def intake(request: Request):
+    ctx, form = await ctx_post(request)
+    f = {k: (form.get(k) or "").strip() for k in ("register", "request_no", "name", "birth_date", "sex", "address",
+                                                   "scope")}
+    register = _reg(f.pop("register"))
+    try:
+        result = svc(request).intake(S.IntakeCommand(register=register, **f), ctx.operator, ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _index(request, ctx, register, status=_status(e), f=f, error=e)
+    return _index(request, ctx, register, f={}, result=result)
+
+
+@router.post("/disclosure/decide")
+async def decide(request: Request):
+    ctx, form = await ctx_post(request)
+    register, no = _reg(form.get("register")), (form.get("request_no") or "").strip()
+    try:
+        svc(request).decide(register, no, form.get("decision") or "", form.get("reason") or "", ctx.operator,
+                            ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _index(request, ctx, register, status=_status(e), f={}, error=e)
+    return _index(request, ctx, register, f={}, notice=f"請求番号 {no} の判断を記録しました。")
+
+
+@router.post("/disclosure/form")
+async def issue(request: Request):
+    ctx, form = await ctx_post(request)
+    register, no = _reg(form.get("register")), (form.get("request_no") or "").strip()
+    kind = form.get("kind") or "identity"
+    purpose, copies = form.get("purpose") or "disclosure_request", form.get("copies") or "1"
+    try:
+        copies = int(copies)
+        if kind == "provisions":
+            issued = svc(request).provisions_form(register, no, ctx.operator, ctx.terminal_id, purpose=purpose,
+                                                  copies=copies)
+        else:
+            issued = svc(request).disclosure_form(register, no, ctx.operator, ctx.terminal_id, purpose=purpose,
+                                                  copies=copies, with_history=kind == "history")
+    except Refused:
+        raise
+    except ValueError:
+        e = JukinetError("COPIES_RANGE", "部数は1〜5部です。", field="copies")
+        return _index(request, ctx, register, status=400, f={}, error=e)
+    except JukinetError as e:
+        return _index(request, ctx, register, status=_status(e), f={}, error=e)
+    return _pdf(issued)
+
+
+# ---- 訂正等の申出 (O2) ----------------------------------------------------------------------------
+
+def _corrections(request: Request, ctx: A.Ctx, register: str, status: int = 200, **kw):
+    rows = svc(request).corrections(register, ctx.operator, ctx.terminal_id)
+    steps = {r.correction_id: svc(request).steps(register, r.correction_id) for r in rows[:50]}
+    return _page(request, "corrections.html", ctx, status=status, register=register, rows=rows, steps=steps,
+                 today=S.today_jst(), **kw)
+
+
+@router.get("/disclosure/corrections")
+def corrections(request: Request, register: str = "juki"):
+    ctx = A.context(request)
+    return _corrections(request, ctx, _reg(register))
+
+
+@router.post("/disclosure/corrections")
+async def correction_open(request: Request):
+    ctx, form = await ctx_post(request)
+    register = _reg(form.get("register"))
+    try:
+        cid = svc(request).open_correction(register, (form.get("request_no") or "").strip(), form.get("kind") or "",
+                                           [i for i in form.getlist("items") if i], form.get("statement") or "",
+                                           ctx.operator, ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _corrections(request, ctx, register, status=_status(e), error=e)
+    return _corrections(request, ctx, register, notice=f"申出 {cid} を受け付けました。")
+
+
+@router.post("/disclosure/corrections/step")
+async def correction_step(request: Request):
+    ctx, form = await ctx_post(request)
+    register, cid = _reg(form.get("register")), form.get("correction_id") or ""
+    try:
+        svc(request).step(register, cid, form.get("to_status") or "", ctx.operator, ctx.terminal_id,
+                          assignee=(form.get("assignee") or "").strip() or None,
+                          municipality_code=(form.get("municipality_code") or "").strip() or None)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _corrections(request, ctx, register, status=_status(e), error=e)
+    return _corrections(request, ctx, register, notice=f"申出 {cid} の状態を更新しました。")
+
+
+@router.post("/disclosure/corrections/letter")
+async def correction_letter(request: Request):
+    ctx, form = await ctx_post(request)
+    register = _reg(form.get("register"))
+    try:
+        issued = svc(request).correction_letter(register, form.get("correction_id") or "", ctx.operator,
+                                                ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _corrections(request, ctx, register, status=_status(e), error=e)
+    return _pdf(issued)
+
+
+# ---- 帳票管理簿 (A5) --------------------------------------------------------------------------------
+
+def _forms(request: Request, ctx: A.Ctx, status: int = 200, **kw):
+    return _page(request, "forms.html", ctx, status=status, rows=svc(request).forms(ctx.operator, ctx.terminal_id),
+                 **kw)
+
+
+@router.get("/disclosure/forms")
+def forms_page(request: Request):
+    ctx = A.context(request)
+    return _forms(request, ctx)
+
+
+@router.get("/disclosure/forms.csv")
+def forms_csv(request: Request):
+    ctx = A.context(request)
+    return Response(svc(request).forms_csv(ctx.operator, ctx.terminal_id), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="form-register.csv"'})
+
+
+@router.post("/disclosure/forms/dispose")
+async def forms_dispose(request: Request):
+    ctx, form = await ctx_post(request)
+    serial = form.get("serial") or ""
+    try:
+        svc(request).dispose(serial, form.get("method") or "", ctx.operator, ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _forms(request, ctx, status=_status(e), error=e)
+    return _forms(request, ctx, notice=f"帳票 {serial} の廃棄を記録しました。")
+
+
+# ---- 問合せ記録 (A10) --------------------------------------------------------------------------------
+
+def _inquiries(request: Request, ctx: A.Ctx, status: int = 200, **kw):
+    return _page(request, "inquiries.html", ctx, status=status,
+                 rows=svc(request).inquiries(ctx.operator, ctx.terminal_id), **kw)
+
+
+@router.get("/disclosure/inquiries")
+def inquiries_page(request: Request):
+    ctx = A.context(request)
+    return _inquiries(request, ctx)
+
+
+@router.get("/disclosure/inquiries.csv")
+def inquiries_csv(request: Request):
+    ctx = A.context(request)
+    return Response(svc(request).inquiries_csv(ctx.operator, ctx.terminal_id), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="inquiries.csv"'})
+
+
+@router.post("/disclosure/inquiries")
+async def inquiry_add(request: Request):
+    ctx, form = await ctx_post(request)
+    try:
+        iid = svc(request).add_inquiry(form.get("channel") or "", form.get("category") or "",
+                                       form.get("summary") or "", ctx.operator, ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _inquiries(request, ctx, status=_status(e), error=e)
+    return _inquiries(request, ctx, notice=f"問合せ {iid} を記録しました。")
+
+
+@router.post("/disclosure/inquiries/handle")
+async def inquiry_handle(request: Request):
+    ctx, form = await ctx_post(request)
+    try:
+        svc(request).handle_inquiry(int(form.get("inquiry_id") or 0), form.get("handling") or "", ctx.operator,
+                                    ctx.terminal_id, close=form.get("close", "1") == "1")
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _inquiries(request, ctx, status=_status(e), error=e)
+    return _inquiries(request, ctx, notice="対応を記録しました。")
+
+
+def install(app: FastAPI, config, registers) -> None:
+    """Add the 事務3 screens to the application (after the operator side)."""
+    app.state.disclosure = S.DisclosureService(config, registers)
+    app.include_router(router)
+
+
+__all__ = ["install", "router"]
