@@ -5,13 +5,15 @@ form serial number (帳票管理簿, A5) and "頁 x / y" on every page. The font
 text is shaped by HarfBuzz, so an Ideographic Variation Sequence such as 葛 U+E0100 selects its own
 glyph (the font's ``cmap`` format 14) and survives text extraction.
 
-Parsing IPAmj明朝 (≈ 60,000 glyphs) costs half a second; it is done once per process
-(:func:`_prototype`) and each document gets a copy of the parsed font with its own subset.
+Parsing and subsetting IPAmj明朝 (≈ 60,000 glyphs, 40 MB) with fontTools costs about half a second
+per document. Instead, each document first takes a HarfBuzz subset (C, a few ms) of the font for the
+characters it will print — the form's fixed wording (this module's text), ASCII, and the data — with
+the variation selectors, so the ``cmap`` format 14 entries of the IVS survive; fpdf2 then parses and
+embeds that small font, in memory (no temporary file: the characters used are close to personal data).
 """
 
 from __future__ import annotations
 
-import copy
 import glob
 import threading
 from dataclasses import dataclass
@@ -19,9 +21,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from fontTools import ttLib
+from io import BytesIO
+
+import uharfbuzz as hb
 from fpdf import FPDF
-from fpdf.fonts import SubsetMap
+from fpdf.fonts import HarfBuzzFont, TTFFont
 
 from jukinet import wareki
 from jukinet.errors import JukinetError
@@ -41,16 +45,37 @@ def font_path(configured: Optional[str] = None) -> Path:
     raise JukinetError("FONT_MISSING", "帳票用フォント (IPAmj明朝) が見つかりません。fonts-ipamj-mincho を導入してください。")
 
 
-def _prototype(path: Path):
+def _face(path: Path):
     with _lock:
         f = _proto.get(str(path))
         if f is None:
-            pdf = FPDF()
-            pdf.add_font(FAMILY, "", str(path))
-            f = pdf.fonts[FAMILY]
-            f.hbfont   # noqa: B018 - build the HarfBuzz face once
-            _proto[str(path)] = f
+            f = _proto[str(path)] = hb.Face(hb.Blob.from_file_path(str(path)))
         return f
+
+
+_FIXED = None
+
+
+def _fixed_chars() -> set[str]:
+    global _FIXED
+    if _FIXED is None:
+        _FIXED = set(Path(__file__).read_text(encoding="utf-8")) | {chr(c) for c in range(0x20, 0x7F)} | set(
+            "０１２３４５６７８９　、。（）「」・：元年月日明治大正昭和平成令和様")
+    return _FIXED
+
+
+def _subset_font(pdf: FPDF, path: Path, text: Iterable[str]) -> TTFFont:
+    chars = set(_fixed_chars())
+    for t in text:
+        chars.update(t or "")
+    inp = hb.SubsetInput()
+    for c in chars:
+        if c not in "\n\r\t":
+            inp.unicode_set.add(ord(c))
+    data = bytes(hb.subset(_face(path), inp).blob.data)
+    f = TTFFont(pdf, BytesIO(data), FAMILY, "")
+    f._hbfont = HarfBuzzFont(hb.Face(hb.Blob(data)))
+    return f
 
 
 def wa(d) -> str:
@@ -66,14 +91,10 @@ class Form(FPDF):
     """A4 portrait, header and footer with serial and page x / y."""
 
     def __init__(self, *, title: str, serial: str, prefecture: str, request_no: Optional[str], issued: date,
-                 font: Optional[Path] = None):
+                 font: Optional[Path] = None, text: Iterable[str] = ()):
         super().__init__(orientation="P", unit="mm", format="A4")
         path = font_path(str(font) if font else None)
-        proto = _prototype(path)
-        f = copy.copy(proto)        # parsed metrics and the HarfBuzz face shared (read-only)
-        f.ttfont = ttLib.TTFont(str(path), recalcTimestamp=False, lazy=True)   # subset in place: a fresh one
-        f.subset, f.missing_glyphs, f.biggest_size_pt, f.i = SubsetMap(f), [], 0, 1
-        self.fonts[FAMILY] = f
+        self.fonts[FAMILY] = _subset_font(self, path, [title, serial, prefecture, request_no or "", *text])
         self.set_text_shaping(True)
         self.form_title, self.serial, self.prefecture = title, serial, prefecture
         self.request_no, self.issued = request_no, issued
@@ -185,13 +206,15 @@ def _fuhyo_rows(r) -> list[tuple[str, str]]:
 def disclosure_form(register: str, current, history: Sequence = (), *, serial: str, prefecture: str,
                     request_no: str, issued: date, font: Optional[Path] = None) -> Rendered:
     """開示書: the person's current record and, when asked, the earlier versions (within retention)."""
+    rows = _juki_rows if register == "juki" else _fuhyo_rows
+    text = [v for _k, v in rows(current)] + [str(getattr(h, a, "") or "") for h in history
+                                             for a in ("name", "address", "last_address", "reason")]
     pdf = Form(title=JUKI_TITLE if register == "juki" else FUHYO_TITLE, serial=serial, prefecture=prefecture,
-               request_no=request_no, issued=issued, font=font)
+               request_no=request_no, issued=issued, font=font, text=text)
     pdf.add_page()
     pdf.para(f"住民基本台帳法第30条の32の規定による開示の請求に対し、{prefecture}知事が保存する"
              f"{'本人確認情報' if register == 'juki' else '附票本人確認情報'}を次のとおり開示します。")
     pdf.heading("現在の記録")
-    rows = _juki_rows if register == "juki" else _fuhyo_rows
     pdf.items(rows(current))
     if history:
         pdf.heading(f"履歴（保存期間内、{len(history)}件、古い順）")
@@ -210,7 +233,7 @@ def provisions_form(name: str, rows: Sequence[tuple[str, str, str, str, str]], *
                     request_no: str, issued: date, font: Optional[Path] = None) -> Rendered:
     """提供状況開示書 (O3): every provision of the person's data — date, recipient, affair, items."""
     pdf = Form(title="本人確認情報の提供状況開示書", serial=serial, prefecture=prefecture, request_no=request_no,
-               issued=issued, font=font)
+               issued=issued, font=font, text=[name, *(str(v) for r in rows for v in r)])
     pdf.add_page()
     pdf.para(f"{name} 様の本人確認情報・附票本人確認情報について、提供・移転の記録（保存期間7年）に"
              f"記録された提供の状況は次のとおりです（{len(rows)}件、古い順）。")
@@ -227,7 +250,7 @@ def correction_letter(name: str, *, kind: str, items: str, result: str, municipa
                       font: Optional[Path] = None) -> Rendered:
     """訂正等の申出に対する調査結果通知書 (O2)."""
     pdf = Form(title="訂正等の申出に対する調査結果通知書", serial=serial, prefecture=prefecture,
-               request_no=request_no, issued=issued, font=font)
+               request_no=request_no, issued=issued, font=font, text=[name, kind, items, municipality or ""])
     pdf.add_page()
     pdf.para(f"{name} 様")
     pdf.ln(2)
