@@ -53,13 +53,42 @@ def test_a9_updates_by_month_municipality_and_reason(updates):
     assert collect(updates, Period("2025-12", "2026-06"))["updates_juki"].total() == 8
 
 
-def test_a9_planned_sources_say_no_data_yet(updates):
+def test_a9_planned_sources_say_no_data_yet(updates, monkeypatch):
+    from jukinet.ops import statistics
+    from jukinet.ops.statistics import PlannedSource
+    statistics.sources()
+    monkeypatch.setitem(statistics._SOURCES, "future", PlannedSource("future", "将来の件数", ("month", "count")))
     t = collect(updates, PERIOD)
-    assert not t["disclosures"].available and t["disclosures"].rows == []
-    assert "まだデータがありません" in t["disclosures"].note
+    assert not t["future"].available and t["future"].rows == [] and "まだデータがありません" in t["future"].note
+    assert "まだデータがありません" in t["future"].to_csv()
+
+
+def test_a9_disclosures_and_corrections_from_the_disclosure_tables(updates):
+    from sqlalchemy import insert
+    from jukinet.store.tables_disclosure import CORRECTION_REQUESTS, DISCLOSURE_REQUESTS
+
+    def req(no, at, scope="identity", outcome="matched"):
+        return dict(request_no=no, received_at=at, operator_id="OP1", scope=scope, match_result="{}",
+                    outcome=outcome)
+
+    with updates.juki_uow() as uow:
+        uow.conn.execute(insert(DISCLOSURE_REQUESTS["juki"]), [
+            req("D1", jst(date(2026, 4, 2))), req("D2", jst(date(2026, 4, 3)), "provisions"),
+            req("D3", jst(date(2026, 5, 3)), outcome="partial"), req("D4", jst(date(2026, 7, 1)))])
+        uow.conn.execute(insert(CORRECTION_REQUESTS["juki"]), [dict(
+            correction_id="C1", request_no="D3", juminhyo_code="10000000001", kind="correct", items="address",
+            status="investigating", received_at=jst(date(2026, 5, 4)), due_date=date(2026, 6, 4),
+            updated_at=jst(date(2026, 5, 4)))])
+    t = collect(updates, PERIOD)
+    assert t["disclosures"].rows == [("2026-04", "juki", "identity", "matched", 1),
+                                     ("2026-04", "juki", "provisions", "matched", 1),
+                                     ("2026-05", "juki", "identity", "partial", 1)]
+    assert t["corrections"].rows == [("2026-05", "juki", "correct", "investigating", 1)]
     views = {v.name: v for v in stats_report.views(t, PERIOD)}
-    assert "まだデータがありません" in views["disclosures"].note
-    assert "まだデータがありません" in stats_report.charts(t, PERIOD)["disclosures"][0] + t["disclosures"].note
+    assert ("本人確認情報", "提供状況", "一致", 1) in views["disclosures"].rows
+    assert views["corrections"].rows == [("本人確認情報", "訂正", "調査中", 1)]
+    charts = stats_report.charts(t, PERIOD)
+    assert charts["disclosures"][1].startswith("<svg") and "月別" in charts["corrections"][0]
 
 
 def test_a9_provisions_by_requester_affair_month_from_the_provision_record(updates):
@@ -137,7 +166,7 @@ def test_a9_charts_are_accessible_deterministic_svg(updates):
     a = stats_report.charts(t, PERIOD)
     b = stats_report.charts(t, PERIOD)
     assert set(a) >= {"updates_by_month", "updates_by_reason_juki", "updates_by_reason_fuhyo",
-                      "updates_by_municipality", "provisions", "disclosures", "consistency"}
+                      "updates_by_municipality", "provisions", "disclosures", "corrections", "consistency"}
     for name, (title, svg) in a.items():
         assert svg.startswith("<svg") and 'role="img"' in svg and f"<title>{title}" in svg
         assert svg == b[name][1], name                         # same counts, same bytes
@@ -149,8 +178,7 @@ def test_a9_stats_command_prints_tables_and_writes_files(updates, config, tmp_pa
                             "--csv", str(tmp_path / "c"), "--svg", str(tmp_path / "s")])
     assert r.exit_code == 0, r.output
     assert "異動事由別" in r.output and "転居" in r.output and "四日市市" in r.output
-    assert "まだデータがありません" in r.output
-    assert len(list((tmp_path / "c").glob("*.csv"))) == 5 and len(list((tmp_path / "s").glob("*.svg"))) >= 7
+    assert len(list((tmp_path / "c").glob("*.csv"))) == 6 and len(list((tmp_path / "s").glob("*.svg"))) >= 8
     assert "提供・移転" in r.output
     r = runner.invoke(app, ["stats", "--data-dir", str(config.data_dir), "--from", "2026-05", "--to", "2026-04"])
     assert r.exit_code == 2 and "STATS_PERIOD_INVALID" in r.output

@@ -17,7 +17,8 @@ disclosures — by :func:`register_source` under the planned name):
 * ``provisions`` — the provision record of both registers (P5, ``provision_records``): by month
   (JST) × register × requester × affair × kind (提供 / 移転 / 全国サーバ照会) × outcome, refusals
   included; "no data yet" while that table does not exist.
-* ``disclosures`` (month × kind) — planned (issue 6): "no data yet" until it registers its source.
+* ``disclosures`` (開示請求: month × register × scope × 突合 outcome) and ``corrections`` (訂正等の申出:
+  month × register × kind × status) — from issue 6's tables; "no data yet" while they do not exist.
 
 A period is a range of months, inclusive: ``Period("2026-04", "2027-03")`` (a fiscal year).
 """
@@ -130,7 +131,7 @@ COLUMN_LABELS = {
     "month": "年月", "municipality_code": "市町村コード", "municipality": "市町村", "reason": "異動事由",
     "count": "件数", "register": "ファイル", "status": "結果", "checks": "確認回数", "compared": "照合人数",
     "differences": "相違件数", "pending": "確認保留", "requester": "提供先", "affair": "事務", "kind": "種別",
-    "outcome": "結果", "requester_name": "提供先名", "affair_name": "事務名",
+    "outcome": "結果", "requester_name": "提供先名", "affair_name": "事務名", "scope": "開示の範囲",
 }
 REGISTER_LABELS = {"juki": "本人確認情報", "fuhyo": "附票本人確認情報"}
 NO_DATA = "まだデータがありません（記録する機能が未実装です）。"
@@ -281,6 +282,64 @@ class ProvisionsSource(StatSource):
         return out
 
 
+class _RegisterTableSource(StatSource):
+    """Counts of one table of both registers by month (JST of ``at_column``) and two dimensions,
+    from a room's own tables (imported lazily); "no data yet" while they do not exist."""
+
+    module = ""
+    tables_name = ""
+    at_column = ""
+    dims: tuple = ()
+
+    def _tables(self) -> dict:
+        try:
+            mod = __import__(self.module, fromlist=[self.tables_name])
+        except ImportError:
+            return {}
+        return getattr(mod, self.tables_name, {})
+
+    def available(self, registers) -> bool:
+        tables = self._tables()
+        if not tables:
+            return False
+        with registers.engine("juki").connect() as conn:
+            return inspect(conn).has_table(tables["juki"].name)
+
+    def rows(self, registers, period: Period) -> list[tuple]:
+        lo = datetime.combine(period.first_day(), datetime.min.time(), JST).astimezone(timezone.utc)
+        hi = datetime.combine(period.day_after(), datetime.min.time(), JST).astimezone(timezone.utc)
+        out = []
+        for register, t in self._tables().items():
+            with registers.uow(register, write=False) as uow:
+                conn = uow.conn
+                at = t.c[self.at_column]
+                month = _month_of_instant_jst(conn, at).label("month")
+                cols = [t.c[d] for d in self.dims]
+                q = (select(month, *cols, func.count()).where(at >= lo, at < hi).group_by(month, *cols))
+                for m, *rest in conn.execute(q):
+                    out.append((m, register, *[x or "" for x in rest[:-1]], int(rest[-1])))
+        out.sort()
+        return out
+
+
+class DisclosuresSource(_RegisterTableSource):
+    """開示請求 (O1, O3; issue 6): by month received × register × scope × 突合 outcome."""
+
+    name, title = "disclosures", "開示請求件数"
+    columns = ("month", "register", "scope", "outcome", "count")
+    module, tables_name, at_column, dims = ("jukinet.store.tables_disclosure", "DISCLOSURE_REQUESTS", "received_at",
+                                            ("scope", "outcome"))
+
+
+class CorrectionsSource(_RegisterTableSource):
+    """訂正等の申出 (O2; issue 6): by month received × register × kind × status."""
+
+    name, title = "corrections", "訂正等の申出件数"
+    columns = ("month", "register", "kind", "status", "count")
+    module, tables_name, at_column, dims = ("jukinet.store.tables_disclosure", "CORRECTION_REQUESTS", "received_at",
+                                            ("kind", "status"))
+
+
 class PlannedSource(StatSource):
     """A source whose records another issue builds; "no data yet" until it registers the real one."""
 
@@ -304,7 +363,8 @@ def sources() -> dict[str, StatSource]:
         register_source(UpdatesSource("juki"))
         register_source(UpdatesSource("fuhyo"))
         register_source(ProvisionsSource())
-        register_source(PlannedSource("disclosures", "開示件数", ("month", "kind", "count")))
+        register_source(DisclosuresSource())
+        register_source(CorrectionsSource())
         register_source(ConsistencySource())
     return dict(_SOURCES)
 

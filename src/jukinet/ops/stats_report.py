@@ -16,6 +16,13 @@ from jukinet.ops.statistics import REGISTER_LABELS, Period, StatTable, municipal
 
 STATUS_LABELS = {"completed": "完了", "refused": "拒否"}
 KIND_LABELS = {"provision": "提供", "transfer": "移転", "national_query": "全国サーバ照会"}
+SCOPE_LABELS = {"identity": "本人確認情報", "history": "履歴", "provisions": "提供状況"}
+DISCLOSURE_OUTCOMES = {"matched": "一致", "partial": "一部一致", "unmatched": "不一致"}
+CORRECTION_KINDS = {"correct": "訂正", "add": "追加", "delete": "削除"}
+CORRECTION_STATUS = {"received": "受付", "investigating": "調査中", "no_correction": "訂正不要", "reported": "通報済",
+                     "closed": "完了"}
+_DIMS = {"disclosures": (SCOPE_LABELS, DISCLOSURE_OUTCOMES, ("開示の範囲", "突合結果")),
+         "corrections": (CORRECTION_KINDS, CORRECTION_STATUS, ("種別", "状況"))}
 OUTCOME_LABELS = {"provided": "提供済", "not_found": "該当なし", "ambiguous": "複数該当", "refused": "拒否",
                   "failed": "失敗"}
 
@@ -68,10 +75,19 @@ def views(tables: dict[str, StatTable], period: Period) -> list[View]:
                         "" if t.rows else "期間内の提供・移転はありません。"))
     elif t is not None:
         out.append(View("provisions", t.title, (), [], t.note))
-    t = tables.get("disclosures")
-    if t is not None:
-        out.append(View("disclosures", t.title, tuple(t.columns) if t.available else (), list(t.rows),
-                        "" if t.available else t.note))
+    for name, (l1, l2, heads) in _DIMS.items():
+        t = tables.get(name)
+        if t is None:
+            continue
+        if not t.available:
+            out.append(View(name, t.title, (), [], t.note))
+            continue
+        agg: dict = {}
+        for _m, reg, a, b, n in t.rows:
+            k = (REGISTER_LABELS.get(reg, reg), l1.get(a, a), l2.get(b, b))
+            agg[k] = agg.get(k, 0) + n
+        out.append(View(name, t.title, ("ファイル", *heads, "件数"), [(*k, v) for k, v in sorted(agg.items())],
+                        "" if t.rows else "期間内の記録はありません。"))
     t = tables.get("consistency")
     if t is not None:
         agg: dict = {}
@@ -133,14 +149,22 @@ def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str,
                 annotate=False))
         else:
             out["provisions"] = (title, ch.message_chart(title, "期間内の提供・移転はありません。"))
-    t = tables.get("disclosures")
-    if t is not None and not t.available:
-        out["disclosures"] = (t.title, ch.message_chart(t.title, t.note))
-    elif t is not None:
+    for name, (l1, _l2, _heads) in _DIMS.items():
+        t = tables.get(name)
+        if t is None:
+            continue
+        if not t.available:
+            out[name] = (t.title, ch.message_chart(t.title, t.note))
+            continue
         title = f"{t.title} (月別)"
-        by = t.sum_by(0)
-        out["disclosures"] = (title, ch.bar_chart(title, short, {"件数": [by.get(m, 0) for m in months]},
-                                                  annotate=False))
+        if not t.rows:
+            out[name] = (title, ch.message_chart(title, "期間内の記録はありません。"))
+            continue
+        by: dict = {}
+        for m, _reg, a, _b, n in t.rows:
+            by.setdefault(a, {})[m] = by.setdefault(a, {}).get(m, 0) + n
+        out[name] = (title, ch.bar_chart(title, short, {l1.get(a, a): [v.get(m, 0) for m in months]
+                                                        for a, v in sorted(by.items())}, annotate=False))
     t = tables.get("consistency")
     if t is not None:
         title = "整合性確認 (月別の確認回数)"
