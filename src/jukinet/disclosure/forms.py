@@ -235,11 +235,12 @@ def provisions_form(name: str, rows: Sequence[tuple[str, str, str, str, str]], *
     pdf = Form(title="本人確認情報の提供状況開示書", serial=serial, prefecture=prefecture, request_no=request_no,
                issued=issued, font=font, text=[name, *(str(v) for r in rows for v in r)])
     pdf.add_page()
-    pdf.para(f"{name} 様の本人確認情報・附票本人確認情報について、提供・移転の記録（保存期間7年）に"
+    pdf.para(f"{name} 様")
+    pdf.para(f"あなたの本人確認情報・附票本人確認情報について、提供・移転の記録（保存期間7年）に"
              f"記録された提供の状況は次のとおりです（{len(rows)}件、古い順）。")
     pdf.ln(2)
     if rows:
-        pdf.table(["提供日", "提供先", "事務（根拠）", "区分", "提供した項目"], [26, 36, 52, 14, 46], rows, size=8.5)
+        pdf.table(["提供日", "提供先", "事務（根拠）", "区分", "提供した項目"], [30, 34, 52, 12, 46], rows, size=8.5)
     else:
         pdf.para("記録された提供はありません。")
     return _done(pdf)
@@ -257,8 +258,8 @@ def correction_letter(name: str, *, kind: str, items: str, result: str, municipa
     pdf.para(f"{wa(received)}に受け付けた本人確認情報の{kind}の申出（項目：{items}）について、調査の結果を次のとおり通知します。")
     pdf.heading("調査の結果")
     if result == "corrected":
-        pdf.para(f"記録に誤りがありました。住民基本台帳法第30条の35の規定により{municipality or '住所地の市町村'}"
-                 "の市町村長に通報し、市町村長による修正の通知を受けて記録を訂正しました。")
+        pdf.para(f"記録に誤りがありました。住民基本台帳法第30条の35の規定により{municipality or '住所地の市町村'}長"
+                 "に通報し、その修正の通知を受けて記録を訂正しました。")
     else:
         pdf.para("調査の結果、記録に誤りは認められませんでした。記録は訂正しません。")
     return _done(pdf)

@@ -532,7 +532,7 @@ class DisclosureService:
                 labels = ITEMS[register]
                 return forms.correction_letter(
                     person.name, kind=CORRECTION_KINDS[c.kind], items="、".join(labels[i] for i in c._mapping["items"].split(",")),
-                    result=c.result, municipality=c.municipality_code,
+                    result=c.result, municipality=_municipality(c.municipality_code),
                     received=c.received_at.astimezone(JST).date() if c.received_at.tzinfo else c.received_at.date(),
                     serial=serial, prefecture=self.config.prefecture_name, request_no=c.request_no,
                     issued=today_jst(), font=self.font)
@@ -594,6 +594,13 @@ class DisclosureService:
                         INQUIRY_CATEGORIES.get(r.category, r.category), r.summary, r.operator_id, r.handling or "",
                         r.handled_by or "", "完了" if r.status == "closed" else "対応中", _jst(r.closed_at)])
         return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _municipality(code: Optional[str]) -> Optional[str]:
+    from jukinet.geo.mie import BY_CODE
+
+    m = BY_CODE.get(code or "")
+    return m.name if m else code
 
 
 def _jst(v) -> str:
