@@ -69,7 +69,7 @@ def bench_form(svc, samples: int) -> list[str]:
     from jukinet.disclosure import forms
     from jukinet.disclosure.service import IntakeCommand
 
-    svc.intake(IntakeCommand("juki", "BENCH-1", "葛\U000E0100城𠮷子", "1961-02-03", "2", "名張市丸之内79番地"), OP, "T1")
+    svc.intake(IntakeCommand("juki", "BENCH-1", "葛\U000E0102城𠮷子", "1961-02-03", "2", "名張市丸之内79番地"), OP, "T1")
     svc.disclosure_form("juki", "BENCH-1", OP, "T1", with_history=True)        # warm: font parsed once
     ours, alone, bare = [], [], []
     with svc.registers.juki_uow(write=False) as uow:
@@ -162,7 +162,7 @@ def bench_history(config, registers, svc, m: int, samples: int) -> list[str]:
     from jukinet.security.keys import KeyRing
 
     build = fill_records(config, registers, m, KATSURAGI)
-    svc.intake(IntakeCommand("juki", "BENCH-2", "葛\U000E0100城𠮷子", "1961-02-03", "2", "名張市丸之内79番地"), OP, "T1")
+    svc.intake(IntakeCommand("juki", "BENCH-2", "葛\U000E0102城𠮷子", "1961-02-03", "2", "名張市丸之内79番地"), OP, "T1")
     ours, bare = [], []
     first = None
     for k in range(samples):

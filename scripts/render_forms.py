@@ -41,7 +41,7 @@ def main() -> None:
         svc = DisclosureService(config, registers)
         for req, aff in (("KOAN", "KOAN-UNTEN"), ("SOMU", "SOMU-KENZEI"), ("SOMU", "SOMU-KENZEI-F")):
             prov.provide(ProvideCommand(requester_code=req, affair_code=aff, juminhyo_code=KATSURAGI), P.OPERATOR, "T1")
-        svc.intake(IntakeCommand("juki", "R8-0001", "葛\U000E0100城𠮷子", "S36.2.3", "2", "名張市丸之内79番地",
+        svc.intake(IntakeCommand("juki", "R8-0001", "葛\U000E0102城𠮷子", "S36.2.3", "2", "名張市丸之内79番地",
                                  "history"), OP, "T0001")
         forms = {"disclosure": svc.disclosure_form("juki", "R8-0001", OP, "T0001", with_history=True),
                  "provisions": svc.provisions_form("juki", "R8-0001", OP, "T0001")}

@@ -43,8 +43,10 @@ from provision import people as P  # noqa: E402  tests/provision/people.py
 
 KEEP = {"provision_requesters", "provision_affairs", "provision_grants"}
 KATSURAGI = P.jcode(20)
-#: 葛 + VS17 (IVS U+E0100): the 外字 form of 葛 that must survive onto the form
-KATSU_IVS = "葛\U000E0100"
+#: 葛 + U+E0102 (Moji_Joho IVS, IPAmj glyph MJ022335 — not the default MJ022336): the 外字 form of 葛
+#: that must survive onto the form. (葛 U+E0100 is an Adobe-Japan1 sequence IPAmj does not register: it
+#: falls back to the default glyph.)
+KATSU_IVS = "葛\U000E0102"
 KATSURAGI_NAME = f"{KATSU_IVS}城　𠮷子"
 
 

@@ -182,3 +182,28 @@ def test_d4_pdf_embeds_ipamj_and_keeps_ivs(world, tmp_path):
     text = text_of(pdf)
     assert KATSU_IVS in text                       # the variation sequence is kept
     assert "葛城" not in text.replace(KATSU_IVS, "")  # no plain 葛 left where the IVS was written
+
+
+def test_d4_ivs_selects_its_own_glyph_in_the_embedded_font(world):
+    """葛 and 葛+U+E0102 on one form: HarfBuzz picks two different glyphs of IPAmj (cmap format 14), and the
+    embedded subset maps each back to its own text (one glyph cannot map to two strings)."""
+    import uharfbuzz as hb
+
+    from jukinet.disclosure import forms
+
+    face = hb.Face(hb.Blob.from_file_path(str(forms.font_path())))
+    gids = []
+    for s in ("葛", KATSU_IVS):
+        buf = hb.Buffer()
+        buf.add_str(s)
+        buf.guess_segment_properties()
+        hb.shape(hb.Font(face), buf)
+        gids.append([g.codepoint for g in buf.glyph_infos])
+    assert gids[1][0] != gids[0][0]          # the selector picks another glyph (it is then hidden)
+    with world.registers.juki_uow(write=False) as uow:
+        cur = uow.repo.get(KATSURAGI)
+        old = uow.repo.history_of(KATSURAGI)[0].replace(name="葛城　吉子")
+    pdf = forms.disclosure_form("juki", cur, [old], serial="D0-1", prefecture="三重県", request_no="X",
+                                issued=__import__("datetime").date(2026, 11, 26)).data
+    text = text_of(pdf)
+    assert f"{KATSU_IVS}城　𠮷子" in text and "葛城　吉子" in text

@@ -2,7 +2,7 @@
 
 Every form carries the prefecture, the form title, the request number, the issue date in 和暦, the
 form serial number (帳票管理簿, A5) and "頁 x / y" on every page. The font is embedded (subset) and
-text is shaped by HarfBuzz, so an Ideographic Variation Sequence such as 葛 U+E0100 selects its own
+text is shaped by HarfBuzz, so an Ideographic Variation Sequence such as 葛 U+E0102 selects its own
 glyph (the font's ``cmap`` format 14) and survives text extraction.
 
 Parsing and subsetting IPAmj明朝 (≈ 60,000 glyphs, 40 MB) with fontTools costs about half a second
