@@ -232,3 +232,15 @@ def test_s1_terminal_api_is_in_the_openapi_document(site):
         assert path in doc["paths"], path
     assert "post" in doc["paths"]["/api/v1/search"] and "get" not in doc["paths"]["/api/v1/search"]
     assert not any(p.startswith("/search") or p.startswith("/roster") for p in doc["paths"])  # UI routes hidden
+
+
+def test_a4_pages_refused_to_an_unregistered_terminal_are_logged(site):
+    from jukinet.web import auth as A
+
+    c = site.client()
+    c.cookies.delete(A.TERMINAL_COOKIE)
+    assert c.get("/login").status_code == 403
+    assert json.loads(last(site).detail)["code"] == "TERMINAL_UNREGISTERED"
+    assert site.client().get("/enroll?token=forged").status_code == 403
+    e = last(site)
+    assert e.terminal_id == site.terminal_id and json.loads(e.detail)["code"] == "ENROLLMENT_INVALID"

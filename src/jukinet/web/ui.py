@@ -25,7 +25,7 @@ from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
 from jukinet.search import service as search_service
 from jukinet.security import roles as R
-from jukinet.security.model import Refused
+from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.security.oplog import recent
 from jukinet.security.service import Security
 from jukinet.web import auth as A
@@ -122,6 +122,7 @@ async def ctx_post(request: Request):
 def login_page(request: Request):
     tid = A.terminal_id(request)
     if tid is None:
+        A.security(request).log_refusal(A.Actor(), "login_page", refused(TERMINAL_UNREGISTERED))
         return message(request, "操作端末ではありません", "この端末は操作端末として登録されていません。システム管理者に端末登録を依頼してください。",
                        code="TERMINAL_UNREGISTERED", status=403)
     return render(request, "login.html", terminal_id=tid)
@@ -193,9 +194,13 @@ async def activate(request: Request):
 def enroll_page(request: Request, token: str = ""):
     tid = A.terminal_id(request)
     if tid is None:
+        A.security(request).log_refusal(A.Actor(), "enroll_page", refused(TERMINAL_UNREGISTERED))
         return message(request, "操作端末ではありません", "生体認証の登録は、登録済みの操作端末で行ってください。",
                        code="TERMINAL_UNREGISTERED", status=403)
     op = A.security(request).enrollment_operator(token)
+    if op is None:
+        A.security(request).log_refusal(A.Actor(None, tid), "enroll_page", Refused(
+            "ENROLLMENT_INVALID", "登録用リンクが無効か期限切れです。"))
     return render(request, "enroll.html", op=op, token=token, terminal_id=tid, status=200 if op else 403)
 
 
