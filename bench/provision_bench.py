@@ -36,7 +36,6 @@ import random
 import resource
 import secrets
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -60,15 +60,18 @@ def test_p4_batch_file_to_encrypted_result_utf8_and_shift_jis(world, tmp_path, e
             + "A-3,,,サトウ　イチロウ,1970-01-01,男,三重県四日市市諏訪町1番5号\n"
             + "\n"
             + "A-4,,,東京　花子,1990-02-02,女,\n"
-            + f"A-5,{P.jcode(777)},,,,,\n")
+            + f"A-5,{P.jcode(777)},,,,,\n"
+            + "A-6,,,佐藤　一郎,1970-01-01,,津市広明町13番地\n"
+            + "A-7,,,佐藤 一郎,1970-01-01,,\n")
     res = run(world, write(tmp_path, text, encoding), purpose="令和8年度 県税の賦課")
     assert res.encoding == ("cp932" if encoding == "cp932" else "utf-8")
-    assert (res.rows, res.provided, res.not_found, res.errors, res.national) == (5, 4, 1, 0, 1)
+    assert (res.rows, res.provided, res.not_found, res.ambiguous, res.errors, res.national) == (7, 5, 1, 1, 0, 1)
     raw = res.output_path.read_bytes()
     assert raw.startswith(b"JKNMEDIA") and P.TARO.encode() not in raw and "山田".encode() not in raw
     rows = result_rows(res)
-    assert [r["依頼番号"] for r in rows] == ["A-1", "A-2", "A-3", "A-4", "A-5"]
-    assert [r["結果"] for r in rows] == ["提供", "提供", "提供", "提供", "該当なし"]
+    assert [r["依頼番号"] for r in rows] == ["A-1", "A-2", "A-3", "A-4", "A-5", "A-6", "A-7"]
+    assert [r["結果"] for r in rows] == ["提供", "提供", "提供", "提供", "該当なし", "提供", "複数該当"]
+    assert rows[5]["住民票コード"] == P.ICHIRO_TSU and rows[5]["突合_住所"] == "一致"
     a1 = rows[0]
     assert a1["住民票コード"] == P.TARO and a1["個人番号"] == P.TARO_NO and a1["氏名"] == "山田\u3000太郎"
     assert (a1["突合_氏名"], a1["突合_生年月日"], a1["突合_性別"]) == ("一致", "一致", "")
@@ -77,19 +80,19 @@ def test_p4_batch_file_to_encrypted_result_utf8_and_shift_jis(world, tmp_path, e
     assert rows[0]["行番号"] == "2" and rows[3]["行番号"] == "6"        # line numbers of the file
     m = media_rows(world)[-1]
     assert m["media_id"] == res.media_id and m["status"] == "written" and m["operator_id"] == "OP-PROV"
-    assert (m["rows_total"], m["rows_provided"], m["rows_not_found"], m["rows_national"]) == (5, 4, 1, 1)
+    assert (m["rows_total"], m["rows_provided"], m["rows_not_found"], m["rows_national"]) == (7, 5, 1, 1)
     assert m["sha256"] == res.sha256 and m["size_bytes"] == len(raw) and m["key_id"] == res.key_id
     import hashlib
     assert hashlib.sha256(raw).hexdigest() == res.sha256
     assert m["purpose"] == "令和8年度 県税の賦課" and m["container"] == "jukinet.media/1"
     recs = records(world)
-    assert len(recs) == 5 and {r["media_id"] for r in recs} == {res.media_id}
-    assert [r["row_no"] for r in recs if r["source"] != "national"] == [2, 3, 4, 7]
+    assert len(recs) == 7 and {r["media_id"] for r in recs} == {res.media_id}
+    assert sorted(r["row_no"] for r in recs if r["source"] != "national") == [2, 3, 4, 7, 8, 9]
     assert all(r["oplog_seq"] for r in recs)
     log, _ = OPLOG["juki"]
     with world.registers.engine("juki").connect() as conn:
         entries = conn.execute(select(log).where(log.c.action == "provision_batch")).all()
-    assert sum(json.loads(e.detail)["rows"] for e in entries) == 5
+    assert sum(json.loads(e.detail)["rows"] for e in entries) == 7
 
 
 def test_p4_row_errors_are_reported_in_the_result_not_a_failed_file(world, tmp_path):

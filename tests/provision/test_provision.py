@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from jukinet.errors import JukinetError
 from jukinet.provision import catalogue as C

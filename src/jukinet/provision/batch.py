@@ -40,8 +40,7 @@ from sqlalchemy import insert, update
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals, kojin_bango_link as link, lookup
 from jukinet.provision import catalogue as C
-from jukinet.provision.items import (FOUR, FOUR_LABELS, ITEMS, Keys, check_items, fuhyo_view, juki_view, match,
-                                     national_view, parse_keys)
+from jukinet.provision.items import FOUR, FOUR_LABELS, ITEMS, Keys, check_items, match, national_view, parse_keys
 from jukinet.provision.media import FORMAT as MEDIA_FORMAT, MediaWriter, new_password
 from jukinet.provision.national import NationalRefused, NationalUnavailable, query_body
 from jukinet.provision.records import write_many
@@ -431,10 +430,9 @@ class _Run:
                 + [f"突合_{FOUR_LABELS[f]}" for f in FOUR] + ["消除"] + [labels[i] for i in self.items])
         return _csv(cols)
 
-    def _view(self, rec) -> dict:
-        if isinstance(rec, dict):
-            return rec
-        return juki_view(rec) if self.register == "juki" else fuhyo_view(rec)
+    @staticmethod
+    def _view(rec: dict) -> dict:
+        return rec
 
     def chunk(self, rows: list[Row]) -> None:
         self.n_chunk += 1
@@ -449,6 +447,9 @@ class _Run:
                                                             if r.keys.kind == "juminhyo_code"])
             by_bango = (lookup.by_bangos(conn, [r.keys.kojin_bango for r in valid if r.keys.kind == "kojin_bango"])
                         if self.register == "juki" else {})
+            four_rows = [r for r in valid if r.keys.kind == "four"]
+            by_four = dict(zip((r.line for r in four_rows),
+                               lookup.by_fours(conn, self.register, [r.keys.four for r in four_rows])))
             found: dict[int, list] = {}
             for r in valid:
                 if r.keys.kind == "juminhyo_code":
@@ -457,7 +458,7 @@ class _Run:
                 elif r.keys.kind == "kojin_bango":
                     found[r.line] = by_bango.get(r.keys.kojin_bango, [])
                 else:
-                    found[r.line] = lookup.by_four(conn, self.register, r.keys.four)
+                    found[r.line] = by_four[r.line]
             numbers, fetched = {}, None
             if self.with_number:
                 codes = [self._view(found[r.line][0])["juminhyo_code"] for r in valid if len(found[r.line]) == 1]

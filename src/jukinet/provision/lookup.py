@@ -11,72 +11,115 @@
 
 from __future__ import annotations
 
+from datetime import date
+from functools import lru_cache
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.engine import Connection
 
 from jukinet import kana
-from jukinet.provision.items import Four, Keys, normalize_name, same_address
-from jukinet.store.repository import row_to_fuhyo, row_to_juki
+from jukinet.provision.items import Four, Keys, normalize_name, row_view, same_address
 from jukinet.store.tables import fuhyo_current, juki_current
 
 TABLES = {"juki": juki_current, "fuhyo": fuhyo_current}
-CONVERT = {"juki": row_to_juki, "fuhyo": row_to_fuhyo}
 
 
-def by_codes(conn: Connection, register: str, codes: Iterable[str]) -> dict:
-    t, conv = TABLES[register], CONVERT[register]
+@lru_cache(maxsize=None)
+def _stmt(register: str, kind: str):
+    """The few statements, built once (bound parameters; SQLAlchemy caches their compiled form)."""
+    t = TABLES[register]
+    if kind == "codes":
+        return select(t).where(t.c.juminhyo_code.in_(bindparam("codes", expanding=True)))
+    if kind == "bangos":
+        return select(t).where(t.c.kojin_bango.in_(bindparam("bangos", expanding=True)))
+    if kind == "seion":
+        return select(t).where(t.c.name_seion == bindparam("seion"), t.c.birth_date == bindparam("birth"))
+    if kind == "names":
+        return select(t).where(t.c.name.in_(bindparam("names", expanding=True)), t.c.birth_date == bindparam("birth"))
+    return select(t).where(t.c.birth_date == bindparam("birth"))
+
+
+def by_codes(conn: Connection, register: str, codes: Iterable[str]) -> dict[str, dict]:
     codes = sorted(set(codes))
     out = {}
     for i in range(0, len(codes), 500):
-        for r in conn.execute(select(t).where(t.c.juminhyo_code.in_(codes[i:i + 500]))):
-            out[r.juminhyo_code] = conv(r)
+        for r in conn.execute(_stmt(register, "codes"), {"codes": codes[i:i + 500]}):
+            out[r.juminhyo_code] = row_view(register, r)
     return out
 
 
-def by_bangos(conn: Connection, bangos: Iterable[str]) -> dict[str, list]:
+def by_bangos(conn: Connection, bangos: Iterable[str]) -> dict[str, list[dict]]:
     bangos = sorted(set(bangos))
     out: dict[str, list] = {}
     for i in range(0, len(bangos), 500):
-        for r in conn.execute(select(juki_current).where(juki_current.c.kojin_bango.in_(bangos[i:i + 500]))):
-            out.setdefault(r.kojin_bango, []).append(row_to_juki(r))
+        for r in conn.execute(_stmt("juki", "bangos"), {"bangos": bangos[i:i + 500]}):
+            out.setdefault(r.kojin_bango, []).append(row_view("juki", r))
     return out
 
 
-def by_four(conn: Connection, register: str, four: Four) -> list:
-    t, conv = TABLES[register], CONVERT[register]
+def by_four(conn: Connection, register: str, four: Four) -> list[dict]:
     name = four.name
     if kana.is_kana(name):
-        q = select(t).where(t.c.name_seion == kana.seion(name), t.c.birth_date == four.birth_date)
-        rows = [conv(r) for r in conn.execute(q)]
+        rows = [row_view(register, r) for r in conn.execute(
+            _stmt(register, "seion"), {"seion": kana.seion(name), "birth": four.birth_date})]
     elif " " in name or "\u3000" in name:
         variants = sorted({name.replace(" ", "\u3000"), name.replace("\u3000", " ")})
-        q = select(t).where(t.c.name.in_(variants), t.c.birth_date == four.birth_date)
-        rows = [conv(r) for r in conn.execute(q)]
+        rows = [row_view(register, r) for r in conn.execute(
+            _stmt(register, "names"), {"names": variants, "birth": four.birth_date})]
     else:
         want = normalize_name(name)
-        q = select(t).where(t.c.birth_date == four.birth_date)
-        rows = [conv(r) for r in conn.execute(q) if normalize_name(r.name) == want]
+        rows = [row_view(register, r) for r in conn.execute(_stmt(register, "birth"), {"birth": four.birth_date})
+                if normalize_name(r.name) == want]
     return narrow(rows, four, register)
+
+
+def by_fours(conn: Connection, register: str, fours: list[Four]) -> list[list[dict]]:
+    """Many 4情報 keys at once (a batch chunk): one row-value ``IN`` per kind of name instead of a query
+    per key — ``(name_seion, birth_date)`` for kana, ``(name, birth_date)`` for kanji (with either
+    width of space); a kanji name typed without a space falls back to :func:`by_four`."""
+    t = TABLES[register]
+    seion_keys, name_keys = {}, {}
+    for i, f in enumerate(fours):
+        if kana.is_kana(f.name):
+            seion_keys.setdefault((kana.seion(f.name), f.birth_date), []).append(i)
+        elif " " in f.name or "\u3000" in f.name:
+            for v in {f.name.replace(" ", "\u3000"), f.name.replace("\u3000", " ")}:
+                name_keys.setdefault((v, f.birth_date), []).append(i)
+    found: list[list[dict]] = [[] for _ in fours]
+    for col, keys in ((t.c.name_seion, seion_keys), (t.c.name, name_keys)):
+        items = list(keys)
+        for j in range(0, len(items), 400):
+            part = items[j:j + 400]
+            for r in conn.execute(select(t).where(tuple_(col, t.c.birth_date).in_(part))):
+                view = row_view(register, r)
+                bd = r.birth_date if isinstance(r.birth_date, date) else date.fromisoformat(str(r.birth_date))
+                key = (r.name_seion if col is t.c.name_seion else r.name, bd)
+                for i in keys.get(key, ()):
+                    if all(v["juminhyo_code"] != view["juminhyo_code"] for v in found[i]):
+                        found[i].append(view)
+    out = []
+    for i, f in enumerate(fours):
+        if not kana.is_kana(f.name) and " " not in f.name and "\u3000" not in f.name:
+            out.append(by_four(conn, register, f))
+        else:
+            out.append(narrow(found[i], f, register))
+    return out
 
 
 def narrow(candidates: list, four: Four, register: str) -> list:
     """Several candidates: keep those of the 性別, then those at the 住所, when that leaves some."""
     if len(candidates) > 1 and four.sex:
-        same = [c for c in candidates if _get(c, "sex") == four.sex]
+        same = [c for c in candidates if c.get("sex") == four.sex]
         candidates = same or candidates
     if len(candidates) > 1 and four.address:
-        same = [c for c in candidates if same_address(_get(c, "address") or _get(c, "last_address"), four.address)]
+        same = [c for c in candidates if same_address(c.get("address") or c.get("last_address"), four.address)]
         candidates = same or candidates
     return candidates
 
 
-def _get(c, k):
-    return c.get(k) if isinstance(c, dict) else getattr(c, k, None)
-
-
-def find(conn: Connection, register: str, keys: Keys) -> list:
+def find(conn: Connection, register: str, keys: Keys) -> list[dict]:
+    """The person(s) the keys designate, as views (dicts of the register's items)."""
     if keys.kind == "juminhyo_code":
         r = by_codes(conn, register, [keys.juminhyo_code]).get(keys.juminhyo_code)
         return [r] if r is not None else []

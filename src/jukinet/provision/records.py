@@ -75,9 +75,19 @@ class Digests:
         self.keyring = keyring
         self.oplog = OperationLog(keyring)
         self._person_key = None
+        self._search_key = None
 
     def keys(self, keys: dict) -> str:
-        return json.dumps(self.oplog.digest_keys(keys), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        """JSON of the keyed digest per key — exactly :meth:`OperationLog.digest_keys` (same key, same text)."""
+        import hashlib
+        import hmac
+
+        if self._search_key is None:
+            self._search_key = self.keyring.key("search-keys")
+        k = self._search_key
+        d = {n: hmac.new(k, f"{n}\x1f{v}".encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+             for n, v in (keys or {}).items() if v not in (None, "")}
+        return json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def person(self, juminhyo_code: Optional[str]) -> Optional[str]:
         if not juminhyo_code:

@@ -28,8 +28,7 @@ from typing import Optional
 from jukinet.errors import JukinetError
 from jukinet.provision import access, catalogue as C, kojin_bango_link as link
 from jukinet.provision import lookup
-from jukinet.provision.items import (FOUR_LABELS, ITEMS, Keys, check_items, fuhyo_view, juki_view, match,
-                                     national_view, parse_keys)
+from jukinet.provision.items import FOUR_LABELS, ITEMS, Keys, check_items, match, national_view, parse_keys
 from jukinet.provision.national import NationalClient, NationalRefused, NationalUnavailable, query_body
 from jukinet.provision.records import Digests, Entry, bind_keyring, write
 from jukinet.security.keys import KeyRing
@@ -286,8 +285,7 @@ class ProvisionService:
         if len(found) > 1:
             res.outcome, res.message = "ambiguous", MESSAGES["ambiguous"]
         elif len(found) == 1:
-            view = found[0] if isinstance(found[0], dict) else (
-                juki_view(found[0]) if register == "juki" else fuhyo_view(found[0]))
+            view = found[0]
             person = view.get("juminhyo_code")
             res.outcome, res.message = "provided", MESSAGES["provided"]
             res.values = {i: view.get(i) for i in items}

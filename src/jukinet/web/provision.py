@@ -31,7 +31,6 @@ from jukinet.provision.batch import BatchCommand, BatchService
 from jukinet.provision.items import ITEMS
 from jukinet.provision.records import recent as recent_records
 from jukinet.provision.service import NationalQueryCommand, ProvideCommand, ProvisionService
-from jukinet.security import roles as R
 from jukinet.security.model import FORBIDDEN, Refused, refused
 from jukinet.store.tables_provision import provision_media
 from jukinet.web import auth as A
