@@ -180,6 +180,8 @@ def _send(config: Config, municipality: str, register: str, f, result_out: Optio
         while b := f.read(1 << 20):
             yield b
 
+    import httpx
+
     try:
         with client.http.stream("POST", f"/cs/v1/consistency/{register}", content=body(),
                                 headers={"content-type": "application/x-ndjson"}) as r:
@@ -203,6 +205,9 @@ def _send(config: Config, municipality: str, register: str, f, result_out: Optio
             finally:
                 if sink:
                     sink.close()
+    except httpx.TransportError:
+        console.print("[red]CS_CHANNEL_UNAVAILABLE[/red]: 都道府県サーバに接続できません (jukinet serve は起動していますか)。")
+        raise typer.Exit(2)
     finally:
         client.close()
     sys.stdout.write(json.dumps(header, ensure_ascii=False) + "\n")
