@@ -3,11 +3,8 @@ tests; a few synthetic persons (incl. 外字 with an IVS) and provisions of thei
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -24,20 +21,7 @@ from jukinet.store.registers import Registers
 from jukinet.store.schema import METADATA
 
 
-def _root_conftest():
-    path = (Path(__file__).parent.parent / "conftest.py").resolve()
-    for m in list(sys.modules.values()):
-        f = getattr(m, "__file__", None)
-        if f and Path(f).resolve() == path:
-            return m
-    spec = importlib.util.spec_from_file_location("jukinet_root_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_root = _root_conftest()
-BACKENDS, make_installation = _root.BACKENDS, _root.make_installation
+from jukinet_testing import BACKENDS, make_installation  # noqa: E402
 
 from provision import people as P  # noqa: E402  tests/provision/people.py
 

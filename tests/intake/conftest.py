@@ -51,7 +51,7 @@ def shared(tmp_path_factory):
     the register is read (formats, unknown items): no fresh database per case."""
     from types import SimpleNamespace
 
-    from conftest import make_installation
+    from jukinet_testing import make_installation
 
     from jukinet.store.registers import Registers
 

@@ -26,25 +26,7 @@ from jukinet.store.schema import METADATA
 from . import people as P
 
 
-def _root_conftest():
-    """tests/conftest.py as pytest loaded it (``import conftest`` may name another directory's conftest)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = (Path(__file__).parent.parent / "conftest.py").resolve()
-    for m in list(sys.modules.values()):
-        f = getattr(m, "__file__", None)
-        if f and Path(f).resolve() == path:
-            return m
-    spec = importlib.util.spec_from_file_location("jukinet_root_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_root = _root_conftest()
-BACKENDS, make_installation = _root.BACKENDS, _root.make_installation
+from jukinet_testing import BACKENDS, make_installation  # noqa: E402
 
 KEEP = {"provision_requesters", "provision_affairs", "provision_grants"}
 
