@@ -1,0 +1,49 @@
+"""Run the benchmarks one after another (``make bench``); each prints its markdown table.
+
+    .venv/bin/python bench/run.py [--quick] [--data-dir DIR]
+
+``--data-dir`` names a seeded installation to measure lookups, search, provision and consistency
+on (Mie scale: ``jukinet init --data-dir DIR && jukinet seed --data-dir DIR --residents 1800000``,
+about 12–30 minutes on 2 cores). Without it, each benchmark seeds what it needs; ``--quick`` uses
+small sizes to check that every benchmark still runs. Figures for the record go to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small sizes: checks that every benchmark runs")
+    ap.add_argument("--data-dir", type=Path, help="a seeded installation to measure on")
+    a = ap.parse_args()
+    dd = ["--data-dir", str(a.data_dir)] if a.data_dir else []
+    q = a.quick
+    runs = [
+        ["seed_bench.py", "5000" if q else "100000"],
+        ["lookup_bench.py", *(dd or ["--residents", "5000" if q else "100000"]), "--samples", "300" if q else "3000"],
+        ["search_bench.py", *(dd or ["--residents", "5000" if q else "200000"])],
+        ["intake_bench.py", *(["--residents", "2000", "--single", "200", "--batched", "2000"] if q else [])],
+        ["retention_bench.py", *(["--residents", "2000", "--expired", "20000"] if q else [])],
+        ["disclosure_bench.py", "--records", "20000" if q else "5000000", *dd],
+    ]
+    failed = 0
+    for script, *args in runs:
+        print(f"\n## {script} {' '.join(args)}\n", flush=True)
+        rc = subprocess.call([sys.executable, str(HERE / script), *args])
+        if rc:
+            print(f"(exit {rc})", flush=True)
+            failed += 1
+    print("\nprovision_bench.py and reconcile_bench.py take a Mie-scale --data-dir and several minutes each; "
+          "run them on their own (see bench/RESULTS.md).")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
