@@ -267,7 +267,7 @@ def ensure_dev_pki(tls, data_dir: Path, prefecture_code: str, hosts: Iterable[st
          True, False),
     ]
     for code in (municipalities if municipalities is not None else municipality_codes()):
-        c, k = cs_paths(resolve(tls.cs_dir), code)
+        c, k = cs_paths(tls.cs_dir, code)  # resolved once, in the loop below
         wanted.append((PeerIdentity("cs", code), c, k, f"市町村CS {code}", False, True))
     for ident, c, k, cn, srv, cli in wanted:
         c, k = resolve(c), resolve(k)

@@ -75,3 +75,11 @@ def test_serve_starts_and_answers_health(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_u1_init_with_a_relative_data_dir_puts_every_certificate_under_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["init", "--data-dir", "jukinet-data"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "jukinet-data" / "pki" / "cs" / "242012.pem").exists()
+    assert not (tmp_path / "jukinet-data" / "jukinet-data").exists()
