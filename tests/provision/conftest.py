@@ -23,10 +23,9 @@ from jukinet.store import migrate
 from jukinet.store.registers import Registers
 from jukinet.store.schema import METADATA
 
+from jukinet_testing import BACKENDS, make_installation  # tests/jukinet_testing.py
+
 from . import people as P
-
-
-from jukinet_testing import BACKENDS, make_installation  # noqa: E402
 
 KEEP = {"provision_requesters", "provision_affairs", "provision_grants"}
 
