@@ -175,5 +175,12 @@ def test_n1_national_screen_needs_the_affair_and_a_purpose(site):
                                         "juminhyo_code": P.TARO})
     assert r.status_code == 400 and "PURPOSE_REQUIRED" in r.text
     assert site.client("prov2").get("/query/national").status_code == 403
+    api = site.api("prov")
+    r = api.post("/api/v1/national/query", json={"register": "fuhyo", "purpose_code": "inquiry", "kojin_bango": P.TARO_NO})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "KEY_NOT_ALLOWED"
+    assert records(site.world, "fuhyo")[-1]["kind"] == "national_query"
+    schema = site.app.openapi()["components"]["schemas"]
+    assert schema["ProvideOut"]["properties"]["register"]["type"] == "string"
+    assert "register" in schema["ProvideOut"]["required"] and "register_" not in schema["BatchOut"]["properties"]
     recs = site.client("mgr").get("/provision/records")
     assert recs.status_code == 200 and "PURPOSE_REQUIRED" in recs.text and P.TARO not in recs.text

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, Optional
@@ -109,12 +108,13 @@ class ProvideIn(BaseModel):
     case_ref: Optional[str] = Field(None, max_length=32)
 
 
-warnings.filterwarnings("ignore", 'Field name "register"', UserWarning, __name__)   # our field, not ABC.register
+#: "register" is our item (juki | fuhyo); as a Python attribute it would shadow BaseModel.register (ABC)
+REGISTER = dict(alias="register", serialization_alias="register")
 
 
 class ProvideOut(BaseModel):
     record_id: Optional[int]
-    register: str
+    register_: str = Field(**REGISTER)
     kind: str
     requester_code: str
     affair_code: str
@@ -267,7 +267,7 @@ def media_page(request: Request):
 
 class BatchOut(BaseModel):
     media_id: str
-    register: str
+    register_: str = Field(**REGISTER)
     password: str = Field(description="この応答でのみ返す。媒体とは別に手渡すこと")
     rows: int
     provided: int
@@ -503,7 +503,7 @@ async def national_submit(request: Request):
 
 
 class NationalIn(BaseModel):
-    register: Literal["juki", "fuhyo"] = "juki"
+    register_: Literal["juki", "fuhyo"] = Field("juki", **REGISTER)
     purpose_code: str
     case_ref: Optional[str] = Field(None, max_length=32)
     juminhyo_code: Optional[str] = Field(None, max_length=20)
@@ -517,8 +517,8 @@ class NationalIn(BaseModel):
 @api.post("/national/query")
 def api_national(body: NationalIn, request: Request, ctx: A.Ctx = Depends(api_ctx)):
     """全国サーバ (juki) / 附票全国サーバ (fuhyo) への照会: 住民票コード・個人番号 (全国サーバのみ)・4情報."""
-    r = svc(request).national_query(NationalQueryCommand(**body.model_dump()), ctx.operator, ctx.terminal_id,
-                                    channel="api")
+    r = svc(request).national_query(NationalQueryCommand(**body.model_dump(by_alias=True)), ctx.operator,
+                                    ctx.terminal_id, channel="api")
     return {"record_id": r.record_id, "register": r.register, "outcome": r.outcome, "message": r.message,
             "results": r.results}
 
