@@ -244,3 +244,13 @@ def test_a4_pages_refused_to_an_unregistered_terminal_are_logged(site):
     assert site.client().get("/enroll?token=forged").status_code == 403
     e = last(site)
     assert e.terminal_id == site.terminal_id and json.loads(e.detail)["code"] == "ENROLLMENT_INVALID"
+
+
+def test_s1_api_schemas_name_the_register_item_register(site):
+    """The JSON item is ``register`` (juki | fuhyo), never pydantic's ABC method leaking in as a default."""
+    doc = site.client().get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    for name in ("HitOut", "RegisterCount", "DetailRequest", "DetailResponse"):
+        props = schemas[name]["properties"]
+        assert "register" in props and "register_" not in props, name
+        assert "default" not in props["register"] or props["register"]["default"] in ("juki", "fuhyo"), name

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from jukinet.search import service as S
 from jukinet.web import auth as A
@@ -31,8 +31,14 @@ class SearchRequest(BaseModel):
     page: int = Field(1, ge=1)
 
 
+#: "register" is our item (juki | fuhyo); as a Python attribute it would shadow BaseModel.register (ABC)
+REGISTER = dict(alias="register", serialization_alias="register")
+BY_NAME = ConfigDict(populate_by_name=True)
+
+
 class HitOut(BaseModel):
-    register: str
+    model_config = BY_NAME
+    register_: str = Field(**REGISTER)
     juminhyo_code: str
     name: str
     name_kana: str
@@ -44,7 +50,8 @@ class HitOut(BaseModel):
 
 
 class RegisterCount(BaseModel):
-    register: str
+    model_config = BY_NAME
+    register_: str = Field(**REGISTER)
     count: int
     over_cap: bool
 
@@ -62,12 +69,14 @@ class SearchResponse(BaseModel):
 class DetailRequest(BaseModel):
     purpose_code: str
     case_ref: Optional[str] = Field(None, max_length=32)
-    register: Literal["juki", "fuhyo"] = "juki"
+    model_config = BY_NAME
+    register_: Literal["juki", "fuhyo"] = Field("juki", **REGISTER)
     juminhyo_code: str = Field(min_length=11, max_length=11)
 
 
 class DetailResponse(BaseModel):
-    register: str
+    model_config = BY_NAME
+    register_: str = Field(**REGISTER)
     record: dict
     history: list[dict]
 
@@ -89,9 +98,9 @@ def search(body: SearchRequest, request: Request, ctx: A.Ctx = Depends(api_ctx))
             sec.log_refusal(ctx.actor, "search", e, chain=body.registers[0] if body.registers else "admin")
         raise
     return SearchResponse(total=res.total, over_cap=res.over_cap, cap=res.cap, page=res.page, pages=res.pages,
-                          registers=[RegisterCount(register=r.register, count=r.count, over_cap=r.over_cap)
+                          registers=[RegisterCount(register_=r.register, count=r.count, over_cap=r.over_cap)
                                      for r in res.registers],
-                          hits=[HitOut(**{k: getattr(h, k) for k in HitOut.model_fields}) for h in res.page_hits()])
+                          hits=[HitOut(**{k: getattr(h, k.rstrip('_')) for k in HitOut.model_fields}) for h in res.page_hits()])
 
 
 def _record(r) -> dict:
@@ -105,14 +114,14 @@ def _record(r) -> dict:
 @router.post("/persons/detail", response_model=DetailResponse)
 def detail(body: DetailRequest, request: Request, ctx: A.Ctx = Depends(api_ctx)):
     """One person's record (current or removed) with every earlier version; 住民票コード in the body."""
-    authorize_search(request, ctx, [body.register], "detail")
+    authorize_search(request, ctx, [body.register_], "detail")
     sec = A.security(request)
-    cmd = S.DetailCommand(purpose_code=body.purpose_code, register=body.register,
+    cmd = S.DetailCommand(purpose_code=body.purpose_code, register=body.register_,
                           juminhyo_code=body.juminhyo_code, case_ref=body.case_ref)
     try:
         d = S.detail(cmd, sec.registers, sec.oplog, ctx.actor)
     except S.JukinetError as e:
         if e.code != "NOT_FOUND" and not isinstance(e, A.Refused):
-            sec.log_refusal(ctx.actor, "detail", e, chain=body.register)
+            sec.log_refusal(ctx.actor, "detail", e, chain=body.register_)
         raise
-    return DetailResponse(register=d.register, record=_record(d.record), history=[_record(h) for h in d.history])
+    return DetailResponse(register_=d.register, record=_record(d.record), history=[_record(h) for h in d.history])
