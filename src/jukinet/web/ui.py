@@ -128,24 +128,25 @@ def login_page(request: Request):
     return render(request, "login.html", terminal_id=tid)
 
 
-@router.post("/auth/login/options")
-async def login_options(request: Request):
+async def _registered_terminal(request: Request, action: str) -> str:
+    """CSRF check, then the registered 操作端末ID of this browser; an unregistered one is refused and logged."""
     await A.check_csrf(request)
     tid = A.terminal_id(request)
     if tid is None:
-        raise A.security(request).refuse(A.Actor(), "login", Refused(
-            "TERMINAL_UNREGISTERED", "この端末は操作端末として登録されていません。", status=403))
+        raise A.security(request).refuse(A.Actor(), action, refused(TERMINAL_UNREGISTERED))
+    return tid
+
+
+@router.post("/auth/login/options")
+async def login_options(request: Request):
+    tid = await _registered_terminal(request, "login")
     body = await request.json()
     return A.security(request).login_options(str(body.get("operator_id") or ""), tid)
 
 
 @router.post("/auth/login/verify")
 async def login_verify(request: Request):
-    await A.check_csrf(request)
-    tid = A.terminal_id(request)
-    if tid is None:
-        raise A.security(request).refuse(A.Actor(), "login", Refused(
-            "TERMINAL_UNREGISTERED", "この端末は操作端末として登録されていません。", status=403))
+    tid = await _registered_terminal(request, "login")
     body = await request.json()
     res = A.security(request).login_verify(tid, str(body.get("challenge_id") or ""), body.get("credential") or {})
     resp = JSONResponse({"redirect": "/"})
@@ -206,22 +207,14 @@ def enroll_page(request: Request, token: str = ""):
 
 @router.post("/auth/enroll/options")
 async def enroll_options(request: Request):
-    await A.check_csrf(request)
-    tid = A.terminal_id(request)
-    if tid is None:
-        raise A.security(request).refuse(A.Actor(), "enroll", Refused(
-            "TERMINAL_UNREGISTERED", "この端末は操作端末として登録されていません。", status=403))
+    tid = await _registered_terminal(request, "enroll")
     body = await request.json()
     return A.security(request).registration_options(str(body.get("token") or ""), tid)
 
 
 @router.post("/auth/enroll/verify")
 async def enroll_verify(request: Request):
-    await A.check_csrf(request)
-    tid = A.terminal_id(request)
-    if tid is None:
-        raise A.security(request).refuse(A.Actor(), "enroll", Refused(
-            "TERMINAL_UNREGISTERED", "この端末は操作端末として登録されていません。", status=403))
+    tid = await _registered_terminal(request, "enroll")
     body = await request.json()
     op = A.security(request).registration_verify(str(body.get("token") or ""), tid, str(body.get("challenge_id") or ""),
                                                  body.get("credential") or {})
