@@ -182,6 +182,11 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(provision_app, name="provision")
 app.add_typer(query_app, name="query")
 
+from jukinet.backup.cli import backup_app, restore_command  # noqa: E402  (A7 encrypted backups, ADR 0024)
+
+app.add_typer(backup_app, name="backup")
+app.command("restore")(restore_command)
+
 
 def main() -> None:  # pragma: no cover
     app()

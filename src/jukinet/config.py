@@ -159,6 +159,25 @@ class ProvisionConfig:
 
 
 @dataclass
+class BackupConfig:
+    """Daily encrypted backups (A7; ADR 0024): the machine holds only the prefecture's public key."""
+
+    #: run the backup inside ``jukinet serve`` once a day at ``daily_at`` (JST, HH:MM) when the public key exists
+    enabled: bool = True
+    daily_at: str = "03:30"
+    #: the prefecture's public key (PEM, from ``jukinet backup keygen``); relative: under the data directory
+    public_key: str = "keys/backup-public.pem"
+    #: where backups are written (their own catalogue; best on another disk) and how many are kept
+    dir: str = "backups"
+    generations: int = 7
+    #: private (0700) area for the plaintext SQLite snapshots while they are encrypted, on the server's disk
+    tmp_dir: str = "tmp-backup"
+    chunk_size: int = 1 << 20
+    #: zlib level before encryption (0: none; pg_dump compresses itself at this level)
+    compress_level: int = 1
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -172,6 +191,7 @@ class Config:
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     provision: ProvisionConfig = field(default_factory=ProvisionConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the config: relative paths are under the data directory."""
@@ -219,4 +239,5 @@ class Config:
             reconcile=ReconcileConfig(**d.get("reconcile", {})),
             retention=RetentionConfig(**d.get("retention", {})),
             provision=ProvisionConfig(**d.get("provision", {})),
+            backup=BackupConfig(**d.get("backup", {})),
         )

@@ -8,6 +8,10 @@ logged by code and tried again the next day; the web server is never affected.
 
 ``retention.enabled = false`` turns the daily erasure off (e.g. when an external scheduler runs
 ``jukinet retention run`` instead).
+
+A second thread writes the daily encrypted backup at ``backup.daily_at`` (A7, ADR 0024) when
+``backup.enabled`` and the prefecture's public key is in place; it keeps ``backup.generations``
+backups and writes ``DIR/ops/backup-status.json`` after every run.
 """
 
 from __future__ import annotations
@@ -30,29 +34,46 @@ class OpsScheduler:
         self._registers = registers
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._backup_thread: Optional[threading.Thread] = None
         self.runs = 0
+        self.backup_runs = 0
 
     def start(self) -> "OpsScheduler":
         if self.config.retention.enabled:
             self._thread = threading.Thread(target=self._loop, name="jukinet-ops", daemon=True)
             self._thread.start()
+        if self.config.backup.enabled:
+            self._backup_thread = threading.Thread(target=self._loop, args=(self.config.backup.daily_at,
+                                                                            self.run_backup_once),
+                                                   name="jukinet-backup", daemon=True)
+            self._backup_thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        for t in (self._thread, self._backup_thread):
+            if t is not None:
+                t.join(10)
 
-    def _loop(self) -> None:
+    def _loop(self, daily_at: Optional[str] = None, job: Optional[Callable[[], object]] = None) -> None:
         from jukinet.ops.retention import next_run_after
 
         while not self._stop.is_set():
-            due = next_run_after(self.clock(), self.config.retention.daily_at)
+            due = next_run_after(self.clock(), daily_at or self.config.retention.daily_at)
             wait = max(0.0, (due - self.clock()).total_seconds())
             if self._stop.wait(min(wait, 3600.0)):
                 return
             if self.clock() >= due:
-                self.run_once()
+                (job or self.run_once)()
+
+    def run_backup_once(self):
+        """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""
+        from jukinet.backup.service import scheduled_backup
+
+        try:
+            return scheduled_backup(self.config, clock=self.clock)
+        finally:
+            self.backup_runs += 1
 
     def run_once(self) -> None:
         """Retention (every rule) and the overdue-check count; never raises."""
