@@ -411,6 +411,19 @@ def test_a7_scheduler_runs_the_due_backup_and_writes_the_status_file(installatio
     assert status2["last_failure_at"].startswith("2026-11-27T18:29:59")
     assert status2["last_success_at"] == status["last_success_at"] and status2["last_file"] == status["last_file"]
     assert not list(installation.data_dir.glob("tmp-backup/snapshot-*"))
+    # both runs are in the admin operation log (who, outcome, code — no personal data); the chain holds
+    from jukinet.store.tables_security import OPLOG
+
+    log, _ = OPLOG["admin"]
+    engine = make_engine(installation.database.admin_url)
+    with engine.connect() as c:
+        runs = c.execute(select(log.c.operator_id, log.c.outcome, log.c.detail).where(log.c.action == "backup_write")
+                         .order_by(log.c.seq)).all()
+    engine.dispose()
+    assert [(r.operator_id, r.outcome) for r in runs] == [("scheduler", "granted"), ("scheduler", "failed")]
+    assert json.loads(runs[1].detail) == {"code": "BACKUP_WRITE_FAILED"}
+    v = runner.invoke(app, ["audit", "verify", "--data-dir", str(installation.data_dir), "--no-checkpoint"])
+    assert v.exit_code == 0, v.output
 
 
 def test_a7_old_generations_are_pruned(installation):
@@ -423,3 +436,17 @@ def test_a7_old_generations_are_pruned(installation):
     foreign.write_bytes(b"x")
     service.run_and_record(installation, clock=lambda: base + timedelta(days=9))
     assert foreign.exists() and len(list((installation.data_dir / "backups").glob("jukinet-backup-*.jkb"))) == 2
+
+
+def test_a7_keygen_makes_a_protected_pair_and_never_overwrites(tmp_path):
+    """The prefecture's pair: private key encrypted with the passphrase, mode 0600; Q2: no overwrite."""
+    out = tmp_path / "prefecture"
+    r = runner.invoke(app, ["backup", "keygen", "--out", str(out)], env={PASSPHRASE_ENV: PASSPHRASE})
+    assert r.exit_code == 0, r.output
+    priv, pub = out / PRIVATE_NAME, out / PUBLIC_NAME
+    assert priv.stat().st_mode & 0o777 == 0o600 and b"ENCRYPTED PRIVATE KEY" in priv.read_bytes()
+    assert b"PUBLIC KEY" in pub.read_bytes() and "鍵ID" in r.output and "backup-public.pem" in r.output
+    assert PrivateKeyFile(priv, PASSPHRASE).key_id in r.output
+    before = priv.read_bytes()
+    r = runner.invoke(app, ["backup", "keygen", "--out", str(out)], env={PASSPHRASE_ENV: PASSPHRASE})
+    assert r.exit_code == 2 and "BACKUP_KEY_EXISTS" in r.output and priv.read_bytes() == before

@@ -199,22 +199,42 @@ def prune(directory: Path, keep: int) -> list[Path]:
     return gone
 
 
+def _oplog(config: Config, actor: str, outcome: str, detail: dict, at: datetime) -> None:
+    """The run in the admin operation log (after the snapshot: it is in the next backup). A log
+    failure does not undo a written backup; it is reported by code."""
+    from jukinet.security.keys import KeyRing
+    from jukinet.security.oplog import Actor, OperationLog
+    from jukinet.store.engine import make_engine, writer
+
+    engine = make_engine(config.database.admin_url, synchronous=config.database.sqlite_synchronous)
+    try:
+        with writer(engine).begin() as conn:
+            OperationLog(KeyRing(config.data_dir), config.data_dir).append(
+                conn, "admin", actor=Actor(actor, None), action="backup_write", outcome=outcome, detail=detail, now=at)
+    except Exception as e:  # noqa: BLE001
+        log.error("backup not recorded in the operation log: %s", getattr(e, "code", type(e).__name__))
+    finally:
+        engine.dispose()
+
+
 def run_and_record(config: Config, *, out: Optional[Path] = None, public_key: Optional[Path] = None,
-                   progress: Optional[Progress] = None, clock: Callable[[], datetime] = utcnow) -> BackupResult:
-    """A backup as an operation: the status file is written whatever happens, old generations are
-    pruned after a success into the configured directory. Raises the failure."""
+                   progress: Optional[Progress] = None, clock: Callable[[], datetime] = utcnow,
+                   actor: str = "cli") -> BackupResult:
+    """A backup as an operation: the status file is written and the admin operation log records it
+    whatever happens; old generations are pruned after a success into the configured directory.
+    Raises the failure."""
     try:
         result = make_backup(config, out=out, public_key=public_key, progress=progress, clock=clock)
-    except JukinetError as e:
-        write_status(config, at=clock(), failure_code=e.code)
-        raise
-    except OSError as e:
-        write_status(config, at=clock(), failure_code="BACKUP_WRITE_FAILED")
-        raise JukinetError("BACKUP_WRITE_FAILED", "バックアップを書き込めませんでした (容量・権限を確認してください)。") from e
-    except Exception:
-        write_status(config, at=clock(), failure_code="BACKUP_FAILED")
+    except Exception as e:
+        code = getattr(e, "code", "BACKUP_WRITE_FAILED" if isinstance(e, OSError) else "BACKUP_FAILED")
+        write_status(config, at=clock(), failure_code=code)
+        _oplog(config, actor, "failed", {"code": code}, clock())
+        if isinstance(e, OSError):
+            raise JukinetError("BACKUP_WRITE_FAILED", "バックアップを書き込めませんでした (容量・権限を確認してください)。") from e
         raise
     write_status(config, at=clock(), result=result)
+    _oplog(config, actor, "granted", {"backup_id": result.backup_id, "file": result.path.name, "bytes": result.bytes},
+           clock())
     if out is None:
         for p in prune(backup_dir(config), config.backup.generations):
             log.info("backup generation removed: %s", p.name)
@@ -227,7 +247,7 @@ def scheduled_backup(config: Config, clock: Callable[[], datetime] = utcnow) -> 
         log.warning("daily backup skipped: BACKUP_NO_PUBLIC_KEY")
         return None
     try:
-        result = run_and_record(config, clock=clock)
+        result = run_and_record(config, clock=clock, actor="scheduler")
     except Exception as e:  # noqa: BLE001 - reported by code, tried again tomorrow
         log.error("daily backup failed: %s", getattr(e, "code", type(e).__name__))
         return None
