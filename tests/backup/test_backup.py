@@ -434,8 +434,18 @@ def test_a7_old_generations_are_pruned(installation):
     assert left == made[2:]
     foreign = installation.data_dir / "backups" / "keep-me.jkb"
     foreign.write_bytes(b"x")
+    killed = installation.data_dir / "backups" / "jukinet-backup-20261001T183000Z-abcdef.jkb.part"
+    killed.write_bytes(b"x")
+    stale_snapshot = installation.data_dir / "tmp-backup" / "snapshot-killed"
+    stale_snapshot.mkdir(parents=True)
+    (stale_snapshot / "juki.sqlite3").write_bytes(b"x")
+    for p in (killed, stale_snapshot):
+        os.utime(p, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     service.run_and_record(installation, clock=lambda: base + timedelta(days=9))
     assert foreign.exists() and len(list((installation.data_dir / "backups").glob("jukinet-backup-*.jkb"))) == 2
+    assert not killed.exists()
+    if installation.database.juki_url.startswith("sqlite"):
+        assert not stale_snapshot.exists()
 
 
 def test_a7_keygen_makes_a_protected_pair_and_never_overwrites(tmp_path):

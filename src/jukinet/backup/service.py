@@ -194,6 +194,8 @@ def prune(directory: Path, keep: int) -> list[Path]:
     """Erase all but the newest ``keep`` backups of ``directory`` (only files named as ours)."""
     ours = sorted(p for p in Path(directory).glob("jukinet-backup-*.jkb") if NAME.match(p.name))
     gone = ours[:-keep] if keep > 0 else []
+    gone += [p for p in Path(directory).glob("jukinet-backup-*.jkb.part")   # left by a killed run
+             if NAME.match(p.name[:-5]) and p.stat().st_mtime < time.time() - snap.STALE_SECONDS]
     for p in gone:
         p.unlink()
     return gone

@@ -19,6 +19,7 @@ areas and media (already encrypted, erased after their period) are not part of a
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -36,6 +37,9 @@ from jukinet.store.migrate import STORES
 #: what a restore needs besides the databases (relative to the data directory)
 DATA_FILES = (CONFIG_NAME, "audit/checkpoints.jsonl")
 DATA_TREES = ("keys", "pki")
+
+#: a snapshot directory or partial backup left by a killed run is erased after this long
+STALE_SECONDS = 86400
 
 Progress = Callable[[str, int, Optional[int]], None]
 
@@ -57,8 +61,12 @@ def sqlite_path(url: str) -> Path:
 
 @contextmanager
 def private_tmp(parent: Path) -> Iterator[Path]:
-    """A 0700 directory for plaintext snapshots, removed afterwards whatever happens."""
+    """A 0700 directory for plaintext snapshots, removed afterwards whatever happens (and, should a
+    process have been killed, by the next run once it is a day old)."""
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in parent.glob("snapshot-*"):
+        if stale.is_dir() and stale.stat().st_mtime < time.time() - STALE_SECONDS:
+            shutil.rmtree(stale, ignore_errors=True)
     d = Path(tempfile.mkdtemp(prefix="snapshot-", dir=parent))
     try:
         yield d
