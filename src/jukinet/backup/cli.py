@@ -23,7 +23,8 @@ from jukinet.errors import JukinetError
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
-backup_app = typer.Typer(help="暗号化バックアップ (A7): 作成・一覧・検証・鍵の作成", invoke_without_command=True)
+backup_app = typer.Typer(help="暗号化バックアップ (A7): サブコマンドなしで作成 (県の公開鍵で暗号化)。一覧・検証・鍵の作成",
+                         invoke_without_command=True)
 
 STAGES = {"files": "設定・鍵ファイル", "snapshot": "スナップショット", "encrypt": "暗号化", "dump": "pg_dump",
           "verify": "検証", "decrypt": "復号", "load": "pg_restore"}
@@ -84,8 +85,8 @@ PublicKeyOpt = typer.Option(None, "--public-key", help="公開鍵 (--key-command
 
 @backup_app.callback()
 def backup(ctx: typer.Context, data_dir: Path = DataDir,
-           out: Optional[Path] = typer.Option(None, "--out", help="出力ファイル (省略時は [backup].dir に世代管理して作成)"),
-           public_key: Optional[Path] = typer.Option(None, "--public-key", help="公開鍵 (省略時は [backup].public_key)")):
+           out: Optional[Path] = typer.Option(None, "--out", help="出力ファイル (省略時は設定 backup.dir に世代管理して作成)"),
+           public_key: Optional[Path] = typer.Option(None, "--public-key", help="公開鍵 (省略時は設定 backup.public_key)")):
     """暗号化バックアップを作成する (両ファイル・管理DB・設定・鍵; 県の公開鍵で暗号化)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -123,7 +124,7 @@ def keygen(out: Path = typer.Option(..., "--out", help="鍵の出力先 (県の�
 @backup_app.command("list")
 def list_command(data_dir: Path = DataDir,
                  check: bool = typer.Option(False, "--check", help="各ファイルの完全性 (末尾のハッシュ) も確認する (鍵不要)")):
-    """バックアップの一覧 ([backup].dir; 鍵もデータベースも不要)."""
+    """バックアップの一覧 (設定 backup.dir; 鍵もデータベースも不要)."""
     from jukinet.backup.service import backup_dir, list_backups
 
     try:
