@@ -309,9 +309,10 @@ def test_a7_backup_file_holds_no_plaintext_personal_data(installation, tmp_path)
 
 def test_a7_machine_backs_up_without_the_private_key_and_cannot_restore(installation, keys, new_target, tmp_path):
     """The installation holds only the public key: it writes backups; nothing on it opens them."""
+    private_pem = keys["private"].read_bytes()
     for p in installation.data_dir.rglob("*"):
-        if p.is_file() and p.suffix == ".pem":
-            assert b"PRIVATE KEY" not in p.read_bytes() or "pki" in p.parts, p   # TLS keys are not backup keys
+        if p.is_file():
+            assert private_pem not in p.read_bytes() and b"ENCRYPTED PRIVATE KEY" not in p.read_bytes(), p
     file = _backup(installation, tmp_path)
     target, db_url = new_target
     r = runner.invoke(app, _restore_args(file, installation.data_dir / "keys" / "backup-public.pem", target, db_url))
