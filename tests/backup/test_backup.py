@@ -461,3 +461,17 @@ def test_a7_keygen_makes_a_protected_pair_and_never_overwrites(tmp_path):
     before = priv.read_bytes()
     r = runner.invoke(app, ["backup", "keygen", "--out", str(out)], env={PASSPHRASE_ENV: PASSPHRASE})
     assert r.exit_code == 2 and "BACKUP_KEY_EXISTS" in r.output and priv.read_bytes() == before
+
+
+def test_a7_backup_without_a_usable_public_key_is_refused_and_recorded(installation, tmp_path):
+    """Q2: no public key, or a file that is not one → a code, no backup file, the status file says so."""
+    pub = installation.data_dir / "keys" / "backup-public.pem"
+    pub.write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    r = runner.invoke(app, ["backup", "--data-dir", str(installation.data_dir)])
+    assert r.exit_code == 2 and "BACKUP_PUBLIC_KEY_INVALID" in r.output
+    pub.unlink()
+    r = runner.invoke(app, ["backup", "--data-dir", str(installation.data_dir)])
+    assert r.exit_code == 2 and "BACKUP_NO_PUBLIC_KEY" in r.output
+    assert not list(installation.data_dir.glob("backups/*"))
+    status = json.loads((installation.data_dir / "ops" / "backup-status.json").read_text())
+    assert status["last_failure_code"] == "BACKUP_NO_PUBLIC_KEY" and status["last_success_at"] is None
