@@ -52,6 +52,7 @@ class Meta:
     first_day: date
     last_day: date
     rules: an.Rules
+    partial: bool = False      # the month has not ended: a provisional report (暫定版), not for sign-off
 
 
 def font_path() -> Path:
@@ -158,7 +159,8 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
     doc.footer_text = f"操作ログ月次分析報告書 {era_month}"
     doc.add_page()
     doc.set_font("gothic", size=16)
-    doc.cell(0, 10, f"操作ログ月次分析報告書 ({era_month})", new_x="LMARGIN", new_y="NEXT", align="L")
+    doc.cell(0, 10, f"操作ログ月次分析報告書 ({era_month}){' — 月途中の暫定版' if meta.partial else ''}",
+             new_x="LMARGIN", new_y="NEXT", align="L")
     doc.set_font("gothic", size=10)
     for line in (f"{meta.prefecture_name} 住基ネット 都道府県サーバ・附票都道府県サーバ",
                  f"対象期間: {period} (日本時間)    報告先: 管理責任者",

@@ -190,7 +190,8 @@ class AuditService:
         from jukinet.audit import report
 
         a, names = self.analyse(month)
-        meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules)
+        meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
+                           partial=datetime.now(timezone.utc) < month.end_utc)
         return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag), report.csv_bytes(a, names, meta)
 
     def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
@@ -223,6 +224,8 @@ class AuditService:
                  flag_notes: dict | None = None, now: datetime | None = None) -> int:
         """Record the manager's sign-off of the version with ``pdf_sha256``; refused if it changed."""
         now = now or datetime.now(timezone.utc)
+        if now < month.end_utc:
+            raise JukinetError("AUDIT_MONTH_OPEN", "月が終わるまでは確認を記録できません (作成・閲覧はできます)。", field="month")
         if decision not in DECISIONS:
             raise JukinetError("AUDIT_DECISION_INVALID", "確認結果を選択してください。", field="decision")
         comment = (comment or "").strip()
