@@ -12,8 +12,8 @@ kind  区分              fires when
 ====  ================  ==============================================================================
 a     業務なし照会      a lookup (検索・詳細表示) by an operator on a JST day on which that operator made
                         no provision, national query, disclosure or correction (same operator, same day)
-b     同一人反復照会    one operator looked up the same person (住民票コード digest) more than
-                        ``repeat_lookups`` times in the month
+b     同一人反復照会    one operator looked up (詳細表示) the same person (住民票コード digest) more
+                        than ``repeat_lookups`` times in the month (provisions of that person do not count)
 c     時間外照会        personal data accessed outside office hours, on a weekend, a public holiday
                         (jpholiday) or a closed day (年末年始)
 d     関係者照会        a lookup of a person sharing the operator's surname or living under the
@@ -251,7 +251,7 @@ def flag_repeats(entries: list[Entry], rules: Rules) -> list[Flag]:
     """(b) The same person (住民票コード digest) looked up by one operator more than the limit."""
     groups: dict = defaultdict(list)
     for e in entries:
-        if e.granted and e.operator_id and e.action in LOOKUP_ACTIONS | {"provision", "national_query"} and e.person:
+        if e.granted and e.operator_id and e.action in LOOKUP_ACTIONS and e.person:
             groups[(e.operator_id, e.person)].append(e)
     flags = []
     n = 0

@@ -248,7 +248,8 @@ class InventoryService:
         last = self.last_confirmed()
         overdue = True
         if last is not None:
-            at = last.confirmed_at if not isinstance(last.confirmed_at, str) else datetime.fromisoformat(last.confirmed_at)
+            at = last.confirmed_at
+            at = datetime.fromisoformat(at) if isinstance(at, str) else at
             at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
             overdue = (now - at).days > self.cfg.inventory_max_age_days
         return Inventory(since, now, accounts, fs, digest(fs), last, overdue, usage)

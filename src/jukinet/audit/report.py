@@ -22,7 +22,8 @@ from jukinet import wareki
 from jukinet.audit import analysis as an
 from jukinet.errors import JukinetError
 
-FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf", "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
+                   "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
                    "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf", "/usr/share/fonts/**/ipa*g.ttf"]
 CHAIN_LABELS = {"juki": "本人確認情報", "fuhyo": "附票", "admin": "管理"}
 OUTCOME_LABELS = {"granted": "許可", "refused": "拒否"}
@@ -146,6 +147,14 @@ def _table(pdf: FPDF, head: list[str], rows: list[list], widths: list[float], *,
         pdf.ln(h)
 
 
+def _heading(doc: FPDF, text: str, room: float = 40) -> None:
+    """A section heading, on a new page when fewer than ``room`` mm are left (no orphaned heading)."""
+    if doc.get_y() > doc.page_break_trigger - room:
+        doc.add_page()
+    doc.set_font("gothic", size=11)
+    doc.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT", align="L")
+
+
 def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> bytes:
     doc = _Doc(orientation="P", unit="mm", format="A4")
     doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
@@ -160,18 +169,18 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
     doc.add_page()
     doc.set_font("gothic", size=16)
     doc.cell(0, 10, f"操作ログ月次分析報告書 ({era_month}){' — 月途中の暫定版' if meta.partial else ''}",
-             new_x="LMARGIN", new_y="NEXT", align="L")
+             new_x="LMARGIN", new_y="NEXT")
     doc.set_font("gothic", size=10)
     for line in (f"{meta.prefecture_name} 住基ネット 都道府県サーバ・附票都道府県サーバ",
                  f"対象期間: {period} (日本時間)    報告先: 管理責任者",
                  "対象: 操作ログ (本人確認情報・附票・管理の3系列)。住民の個人情報は記載していません "
                  "(検索キーは鍵付きハッシュで照合)。"):
-        doc.multi_cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT", align="L")
+        doc.multi_cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
     doc.ln(2)
     total_flags = len(a.flags)
     doc.set_font("gothic", size=11)
     doc.cell(0, 7, f"1. 概要  操作ログ {a.entries:,} 件 / 操作者 {len(a.counts)} 名 / フラグ {total_flags} 件",
-             new_x="LMARGIN", new_y="NEXT", align="L")
+             new_x="LMARGIN", new_y="NEXT")
     fc = a.flag_counts()
     _table(doc, ["区分", "内容", "基準", "件数"],
            [[f"({k})", an.KINDS[k], _rule_text(k, meta.rules), fc[k]] for k in an.KINDS],
@@ -180,21 +189,18 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
     png = flags_chart_png(a, "フラグ件数 (区分別)")
     doc.image(io.BytesIO(png), w=150)
     doc.ln(2)
-    doc.set_font("gothic", size=11)
-    doc.cell(0, 7, "2. 操作者別の件数", new_x="LMARGIN", new_y="NEXT", align="L")
+    _heading(doc, "2. 操作者別の件数")
     _table(doc, ["操作者", "照会", "照会結果", "提供・開示等", "拒否", "全操作", "フラグ"],
            [[_name(op, names), c.lookups, c.results, c.business, c.refused, c.total,
              sum(1 for f in a.flags if (f.operator_id or "(不明)") == op)] for op, c in a.counts.items()],
            [58, 18, 22, 24, 16, 22, 20], aligns=["L"] + ["R"] * 6)
     doc.ln(2)
-    doc.set_font("gothic", size=11)
-    doc.cell(0, 7, "3. 操作者別・操作別の件数", new_x="LMARGIN", new_y="NEXT", align="L")
+    _heading(doc, "3. 操作者別・操作別の件数")
     rows = [[_name(op, names), action_label(act), OUTCOME_LABELS.get(out, out), n]
             for op, c in a.counts.items() for (act, out), n in sorted(c.by_action.items())]
     _table(doc, ["操作者", "操作", "結果", "件数"], rows, [70, 60, 20, 30], aligns=["L", "L", "C", "R"])
     doc.ln(2)
-    doc.set_font("gothic", size=11)
-    doc.cell(0, 7, "4. フラグ (確認を要する操作)", new_x="LMARGIN", new_y="NEXT", align="L")
+    _heading(doc, "4. フラグ (確認を要する操作)")
     if not a.flags:
         doc.set_font("gothic", size=10)
         doc.cell(0, 6, "該当なし", new_x="LMARGIN", new_y="NEXT", align="L")
@@ -203,9 +209,10 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
             doc.add_page()
         doc.set_font("gothic", size=10)
         doc.multi_cell(0, 5.5, f"No.{f.no}  ({f.kind}) {f.label}  操作者: {_name(f.operator_id, names)}  "
-                               f"日: {_day(f.day)}", new_x="LMARGIN", new_y="NEXT", align="L")
+                               f"日: {_day(f.day)}", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
         doc.set_font("gothic", size=9)
-        doc.multi_cell(0, 5, f"    {f.reason}。{an.KIND_HELP[f.kind]}", new_x="LMARGIN", new_y="NEXT", align="L")
+        doc.multi_cell(0, 5, f"    {f.reason}。{an.KIND_HELP[f.kind]}", new_x="LMARGIN", new_y="NEXT", align="L",
+                       wrapmode="CHAR")
         shown = f.entries[:entries_per_flag]
         _table(doc, ["ログ", "seq", "日時", "操作", "結果", "件数"],
                [[CHAIN_LABELS.get(e.chain, e.chain), e.seq, _when(e), action_label(e.action),
@@ -213,16 +220,15 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
                 for e in shown], [26, 20, 40, 50, 16, 18], size=8, aligns=["L", "R", "L", "L", "C", "R"])
         if len(f.entries) > len(shown):
             doc.set_font("gothic", size=8)
-            doc.cell(0, 5, f"    ほか {len(f.entries) - len(shown)} 件 (CSV に全件)", new_x="LMARGIN", new_y="NEXT", align="L")
+            doc.cell(0, 5, f"    ほか {len(f.entries) - len(shown)} 件 (CSV に全件)", new_x="LMARGIN", new_y="NEXT")
         doc.ln(2)
     if doc.get_y() > doc.page_break_trigger - 40:
         doc.add_page()
     doc.ln(4)
-    doc.set_font("gothic", size=11)
-    doc.cell(0, 7, "5. 管理責任者の確認", new_x="LMARGIN", new_y="NEXT", align="L")
+    _heading(doc, "5. 管理責任者の確認")
     doc.set_font("gothic", size=9)
     doc.multi_cell(0, 5, "確認の記録は管理画面 (操作ログ月次分析) で行い、この報告書の SHA-256 とともに管理データベースと"
-                         "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L")
+                         "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
     doc.ln(2)
     doc.set_font("gothic", size=10)
     doc.cell(60, 12, "確認日:", border=1)
