@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 class _Clock(datetime):
@@ -47,19 +48,17 @@ def main() -> None:
 
     from sqlalchemy import func, select, update
 
+    from disclosure_bench import install
+
     import jukinet.security.oplog as OL
     from jukinet.audit.analysis import JST, closed_day
     from jukinet.audit.service import AuditService, previous_month
-    from jukinet.config import Config
-    from jukinet.provision import catalogue as C
-    from jukinet.provision.service import ProvideCommand, ProvisionService
+    from jukinet.provision.service import ProvideCommand
     from jukinet.search import service as S
     from jukinet.security.model import Refused
     from jukinet.security.oplog import Actor
     from jukinet.security.service import Security
     from jukinet.seed import populate
-    from jukinet.store import provision
-    from jukinet.store.registers import Registers
     from jukinet.store.tables import juki_current
     from jukinet.store.tables_security import operators
 
@@ -67,16 +66,8 @@ def main() -> None:
     rnd = random.Random(8)
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="audit-sample-") as tmp:
-        data = Path(tmp) / "data"
-        db = provision.database_config(data, None)
-        provision.migrate_all(db)
-        config = Config(data_dir=data, database=db)
-        config.provision.national_fallback = False
-        config.save()
-        registers = Registers(config)
+        config, registers, prov = install(Path(tmp) / "data")      # shipped catalogue, no national fallback
         populate(registers, a.residents, 1)
-        prov = ProvisionService(config, registers)
-        C.ensure_default(registers, prov.oplog)
         sec = Security(config, registers)
         with registers.juki_uow(write=False) as uow:
             people = uow.conn.execute(select(juki_current.c.juminhyo_code, juki_current.c.name,
