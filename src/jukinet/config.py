@@ -180,6 +180,8 @@ class AuditConfig:
                                                           "SESSION_INVALID"])
     #: entries listed per flag in the PDF (the CSV lists them all)
     pdf_entries_per_flag: int = 30
+    #: flags listed in the PDF (a pathological month lists the rest in the CSV only)
+    pdf_flags_max: int = 200
     #: inventory: an account without login for this many days is "unused"
     unused_days: int = 90
     #: inventory: the period whose use is compared with the rights held

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Optional
 
@@ -111,11 +112,11 @@ class Entry:
         return cls(chain, int(m["seq"]), at.astimezone(timezone.utc), m["operator_id"], m["terminal_id"], m["action"],
                    m["outcome"], m["purpose_code"], js(m["keys"]), m["result_count"], js(m["detail"]))
 
-    @property
+    @cached_property
     def local(self) -> datetime:
         return self.at.astimezone(JST)
 
-    @property
+    @cached_property
     def day(self) -> str:
         return self.local.date().isoformat()
 

@@ -122,6 +122,15 @@ class _Doc(FPDF):
         self.cell(0, 6, f"{self.footer_text}    頁 {self.page_no()} / {{nb}}", align="C")
 
 
+def _fit(pdf: FPDF, text: str, width: float) -> str:
+    """``text`` cut with "…" to fit ``width`` mm (texts that fit even at 1 em per character are not measured)."""
+    if len(text) * pdf.font_size_pt * 0.3528 <= width:
+        return text
+    while len(text) > 1 and pdf.get_string_width(text) > width:
+        text = text[:-2] + "…"
+    return text
+
+
 def _table(pdf: FPDF, head: list[str], rows: list[list], widths: list[float], *, size: float = 8.5,
            aligns: list[str] | None = None) -> None:
     aligns = aligns or ["L"] * len(head)
@@ -140,10 +149,7 @@ def _table(pdf: FPDF, head: list[str], rows: list[list], widths: list[float], *,
             pdf.add_page()
             header()
         for v, w, al in zip(r, widths, aligns):
-            text = f"{v:,}" if isinstance(v, int) else str(v)
-            while pdf.get_string_width(text) > w - 1.5 and len(text) > 1:
-                text = text[:-2] + "…"
-            pdf.cell(w, h, text, border=1, align=al)
+            pdf.cell(w, h, _fit(pdf, f"{v:,}" if isinstance(v, int) else str(v), w - 1.5), border=1, align=al)
         pdf.ln(h)
 
 
@@ -155,7 +161,7 @@ def _heading(doc: FPDF, text: str, room: float = 40) -> None:
     doc.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT", align="L")
 
 
-def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> bytes:
+def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, flags_max: int = 200) -> bytes:
     doc = _Doc(orientation="P", unit="mm", format="A4")
     doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
     doc.set_producer("jukinet")
@@ -204,15 +210,14 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
     if not a.flags:
         doc.set_font("gothic", size=10)
         doc.cell(0, 6, "該当なし", new_x="LMARGIN", new_y="NEXT", align="L")
-    for f in a.flags:
+    for f in a.flags[:flags_max]:
         if doc.get_y() > doc.page_break_trigger - 30:
             doc.add_page()
         doc.set_font("gothic", size=10)
-        doc.multi_cell(0, 5.5, f"No.{f.no}  ({f.kind}) {f.label}  操作者: {_name(f.operator_id, names)}  "
-                               f"日: {_day(f.day)}", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
+        doc.cell(0, 5.5, _fit(doc, f"No.{f.no}  ({f.kind}) {f.label}  操作者: {_name(f.operator_id, names)}  "
+                                   f"日: {_day(f.day)}", 180), new_x="LMARGIN", new_y="NEXT")
         doc.set_font("gothic", size=9)
-        doc.multi_cell(0, 5, f"    {f.reason}。{an.KIND_HELP[f.kind]}", new_x="LMARGIN", new_y="NEXT", align="L",
-                       wrapmode="CHAR")
+        doc.cell(0, 5, _fit(doc, f"    {f.reason}", 180), new_x="LMARGIN", new_y="NEXT")
         shown = f.entries[:entries_per_flag]
         _table(doc, ["ログ", "seq", "日時", "操作", "結果", "件数"],
                [[CHAIN_LABELS.get(e.chain, e.chain), e.seq, _when(e), action_label(e.action),
@@ -222,6 +227,10 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30) -> 
             doc.set_font("gothic", size=8)
             doc.cell(0, 5, f"    ほか {len(f.entries) - len(shown)} 件 (CSV に全件)", new_x="LMARGIN", new_y="NEXT")
         doc.ln(2)
+    if len(a.flags) > flags_max:
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 6, f"ほか {len(a.flags) - flags_max} 件のフラグは CSV に全件を記載しています。",
+                 new_x="LMARGIN", new_y="NEXT")
     if doc.get_y() > doc.page_break_trigger - 40:
         doc.add_page()
     doc.ln(4)

@@ -155,22 +155,29 @@ class AuditService:
             watch = dict(conn.execute(select(audit_watch.c.operator_id, audit_watch.c.address_prefix)).all())
         out = {}
         d = self.oplog.digest
+        cache: dict = {}
+
+        def persons_where(column: str, prefix: str) -> set:
+            """Digests of the 住民票コード of current persons (both registers) whose column starts so."""
+            if (column, prefix) not in cache:
+                found = set()
+                for reg, table in (("juki", juki_current), ("fuhyo", fuhyo_current)):
+                    with self.registers.engine(reg).connect() as conn:
+                        found |= set(conn.execute(select(table.c.juminhyo_code).where(
+                            table.c[column].startswith(prefix, autoescape=True))).scalars())
+                cache[(column, prefix)] = {d("juminhyo_code", code) for code in found}
+            return cache[(column, prefix)]
+
         for op in sorted(o for o in operator_ids if o):
             sn = surname(names.get(op, ""))
             prefix = watch.get(op)
             if not sn and not prefix:
                 continue
             persons, name_keys, addr_keys = set(), set(), set()
-            for reg, table in (("juki", juki_current), ("fuhyo", fuhyo_current)):
-                with self.registers.engine(reg).connect() as conn:
-                    if sn:
-                        for code in conn.execute(select(table.c.juminhyo_code).where(
-                                table.c.name.startswith(sn + "\u3000", autoescape=True))).scalars():
-                            persons.add(d("juminhyo_code", code))
-                    if prefix:
-                        for code in conn.execute(select(table.c.juminhyo_code).where(
-                                table.c.address.startswith(prefix, autoescape=True))).scalars():
-                            persons.add(d("juminhyo_code", code))
+            if sn:
+                persons |= persons_where("name", sn + "\u3000")
+            if prefix:
+                persons |= persons_where("address", prefix)
             if sn:
                 name_keys |= {d("name", sn), d("name", sn + "\u3000")}
             if prefix:
@@ -192,7 +199,7 @@ class AuditService:
         a, names = self.analyse(month)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
                            partial=datetime.now(timezone.utc) < month.end_utc)
-        return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag), report.csv_bytes(a, names, meta)
+        return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max), report.csv_bytes(a, names, meta)
 
     def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
         """Render the month's report and fix its digest in the admin database (logged)."""
