@@ -50,6 +50,11 @@ def test_a4_flags_on_real_activity_name_the_entries_behind_them(site):
              regs, sec.oplog, yamada)
     kin_search = last_seq(regs, "juki")                                          # (d): the 氏 as search key
     other = _detail(site, yamada, "10000000006")                                 # 佐藤: not related
+    # the administrator records YAMADA's own area: a lookup of 山多 (四日市市諏訪町) is then related too
+    r = site.client("admin").post("/roster/operators/YAMADA/watch", data={
+        "address_prefix": "三重県四日市市諏訪町", "csrf_token": site.csrf("admin")})
+    assert r.status_code == 200 and last_entry(regs, "admin", "audit_watch_set").operator_id == "ADMIN"
+    neighbour = _detail(site, yamada, "10000000003")
     # a refusal: operator_juki asks for the fuhyo register (out of scope) on the screen (f)
     c = site.client("operator_juki")
     r = c.post("/detail", data={"purpose_code": "inquiry", "register": "fuhyo", "juminhyo_code": "10000000001",
@@ -69,10 +74,10 @@ def test_a4_flags_on_real_activity_name_the_entries_behind_them(site):
     b = _flags(a, "b", "YAMADA")
     assert len(b) == 1 and [e.seq for e in b[0].entries] == repeated
     d = _flags(a, "d", "YAMADA")
-    assert len(d) == 1 and [e.seq for e in d[0].entries] == [kin, kin_search]
+    assert len(d) == 1 and [e.seq for e in d[0].entries] == [kin, kin_search, neighbour]
     assert other not in [e.seq for e in d[0].entries]
     flag_a = _flags(a, "a", "YAMADA")
-    assert {e.seq for f in flag_a for e in f.entries} == {*repeated, kin, kin_search, other}
+    assert {e.seq for f in flag_a for e in f.entries} == {*repeated, kin, kin_search, other, neighbour}
     f = _flags(a, "f", "OPERATOR-JUKI")
     assert [(e.chain, e.seq) for e in f[0].entries] == [("fuhyo", refused)]
     # silence for the clean operator (no flag of kind a, b, d, e, f)
