@@ -3,7 +3,7 @@
 Usage: python bench/audit_bench.py [--entries N] [--operators K] [--residents R] [--pg URL]
 
 1. A fresh installation (SQLite, or PostgreSQL with ``--pg``) with R residents and K operators, and
-   N operation-log entries (default 300,000) spread over last month in the ``juki`` chain, inserted
+   N operation-log entries (default 100,000) spread over last month in the ``juki`` chain, inserted
    directly (search / detail / provision by operators in working hours, plus a few irregularities).
    The analysis reads entries by time and never checks the chain, so direct rows measure the same
    work as appended ones.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--entries", type=int, default=300_000)
+    ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--operators", type=int, default=60)
     ap.add_argument("--residents", type=int, default=20_000)
     ap.add_argument("--pg", help="PostgreSQL admin URL (else SQLite)")

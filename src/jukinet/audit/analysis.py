@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Optional
 
@@ -60,6 +59,8 @@ BUSINESS_ACTIONS = frozenset({"provision", "provision_batch", "national_query", 
 PERSONAL_ACTIONS = LOOKUP_ACTIONS | BUSINESS_ACTIONS
 #: batch outputs (e)
 BATCH_ACTIONS = frozenset({"provision_batch"})
+
+_EMPTY: dict = {}   # shared by entries without keys/detail (never mutated)
 
 KINDS = {
     "a": "業務なし照会",
@@ -79,7 +80,7 @@ KIND_HELP = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One operation-log entry as the analysis sees it (digests only)."""
 
@@ -94,6 +95,13 @@ class Entry:
     keys: dict = field(default_factory=dict)
     result_count: Optional[int] = None
     detail: dict = field(default_factory=dict)
+    local: datetime = field(init=False, repr=False, compare=False)     # JST
+    day: str = field(init=False, repr=False, compare=False)            # JST date, ISO
+
+    def __post_init__(self):
+        local = self.at.astimezone(JST)
+        object.__setattr__(self, "local", local)
+        object.__setattr__(self, "day", local.date().isoformat())
 
     @classmethod
     def from_row(cls, chain: str, row) -> "Entry":
@@ -105,20 +113,14 @@ class Entry:
             at = at.replace(tzinfo=timezone.utc)
 
         def js(v):
+            if not v or v == "{}":
+                return _EMPTY
             try:
-                return json.loads(v or "{}")
+                return json.loads(v)
             except ValueError:
-                return {}
+                return _EMPTY
         return cls(chain, int(m["seq"]), at.astimezone(timezone.utc), m["operator_id"], m["terminal_id"], m["action"],
                    m["outcome"], m["purpose_code"], js(m["keys"]), m["result_count"], js(m["detail"]))
-
-    @cached_property
-    def local(self) -> datetime:
-        return self.at.astimezone(JST)
-
-    @cached_property
-    def day(self) -> str:
-        return self.local.date().isoformat()
 
     @property
     def granted(self) -> bool:
