@@ -274,7 +274,7 @@ def flag_off_hours(entries: list[Entry], rules: Rules) -> list[Flag]:
         off = [(e, why) for e, why in off if why]
         if off:
             whys = sorted({why.split(" ")[0] for _, why in off})
-            flags.append(Flag("c", op, day, f"{'・'.join(whys)} の操作 {len(off)} 件", [e for e, _ in off]))
+            flags.append(Flag("c", op, day, f"{'・'.join(whys)}の操作 {len(off)} 件", [e for e, _ in off]))
     return flags
 
 

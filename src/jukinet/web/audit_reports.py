@@ -34,6 +34,23 @@ from jukinet.web import auth as A
 router = APIRouter(include_in_schema=False)
 
 
+def wareki_time(v) -> str:
+    """A stored UTC time as 和暦 date + JST time (令和8年11月26日 09:15)."""
+    from jukinet import wareki
+    from jukinet.web.ui import _jst
+
+    if v in (None, ""):
+        return ""
+    text = _jst(v)
+    return f"{wareki.to_wareki(text[:10])} {text[11:16]}"
+
+
+def _install_filter() -> None:
+    from jukinet.web.ui import templates
+
+    templates.env.filters.setdefault("wareki_time", wareki_time)
+
+
 def _svc(request: Request) -> AuditService:
     st = request.app.state
     if not hasattr(st, "audit"):
@@ -57,6 +74,7 @@ def _log(request: Request, ctx: A.Ctx, action: str, detail: dict, result_count: 
 def _render(request: Request, name: str, ctx: A.Ctx, status: int = 200, **kw):
     from jukinet.web.ui import render
 
+    _install_filter()
     return render(request, name, ctx, status=status, KINDS=an.KINDS, DECISIONS=DECISIONS,
                   FLAG_DISPOSITIONS=FLAG_DISPOSITIONS, INV_KINDS=inv.KINDS, DISPOSITIONS=inv.DISPOSITIONS, **kw)
 
