@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from harness import Browser, Server, free_port, setup_site  # noqa: E402
+from harness import Browser, Server, free_port, login_as, setup_site  # noqa: E402
 
 
 def main() -> None:
@@ -50,12 +50,7 @@ def main() -> None:
                 b.wait_css("#enroll-done")
 
             def login(oid):
-                b.go(f"{base}/login")
-                f = b.wait_css("#operator_id")
-                f.clear()
-                f.send_keys(oid)
-                b.find("#login-button").click()
-                b.wait_css("#operator-id")
+                login_as(b, base, oid)
 
             b.go(f"{base}/login")
             b.wait_css("#operator_id").send_keys(admin_id)

@@ -162,6 +162,11 @@ from jukinet.security.cli import audit_app, operator_app, terminal_app  # noqa: 
 app.add_typer(operator_app, name="operator")
 app.add_typer(terminal_app, name="terminal")
 app.add_typer(audit_app, name="audit")
+from jukinet.audit.cli import inventory_command, report_command, watch_command  # noqa: E402  (A4, A2)
+
+audit_app.command("report")(report_command)
+audit_app.command("watch")(watch_command)
+operator_app.command("inventory")(inventory_command)
 
 from jukinet.sim.cli import outbox as _outbox_command, sim_app  # noqa: E402  (事務1: simulators, outbox)
 

@@ -178,6 +178,38 @@ class BackupConfig:
 
 
 @dataclass
+class AuditConfig:
+    """Monthly access-log analysis (A4; ADR 0022) and the annual roster inventory (A2; ADR 0023)."""
+
+    #: office hours (JST, HH:MM); lookups outside them, on weekends, Japanese public holidays
+    #: (jpholiday) and the closed days below are flagged (c)
+    office_start: str = "08:30"
+    office_end: str = "17:30"
+    #: 年末年始 (MM-DD) on which the offices are closed
+    closed_days: list = field(default_factory=lambda: ["12-29", "12-30", "12-31", "01-02", "01-03"])
+    #: (b) more lookups of one person by one operator in the month than this are flagged
+    repeat_lookups: int = 3
+    #: (e) an operator-day with more lookups, or more persons in results, than these is flagged
+    mass_lookups_per_day: int = 100
+    mass_results_per_day: int = 2000
+    #: (e) batch outputs (provision_batch) of at least this many persons in one day are flagged
+    mass_batch_rows: int = 1000
+    #: (f) refusal codes that only mean "the screen locked / log in again" are not flagged
+    refusal_ignore: list = field(default_factory=lambda: ["SESSION_IDLE", "SESSION_EXPIRED", "AUTH_REQUIRED",
+                                                          "SESSION_INVALID"])
+    #: entries listed per flag in the PDF (the CSV lists them all)
+    pdf_entries_per_flag: int = 30
+    #: flags listed in the PDF (a pathological month lists the rest in the CSV only)
+    pdf_flags_max: int = 200
+    #: inventory: an account without login for this many days is "unused"
+    unused_days: int = 90
+    #: inventory: the period whose use is compared with the rights held
+    inventory_months: int = 12
+    #: warn when the last confirmed inventory is older than this many days
+    inventory_max_age_days: int = 365
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -192,6 +224,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     provision: ProvisionConfig = field(default_factory=ProvisionConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the config: relative paths are under the data directory."""
@@ -240,4 +273,5 @@ class Config:
             retention=RetentionConfig(**d.get("retention", {})),
             provision=ProvisionConfig(**d.get("provision", {})),
             backup=BackupConfig(**d.get("backup", {})),
+            audit=AuditConfig(**d.get("audit", {})),
         )

@@ -56,6 +56,7 @@ CONFIG_SECTIONS = {
     "tls": "our certificates and the CA", "intake": "CS intake (inbound)", "security": "operators (inbound)",
     "reconcile": "consistency checks (inbound from CS)", "retention": "local job", "provision": "local settings",
     "backup": "local job (files, public key)",
+    "audit": "local analysis (A2, A4)",
 }
 
 

@@ -161,3 +161,33 @@ def setup_site(data_dir: Path, *, port: int, people: bool = True):
         spec.loader.exec_module(mod)
         mod.seed_people(registers)
     return config, registers, app, code, admin.operator_id, token
+
+
+def require_browser() -> None:
+    """Skip the calling test module without chromium (an error on CI, which must run them)."""
+    import pytest
+
+    if not browser_available():
+        if os.environ.get("CI", "").lower() == "true":
+            raise RuntimeError("chromium / chromium-driver are missing: CI must run the browser tests")
+        pytest.skip("chromium / chromium-driver not installed", allow_module_level=True)
+
+
+def activate_and_enroll(b: "Browser", base: str, code: str, tokens) -> None:
+    """Make this browser the terminal (activation code), then enroll each enrollment token's operator."""
+    b.go(f"{base}/terminal/activate?code={code}")
+    b.wait_css("#activate-button").click()
+    b.wait_css("#message")
+    for t in tokens:
+        b.go(f"{base}/enroll?token={t}")
+        b.wait_css("#enroll-button").click()
+        b.wait_css("#enroll-done")
+
+
+def login_as(b: "Browser", base: str, operator_id: str) -> None:
+    b.go(f"{base}/login")
+    field = b.wait_css("#operator_id")
+    field.clear()
+    field.send_keys(operator_id)
+    b.find("#login-button").click()
+    b.wait_css("#operator-id")

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Browser, Server, browser_available, free_port, setup_site  # noqa: E402
+from harness import Browser, Server, browser_available, free_port, login_as, setup_site  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -53,14 +53,8 @@ def j(tmp_path_factory):
 
 
 def login(j, operator_id: str):
-    b = j.b
-    b.go(f"{j.base}/login")
-    field = b.wait_css("#operator_id")
-    field.clear()
-    field.send_keys(operator_id)
-    b.find("#login-button").click()
-    b.wait_css("#operator-id")
-    assert b.find("#operator-id").text == operator_id
+    login_as(j.b, j.base, operator_id)
+    assert j.b.find("#operator-id").text == operator_id
 
 
 def logout(j):

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from jukinet.audit.service import JST
+
 from sqlalchemy import func, select, update
 
 from jukinet.store.tables_security import OPLOG, sessions
 from operator_site import site  # noqa: F401  (fixture)
 from jukinet.security.service import sha256
 
+MONTH = datetime.now(JST).strftime("%Y-%m")
 SEARCH = {"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix"}
 OPERATORS = {"operator_juki", "operator_both"}
 
@@ -29,6 +32,14 @@ ROUTES = [
     ("roster", "ui", "GET", "/roster", None, {"admin"}),
     ("roster csv", "ui", "GET", "/roster.csv", None, {"admin"}),
     ("inventory", "ui", "POST", "/roster/inventory", {}, {"admin"}),
+    ("inventory screen", "ui", "GET", "/roster/inventory", None, {"admin"}),
+    ("inventory csv", "ui", "POST", "/roster/inventory/csv", {}, {"admin"}),
+    ("operator watch", "ui", "POST", "/roster/operators/OPERATOR-JUKI/watch", {"address_prefix": "三重県津市広明町"},
+     {"admin"}),
+    ("audit reports", "ui", "GET", "/audit/reports", None, {"manager", "auditor"}),
+    ("audit report generate", "ui", "POST", "/audit/reports/generate", {"month": MONTH}, {"manager"}),
+    ("audit report download", "ui", "POST", "/audit/reports/download", {"month": MONTH, "format": "csv"},
+     {"manager", "auditor"}),
     ("new terminal", "ui", "POST", "/roster/terminals", {"name": "業務端末9"}, {"admin"}),
     ("new operator", "ui", "POST", "/roster/operators", {"display_name": "新人", "roles": ["auditor"]}, {"admin"}),
     ("audit log", "ui", "GET", "/audit", None, {"manager", "auditor"}),

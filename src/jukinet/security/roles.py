@@ -70,6 +70,8 @@ PERMISSIONS = {
     "oplog": {"manager", "auditor"},  # view the operation log
     "audit_verify": {"auditor"},    # verify the chains
     "ops": {"operations", "admin"},  # status pages without personal data
+    "audit_report": {"manager"},    # monthly access-log analysis: generate, sign off (A4; ADR 0022)
+    "audit_report_view": {"manager", "auditor"},  # ... list and download (read-only for auditors)
 }
 
 #: permissions that touch a register's personal data and need the register/affair scope

@@ -288,16 +288,6 @@ class Security:
             self.oplog.append(conn, "admin", actor=actor, action="roster_export", result_count=len(ops))
         return "\ufeff" + out.getvalue()
 
-    def record_inventory(self, actor: Actor, note_code: str = "annual") -> int:
-        """棚卸し (A2): the administrator confirms the roster; the count and state are logged."""
-        ops = self.list_operators()
-        by_status: dict[str, int] = {}
-        for o in ops:
-            by_status[o.status] = by_status.get(o.status, 0) + 1
-        with self.registers.admin_tx() as conn:
-            return self.oplog.append(conn, "admin", actor=actor, action="roster_inventory", result_count=len(ops),
-                                     detail={"by_status": by_status, "kind": note_code})
-
     # ---- terminals (ADR 0008) ------------------------------------------------------------------
 
     def add_terminal(self, actor: Actor, name: str, *, terminal_id: str | None = None,

@@ -69,5 +69,8 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
 
     app.include_router(stats_router)
+    from jukinet.web.audit_reports import router as audit_router  # A4 monthly analysis, A2 inventory
+
+    app.include_router(audit_router)
 
     return app

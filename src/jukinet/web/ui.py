@@ -475,13 +475,6 @@ async def roster_password(request: Request, operator_id: str):
                                          "password": g.password, "totp_uri": g.totp_uri})
 
 
-@router.post("/roster/inventory")
-async def roster_inventory(request: Request):
-    ctx, _ = await _roster_post(request, "roster_inventory")
-    A.security(request).record_inventory(ctx.actor)
-    return _roster(request, ctx, notice={"text": "名簿の棚卸しを操作ログに記録しました。"})
-
-
 @router.post("/roster/terminals")
 async def terminal_create(request: Request):
     ctx, form = await _roster_post(request, "terminal_register")

@@ -1,0 +1,142 @@
+"""A4/A2: the monthly access-log analysis and the roster inventory on a busy month; same run, baseline.
+
+Usage: python bench/audit_bench.py [--entries N] [--operators K] [--residents R] [--pg URL]
+
+1. A fresh installation (SQLite, or PostgreSQL with ``--pg``) with R residents and K operators, and
+   N operation-log entries (default 100,000) spread over last month in the ``juki`` chain, inserted
+   directly (search / detail / provision by operators in working hours, plus a few irregularities).
+   The analysis reads entries by time and never checks the chain, so direct rows measure the same
+   work as appended ones.
+2. **jukinet**: ``AuditService.analyse`` (read the month from the three chains, compute the
+   surname/address digests of flag d, run the rules), then ``render`` (PDF + CSV); and
+   ``InventoryService.take`` (12 months of log grouped per operator).
+3. **Baseline**: the bare engine doing the month's ``SELECT operator_id, action, outcome, count(*)
+   … GROUP BY`` — the counts table alone, the least any monthly report must do — and, for the PDF,
+   nothing (reported alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--operators", type=int, default=60)
+    ap.add_argument("--residents", type=int, default=20_000)
+    ap.add_argument("--pg", help="PostgreSQL admin URL (else SQLite)")
+    a = ap.parse_args()
+
+    from sqlalchemy import func, insert, select
+
+    from jukinet.audit.analysis import JST, closed_day
+    from jukinet.audit.inventory import InventoryService
+    from jukinet.audit.service import AuditService, previous_month
+    from jukinet.config import Config
+    from jukinet.security.oplog import Actor
+    from jukinet.security.service import Security
+    from jukinet.seed import populate
+    from jukinet.store import provision
+    from jukinet.store.registers import Registers
+    from jukinet.store.tables import juki_current
+    from jukinet.store.tables_security import OPLOG
+
+    rnd = random.Random(4)
+    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
+        data = Path(tmp) / "data"
+        db = provision.database_config(data, a.pg)
+        provision.migrate_all(db)
+        config = Config(data_dir=data, database=db)
+        config.save()
+        registers = Registers(config)
+        populate(registers, a.residents, 2)
+        sec = Security(config, registers)
+        surnames = ["伊藤", "田中", "佐藤", "鈴木", "高橋", "中村", "小林", "加藤"]
+        ops = []
+        for i in range(a.operators):
+            op, _ = sec.register_operator(Actor("bootstrap", None), display_name=f"{surnames[i % 8]}　職員{i}",
+                                          roles=["operator"], registers=["juki"], affairs=["search", "provision"],
+                                          operator_id=f"OP{i:04d}")
+            ops.append(op.operator_id)
+        with registers.juki_uow(write=False) as uow:
+            codes = list(uow.conn.execute(select(juki_current.c.juminhyo_code)).scalars())
+        month = previous_month()
+        days = []
+        d = month.first_day
+        while d <= month.last_day:
+            if closed_day(d) is None:
+                days.append(d)
+            d += timedelta(days=1)
+        log, _ = OPLOG["juki"]
+        dig = sec.oplog.digest
+        digests = {c: dig("juminhyo_code", c) for c in rnd.sample(codes, min(len(codes), 5000))}
+        pool = list(digests.values())
+        rows, seq = [], 0
+        t0 = time.perf_counter()
+        while seq < a.entries:
+            seq += 1
+            day = rnd.choice(days)
+            hh = rnd.choice(range(9, 17)) if rnd.random() > 0.0005 else 22
+            at = datetime.combine(day, dtime(hh, rnd.randrange(60), rnd.randrange(60)), JST).astimezone(timezone.utc)
+            act = rnd.choices(["search", "detail", "provision"], [4, 3, 2])[0]
+            keys = {"juminhyo_code": rnd.choice(pool)} if act != "search" else {"name": dig("name", str(seq))}
+            rows.append(dict(seq=seq, at=at, operator_id=rnd.choice(ops), terminal_id="T0001", action=act,
+                             outcome="granted" if rnd.random() > 0.001 else "refused", purpose_code="inquiry",
+                             case_ref=None, keys=json.dumps(keys), result_count=rnd.randint(0, 5),
+                             detail="{}", prev_hash="0" * 64, entry_hash="0" * 64))
+            if len(rows) == 20_000:
+                with registers.juki_uow() as uow:
+                    uow.conn.execute(insert(log), rows)
+                rows = []
+        if rows:
+            with registers.juki_uow() as uow:
+                uow.conn.execute(insert(log), rows)
+        fill = time.perf_counter() - t0
+        svc = AuditService(config, registers)
+
+        t0 = time.perf_counter()
+        with registers.engine("juki").connect() as conn:
+            base = conn.execute(select(log.c.operator_id, log.c.action, log.c.outcome, func.count())
+                                .where(log.c.at >= month.start_utc, log.c.at < month.end_utc)
+                                .group_by(log.c.operator_id, log.c.action, log.c.outcome)).all()
+        t_base = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        analysis, _names = svc.analyse(month)
+        t_analyse = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _a, _n, pdf, csv = svc.render(month)
+        t_render = time.perf_counter() - t0
+        inv = InventoryService(config, registers, sec.oplog)
+        t0 = time.perf_counter()
+        taken = inv.take()
+        t_inv = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        registers.dispose()
+    assert sum(r[3] for r in base) == a.entries
+    print(f"backend {'postgresql' if a.pg else 'sqlite'}, {a.entries:,} entries, {a.operators} operators, "
+          f"{a.residents:,} residents; fill {fill:.1f} s; load {os.getloadavg()[0]:.2f}; peak RSS {rss:.0f} MB")
+    print(f"flags {analysis.flag_counts()}; PDF {len(pdf) / 1024:.0f} KiB, CSV {len(csv) / 1024:.0f} KiB; "
+          f"inventory findings {len(taken.findings)}")
+    print("| step | jukinet | bare GROUP BY | ratio |\n|---|---:|---:|---:|")
+    print(f"| analyse the month (read 3 chains, flag-d digests, rules) | {t_analyse:.2f} s | {t_base:.2f} s | "
+          f"{t_analyse / t_base:.1f}× |")
+    print(f"| analyse + PDF + CSV (`jukinet audit report`) | {t_render:.2f} s | {t_base:.2f} s | {t_render / t_base:.1f}× |")
+    print(f"| roster inventory (12 months, {a.operators} operators) | {t_inv:.2f} s | {t_base:.2f} s | "
+          f"{t_inv / t_base:.1f}× |")
+
+
+if __name__ == "__main__":
+    main()

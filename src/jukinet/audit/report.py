@@ -1,0 +1,279 @@
+"""The monthly report for the 管理責任者 (A4; ADR 0022): a PDF (fpdf2, IPAゴシック, dates in 和暦)
+and a CSV (UTF-8 with BOM) of the same analysis.
+
+No resident data: the report shows operators (ID and roster name), counts, and for each flag the
+log entries behind it as chain + seq + time + action + outcome + count. The bytes depend only on
+the analysis and :class:`Meta` (no "printed at" clock, a fixed PDF creation date), so the SHA-256
+of a month's report is stable until its log changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+from fpdf import FPDF
+
+from jukinet import wareki
+from jukinet.audit import analysis as an
+from jukinet.errors import JukinetError
+
+FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
+                   "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+                   "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf", "/usr/share/fonts/**/ipa*g.ttf"]
+CHAIN_LABELS = {"juki": "本人確認情報", "fuhyo": "附票", "admin": "管理"}
+OUTCOME_LABELS = {"granted": "許可", "refused": "拒否"}
+ACTION_LABELS = {
+    "search": "検索", "detail": "詳細表示", "provision": "提供・移転", "provision_batch": "一括提供",
+    "provision_batch_check": "一括提供 事前確認", "national_query": "全国サーバ照会", "disclosure_intake": "開示 受付・突合",
+    "disclosure_decide": "開示 決定", "disclosure_form": "開示 帳票", "disclosure_provisions": "開示 提供状況",
+    "correction_open": "訂正 受付", "correction_step": "訂正 処理", "correction_letter": "訂正 通知",
+    "login": "ログイン", "login_password": "ログイン (代替)", "logout": "ログアウト", "screen_lock": "画面ロック",
+    "login_lockout": "ログイン停止", "enroll": "生体認証登録", "oplog_view": "操作ログ閲覧", "audit_verify": "操作ログ検証",
+    "audit_report": "月次分析 作成", "audit_signoff": "月次分析 確認", "roster_export": "名簿出力",
+    "roster_inventory": "名簿 棚卸し", "operator_register": "操作者登録", "operator_update": "権限変更",
+    "operator_suspended": "利用停止", "operator_removed": "削除", "operator_active": "利用再開",
+    "form_issue": "帳票発行", "form_dispose": "帳票廃棄", "media_start": "媒体作成", "media_download": "媒体受渡し",
+    "stats_view": "統計閲覧", "stats_export": "統計出力",
+}
+
+
+def action_label(a: str) -> str:
+    return ACTION_LABELS.get(a, a)
+
+
+@dataclass(frozen=True)
+class Meta:
+    prefecture_name: str
+    month: str                 # YYYY-MM
+    first_day: date
+    last_day: date
+    rules: an.Rules
+    partial: bool = False      # the month has not ended: a provisional report (暫定版), not for sign-off
+
+
+def font_path() -> Path:
+    for c in FONT_CANDIDATES:
+        for p in sorted(glob.glob(c, recursive=True)):
+            return Path(p)
+    raise JukinetError("FONT_MISSING", "報告書用フォント (IPAゴシック) が見つかりません。fonts-ipafont-gothic を導入してください。")
+
+
+def _when(e: an.Entry) -> str:
+    loc = e.local
+    return f"{wareki.to_wareki(loc.date(), style='short')} {loc:%H:%M:%S}"
+
+
+def _day(d: str | None) -> str:
+    return wareki.to_wareki(d) if d else "月間"
+
+
+def _name(op: str | None, names: dict) -> str:
+    if not op or op == "(不明)":
+        return "(操作者不明)"
+    n = names.get(op)
+    return f"{op} {n}" if n else op
+
+
+# ---- chart ---------------------------------------------------------------------------------------
+
+def flags_chart_png(a: an.Analysis, title: str) -> bytes:
+    """Bar chart of the flags per kind (PNG, deterministic: no software/date metadata)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from jukinet.ops import charts as ch
+
+    counts = a.flag_counts()
+    labels = [f"({k}) {an.KINDS[k]}" for k in counts]
+    with ch._lock, matplotlib.rc_context(ch._rc()):
+        fig = Figure(figsize=(7.0, 2.6), dpi=150, layout="constrained")
+        ax = fig.add_subplot()
+        pos = list(range(len(labels)))
+        vals = list(counts.values())
+        ax.barh(pos, vals, color=[ch.PALETTE[0] if v == 0 else ch.PALETTE[5] for v in vals])
+        ax.set_yticks(pos, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("フラグ件数")
+        ax.set_xlim(0, max(vals + [1]) * 1.15)
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for p, v in zip(pos, vals):
+            ax.annotate(str(v), (v, p), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_title(title, loc="left")
+        buf = io.BytesIO()
+        FigureCanvasAgg(fig).print_png(buf, metadata={"Software": None})
+    return buf.getvalue()
+
+
+# ---- PDF -----------------------------------------------------------------------------------------
+
+class _Doc(FPDF):
+    footer_text = ""
+
+    def footer(self):
+        self.set_y(-12)
+        self.set_font("gothic", size=8)
+        self.cell(0, 6, f"{self.footer_text}    頁 {self.page_no()} / {{nb}}", align="C")
+
+
+def _fit(pdf: FPDF, text: str, width: float) -> str:
+    """``text`` cut with "…" to fit ``width`` mm (texts that fit even at 1 em per character are not measured)."""
+    if len(text) * pdf.font_size_pt * 0.3528 <= width:
+        return text
+    while len(text) > 1 and pdf.get_string_width(text) > width:
+        text = text[:-2] + "…"
+    return text
+
+
+def _table(pdf: FPDF, head: list[str], rows: list[list], widths: list[float], *, size: float = 8.5,
+           aligns: list[str] | None = None) -> None:
+    aligns = aligns or ["L"] * len(head)
+    h = 5.6
+
+    def header():
+        pdf.set_font("gothic", size=size)
+        pdf.set_fill_color(230, 236, 244)
+        for t, w in zip(head, widths):
+            pdf.cell(w, h, t, border=1, fill=True, align="C")
+        pdf.ln(h)
+
+    header()
+    for r in rows:
+        if pdf.get_y() + h > pdf.page_break_trigger:
+            pdf.add_page()
+            header()
+        for v, w, al in zip(r, widths, aligns):
+            pdf.cell(w, h, _fit(pdf, f"{v:,}" if isinstance(v, int) else str(v), w - 1.5), border=1, align=al)
+        pdf.ln(h)
+
+
+def _heading(doc: FPDF, text: str, room: float = 40) -> None:
+    """A section heading, on a new page when fewer than ``room`` mm are left (no orphaned heading)."""
+    if doc.get_y() > doc.page_break_trigger - room:
+        doc.add_page()
+    doc.set_font("gothic", size=11)
+    doc.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT", align="L")
+
+
+def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, flags_max: int = 200) -> bytes:
+    doc = _Doc(orientation="P", unit="mm", format="A4")
+    doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
+    doc.set_producer("jukinet")
+    doc.set_title(f"操作ログ月次分析報告書 {meta.month}")
+    doc.add_font("gothic", "", str(font_path()))
+    doc.set_auto_page_break(True, margin=16)
+    doc.set_margins(15, 15, 15)
+    period = f"{wareki.to_wareki(meta.first_day)}〜{wareki.to_wareki(meta.last_day)}"
+    era_month = wareki.to_wareki(meta.first_day).split("月")[0] + "月分"
+    doc.footer_text = f"操作ログ月次分析報告書 {era_month}"
+    doc.add_page()
+    doc.set_font("gothic", size=16)
+    doc.cell(0, 10, f"操作ログ月次分析報告書 ({era_month}){' — 月途中の暫定版' if meta.partial else ''}",
+             new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("gothic", size=10)
+    for line in (f"{meta.prefecture_name} 住基ネット 都道府県サーバ・附票都道府県サーバ",
+                 f"対象期間: {period} (日本時間)    報告先: 管理責任者",
+                 "対象: 操作ログ (本人確認情報・附票・管理の3系列)。住民の個人情報は記載していません "
+                 "(検索キーは鍵付きハッシュで照合)。"):
+        doc.multi_cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
+    doc.ln(2)
+    total_flags = len(a.flags)
+    doc.set_font("gothic", size=11)
+    doc.cell(0, 7, f"1. 概要  操作ログ {a.entries:,} 件 / 操作者 {len(a.counts)} 名 / フラグ {total_flags} 件",
+             new_x="LMARGIN", new_y="NEXT")
+    fc = a.flag_counts()
+    _table(doc, ["区分", "内容", "基準", "件数"],
+           [[f"({k})", an.KINDS[k], _rule_text(k, meta.rules), fc[k]] for k in an.KINDS],
+           [14, 38, 110, 18], aligns=["C", "L", "L", "R"])
+    doc.ln(2)
+    png = flags_chart_png(a, "フラグ件数 (区分別)")
+    doc.image(io.BytesIO(png), w=150)
+    doc.ln(2)
+    _heading(doc, "2. 操作者別の件数")
+    _table(doc, ["操作者", "照会", "照会結果", "提供・開示等", "拒否", "全操作", "フラグ"],
+           [[_name(op, names), c.lookups, c.results, c.business, c.refused, c.total,
+             sum(1 for f in a.flags if (f.operator_id or "(不明)") == op)] for op, c in a.counts.items()],
+           [58, 18, 22, 24, 16, 22, 20], aligns=["L"] + ["R"] * 6)
+    doc.ln(2)
+    _heading(doc, "3. 操作者別・操作別の件数")
+    rows = [[_name(op, names), action_label(act), OUTCOME_LABELS.get(out, out), n]
+            for op, c in a.counts.items() for (act, out), n in sorted(c.by_action.items())]
+    _table(doc, ["操作者", "操作", "結果", "件数"], rows, [70, 60, 20, 30], aligns=["L", "L", "C", "R"])
+    doc.ln(2)
+    _heading(doc, "4. フラグ (確認を要する操作)")
+    if not a.flags:
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 6, "該当なし", new_x="LMARGIN", new_y="NEXT", align="L")
+    for f in a.flags[:flags_max]:
+        if doc.get_y() > doc.page_break_trigger - 30:
+            doc.add_page()
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 5.5, _fit(doc, f"No.{f.no}  ({f.kind}) {f.label}  操作者: {_name(f.operator_id, names)}  "
+                                   f"日: {_day(f.day)}", 180), new_x="LMARGIN", new_y="NEXT")
+        doc.set_font("gothic", size=9)
+        doc.cell(0, 5, _fit(doc, f"    {f.reason}", 180), new_x="LMARGIN", new_y="NEXT")
+        shown = f.entries[:entries_per_flag]
+        _table(doc, ["ログ", "seq", "日時", "操作", "結果", "件数"],
+               [[CHAIN_LABELS.get(e.chain, e.chain), e.seq, _when(e), action_label(e.action),
+                 OUTCOME_LABELS.get(e.outcome, e.outcome), "" if e.result_count is None else e.result_count]
+                for e in shown], [26, 20, 40, 50, 16, 18], size=8, aligns=["L", "R", "L", "L", "C", "R"])
+        if len(f.entries) > len(shown):
+            doc.set_font("gothic", size=8)
+            doc.cell(0, 5, f"    ほか {len(f.entries) - len(shown)} 件 (CSV に全件)", new_x="LMARGIN", new_y="NEXT")
+        doc.ln(2)
+    if len(a.flags) > flags_max:
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 6, f"ほか {len(a.flags) - flags_max} 件のフラグは CSV に全件を記載しています。",
+                 new_x="LMARGIN", new_y="NEXT")
+    if doc.get_y() > doc.page_break_trigger - 40:
+        doc.add_page()
+    doc.ln(4)
+    _heading(doc, "5. 管理責任者の確認")
+    doc.set_font("gothic", size=9)
+    doc.multi_cell(0, 5, "確認の記録は管理画面 (操作ログ月次分析) で行い、この報告書の SHA-256 とともに管理データベースと"
+                         "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
+    doc.ln(2)
+    doc.set_font("gothic", size=10)
+    doc.cell(60, 12, "確認日:", border=1)
+    doc.cell(60, 12, "管理責任者:", border=1)
+    doc.cell(60, 12, "所見:", border=1, new_x="LMARGIN", new_y="NEXT", align="L")
+    return bytes(doc.output())
+
+
+def _rule_text(kind: str, r: an.Rules) -> str:
+    return {
+        "a": "照会の当日、同じ操作者による提供・開示等の処理なし",
+        "b": f"同一人の照会が月 {r.repeat_lookups} 回超 (同じ操作者)",
+        "c": f"執務時間 {r.office_start:%H:%M}〜{r.office_end:%H:%M} 外・土日・祝日・年末年始",
+        "d": "操作者と同じ氏、または登録された住所区域の人",
+        "e": f"1日 照会 {r.mass_lookups_per_day} 件超・結果 {r.mass_results_per_day} 件超・一括 {r.mass_batch_rows} 人以上",
+        "f": "拒否された操作 (画面ロック等を除く)",
+    }[kind]
+
+
+# ---- CSV -----------------------------------------------------------------------------------------
+
+CSV_HEAD = ["区分", "対象月", "操作者ID", "操作者", "フラグNo", "フラグ区分", "日付", "ログ", "seq", "日時(JST)", "操作",
+            "結果", "件数", "内容"]
+
+
+def csv_bytes(a: an.Analysis, names: dict, meta: Meta) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(CSV_HEAD)
+    for op, c in a.counts.items():
+        for (act, outcome), n in sorted(c.by_action.items()):
+            w.writerow(["集計", meta.month, op, names.get(op, ""), "", "", "", "", "", "", act,
+                        outcome, n, action_label(act)])
+    for f in a.flags:
+        for e in f.entries:
+            w.writerow(["フラグ", meta.month, f.operator_id or "", names.get(f.operator_id or "", ""), f.no,
+                        f"{f.kind} {f.label}", f.day or "", e.chain, e.seq, e.local.strftime("%Y-%m-%d %H:%M:%S"),
+                        e.action, e.outcome, "" if e.result_count is None else e.result_count, f.reason])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -1,0 +1,314 @@
+"""The monthly access-log analysis as use cases (A4; ADR 0022).
+
+* :func:`parse_month` — ``YYYY-MM`` → :class:`Month` (a JST month, as a UTC range).
+* :meth:`AuditService.analyse` — read the three chains (``juki``, ``fuhyo``, ``admin``) for the
+  month, compute the digests of persons related to each operator (flag d), run the pure rules.
+* :meth:`AuditService.generate` — render PDF + CSV, store their SHA-256 and a summary in the admin
+  database (a new ``audit_reports`` row only when the digest changed), log ``audit_report``.
+* :meth:`AuditService.sign_off` — the 管理責任者's sign-off of the version they saw: refused when
+  the report, generated again now, no longer has that digest (``AUDIT_REPORT_CHANGED``).
+
+The PDF and CSV depend only on the month's log, the roster names and the rules, so generating them
+again gives the same bytes (the stored SHA-256 fixes the signed version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Optional
+
+from sqlalchemy import func, insert, select
+
+from jukinet.audit import analysis as an
+from jukinet.config import AuditConfig, Config
+from jukinet.errors import JukinetError
+from jukinet.security.keys import KeyRing
+from jukinet.security.oplog import CHAINS, Actor, OperationLog
+from jukinet.store.tables import fuhyo_current, juki_current
+from jukinet.store.tables_audit import audit_reports, audit_signoffs, audit_watch
+from jukinet.store.tables_security import OPLOG, operators
+
+JST = an.JST
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+DECISIONS = {"no_issue": "問題なし", "follow_up": "要対応 (個別に確認する)"}
+FLAG_DISPOSITIONS = {"": "", "explained": "業務上の理由を確認", "instructed": "指導した", "investigate": "調査中",
+                     "false_positive": "誤検知"}
+
+
+@dataclass(frozen=True)
+class Month:
+    year: int
+    month: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def next_first_day(self) -> date:
+        return date(self.year + (self.month == 12), self.month % 12 + 1, 1)
+
+    @property
+    def last_day(self) -> date:
+        return self.next_first_day - timedelta(days=1)
+
+    @property
+    def start_utc(self) -> datetime:
+        return datetime.combine(self.first_day, datetime.min.time(), JST).astimezone(timezone.utc)
+
+    @property
+    def end_utc(self) -> datetime:
+        return datetime.combine(self.next_first_day, datetime.min.time(), JST).astimezone(timezone.utc)
+
+
+def parse_month(text: str | None, *, today: date | None = None) -> Month:
+    """``YYYY-MM`` → Month; a malformed month or one not yet begun is refused (``AUDIT_MONTH_INVALID``).
+
+    >>> parse_month("2026-10").start_utc.isoformat()
+    '2026-09-30T15:00:00+00:00'
+    >>> parse_month("2026-13")
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.JukinetError: AUDIT_MONTH_INVALID: 対象月は YYYY-MM (例: 2026-10) で指定してください。
+    """
+    m = _MONTH.match((text or "").strip())
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 2000 <= int(m.group(1)) <= 2999:
+        raise JukinetError("AUDIT_MONTH_INVALID", "対象月は YYYY-MM (例: 2026-10) で指定してください。", field="month")
+    month = Month(int(m.group(1)), int(m.group(2)))
+    today = today or datetime.now(JST).date()
+    if month.first_day > today:
+        raise JukinetError("AUDIT_MONTH_FUTURE", "まだ始まっていない月は分析できません。", field="month")
+    return month
+
+
+def previous_month(today: date | None = None) -> Month:
+    today = today or datetime.now(JST).date()
+    first = today.replace(day=1) - timedelta(days=1)
+    return Month(first.year, first.month)
+
+
+def surname(display_name: str) -> Optional[str]:
+    """The 氏 of a roster display name: the part before the first (full- or half-width) space.
+
+    >>> surname("山田　花子"), surname("山田 花子"), surname("admin")
+    ('山田', '山田', None)
+    """
+    parts = re.split(r"[\s\u3000]+", (display_name or "").strip(), maxsplit=1)
+    return parts[0] if len(parts) == 2 and parts[0] else None
+
+
+@dataclass
+class Generated:
+    month: Month
+    analysis: an.Analysis
+    pdf: bytes
+    csv: bytes
+    pdf_sha256: str
+    csv_sha256: str
+    report_id: int
+    names: dict
+
+
+class AuditService:
+    def __init__(self, config: Config, registers):
+        self.config = config
+        self.cfg: AuditConfig = getattr(config, "audit", None) or AuditConfig()
+        self.registers = registers
+        self.oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)
+
+    @property
+    def rules(self) -> an.Rules:
+        return an.Rules.from_config(self.cfg)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def entries(self, month: Month) -> list[an.Entry]:
+        out = []
+        for chain in CHAINS:
+            log, _ = OPLOG[chain]
+            with self.registers.engine(chain).connect() as conn:
+                q = (select(log).where(log.c.at >= month.start_utc, log.c.at < month.end_utc).order_by(log.c.seq))
+                for row in conn.execution_options(yield_per=5000).execute(q):
+                    out.append(an.Entry.from_row(chain, row))
+        return out
+
+    def roster_names(self) -> dict[str, str]:
+        with self.registers.admin_tx(write=False) as conn:
+            return dict(conn.execute(select(operators.c.operator_id, operators.c.display_name)).all())
+
+    def related(self, names: dict[str, str], operator_ids) -> dict[str, an.Related]:
+        """Digests of persons related to each operator who appears in the log (flag d).
+
+        Surname: current persons of both registers whose 氏名 begins with the operator's 氏 and a
+        space. Address: persons whose 住所 begins with the prefix the administrator recorded for the
+        operator (:meth:`set_watch`). Only the keyed digests leave this function.
+        """
+        with self.registers.admin_tx(write=False) as conn:
+            watch = dict(conn.execute(select(audit_watch.c.operator_id, audit_watch.c.address_prefix)).all())
+        out = {}
+        d = self.oplog.digest
+        cache: dict = {}
+
+        def persons_where(column: str, prefix: str) -> set:
+            """Digests of the 住民票コード of current persons (both registers) whose column starts so."""
+            if (column, prefix) not in cache:
+                found = set()
+                for reg, table in (("juki", juki_current), ("fuhyo", fuhyo_current)):
+                    with self.registers.engine(reg).connect() as conn:
+                        found |= set(conn.execute(select(table.c.juminhyo_code).where(
+                            table.c[column].startswith(prefix, autoescape=True))).scalars())
+                cache[(column, prefix)] = {d("juminhyo_code", code) for code in found}
+            return cache[(column, prefix)]
+
+        for op in sorted(o for o in operator_ids if o):
+            sn = surname(names.get(op, ""))
+            prefix = watch.get(op)
+            if not sn and not prefix:
+                continue
+            persons, name_keys, addr_keys = set(), set(), set()
+            if sn:
+                persons |= persons_where("name", sn + "\u3000")
+            if prefix:
+                persons |= persons_where("address", prefix)
+            if sn:
+                name_keys |= {d("name", sn), d("name", sn + "\u3000")}
+            if prefix:
+                addr_keys.add(d("address", prefix))
+            out[op] = an.Related(frozenset(persons), frozenset(name_keys), frozenset(addr_keys))
+        return out
+
+    def analyse(self, month: Month) -> tuple[an.Analysis, dict]:
+        entries = self.entries(month)
+        names = self.roster_names()
+        related = self.related(names, {e.operator_id for e in entries})
+        return an.analyse(entries, self.rules, related), names
+
+    # ---- report --------------------------------------------------------------------------------
+
+    def render(self, month: Month) -> tuple[an.Analysis, dict, bytes, bytes]:
+        from jukinet.audit import report
+
+        a, names = self.analyse(month)
+        meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
+                           partial=datetime.now(timezone.utc) < month.end_utc)
+        return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max), report.csv_bytes(a, names, meta)
+
+    def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
+        """Render the month's report and fix its digest in the admin database (logged)."""
+        now = now or datetime.now(timezone.utc)
+        a, names, pdf, csv = self.render(month)
+        ps, cs = hashlib.sha256(pdf).hexdigest(), hashlib.sha256(csv).hexdigest()
+        summary = {"entries": a.entries, "flags": a.flag_counts(), "operators": len(a.counts)}
+        with self.registers.admin_tx() as conn:
+            last = self._latest(conn, month.key)
+            if last is not None and last.pdf_sha256 == ps:
+                rid = last.report_id
+            else:
+                rid = conn.execute(insert(audit_reports).values(
+                    month=month.key, pdf_sha256=ps, csv_sha256=cs, flag_count=len(a.flags), entry_count=a.entries,
+                    summary=json.dumps(summary, ensure_ascii=False, sort_keys=True), generated_at=now,
+                    generated_by=actor.operator_id)).inserted_primary_key[0]
+            self.oplog.append(conn, "admin", actor=actor, action="audit_report", now=now, result_count=len(a.flags),
+                              detail={"month": month.key, "sha256": ps, "report_id": rid})
+        return Generated(month, a, pdf, csv, ps, cs, rid, names)
+
+    @staticmethod
+    def _latest(conn, month_key: str):
+        return conn.execute(select(audit_reports).where(audit_reports.c.month == month_key)
+                            .order_by(audit_reports.c.report_id.desc()).limit(1)).first()
+
+    # ---- sign-off ------------------------------------------------------------------------------
+
+    def sign_off(self, actor: Actor, month: Month, pdf_sha256: str, *, decision: str, comment: str = "",
+                 flag_notes: dict | None = None, now: datetime | None = None) -> int:
+        """Record the manager's sign-off of the version with ``pdf_sha256``; refused if it changed."""
+        now = now or datetime.now(timezone.utc)
+        if now < month.end_utc:
+            raise JukinetError("AUDIT_MONTH_OPEN", "月が終わるまでは確認を記録できません (作成・閲覧はできます)。", field="month")
+        if decision not in DECISIONS:
+            raise JukinetError("AUDIT_DECISION_INVALID", "確認結果を選択してください。", field="decision")
+        comment = (comment or "").strip()
+        if len(comment) > 1000:
+            raise JukinetError("AUDIT_COMMENT_TOO_LONG", "所見は1000文字以内で入力してください。", field="comment")
+        notes = {str(k): v for k, v in (flag_notes or {}).items() if v}
+        if any(v not in FLAG_DISPOSITIONS for v in notes.values()):
+            raise JukinetError("AUDIT_DISPOSITION_INVALID", "フラグごとの対応の指定が正しくありません。", field="flag_notes")
+        _, _, pdf, _ = self.render(month)
+        current = hashlib.sha256(pdf).hexdigest()
+        with self.registers.admin_tx() as conn:
+            last = self._latest(conn, month.key)
+            if last is None or last.pdf_sha256 != (pdf_sha256 or "") or current != last.pdf_sha256:
+                raise JukinetError("AUDIT_REPORT_CHANGED", "報告書が作成後に変わっています。もう一度作成し、内容を確認してから確認を記録してください。")
+            sid = conn.execute(insert(audit_signoffs).values(
+                report_id=last.report_id, month=month.key, pdf_sha256=last.pdf_sha256, signed_at=now,
+                signed_by=actor.operator_id, decision=decision, comment=comment,
+                flag_notes=json.dumps(notes, ensure_ascii=False, sort_keys=True))
+            ).inserted_primary_key[0]
+            self.oplog.append(conn, "admin", actor=actor, action="audit_signoff", now=now,
+                              detail={"month": month.key, "sha256": last.pdf_sha256, "decision": decision,
+                                      "report_id": last.report_id, "signoff_id": sid})
+        return sid
+
+    # ---- listing -------------------------------------------------------------------------------
+
+    def months(self, *, count: int = 12, today: date | None = None) -> list[dict]:
+        """The last ``count`` months with their latest report and sign-off (for the screen)."""
+        today = today or datetime.now(JST).date()
+        keys, y, m = [], today.year, today.month
+        for _ in range(count):
+            keys.append(f"{y:04d}-{m:02d}")
+            y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+        with self.registers.admin_tx(write=False) as conn:
+            reps = conn.execute(select(audit_reports).where(audit_reports.c.month.in_(keys))
+                                .order_by(audit_reports.c.report_id)).all()
+            sigs = conn.execute(select(audit_signoffs).where(audit_signoffs.c.month.in_(keys))
+                                .order_by(audit_signoffs.c.signoff_id)).all()
+        latest = {r.month: r for r in reps}
+        signed = {}
+        for s in sigs:
+            signed[s.month] = s
+        out = []
+        for k in keys:
+            r, s = latest.get(k), signed.get(k)
+            out.append({"month": k, "report": r, "summary": json.loads(r.summary) if r else None, "signoff": s,
+                        "signed_current": bool(r and s and s.report_id == r.report_id)})
+        return out
+
+    def signoffs(self, month_key: str) -> list:
+        with self.registers.admin_tx(write=False) as conn:
+            return conn.execute(select(audit_signoffs).where(audit_signoffs.c.month == month_key)
+                                .order_by(audit_signoffs.c.signoff_id)).all()
+
+    def report_row(self, month_key: str):
+        with self.registers.admin_tx(write=False) as conn:
+            return self._latest(conn, month_key)
+
+    # ---- operator address prefix (flag d) ------------------------------------------------------
+
+    def set_watch(self, actor: Actor, operator_id: str, address_prefix: str, *, now: datetime | None = None) -> None:
+        """Record (or clear, with "") the address prefix of an operator's own 区域 (admin only; logged)."""
+        now = now or datetime.now(timezone.utc)
+        prefix = (address_prefix or "").strip()
+        if len(prefix) > 120:
+            raise JukinetError("AUDIT_PREFIX_TOO_LONG", "住所の区域は120文字以内で入力してください。", field="address_prefix")
+        if prefix and len(prefix) < 4:
+            raise JukinetError("AUDIT_PREFIX_TOO_SHORT", "住所の区域は市区町村名以下まで (4文字以上) 入力してください。",
+                               field="address_prefix")
+        with self.registers.admin_tx() as conn:
+            if conn.execute(select(func.count()).select_from(operators)
+                            .where(operators.c.operator_id == operator_id)).scalar_one() == 0:
+                raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。")
+            conn.execute(audit_watch.delete().where(audit_watch.c.operator_id == operator_id))
+            if prefix:
+                conn.execute(insert(audit_watch).values(operator_id=operator_id, address_prefix=prefix, set_at=now,
+                                                        set_by=actor.operator_id))
+            self.oplog.append(conn, "admin", actor=actor, action="audit_watch_set", now=now,
+                              detail={"target": operator_id, "set": bool(prefix)})
