@@ -108,6 +108,10 @@ def serve(data_dir: Path = DataDir):
     from jukinet.ops.scheduler import OpsScheduler  # A8: daily retention; C1: overdue checks (ADR 0013)
 
     ops = OpsScheduler(config).start()
+    server.app.state.ops_scheduler = ops  # A7: shown on /ops and in /metrics (ADR 0026)
+    from jukinet.ops.logs import configure as configure_logs  # A7: JSON log lines, no access log (ADR 0027)
+
+    configure_logs(config)
     try:
         server.run()
     except KeyboardInterrupt:

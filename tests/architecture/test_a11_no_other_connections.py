@@ -55,6 +55,7 @@ CONFIG_SECTIONS = {
     "prefecture_name": "identity", "server": "where we listen", "national": "OUTBOUND: national servers",
     "tls": "our certificates and the CA", "intake": "CS intake (inbound)", "security": "operators (inbound)",
     "reconcile": "consistency checks (inbound from CS)", "retention": "local job", "provision": "local settings",
+    "observability": "metrics and logs (inbound scrape)",
 }
 
 

@@ -69,5 +69,8 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
 
     app.include_router(stats_router)
+    from jukinet.web.ops import install as install_ops  # A7: operations status, /metrics, request log + metrics
+
+    install_ops(app, config, registers)
 
     return app
