@@ -26,6 +26,10 @@ from datetime import datetime, timezone
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("jukinet_request_id", default=None)
 
 _HANDLER_MARK = "_jukinet_handler"
+#: libraries that log statements, bodies or URLs at INFO/DEBUG (SQLAlchemy logs SQL *with parameters*):
+#: held at WARNING whatever ``log_level`` says
+QUIET = ("sqlalchemy", "alembic", "multipart", "python_multipart", "httpx", "httpcore", "hpack", "asyncio",
+         "matplotlib", "fontTools", "PIL", "webauthn")
 
 
 def exception_summary(exc_info) -> dict:
@@ -88,9 +92,17 @@ def configure(config, stream=None) -> logging.Handler:
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(obs.log_level.upper())
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         lg = logging.getLogger(name)
         lg.handlers = []
         lg.propagate = True
+        lg.setLevel(logging.NOTSET)   # follow log_level (uvicorn set its own)
     logging.getLogger("uvicorn.access").disabled = True   # replaced by the request log (jukinet.http)
     return handler
+
+
+def server_log(event: str, **fields) -> None:
+    """A line of ``jukinet serve`` itself (started, stopped) in the configured format."""
+    logging.getLogger("jukinet.server").info(event, extra={"fields": fields})
