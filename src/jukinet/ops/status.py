@@ -125,6 +125,17 @@ def _code(e: Exception) -> str:
     return getattr(e, "code", None) or type(e).__name__
 
 
+_HEADS: dict[str, str] = {}
+
+
+def head_revision(name: str, engine) -> str:
+    """The migration head of ``name`` (read from the migration files once per process: they do not
+    change while it runs, and reading them is most of the cost of a scrape)."""
+    if name not in _HEADS:
+        _HEADS[name] = migrate.head_revision(name, engine)
+    return _HEADS[name]
+
+
 def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
     st = DatabaseStatus(name)
     engine = registers.engine(name)
@@ -144,8 +155,8 @@ def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
                 for table in sorted(inspect(conn).get_table_names()):
                     q = text(f'SELECT COUNT(*) FROM "{table}"')   # names from the catalogue, quoted
                     st.rows[table] = int(conn.execute(q).scalar_one())
-        st.revision = migrate.current_revision(engine)
-        st.head = migrate.head_revision(name, engine)
+            st.revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        st.head = head_revision(name, engine)
         st.up_to_date = st.revision == st.head
     except Exception as e:  # noqa: BLE001 - reported, never raised
         st.error_code = _code(e)
