@@ -32,6 +32,7 @@ def main() -> int:
         ["intake_bench.py", *(["--residents", "2000", "--single", "200", "--batched", "2000"] if q else [])],
         ["retention_bench.py", *(["--residents", "2000", "--expired", "20000"] if q else [])],
         ["disclosure_bench.py", "--records", "20000" if q else "5000000", *dd],
+        ["ops_bench.py", *(dd or ["--residents", "5000" if q else "200000"]), "--samples", "50" if q else "200"],
     ]
     failed = 0
     for script, *args in runs:

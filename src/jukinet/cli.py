@@ -104,17 +104,24 @@ def serve(data_dir: Path = DataDir):
         server = PrefectureServer(config)
     except JukinetError as e:
         _fail(e)
-    console.print(f"起動: {server.base_url}/health (CA: {config.resolve(config.tls.ca_cert)})")
+    from jukinet.ops.logs import configure as configure_logs, server_log  # A7: JSON lines, no access log (ADR 0027)
+
+    try:
+        configure_logs(config)
+    except JukinetError as e:
+        _fail(e)
+    server_log("起動", url=f"{server.base_url}/health", ca=str(config.resolve(config.tls.ca_cert)))
     from jukinet.ops.scheduler import OpsScheduler  # A8: daily retention; C1: overdue checks (ADR 0013)
 
     ops = OpsScheduler(config).start()
+    server.app.state.ops_scheduler = ops  # A7: shown on /ops and in /metrics (ADR 0026)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         ops.stop()
-    console.print("停止しました。")
+    server_log("停止しました")
 
 
 @app.command()

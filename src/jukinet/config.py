@@ -210,6 +210,25 @@ class AuditConfig:
 
 
 @dataclass
+class ObservabilityConfig:
+    """Operations contractor's view (A7; ADR 0026, 0027): metrics, structured logs, status.
+
+    ``/metrics`` answers requests from a loopback address when ``metrics_loopback`` is on, and any
+    request carrying ``Authorization: Bearer <token>`` whose SHA-256 (hex) is
+    ``metrics_token_sha256`` (empty: no token accepted). Behind a reverse proxy on the same host
+    every request looks local: turn ``metrics_loopback`` off there and use a token.
+    """
+
+    #: ``jukinet serve`` log lines: "json" (one object per line) or "text"
+    log_format: str = "json"
+    log_level: str = "info"
+    metrics_loopback: bool = True
+    metrics_token_sha256: str = ""
+    #: written by the backup helper (relative: under the data directory)
+    backup_status_file: str = "ops/backup-status.json"
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -225,6 +244,7 @@ class Config:
     provision: ProvisionConfig = field(default_factory=ProvisionConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the config: relative paths are under the data directory."""
@@ -274,4 +294,5 @@ class Config:
             provision=ProvisionConfig(**d.get("provision", {})),
             backup=BackupConfig(**d.get("backup", {})),
             audit=AuditConfig(**d.get("audit", {})),
+            observability=ObservabilityConfig(**d.get("observability", {})),
         )

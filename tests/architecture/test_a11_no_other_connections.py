@@ -57,6 +57,7 @@ CONFIG_SECTIONS = {
     "reconcile": "consistency checks (inbound from CS)", "retention": "local job", "provision": "local settings",
     "backup": "local job (files, public key)",
     "audit": "local analysis (A2, A4)",
+    "observability": "metrics and logs (inbound scrape)",
 }
 
 

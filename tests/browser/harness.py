@@ -23,6 +23,18 @@ def browser_available() -> bool:
     return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
 
 
+def require_browser() -> None:
+    """At the top of a browser test module: skip it without chromium — except on CI, which must run it."""
+    import os
+
+    import pytest
+
+    if not browser_available():
+        if os.environ.get("CI", "").lower() == "true":
+            raise RuntimeError("chromium / chromium-driver are missing: CI must run the browser tests")
+        pytest.skip("chromium / chromium-driver not installed", allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,6 +134,19 @@ class Browser:
 
     def source(self) -> str:
         return self.driver.page_source
+
+    def activate_enroll_login(self, base: str, code: str, token: str, operator_id: str) -> None:
+        """Activate this browser as a terminal, enroll the virtual fingerprint, log in."""
+        self.go(f"{base}/terminal/activate?code={code}")
+        self.wait_css("#activate-button").click()
+        self.wait_css("#message")
+        self.go(f"{base}/enroll?token={token}")
+        self.wait_css("#enroll-button").click()
+        self.wait_css("#enroll-done")
+        self.go(f"{base}/login")
+        self.wait_css("#operator_id").send_keys(operator_id)
+        self.find("#login-button").click()
+        self.wait_css("#operator-id")
 
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

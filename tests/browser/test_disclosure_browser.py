@@ -14,14 +14,11 @@ import pytest
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Browser, Server, browser_available, free_port, setup_site  # noqa: E402
+from harness import Browser, Server, free_port, require_browser, setup_site  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-if not browser_available():
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError("chromium / chromium-driver are missing: CI must run the browser tests")
-    pytest.skip("chromium / chromium-driver not installed", allow_module_level=True)
+require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +53,7 @@ def test_o1_disclosure_request_partial_match_decision_and_form_in_a_real_browser
     from jukinet.store.tables_disclosure import DISCLOSURE_REQUESTS, form_register
 
     b, base = site["b"], site["base"]
-    b.go(f"{base}/terminal/activate?code={site['code']}")
-    b.wait_css("#activate-button").click()
-    b.wait_css("#message")
-    b.go(f"{base}/enroll?token={site['token']}")
-    b.wait_css("#enroll-button").click()
-    b.wait_css("#enroll-done")
-    b.go(f"{base}/login")
-    b.wait_css("#operator_id").send_keys("DISC01")
-    b.find("#login-button").click()
-    b.wait_css("#operator-id")
+    b.activate_enroll_login(base, site["code"], site["token"], "DISC01")
 
     b.go(f"{base}/disclosure")
     b.wait_css("#request_no").send_keys("B-0001")

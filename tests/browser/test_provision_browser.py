@@ -13,14 +13,11 @@ import pytest
 from sqlalchemy import select, update
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Browser, Server, browser_available, free_port, setup_site  # noqa: E402
+from harness import Browser, Server, free_port, require_browser, setup_site  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-if not browser_available():
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError("chromium / chromium-driver are missing: CI must run the browser tests")
-    pytest.skip("chromium / chromium-driver not installed", allow_module_level=True)
+require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +58,7 @@ def test_p2_single_provision_in_a_real_browser(site):
     from selenium.webdriver.support.ui import Select
 
     b, base, P = site["b"], site["base"], site["P"]
-    b.go(f"{base}/terminal/activate?code={site['code']}")
-    b.wait_css("#activate-button").click()
-    b.wait_css("#message")
-    b.go(f"{base}/enroll?token={site['token']}")
-    b.wait_css("#enroll-button").click()
-    b.wait_css("#enroll-done")
-    b.go(f"{base}/login")
-    b.wait_css("#operator_id").send_keys("PROV01")
-    b.find("#login-button").click()
-    b.wait_css("#operator-id")
+    b.activate_enroll_login(base, site["code"], site["token"], "PROV01")
 
     b.go(f"{base}/provision")
     Select(b.wait_css("#grant")).select_by_value("KOAN|KOAN-UNTEN")

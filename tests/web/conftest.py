@@ -12,5 +12,5 @@ if "operator_site" not in sys.modules:
     sys.modules["operator_site"] = _mod
     _spec.loader.exec_module(_mod)
 
-from operator_site import (ADMIN, PEOPLE, PERSONAS, Site, activate, juki, make_site, seed_people,  # noqa: E402,F401
+from operator_site import (ADMIN, PEOPLE, PERSONAS, Site, activate, call, juki, make_site, refusals, seed_people,  # noqa: E402,F401,E501
                            site)

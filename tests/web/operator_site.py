@@ -7,10 +7,14 @@ second ``conftest`` module would shadow it). Test modules import the ``site`` fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from jukinet.security.service import sha256
+from jukinet.store.tables_security import OPLOG, sessions
 
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.security.oplog import Actor
@@ -126,3 +130,57 @@ def site(config, registers) -> Site:
     s = make_site(config, registers)
     seed_people(registers)
     return s
+
+
+# ---- calling a route as someone (the authorization matrices: test_matrix, test_a7_operations_routes) ----
+
+def refusals(registers) -> int:
+    """Refused entries in all operation-log chains."""
+    n = 0
+    for chain, (log, _) in OPLOG.items():
+        with registers.engine(chain).connect() as conn:
+            n += conn.execute(select(func.count()).select_from(log).where(log.c.outcome == "refused")).scalar_one()
+    return n
+
+
+def idle_session(site, persona="operator_both") -> str:
+    token = site.new_session(persona)
+    with site.registers.admin_tx() as conn:
+        conn.execute(update(sessions).where(sessions.c.session_hash == sha256(token)).values(
+            last_seen_at=datetime.now(timezone.utc) - timedelta(minutes=site.sec.cfg.idle_minutes + 1)))
+    return token
+
+
+def call(site, who: str, kind: str, method: str, path: str, body, files=None):
+    """``who``: a persona of ``site.tokens``, or anonymous / idle / other_terminal / no_terminal.
+    ``kind``: "api" (bearer + terminal header, JSON body — or form fields with ``files``) or "ui"
+    (cookies, form POST with the session's CSRF token, multipart with ``files``)."""
+    from jukinet.web import auth as A
+
+    persona = who if who in site.tokens else None
+    terminal = site.other_terminal if who == "other_terminal" else site.terminal
+    token = None
+    if persona:
+        token = site.tokens[persona]
+    elif who in ("idle", "other_terminal"):
+        token = idle_session(site) if who == "idle" else site.new_session("operator_both")
+    if kind == "api":
+        c = site.api(None, terminal=terminal)
+        if who == "no_terminal":
+            c.headers.pop(A.TERMINAL_HEADER)
+        if token:
+            c.headers["Authorization"] = f"Bearer {token}"
+        if files is not None:
+            return c.request(method, path, data=body or {}, files=files)
+        return c.request(method, path, json=body) if body is not None else c.request(method, path)
+    c = site.client(None, terminal=terminal)
+    if who == "no_terminal":
+        c.cookies.delete(A.TERMINAL_COOKIE)
+    if token:
+        c.cookies.set(A.SESSION_COOKIE, token)
+    if method == "POST":
+        data = dict(body or {})
+        if token:
+            data["csrf_token"] = site.sec.session_info(token).csrf_token
+        return c.post(path, data=data, files=files, follow_redirects=False)
+    return c.get(path, follow_redirects=False)

@@ -4,15 +4,13 @@ terminal — allowed or refused as designed, and every refusal is in an operatio
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+
+from sqlalchemy import select
 
 from jukinet.audit.service import JST
-
-from sqlalchemy import func, select, update
-
-from jukinet.store.tables_security import OPLOG, sessions
-from operator_site import site  # noqa: F401  (fixture)
-from jukinet.security.service import sha256
+from jukinet.store.tables_security import OPLOG
+from operator_site import PERSONAS as _ALL_PERSONAS, call, refusals, site  # noqa: F401  (site: fixture)
 
 MONTH = datetime.now(JST).strftime("%Y-%m")
 SEARCH = {"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix"}
@@ -55,54 +53,8 @@ ROUTES = [
     ("api audit verify", "api", "POST", "/api/v1/audit/verify", None, {"auditor"}),
 ]
 
-PERSONAS = ["admin", "operator_juki", "operator_both", "operator_noaffair", "manager", "auditor", "operations"]
+PERSONAS = list(_ALL_PERSONAS)
 SPECIAL = ["anonymous", "idle", "other_terminal", "no_terminal"]
-
-
-def refusals(registers) -> int:
-    n = 0
-    for chain, (log, _) in OPLOG.items():
-        with registers.engine(chain).connect() as conn:
-            n += conn.execute(select(func.count()).select_from(log).where(log.c.outcome == "refused")).scalar_one()
-    return n
-
-
-def idle_session(site, persona="operator_both") -> str:
-    token = site.new_session(persona)
-    with site.registers.admin_tx() as conn:
-        conn.execute(update(sessions).where(sessions.c.session_hash == sha256(token)).values(
-            last_seen_at=datetime.now(timezone.utc) - timedelta(minutes=site.sec.cfg.idle_minutes + 1)))
-    return token
-
-
-def call(site, who: str, kind: str, method: str, path: str, body):
-    from jukinet.web import auth as A
-
-    persona = who if who in PERSONAS else None
-    terminal = site.other_terminal if who == "other_terminal" else site.terminal
-    token = None
-    if persona:
-        token = site.tokens[persona]
-    elif who in ("idle", "other_terminal"):
-        token = idle_session(site) if who == "idle" else site.new_session("operator_both")
-    if kind == "api":
-        c = site.api(None, terminal=terminal)
-        if who == "no_terminal":
-            c.headers.pop(A.TERMINAL_HEADER)
-        if token:
-            c.headers["Authorization"] = f"Bearer {token}"
-        return c.request(method, path, json=body) if body is not None else c.request(method, path)
-    c = site.client(None, terminal=terminal)
-    if who == "no_terminal":
-        c.cookies.delete(A.TERMINAL_COOKIE)
-    if token:
-        c.cookies.set(A.SESSION_COOKIE, token)
-    if method == "POST":
-        data = dict(body or {})
-        if token:
-            data["csrf_token"] = site.sec.session_info(token).csrf_token
-        return c.post(path, data=data, follow_redirects=False)
-    return c.get(path, follow_redirects=False)
 
 
 def test_a3_a4_a6_authorization_matrix_every_route_every_role(site):

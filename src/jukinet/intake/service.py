@@ -46,6 +46,7 @@ from jukinet.store.registers import Registers
 from jukinet.store.repository import JST, fuhyo_to_row, juki_to_row, row_to_fuhyo, row_to_juki, utcnow
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
+from jukinet.ops import metrics
 from jukinet.store.tables_intake import INTAKE_TABLES
 
 log = logging.getLogger("jukinet.intake")
@@ -149,6 +150,7 @@ class IntakeService:
             comm = INTAKE_TABLES[reg][2]
             with self.registers.engine(reg).begin() as conn:
                 conn.execute(insert(comm), rs)
+            metrics.intake_refused(reg, code, len(rs))   # A7: counted by code (ADR 0027)
 
     # --- the intake ---------------------------------------------------------------------------
 
@@ -169,6 +171,7 @@ class IntakeService:
         for register, idx in groups.items():
             req = _Request(sender, [items[i] for i in idx], fingerprint, envelope_digest)
             got = self._grouped(register, req)
+            metrics.intake_answers(register, got)
             for i, a in zip(idx, got):
                 answers[i] = a
         return answers  # type: ignore[return-value]

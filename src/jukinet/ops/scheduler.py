@@ -37,6 +37,9 @@ class OpsScheduler:
         self._backup_thread: Optional[threading.Thread] = None
         self.runs = 0
         self.backup_runs = 0
+        #: shown on the operations status (A7): when the last run ended and how ("ok" or an error code)
+        self.last_run_at: Optional[datetime] = None
+        self.last_outcome: Optional[str] = None
 
     def start(self) -> "OpsScheduler":
         if self.config.retention.enabled:
@@ -85,6 +88,7 @@ class OpsScheduler:
         try:
             reports = retention.run(registers, clock=self.clock)
             log.info("daily retention: %s", ", ".join(f"{r.rule}={r.status}:{r.erased}" for r in reports))
+            self.last_outcome = "ok" if all(r.status != "failed" for r in reports) else "RETENTION_RULE_FAILED"
             for register in ("juki", "fuhyo"):
                 due = due_status(registers, register, known_municipalities(registers, register),
                                  interval_days=self.config.reconcile.interval_days, now=self.clock())
@@ -93,7 +97,9 @@ class OpsScheduler:
                     log.warning("consistency checks overdue: register=%s municipalities=%d", register, overdue)
         except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
             log.error("daily operations failed: %s", getattr(e, "code", type(e).__name__))
+            self.last_outcome = getattr(e, "code", type(e).__name__)
         finally:
             self.runs += 1
+            self.last_run_at = self.clock()
             if self._registers is None:
                 registers.dispose()

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
+from jukinet.ops import metrics
 from jukinet.security.keys import KeyRing
 from jukinet.store.tables_security import OPLOG
 
@@ -144,6 +145,7 @@ class OperationLog:
             conn.execute(update(head).where(head.c.chain == chain).values(
                 seq=row["seq"], entry_hash=row["entry_hash"],
                 mac=self._head_mac(chain, row["seq"], row["entry_hash"])))
+            metrics.oplog_appended(chain, action, outcome)   # A7 (ADR 0027): by action and outcome only
             return row["seq"]
         except JukinetError:
             raise

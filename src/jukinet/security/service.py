@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.config import Config, SecurityConfig
 from jukinet.errors import JukinetError
+from jukinet.ops import metrics
 from jukinet.security import roles as R
 from jukinet.security import webauthn as W
 from jukinet.security.keys import KeyRing
@@ -388,6 +389,7 @@ class Security:
     def _login_failed(self, operator_id: str | None, terminal_id: str, err: Refused, action: str,
                       now: datetime) -> Refused:
         """Count a failure (lockout after ``max_failed_logins``) and log the refusal."""
+        metrics.login_failed(err.code)   # A7 (ADR 0027)
         try:
             with self.registers.admin_tx() as conn:
                 if operator_id and err.code == "LOGIN_FAILED":

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from jukinet import __version__
 from jukinet.config import Config
 from jukinet.errors import JukinetError
+from jukinet.ops import status as ops_status
 from jukinet.store import migrate
 from jukinet.store.registers import Registers
 
@@ -45,7 +46,7 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
                 with engine.connect() as conn:
                     conn.execute(text("SELECT 1"))
                 rev = migrate.current_revision(engine)
-                head = migrate.head_revision(register, engine)
+                head = ops_status.head_revision(register, engine)  # read once per process (ADR 0027)
                 ok = rev == head
                 registers_status[register] = {"reachable": True, "schema": rev, "up_to_date": ok}
             except Exception:  # noqa: BLE001 - health reports, never raises
@@ -72,5 +73,8 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.audit_reports import router as audit_router  # A4 monthly analysis, A2 inventory
 
     app.include_router(audit_router)
+    from jukinet.web.ops import install as install_ops  # A7: operations status, /metrics, request log + metrics
+
+    install_ops(app, config, registers)
 
     return app

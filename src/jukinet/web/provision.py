@@ -226,6 +226,7 @@ def _media_row(request: Request, media_id: str):
 
 
 def _download(request: Request, ctx: A.Ctx, media_id: str) -> Response:
+    _require(request, ctx, "provide", None, "media_download")   # refused before any lookup (A7)
     row = _media_row(request, media_id)
     if row is None or row.status != "written":
         raise JukinetError("MEDIA_UNKNOWN", "媒体IDが見つかりません。")
@@ -389,6 +390,7 @@ def _approval_out(a: approvals.Approval) -> dict:
 @api.post("/provision/approvals")
 def api_approval_request(body: ApprovalIn, request: Request, ctx: A.Ctx = Depends(api_ctx)):
     """一括提供の事前承認を申請する (業務担当者)."""
+    _require(request, ctx, "provide", None, "approval_request")   # refused before any lookup (A7)
     a = approvals.request(request.app.state.registers, svc(request).oplog, request.app.state.config, ctx.operator,
                           ctx.terminal_id, **body.model_dump())
     return _approval_out(a)
@@ -397,6 +399,7 @@ def api_approval_request(body: ApprovalIn, request: Request, ctx: A.Ctx = Depend
 @api.post("/provision/approvals/{approval_id}/decide")
 def api_approval_decide(approval_id: str, body: DecisionIn, request: Request, ctx: A.Ctx = Depends(api_ctx)):
     """申請を承認・却下する (管理責任者; 自分の申請は不可)."""
+    _require(request, ctx, "approve", None, "approval_decide")   # refused before any lookup (A7)
     a = approvals.decide(request.app.state.registers, svc(request).oplog, ctx.operator, ctx.terminal_id, approval_id,
                          approve=body.decision == "approve")
     return _approval_out(a)

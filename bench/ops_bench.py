@@ -1,0 +1,124 @@
+"""A7 operations: the cost of /metrics, of the operations status and of the request middleware,
+each beside a baseline doing the same work in the same run.
+
+Usage: python bench/ops_bench.py [--data-dir DIR] [--residents N] [--samples K]
+
+With --data-dir pointing at a seeded SQLite installation it measures there; otherwise it seeds N
+residents (default 200,000; the seeder adds removed persons, history and the 附票) into a temporary
+directory. In-process (Starlette TestClient from 127.0.0.1), p50/p95 in milliseconds:
+
+* ``GET /metrics`` (event counters + the state collector: 3 databases probed, outbox, retention,
+  backup file) vs the bare ``sqlite3`` module running the same probe queries;
+* ``GET /api/v1/ops/status`` (every table counted) vs bare ``sqlite3`` ``COUNT(*)`` of every table;
+* the observability middleware: ``GET /stats/stats.css`` (no database) through the application
+  with and without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def timed(fn, k):
+    out = []
+    for _ in range(k):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--residents", type=int, default=200_000)
+    ap.add_argument("--samples", type=int, default=200)
+    a = ap.parse_args()
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import update
+
+    from jukinet.security.oplog import Actor
+    from jukinet.store.tables_security import operators
+    from jukinet.web.app import create_app
+    from jukinet.web.ops import Observe
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from provision_bench import open_installation   # seeds into a temporary directory unless --data-dir
+
+    _, config, registers = open_installation(a.data_dir, a.residents)
+    app = create_app(config, registers)
+    sec = app.state.security
+    _, code = sec.add_terminal(Actor("bench", None), "bench")
+    tid, secret = sec.activate_terminal(code)
+    sec.register_operator(Actor("bench", None), display_name="bench", roles=["operations"],
+                                  operator_id="BENCH-OPS")
+    with registers.admin_tx() as conn:
+        conn.execute(update(operators).where(operators.c.operator_id == "BENCH-OPS").values(status="active"))
+        token = sec._start_session(conn, sec._operator(conn, "BENCH-OPS"), tid, "bench",
+                                   datetime.now(timezone.utc)).token
+    local = TestClient(app, client=("127.0.0.1", 40000))
+    api = TestClient(app, client=("127.0.0.1", 40000),
+                     headers={"X-Jukinet-Terminal": f"{tid}.{secret}", "Authorization": f"Bearer {token}"})
+    files = {s: registers.engine(s).url.database for s in ("juki", "fuhyo", "admin")}
+    raw = {s: sqlite3.connect(p) for s, p in files.items()}
+    tables = {s: [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                          "AND name NOT LIKE 'sqlite_%'")] for s, c in raw.items()}
+    rows = sum(raw["juki"].execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables["juki"])
+
+    def bare_probe():
+        for s, c in raw.items():
+            c.execute("SELECT 1").fetchone()
+            c.execute("SELECT version_num FROM alembic_version").fetchone()
+        for s in ("juki", "fuhyo"):
+            c = raw[s]
+            c.execute("SELECT state, COUNT(*) FROM outbox WHERE state IN ('pending','failed') GROUP BY state").fetchall()
+            c.execute("SELECT MIN(created_at) FROM outbox WHERE state IN ('pending','failed')").fetchone()
+            c.execute("SELECT batch_id, finished_at FROM retention_runs WHERE dry_run = 0 "
+                      "ORDER BY run_id DESC LIMIT 1").fetchone()
+
+    def bare_counts():
+        for s, c in raw.items():
+            for t in tables[s]:
+                c.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()
+
+    results = []
+    k = a.samples
+    assert local.get("/metrics").status_code == 200
+    m = timed(lambda: local.get("/metrics"), k)
+    b = timed(bare_probe, k)
+    results.append(("GET /metrics (scrape)", m, b, "bare sqlite3: the same probe queries"))
+    assert api.get("/api/v1/ops/status").status_code == 200
+    ks = max(5, k // 10)
+    s_ = timed(lambda: api.get("/api/v1/ops/status"), ks)
+    bc = timed(bare_counts, ks)
+    results.append(("GET /api/v1/ops/status (every table counted)", s_, bc, "bare sqlite3: COUNT(*) of every table"))
+    with_mw = timed(lambda: local.get("/stats/stats.css"), k)
+    app.user_middleware = [mw for mw in app.user_middleware if mw.cls is not Observe]
+    app.middleware_stack = None
+    without = timed(lambda: local.get("/stats/stats.css"), k)
+    results.append(("GET /stats/stats.css with the request log + metrics middleware", with_mw, without,
+                    "the same app without it"))
+
+    import os
+    print(f"\nD1 rows (all juki tables): {rows:,}; load average {os.getloadavg()[0]:.2f}\n")
+    print("| | jukinet p50 / p95 | baseline p50 / p95 | ratio (p50) | baseline |")
+    print("|---|---:|---:|---:|---|")
+    for name, x, y, what in results:
+        print(f"| {name} | {pct(x, 50):.1f} / {pct(x, 95):.1f} ms | {pct(y, 50):.2f} / {pct(y, 95):.2f} ms "
+              f"| {statistics.median(x) / max(statistics.median(y), 1e-6):.1f}× | {what} |")
+
+
+if __name__ == "__main__":
+    main()

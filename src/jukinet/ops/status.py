@@ -1,0 +1,262 @@
+"""The operations status (A7; ADR 0026): what the 運用担当者 (保守委託) may see — counts, sizes,
+times and codes, never a value of a register.
+
+:func:`collect` gathers, for the ``/ops`` screen and ``GET /api/v1/ops/status``:
+
+* each database (juki, fuhyo, admin): reachable, migration revision and head, size in bytes,
+  and the **row count** of each table (counts only);
+* the outbox of each register: entries waiting (pending + failed) and the age of the oldest;
+* the last retention run (per register: time, rules completed / failed);
+* the last backup, from ``DIR/ops/backup-status.json`` (written by the backup job; may be absent);
+* the daily scheduler of ``jukinet serve`` (enabled, time, next run, last run).
+
+:func:`light` is the subset the ``/metrics`` scrape needs (no row counts: cheap enough to run every
+few seconds). Every probe catches its own failure and reports it as a code: a status page never
+raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import func, inspect, select, text
+
+from jukinet.config import Config
+from jukinet.store import migrate
+from jukinet.store.engine import is_sqlite
+
+BACKUP_FIELDS = ("last_success_at", "last_failure_at", "last_failure_code", "last_bytes", "last_seconds", "last_file")
+
+
+def _utc(v) -> Optional[datetime]:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class DatabaseStatus:
+    name: str
+    reachable: bool = False
+    revision: Optional[str] = None
+    head: Optional[str] = None
+    up_to_date: bool = False
+    size_bytes: Optional[int] = None
+    rows: dict = field(default_factory=dict)
+    error_code: Optional[str] = None
+
+
+@dataclass
+class OutboxStatus:
+    register: str
+    depth: Optional[int] = None
+    failed: Optional[int] = None
+    oldest_at: Optional[datetime] = None
+    oldest_age_seconds: Optional[float] = None
+    error_code: Optional[str] = None
+
+
+@dataclass
+class RetentionStatus:
+    register: str
+    last_run_at: Optional[datetime] = None
+    completed: int = 0
+    failed: int = 0
+    error_code: Optional[str] = None
+
+
+@dataclass
+class BackupStatus:
+    present: bool = False
+    last_success_at: Optional[datetime] = None
+    last_failure_at: Optional[datetime] = None
+    last_failure_code: Optional[str] = None
+    last_bytes: Optional[int] = None
+    last_seconds: Optional[float] = None
+    last_file: Optional[str] = None
+    error_code: Optional[str] = None
+
+
+@dataclass
+class SchedulerStatus:
+    enabled: bool
+    daily_at: str
+    next_run_at: Optional[datetime] = None
+    running: Optional[bool] = None       # None: not started by this process (e.g. the tests, an external cron)
+    runs: int = 0
+    last_run_at: Optional[datetime] = None
+    last_outcome: Optional[str] = None
+
+
+@dataclass
+class OpsStatus:
+    at: datetime
+    databases: list[DatabaseStatus]
+    outbox: list[OutboxStatus]
+    retention: list[RetentionStatus]
+    backup: BackupStatus
+    scheduler: Optional[SchedulerStatus] = None
+
+    @property
+    def ok(self) -> bool:
+        return all(d.reachable and d.up_to_date for d in self.databases)
+
+    def as_dict(self) -> dict:
+        def conv(v):
+            if isinstance(v, datetime):
+                return v.astimezone(timezone.utc).isoformat()
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [conv(x) for x in v]
+            return v
+
+        return conv({"status": "ok" if self.ok else "degraded", **asdict(self)})
+
+
+def _code(e: Exception) -> str:
+    return getattr(e, "code", None) or type(e).__name__
+
+
+_HEADS: dict[str, str] = {}
+
+
+def head_revision(name: str, engine) -> str:
+    """The migration head of ``name`` (read from the migration files once per process: they do not
+    change while it runs, and reading them is most of the cost of a scrape)."""
+    if name not in _HEADS:
+        _HEADS[name] = migrate.head_revision(name, engine)
+    return _HEADS[name]
+
+
+def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
+    st = DatabaseStatus(name)
+    engine = registers.engine(name)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            st.reachable = True
+            if is_sqlite(str(engine.url)):
+                path = engine.url.database
+                st.size_bytes = sum(os.path.getsize(p) for p in (path, path + "-wal") if p and os.path.exists(p))
+            else:
+                st.size_bytes = int(conn.execute(text(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')")).scalar_one())
+            if counts:
+                for table in sorted(inspect(conn).get_table_names()):
+                    q = text(f'SELECT COUNT(*) FROM "{table}"')   # names from the catalogue, quoted
+                    st.rows[table] = int(conn.execute(q).scalar_one())
+            st.revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        st.head = head_revision(name, engine)
+        st.up_to_date = st.revision == st.head
+    except Exception as e:  # noqa: BLE001 - reported, never raised
+        st.error_code = _code(e)
+    return st
+
+
+def outbox(registers, register: str, now: datetime) -> OutboxStatus:
+    from jukinet.intake.service import INTAKE_TABLES
+
+    st = OutboxStatus(register)
+    t = INTAKE_TABLES[register][1]
+    try:
+        with registers.engine(register).connect() as conn:
+            rows = dict(conn.execute(select(t.c.state, func.count()).where(t.c.state.in_(("pending", "failed")))
+                                     .group_by(t.c.state)).all())
+            oldest = conn.execute(select(func.min(t.c.created_at)).where(t.c.state.in_(("pending", "failed")))
+                                  ).scalar_one()
+        st.depth = sum(rows.values())
+        st.failed = rows.get("failed", 0)
+        st.oldest_at = _utc(oldest)
+        st.oldest_age_seconds = max(0.0, (now - st.oldest_at).total_seconds()) if st.oldest_at else 0.0
+    except Exception as e:  # noqa: BLE001
+        st.error_code = _code(e)
+    return st
+
+
+def retention(registers, register: str) -> RetentionStatus:
+    """The last run of the retention job in ``register`` (one batch = one run of every rule)."""
+    from jukinet.store.tables_reconcile import RETENTION_RUNS
+
+    st = RetentionStatus(register)
+    t = RETENTION_RUNS[register]
+    try:
+        with registers.engine(register).connect() as conn:
+            last = conn.execute(select(t.c.batch_id, t.c.finished_at).where(t.c.dry_run.is_(False))
+                                .order_by(t.c.run_id.desc()).limit(1)).first()
+            if last is not None:
+                st.last_run_at = _utc(last.finished_at)
+                by = dict(conn.execute(select(t.c.status, func.count()).where(t.c.batch_id == last.batch_id)
+                                       .group_by(t.c.status)).all())
+                st.completed, st.failed = by.get("completed", 0) + by.get("skipped", 0), by.get("failed", 0)
+    except Exception as e:  # noqa: BLE001
+        st.error_code = _code(e)
+    return st
+
+
+def backup(config: Config) -> BackupStatus:
+    """``DIR/ops/backup-status.json`` as written by the backup job; absent means "never ran"."""
+    path = config.resolve(config.observability.backup_status_file)
+    st = BackupStatus()
+    if not path.exists():
+        return st
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(d, dict):
+            raise ValueError("not an object")
+        st.present = True
+        st.last_success_at = _utc(d.get("last_success_at"))
+        st.last_failure_at = _utc(d.get("last_failure_at"))
+        code = d.get("last_failure_code")
+        st.last_failure_code = str(code)[:40] if code is not None else None
+        st.last_bytes = int(d["last_bytes"]) if d.get("last_bytes") is not None else None
+        st.last_seconds = float(d["last_seconds"]) if d.get("last_seconds") is not None else None
+        st.last_file = Path(str(d["last_file"])).name if d.get("last_file") else None
+    except (OSError, ValueError, TypeError, KeyError):
+        st.error_code = "BACKUP_STATUS_UNREADABLE"
+    return st
+
+
+def scheduler(config: Config, sched, now: datetime) -> SchedulerStatus:
+    from jukinet.ops.retention import next_run_after
+
+    rc = config.retention
+    st = SchedulerStatus(enabled=rc.enabled, daily_at=rc.daily_at)
+    if rc.enabled:
+        try:
+            st.next_run_at = next_run_after(now, rc.daily_at)
+        except ValueError:
+            st.next_run_at = None
+    if sched is not None:
+        thread = getattr(sched, "_thread", None)
+        st.running = bool(thread is not None and thread.is_alive())
+        st.runs = sched.runs
+        st.last_run_at = getattr(sched, "last_run_at", None)
+        st.last_outcome = getattr(sched, "last_outcome", None)
+    return st
+
+
+def collect(registers, config: Config, *, sched=None, now: Optional[datetime] = None, counts: bool = True) -> OpsStatus:
+    now = now or datetime.now(timezone.utc)
+    return OpsStatus(
+        at=now,
+        databases=[database(registers, name, counts=counts) for name in migrate.STORES],
+        outbox=[outbox(registers, r, now) for r in migrate.REGISTERS],
+        retention=[retention(registers, r) for r in migrate.REGISTERS],
+        backup=backup(config),
+        scheduler=scheduler(config, sched, now),
+    )
+
+
+def light(registers, config: Config, *, sched=None) -> OpsStatus:
+    """The status without row counts (for the metrics scrape)."""
+    return collect(registers, config, sched=sched, counts=False)
