@@ -47,7 +47,7 @@ def init(data_dir: Path = DataDir,
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         db = provision.database_config(data_dir, db_url)
-        provision.migrate_all(db)
+        provision.migrate_all(db, data_dir)
     except JukinetError as e:
         _fail(e)
     config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
