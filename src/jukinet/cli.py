@@ -182,6 +182,10 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(provision_app, name="provision")
 app.add_typer(query_app, name="query")
 
+from jukinet.security.keys_cli import keys_app  # noqa: E402  (A7: 個人番号 at rest, key rotation; ADR 0025)
+
+app.add_typer(keys_app, name="keys")
+
 
 def main() -> None:  # pragma: no cover
     app()

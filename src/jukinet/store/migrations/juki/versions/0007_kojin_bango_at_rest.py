@@ -38,8 +38,14 @@ def _cipher(conn):
     return KojinBangoCipher.for_installation(data_dir)
 
 
+def _scan_key(conn, key: str) -> str:
+    """SQLite: walk the table in rowid order (its physical order; 住民票コード order would touch the
+    pages at random). PostgreSQL: the primary key."""
+    return "rowid" if conn.dialect.name == "sqlite" else key
+
+
 def _table(name: str, *cols: str) -> sa.Table:
-    types = {"juminhyo_code": sa.String, "history_id": sa.Integer, "kojin_bango": sa.String,
+    types = {"juminhyo_code": sa.String, "history_id": sa.Integer, "rowid": sa.Integer, "kojin_bango": sa.String,
              "kojin_bango_ct": sa.LargeBinary, "kojin_bango_key": sa.SmallInteger, "kojin_bango_bi": sa.String}
     return sa.table(name, *(sa.column(c, types[c]()) for c in dict.fromkeys(cols)))
 
@@ -61,6 +67,7 @@ def _batches(conn, t, key: str, where):
 def _sqlite_secure_delete(conn) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA secure_delete = ON")
+        conn.exec_driver_sql("PRAGMA cache_size = -131072")   # 128 MiB for the rewrite
 
 
 def upgrade() -> None:
@@ -73,6 +80,7 @@ def upgrade() -> None:
             b.add_column(sa.Column("kojin_bango_bi", sa.String(32)))
     cipher = None
     for name, key in TABLES.items():
+        key = _scan_key(conn, key)
         cols = {key, "juminhyo_code", "kojin_bango"}
         t = _table(name, *sorted(cols))
         upd = _table(name, *sorted(cols | {"kojin_bango_ct", "kojin_bango_key", "kojin_bango_bi"}))
@@ -104,6 +112,7 @@ def downgrade() -> None:
             b.add_column(sa.Column("kojin_bango", sa.String(12)))
     cipher = None
     for name, key in TABLES.items():
+        key = _scan_key(conn, key)
         t = _table(name, key, "juminhyo_code", "kojin_bango_ct", "kojin_bango_key")
         upd = _table(name, key, "kojin_bango")
         stmt = sa.update(upd).where(upd.c[key] == sa.bindparam("k")).values(kojin_bango=sa.bindparam("kb"))
