@@ -290,7 +290,7 @@ def sample_row(conn):
     for t in (juki_current, juki_history):
         try:
             row = conn.execute(select(t.c.juminhyo_code, *(t.c[c] for c in COLUMNS))
-                               .where(t.c.kojin_bango_ct.is_not(None)).limit(1)).first()
+                               .where(t.c.kojin_bango_bi.is_not(None)).limit(1)).first()   # through its index
         except DBAPIError:   # not migrated yet: no sealed column
             conn.rollback()
             return None
