@@ -73,7 +73,9 @@ def _assert_no_plaintext(registers, numbers):
         assert not [n for n in sample if any(n.encode() in b for b in blobs)]
 
 
-def test_a7_no_plaintext_kojin_bango_in_any_d1_column(seeded):
+def test_a7_no_plaintext_kojin_bango_in_any_d1_column(seeded, config):
+    key_file = KojinBangoKeys.file(config.data_dir)              # the keys: outside the database, 0600
+    assert oct(key_file.stat().st_mode)[-3:] == "600" and not str(key_file).endswith(".sqlite3")
     numbers = _numbers(seeded)
     assert len(numbers) > N // 2
     assert "kojin_bango" not in juki_current.c and "kojin_bango" not in juki_history.c

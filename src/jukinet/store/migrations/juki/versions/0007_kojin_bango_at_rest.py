@@ -78,7 +78,8 @@ def upgrade() -> None:
             b.add_column(sa.Column("kojin_bango_ct", sa.LargeBinary))
             b.add_column(sa.Column("kojin_bango_key", sa.SmallInteger))
             b.add_column(sa.Column("kojin_bango_bi", sa.String(32)))
-    cipher = None
+    # the key file is created now when the data directory is known (`jukinet init`), else on first need
+    cipher = _cipher(conn) if context.config.attributes.get("data_dir") is not None else None
     for name, key in TABLES.items():
         key = _scan_key(conn, key)
         cols = {key, "juminhyo_code", "kojin_bango"}
