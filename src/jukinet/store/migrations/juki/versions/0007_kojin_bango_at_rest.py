@@ -4,7 +4,7 @@
 key id), ``kojin_bango_key`` (key id) and ``kojin_bango_bi`` (keyed blind index, indexed) in
 ``juki_current`` and ``juki_history``. Existing rows are sealed in batches inside the migration's
 one transaction (a killed upgrade leaves the installation as it was), with the plaintext cleared in
-the same UPDATE; then the plaintext column and its index are dropped. SQLite runs with
+the same UPDATE; then the plaintext column and its index are dropped (SQLite ≥ 3.35 natively). SQLite runs with
 ``secure_delete`` so freed pages carry no old number.
 
 The keys come from the installation's data directory, handed in by :mod:`jukinet.store.migrate`
@@ -42,6 +42,11 @@ def _scan_key(conn, key: str) -> str:
     """SQLite: walk the table in rowid order (its physical order; 住民票コード order would touch the
     pages at random). PostgreSQL: the primary key."""
     return "rowid" if conn.dialect.name == "sqlite" else key
+
+
+def _recreate(conn) -> str:
+    native = conn.dialect.name != "sqlite" or conn.dialect.dbapi.sqlite_version_info >= (3, 35)
+    return "never" if native else "always"
 
 
 def _table(name: str, *cols: str) -> sa.Table:
@@ -97,8 +102,8 @@ def upgrade() -> None:
             conn.execute(stmt, params)
     op.drop_index("ix_juki_current_kojin_bango", table_name="juki_current")
     op.drop_index("ix_juki_history_kojin_bango", table_name="juki_history")
-    for name in TABLES:
-        with op.batch_alter_table(name) as b:
+    for name in TABLES:     # SQLite ≥ 3.35 drops a column in place; older ones need the table copied
+        with op.batch_alter_table(name, recreate=_recreate(conn)) as b:
             b.drop_column("kojin_bango")
     op.create_index("ix_juki_current_kojin_bango_bi", "juki_current", ["kojin_bango_bi"])
     op.create_index("ix_juki_history_kojin_bango_bi", "juki_history", ["kojin_bango_bi"])
@@ -122,7 +127,7 @@ def downgrade() -> None:
             conn.execute(stmt, [{"k": r[0], "kb": cipher.open(r.juminhyo_code, r.kojin_bango_ct, r.kojin_bango_key)}
                                 for r in rows])
     for name in TABLES:
-        with op.batch_alter_table(name) as b:
+        with op.batch_alter_table(name, recreate=_recreate(conn)) as b:
             b.drop_column("kojin_bango_ct")
             b.drop_column("kojin_bango_key")
             b.drop_column("kojin_bango_bi")
