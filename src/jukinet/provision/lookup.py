@@ -80,7 +80,8 @@ def by_four(conn: Connection, register: str, four: Four) -> list[dict]:
             _stmt(register, "names"), {"names": variants, "birth": four.birth_date})]
     else:
         want = normalize_name(name)
-        rows = [row_view(register, r, _cipher(conn, register)) for r in conn.execute(_stmt(register, "birth"), {"birth": four.birth_date})
+        rows = [row_view(register, r, _cipher(conn, register))
+                for r in conn.execute(_stmt(register, "birth"), {"birth": four.birth_date})
                 if normalize_name(r.name) == want]
     return narrow(rows, four, register)
 

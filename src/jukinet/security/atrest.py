@@ -248,10 +248,8 @@ class KojinBangoCipher:
     def seal_row(self, row: dict) -> dict:
         """A row dict with plaintext ``kojin_bango`` → the same dict with the three sealed columns."""
         number = row.pop("kojin_bango", None)
-        if number:
-            row["kojin_bango_ct"], row["kojin_bango_key"], row["kojin_bango_bi"] = self.seal(row["juminhyo_code"], number)
-        else:
-            row["kojin_bango_ct"] = row["kojin_bango_key"] = row["kojin_bango_bi"] = None
+        sealed = self.seal(row["juminhyo_code"], number) if number else (None, None, None)
+        row.update(zip(COLUMNS, sealed))
         return row
 
     def open_value(self, m) -> Optional[str]:
