@@ -210,3 +210,8 @@ def test_a7_rotation_reencrypts_every_row_resumes_after_a_kill_and_retires_the_o
     assert out.exit_code == 0 and "廃止" in out.output and "使用中" in out.output
     assert not any(n in out.output for n in numbers.values())
     restarted.dispose()
+    out = CliRunner().invoke(app, ["keys", "rotate-kojin-bango", "--data-dir", str(config.data_dir), "--batch", "100"])
+    assert out.exit_code == 0 and "2 → 3" in out.output and f"{total} 行" in out.output
+    regs = Registers(config)
+    assert _numbers(regs) == numbers and KojinBangoKeys.load(config.data_dir).material(2) is None
+    regs.dispose()
