@@ -47,7 +47,7 @@ def init(data_dir: Path = DataDir,
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         db = provision.database_config(data_dir, db_url)
-        provision.migrate_all(db)
+        provision.migrate_all(db, data_dir)
     except JukinetError as e:
         _fail(e)
     config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
@@ -198,6 +198,9 @@ from jukinet.backup.cli import backup_app, restore_command  # noqa: E402  (A7 en
 
 app.add_typer(backup_app, name="backup")
 app.command("restore")(restore_command)
+from jukinet.security.keys_cli import keys_app  # noqa: E402  (A7: 個人番号 at rest, key rotation; ADR 0025)
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:  # pragma: no cover

@@ -8,7 +8,7 @@ from sqlalchemy import insert
 
 from jukinet import codes
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
-from jukinet.store.repository import JST, fuhyo_to_row, juki_to_row
+from jukinet.store.repository import JST, JukiRepository, fuhyo_to_row
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 
 TSU, YOKKAICHI = "242012", "242021"
@@ -43,13 +43,17 @@ def fuhyo(i: int, *, notified: date, municipality: str = TSU, reason: str = "記
         notified_date=notified, update_seq=seq if seq is not None else i + 1))
 
 
+def _juki_to_row(conn):
+    return JukiRepository.codec(conn)[0]       # the 個人番号 sealed, as the repository stores it (ADR 0025)
+
+
 def put_current(conn, rec) -> None:
-    table, to_row = (juki_current, juki_to_row) if isinstance(rec, JukiRecord) else (fuhyo_current, fuhyo_to_row)
+    table, to_row = (juki_current, _juki_to_row(conn)) if isinstance(rec, JukiRecord) else (fuhyo_current, fuhyo_to_row)
     conn.execute(insert(table).values(**to_row(rec)))
 
 
 def put_history(conn, rec, *, superseded: datetime, by_seq: int, by_reason: str = "転居") -> None:
-    table, to_row = (juki_history, juki_to_row) if isinstance(rec, JukiRecord) else (fuhyo_history, fuhyo_to_row)
+    table, to_row = (juki_history, _juki_to_row(conn)) if isinstance(rec, JukiRecord) else (fuhyo_history, fuhyo_to_row)
     row = to_row(rec)
     row.update(superseded_at=superseded, superseded_by_seq=by_seq, superseded_by_reason=by_reason)
     conn.execute(insert(table).values(**row))

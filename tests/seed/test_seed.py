@@ -38,12 +38,13 @@ def _installation(path: Path) -> Registers:
     return Registers(Config(data_dir=path, database=db))
 
 
-def _rows(engine, table, order=None):
+def _rows(engine, table, order=None, cipher=None):
+    """Raw rows; D1 rows with their sealed 個人番号 opened when given the installation's cipher."""
     with engine.connect() as c:
         q = select(table)
         if order is not None:
             q = q.order_by(*order)
-        return [dict(r._mapping) for r in c.execute(q)]
+        return [cipher.open_row(r) if cipher else dict(r._mapping) for r in c.execute(q)]
 
 
 class Seeded:
@@ -52,8 +53,8 @@ class Seeded:
         self.report = report
         self.progress_calls = calls
         je, fe = registers.juki_engine, registers.fuhyo_engine
-        self.juki = _rows(je, juki_current)
-        self.juki_hist = _rows(je, juki_history, [juki_history.c.update_seq])
+        self.juki = _rows(je, juki_current, cipher=registers.kojin_bango_cipher)
+        self.juki_hist = _rows(je, juki_history, [juki_history.c.update_seq], cipher=registers.kojin_bango_cipher)
         self.fuhyo = _rows(fe, fuhyo_current)
         self.fuhyo_hist = _rows(fe, fuhyo_history, [fuhyo_history.c.update_seq])
         with je.connect() as c:
@@ -83,9 +84,9 @@ def _fingerprint(registers: Registers) -> str:
                                  (registers.fuhyo_engine, (fuhyo_current, fuhyo_history),
                                   ("juminhyo_code", "name", "address", "last_address", "update_seq"))):
         for t in tables:
-            with engine.connect() as c:
-                for r in c.execute(select(*[t.c[k] for k in cols]).order_by(t.c.update_seq)):
-                    h.update(repr(tuple(r)).encode())
+            cipher = registers.kojin_bango_cipher if "kojin_bango" in cols else None
+            for r in _rows(engine, t, [t.c.update_seq], cipher):
+                h.update(repr(tuple(r[k] for k in cols)).encode())
     return h.hexdigest()
 
 

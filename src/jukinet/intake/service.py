@@ -43,7 +43,7 @@ from jukinet.intake import wire
 from jukinet.pki import PeerIdentity
 from jukinet.store.engine import is_sqlite
 from jukinet.store.registers import Registers
-from jukinet.store.repository import JST, fuhyo_to_row, juki_to_row, row_to_fuhyo, row_to_juki, utcnow
+from jukinet.store.repository import JST, FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
 from jukinet.ops import metrics
@@ -241,7 +241,7 @@ class IntakeService:
         """One write transaction for the notifications of one or more requests of one register
         (set-based: what is on file is read once, the writes go out as ``executemany``)."""
         processed, outbox, comm = INTAKE_TABLES[register]
-        current_t, history_t, counters_t, to_row, from_row = _REGISTER_TABLES[register]
+        current_t, history_t, counters_t, codec = _REGISTER_TABLES[register]
         now = utcnow()
         today = today_jst(now)
         notified = now.astimezone(JST).date()
@@ -267,6 +267,7 @@ class IntakeService:
                     nids_by_sender.setdefault(req.sender.code, set()).add(item.notification_id)
         with self.registers.uow(register, write=True) as uow:
             conn = uow.conn
+            to_row, from_row = codec(conn)
             lock_register(conn)
             on_file = _fetch_versions(conn, current_t, from_row, wanted)          # code -> latest version
             in_history = _fetch_history_codes(conn, history_t, wanted)            # codes with a history
@@ -438,8 +439,8 @@ class _Group:
 # --- set-based reads --------------------------------------------------------------------------------
 
 _REGISTER_TABLES = {
-    "juki": (juki_current, juki_history, juki_counters, juki_to_row, row_to_juki),
-    "fuhyo": (fuhyo_current, fuhyo_history, fuhyo_counters, fuhyo_to_row, row_to_fuhyo),
+    "juki": (juki_current, juki_history, juki_counters, JukiRepository.codec),     # 個人番号 sealed (ADR 0025)
+    "fuhyo": (fuhyo_current, fuhyo_history, fuhyo_counters, FuhyoRepository.codec),
 }
 
 

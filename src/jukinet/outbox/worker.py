@@ -38,7 +38,7 @@ from jukinet.intake.service import comm_row
 from jukinet.intake.wire import canonical
 from jukinet.outbox.messages import fuhyo_message, juki_message
 from jukinet.store.registers import Registers
-from jukinet.store.repository import row_to_fuhyo, row_to_juki, utcnow
+from jukinet.store.repository import FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 from jukinet.store.tables_intake import INTAKE_TABLES
 
@@ -46,8 +46,8 @@ log = logging.getLogger("jukinet.outbox")
 
 REGISTERS = ("juki", "fuhyo")
 PEERS = {"juki": "national", "fuhyo": "national-fuhyo"}
-_VERSION_TABLES = {"juki": (juki_current, juki_history, row_to_juki, juki_message),
-                   "fuhyo": (fuhyo_current, fuhyo_history, row_to_fuhyo, fuhyo_message)}
+_VERSION_TABLES = {"juki": (juki_current, juki_history, JukiRepository.codec, juki_message),   # opens 個人番号
+                   "fuhyo": (fuhyo_current, fuhyo_history, FuhyoRepository.codec, fuhyo_message)}
 
 
 class DeliveryError(Exception):
@@ -190,9 +190,10 @@ class OutboxWorker:
         return out
 
     def build(self, register: str, rows: list) -> list[dict]:
-        current, history, from_row, make = _VERSION_TABLES[register]
+        current, history, codec, make = _VERSION_TABLES[register]
         seqs = [r.update_seq for r in rows]
         with self.registers.engine(register).connect() as conn:
+            from_row = codec(conn)[1]
             found = {row.update_seq: row for row in conn.execute(select(current).where(current.c.update_seq.in_(seqs)))}
             missing = [r for r in rows if r.update_seq not in found]
             if missing:   # superseded since: in history (index on 住民票コード, 更新順番号)

@@ -235,15 +235,16 @@ def _iso(v) -> Optional[str]:
     return v.isoformat() if isinstance(v, date) else (str(v) if v not in (None, "") else None)
 
 
-def row_view(register: str, row) -> dict:
-    """The view of a ``*_current`` row straight from the database (no record object in between)."""
+def row_view(register: str, row, cipher=None) -> dict:
+    """The view of a ``*_current`` row straight from the database (no record object in between).
+    D1 rows need the installation's ``cipher`` to open the 個人番号 (ADR 0025)."""
     m = row._mapping
     if register == "juki":
         fs = m["former_surname"]
         return {"juminhyo_code": m["juminhyo_code"], "name": m["name"], "name_kana": m["name_kana"],
                 "former_surname": f"{fs}（{m['former_surname_kana']}）" if fs is not None else None,
                 "birth_date": _iso(m["birth_date"]), "sex": m["sex"], "address": m["address"],
-                "kojin_bango": m["kojin_bango"], "reason": m["reason"], "change_date": _iso(m["change_date"]),
+                "kojin_bango": cipher.open_value(m), "reason": m["reason"], "change_date": _iso(m["change_date"]),
                 "removed": bool(m["deleted"])}
     return {"juminhyo_code": m["juminhyo_code"], "name": m["name"], "name_kana": m["name_kana"],
             "birth_date": _iso(m["birth_date"]), "sex": m["sex"], "address": m["address"],

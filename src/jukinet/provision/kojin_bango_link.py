@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
 from jukinet.provision.tempstore import TempStore
+from jukinet.security.atrest import cipher_of
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.tables import juki_current
 
@@ -62,13 +63,14 @@ def fetch(registers, oplog: OperationLog, store: TempStore, *, codes: list[str],
     now = now or datetime.now(timezone.utc)
     wanted = sorted(set(codes))
     numbers: dict[str, str] = {}
+    t = juki_current
     with registers.juki_uow() as uow:
+        cipher = cipher_of(uow.conn)       # sealed at rest (ADR 0025): opened here, for the temporary area only
         for i in range(0, len(wanted), 500):
             part = wanted[i:i + 500]
-            for code, number in uow.conn.execute(select(juki_current.c.juminhyo_code, juki_current.c.kojin_bango)
-                                                 .where(juki_current.c.juminhyo_code.in_(part))):
-                if number:
-                    numbers[code] = number
+            for row in uow.conn.execute(select(t.c.juminhyo_code, t.c.kojin_bango_ct, t.c.kojin_bango_key)
+                                        .where(t.c.juminhyo_code.in_(part), t.c.kojin_bango_ct.is_not(None))):
+                numbers[row.juminhyo_code] = cipher.open_value(row._mapping)
         oplog.append(uow.conn, "juki", actor=actor, action=ACTION, purpose_code="provision", now=now,
                      keys={"juminhyo_codes": ",".join(wanted)}, result_count=len(numbers),
                      detail={"ref": ref, "affair": affair.code, "requester": requester_code, "to": "fuhyo",

@@ -1,7 +1,8 @@
 """Finding the person a requester means, in one register (P2), one key at a time or in bulk.
 
 * 住民票コード: the primary key of ``*_current`` (current and removed persons).
-* 個人番号: ``ix_juki_current_kojin_bango`` (D1 only; D2 has no 個人番号).
+* 個人番号: ``ix_juki_current_kojin_bango_bi``, the keyed blind index (D1 only; D2 has no 個人番号;
+  the number itself is sealed at rest, ADR 0025).
 * 4情報: 氏名 + 生年月日 through ``ix_*_current_seion_birth`` (kana, on the 清音化 key) or
   ``ix_*_current_name_birth`` (kanji, as written, with either width of space between surname and
   given name); a kanji name typed without a space is matched on ``ix_*_current_birth`` and compared
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet import kana
 from jukinet.provision.items import Four, Keys, normalize_name, row_view, same_address
+from jukinet.security.atrest import cipher_of
 from jukinet.store.tables import fuhyo_current, juki_current
 
 TABLES = {"juki": juki_current, "fuhyo": fuhyo_current}
@@ -32,7 +34,7 @@ def _stmt(register: str, kind: str):
     if kind == "codes":
         return select(t).where(t.c.juminhyo_code.in_(bindparam("codes", expanding=True)))
     if kind == "bangos":
-        return select(t).where(t.c.kojin_bango.in_(bindparam("bangos", expanding=True)))
+        return select(t).where(t.c.kojin_bango_bi.in_(bindparam("bangos", expanding=True)))
     if kind == "seion":
         return select(t).where(t.c.name_seion == bindparam("seion"), t.c.birth_date == bindparam("birth"))
     if kind == "names":
@@ -45,31 +47,41 @@ def by_codes(conn: Connection, register: str, codes: Iterable[str]) -> dict[str,
     out = {}
     for i in range(0, len(codes), 500):
         for r in conn.execute(_stmt(register, "codes"), {"codes": codes[i:i + 500]}):
-            out[r.juminhyo_code] = row_view(register, r)
+            out[r.juminhyo_code] = row_view(register, r, _cipher(conn, register))
     return out
 
 
 def by_bangos(conn: Connection, bangos: Iterable[str]) -> dict[str, list[dict]]:
     bangos = sorted(set(bangos))
     out: dict[str, list] = {}
+    cipher = cipher_of(conn)
+    wanted = set(bangos)
     for i in range(0, len(bangos), 500):
-        for r in conn.execute(_stmt("juki", "bangos"), {"bangos": bangos[i:i + 500]}):
-            out.setdefault(r.kojin_bango, []).append(row_view("juki", r))
+        digests = [cipher.blind_index(b) for b in bangos[i:i + 500]]
+        for r in conn.execute(_stmt("juki", "bangos"), {"bangos": digests}):
+            view = row_view("juki", r, cipher)
+            if view["kojin_bango"] in wanted:     # the opened number confirms the index match
+                out.setdefault(view["kojin_bango"], []).append(view)
     return out
+
+
+def _cipher(conn: Connection, register: str):
+    return cipher_of(conn) if register == "juki" else None
 
 
 def by_four(conn: Connection, register: str, four: Four) -> list[dict]:
     name = four.name
     if kana.is_kana(name):
-        rows = [row_view(register, r) for r in conn.execute(
+        rows = [row_view(register, r, _cipher(conn, register)) for r in conn.execute(
             _stmt(register, "seion"), {"seion": kana.seion(name), "birth": four.birth_date})]
     elif " " in name or "\u3000" in name:
         variants = sorted({name.replace(" ", "\u3000"), name.replace("\u3000", " ")})
-        rows = [row_view(register, r) for r in conn.execute(
+        rows = [row_view(register, r, _cipher(conn, register)) for r in conn.execute(
             _stmt(register, "names"), {"names": variants, "birth": four.birth_date})]
     else:
         want = normalize_name(name)
-        rows = [row_view(register, r) for r in conn.execute(_stmt(register, "birth"), {"birth": four.birth_date})
+        rows = [row_view(register, r, _cipher(conn, register))
+                for r in conn.execute(_stmt(register, "birth"), {"birth": four.birth_date})
                 if normalize_name(r.name) == want]
     return narrow(rows, four, register)
 
@@ -108,7 +120,7 @@ def by_fours(conn: Connection, register: str, fours: list[Four]) -> list[list[di
             for r in _join_keys(conn, register, column, items[j:j + 400]):
                 bd = r.birth_date if isinstance(r.birth_date, date) else date.fromisoformat(str(r.birth_date))
                 for i in keys.get((getattr(r, column), bd), ()):
-                    view = row_view(register, r)
+                    view = row_view(register, r, _cipher(conn, register))
                     if all(v["juminhyo_code"] != view["juminhyo_code"] for v in found[i]):
                         found[i].append(view)
     out = []

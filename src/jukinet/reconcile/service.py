@@ -39,6 +39,7 @@ from sqlalchemy import String, and_, cast, func, insert, literal, select, update
 from jukinet import codes
 from jukinet.errors import JukinetError
 from jukinet.reconcile.snapshot import ITEMS, SnapshotReader, SnapshotRefused
+from jukinet.security.atrest import cipher_of
 from jukinet.store.repository import _as_utc, utcnow
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_reconcile import RECONCILE
@@ -117,8 +118,9 @@ def _server_query(register: str, municipality_code: str, as_of: Optional[datetim
     ``as_of`` (computed by the database, so no timestamp is converted per row)."""
     if register == "juki":
         t = juki_current
-        items = [t.c[k] for k in ITEMS["juki"] if k != "former_surname"] + [t.c.former_surname,
-                                                                            t.c.former_surname_kana]
+        items = [c for k in ITEMS["juki"] if k != "former_surname"     # 個人番号 sealed: (ct, key id)
+                 for c in ((t.c.kojin_bango_ct, t.c.kojin_bango_key) if k == "kojin_bango" else (t.c[k],))]
+        items += [t.c.former_surname, t.c.former_surname_kana]
         where = and_(t.c.municipality_code == municipality_code, t.c.deleted.is_(False))
     else:
         t = fuhyo_current
@@ -127,6 +129,15 @@ def _server_query(register: str, municipality_code: str, as_of: Optional[datetim
     items = [cast(c, String).label("birth_date") if c.name == "birth_date" else c for c in items]
     late = (t.c.timestamp > as_of) if as_of is not None else literal(False)
     return select(t.c.juminhyo_code, *items, late.label("late")).where(where).order_by(t.c.juminhyo_code)
+
+
+def _opened(register: str, row, cipher) -> tuple:
+    """A row of :func:`_server_query` with the sealed 個人番号 (ct, key id) opened (ADR 0025)."""
+    if register != "juki":
+        return row
+    code, name, kana_, birth, sex, addr, oaza, ct, kid, fs, fsk, late = row
+    return (code, name, kana_, birth, sex, addr, oaza, None if ct is None else cipher.open(code, ct, kid), fs, fsk,
+            late)
 
 
 def _server_values(register: str, row) -> tuple:
@@ -208,7 +219,9 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
                     _server_query(register, municipality_code, as_of))
                 unknown = tempfile.TemporaryFile(mode="w+b")
                 try:
-                    _merge(register, reader, rows, as_of, res, item_counts, spool, unknown)
+                    cipher = cipher_of(conn) if register == "juki" else None
+                    _merge(register, reader, (_opened(register, r, cipher) for r in rows), as_of, res, item_counts,
+                           spool, unknown)
                     _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res)
                 finally:
                     unknown.close()

@@ -22,7 +22,8 @@ from typing import IO, Optional
 from sqlalchemy import func, select
 
 from jukinet import codes
-from jukinet.reconcile.service import _lookup, _server_query
+from jukinet.reconcile.service import _lookup, _opened, _server_query
+from jukinet.security.atrest import cipher_of
 from jukinet.reconcile.snapshot import ITEMS, record_line, write_snapshot_to
 from jukinet.store.tables import fuhyo_current, juki_current
 
@@ -82,8 +83,9 @@ def build_snapshot(registers, register: str, municipality_code: str, out: IO[byt
         def lines():
             pending_invented = list(invented)
             inv_template = None
+            cipher = cipher_of(conn) if register == "juki" else None
             for i, row in enumerate(rows):
-                rec = _row_to_record(register, municipality_code, row)
+                rec = _row_to_record(register, municipality_code, _opened(register, row, cipher))
                 inv_template = inv_template or rec
                 while pending_invented and pending_invented[0] < rec["juminhyo_code"]:
                     yield _invented(register, pending_invented.pop(0), rec, rng)

@@ -170,13 +170,14 @@ class EventGenerator:
     def from_registers(cls, registers: Registers, code: str, **kw) -> "EventGenerator":
         juki, fuhyo = {}, {}
         with registers.engine("juki").connect() as conn:
+            cipher = registers.kojin_bango_cipher          # D1 holds the 個人番号 sealed (ADR 0025)
             for r in conn.execute(select(juki_current).where(juki_current.c.municipality_code == code,
                                                              juki_current.c.deleted.is_(False))):
                 fs = ({"name": r.former_surname, "name_kana": r.former_surname_kana}
                       if r.former_surname is not None else None)
                 juki[r.juminhyo_code] = {"name": r.name, "name_kana": r.name_kana, "birth_date": _iso(r.birth_date),
                                          "sex": r.sex, "address": r.address, "oaza_code": r.oaza_code,
-                                         "kojin_bango": r.kojin_bango, "former_surname": fs}
+                                         "kojin_bango": cipher.open_value(r._mapping), "former_surname": fs}
         with registers.engine("fuhyo").connect() as conn:
             for r in conn.execute(select(fuhyo_current).where(fuhyo_current.c.fuhyo_municipality_code == code,
                                                               fuhyo_current.c.status == "現存")):

@@ -21,21 +21,31 @@ REGISTERS = ("juki", "fuhyo")
 STORES = REGISTERS + ("admin",)
 
 
-def alembic_config(register: str, engine: Engine) -> AlembicConfig:
+def alembic_config(register: str, engine: Engine, data_dir: Path | str | None = None) -> AlembicConfig:
+    """``data_dir`` gives migrations that seal data the installation's keys (juki_0007, ADR 0025)."""
     if register not in STORES:
         raise ValueError(register)
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS / register))
     cfg.attributes["engine"] = engine
+    cfg.attributes["data_dir"] = data_dir
     return cfg
 
 
-def upgrade(register: str, engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(register, engine), revision)
+def _truncate_wal(engine: Engine) -> None:
+    """SQLite: empty the write-ahead log after a migration (no page image of old data stays in it)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def downgrade(register: str, engine: Engine, revision: str = "base") -> None:
-    command.downgrade(alembic_config(register, engine), revision)
+def upgrade(register: str, engine: Engine, revision: str = "head", data_dir: Path | str | None = None) -> None:
+    command.upgrade(alembic_config(register, engine, data_dir), revision)
+    _truncate_wal(engine)
+
+
+def downgrade(register: str, engine: Engine, revision: str = "base", data_dir: Path | str | None = None) -> None:
+    command.downgrade(alembic_config(register, engine, data_dir), revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -71,10 +71,11 @@ def database_config(data_dir: Path, db_url: str | None) -> DatabaseConfig:
     raise JukinetError("DB_URL_UNSUPPORTED", "データベースURLは sqlite または postgresql を指定してください。")
 
 
-def migrate_all(db: DatabaseConfig) -> None:
+def migrate_all(db: DatabaseConfig, data_dir: Path | None = None) -> None:
+    """Upgrade every database to its head; ``data_dir`` holds the keys a migration may need (ADR 0025)."""
     for store in migrate.STORES:
         engine = make_engine(db.url(store), synchronous=db.sqlite_synchronous)
         try:
-            migrate.upgrade(store, engine)
+            migrate.upgrade(store, engine, data_dir=data_dir)
         finally:
             engine.dispose()

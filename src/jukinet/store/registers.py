@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection, Engine
 
 from jukinet.config import Config
+from jukinet.security import atrest
 from jukinet.store.engine import make_engine, writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
 
@@ -35,6 +36,8 @@ class Registers:
         self.juki_engine: Engine = make_engine(config.database.juki_url, synchronous=sync)
         self.fuhyo_engine: Engine = make_engine(config.database.fuhyo_url, synchronous=sync)
         self.admin_engine: Engine = make_engine(config.database.admin_url, synchronous=sync)
+        # 個人番号 at rest (ADR 0025): the keys are loaded and checked against D1 at startup
+        self.kojin_bango_cipher = atrest.load_for(config.data_dir, self.juki_engine)
 
     def engine(self, register: str) -> Engine:
         return {"juki": self.juki_engine, "fuhyo": self.fuhyo_engine, "admin": self.admin_engine}[register]

@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
+from jukinet.security.atrest import cipher_of
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
 
@@ -39,6 +40,8 @@ def _as_utc(v: Optional[datetime]) -> Optional[datetime]:
 
 
 def juki_to_row(r: JukiRecord) -> dict:
+    """The record as a row dict with the 個人番号 in the clear (seal it before it is stored:
+    :func:`juki_row_codec`)."""
     fs = r.former_surname
     return {
         "juminhyo_code": r.juminhyo_code, "name": r.name, "name_gaiji_count": r.name_gaiji_count,
@@ -68,6 +71,13 @@ def row_to_juki(m) -> JukiRecord:
     return JukiRecord(former_surname=fs, **m)
 
 
+def juki_row_codec(conn: Connection):
+    """(to_row, from_row) of D1 on ``conn``: the 個人番号 is sealed on write and opened on read, so
+    records stay plaintext in memory and rows never hold it in the clear (ADR 0025)."""
+    cipher = cipher_of(conn)
+    return (lambda r: cipher.seal_row(juki_to_row(r))), (lambda m: row_to_juki(cipher.open_row(m)))
+
+
 def fuhyo_to_row(r: FuhyoRecord) -> dict:
     return {c.name: getattr(r, c.name) for c in fuhyo_current.columns}
 
@@ -88,16 +98,21 @@ class _Repository:
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        self._to_row, self._from_row = self.codec(conn)
+
+    @classmethod
+    def codec(cls, conn: Connection):
+        return cls.to_row, cls.from_row
 
     def get(self, juminhyo_code: str):
         """The latest version for the code (current or removed), or None."""
         row = self.conn.execute(select(self.current).where(self.current.c.juminhyo_code == juminhyo_code)).first()
-        return type(self).from_row(row) if row else None
+        return self._from_row(row) if row else None
 
     def history_of(self, juminhyo_code: str) -> list:
         rows = self.conn.execute(select(self.history).where(self.history.c.juminhyo_code == juminhyo_code)
                                  .order_by(self.history.c.update_seq)).all()
-        return [type(self).from_row(r) for r in rows]
+        return [self._from_row(r) for r in rows]
 
     def count(self) -> int:
         return self.conn.execute(select(func.count()).select_from(self.current)).scalar_one()
@@ -122,24 +137,27 @@ class _Repository:
         seq = self.next_seq()
         new = new.replace(update_seq=seq, timestamp=now, notified_date=now.astimezone(JST).date())
         if previous is not None:
-            hist = type(self).to_row(previous)
+            hist = self._to_row(previous)
             hist.update(superseded_at=now, superseded_by_seq=seq, superseded_by_reason=new.reason)
             self.conn.execute(insert(self.history).values(**hist))
             self.conn.execute(self.current.delete().where(self.current.c.juminhyo_code == previous.juminhyo_code))
         elif self.get(new.juminhyo_code) is not None:
             raise RuntimeError("apply() without previous over an existing record")
-        self.conn.execute(insert(self.current).values(**type(self).to_row(new)))
+        self.conn.execute(insert(self.current).values(**self._to_row(new)))
         return new
 
     def bulk_load(self, records: Iterable, history: Iterable = ()) -> int:
         """Insert many versions at once (seeding, migration from another system)."""
-        rows = [type(self).to_row(r) for r in records]
+        rows = [self._to_row(r) for r in records]
         if rows:
             self.conn.execute(insert(self.current), rows)
-        hrows = list(history)
+        hrows = [self._history_row(dict(h)) for h in history]
         if hrows:
             self.conn.execute(insert(self.history), hrows)
         return len(rows)
+
+    def _history_row(self, row: dict) -> dict:
+        return row
 
     def set_seq_at_least(self, value: int) -> None:
         c = self.counters
@@ -154,12 +172,20 @@ class JukiRepository(_Repository):
     """都道府県知事保存本人確認情報ファイル (D1)."""
 
     current, history, counters = juki_current, juki_history, juki_counters
-    to_row = staticmethod(juki_to_row)
-    from_row = staticmethod(row_to_juki)
+
+    @classmethod
+    def codec(cls, conn: Connection):
+        return juki_row_codec(conn)
+
+    def _history_row(self, row: dict) -> dict:
+        """History rows of a bulk load come as plaintext row dicts (seed): seal them."""
+        return cipher_of(self.conn).seal_row(row) if "kojin_bango" in row else row
 
     def by_kojin_bango(self, kojin_bango: str) -> list[JukiRecord]:
-        rows = self.conn.execute(select(juki_current).where(juki_current.c.kojin_bango == kojin_bango)).all()
-        return [row_to_juki(r) for r in rows]
+        """Current records with this 個人番号: through the blind index, confirmed on the opened value."""
+        bi = cipher_of(self.conn).blind_index(kojin_bango)
+        rows = self.conn.execute(select(juki_current).where(juki_current.c.kojin_bango_bi == bi)).all()
+        return [r for r in map(self._from_row, rows) if r.kojin_bango == kojin_bango]
 
 
 class FuhyoRepository(_Repository):

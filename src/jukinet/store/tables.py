@@ -9,8 +9,8 @@ Dates are ISO ``DATE``; timestamps are UTC.
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, String,
-                        Table, Text)
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData,
+                        SmallInteger, String, Table, Text)
 
 juki_metadata = MetaData()
 fuhyo_metadata = MetaData()
@@ -29,7 +29,10 @@ def _juki_version_columns(current: bool) -> list[Column]:
         Column("sex", String(1), nullable=False),                     # 6
         Column("address", Text, nullable=False),                      # 7
         Column("address_gaiji_count", Integer, nullable=False),       # 8
-        Column("kojin_bango", String(12)),                            # 9
+        # 9 個人番号: sealed, never in the clear (jukinet.security.atrest, ADR 0025)
+        Column("kojin_bango_ct", LargeBinary),      # AES-256-GCM nonce ‖ ciphertext ‖ tag, AAD = 住民票コード
+        Column("kojin_bango_key", SmallInteger),     # data key id
+        Column("kojin_bango_bi", String(32)),        # keyed blind index (exact lookups)
         Column("reason", String(20), nullable=False),                 # 10
         Column("change_date", Date, nullable=False),                  # 11
         Column("retention_flag", Boolean, nullable=False),            # 12
@@ -100,7 +103,7 @@ def _counter_table(metadata: MetaData) -> Table:
 
 juki_current = Table(
     "juki_current", juki_metadata, *_juki_version_columns(True),
-    Index("ix_juki_current_kojin_bango", "kojin_bango"),
+    Index("ix_juki_current_kojin_bango_bi", "kojin_bango_bi"),
     Index("ix_juki_current_seion_birth", "name_seion", "birth_date", postgresql_ops={"name_seion": "text_pattern_ops"}),
     Index("ix_juki_current_name_birth", "name", "birth_date"),
     Index("ix_juki_current_birth", "birth_date"),
@@ -111,7 +114,7 @@ juki_current = Table(
 juki_history = Table(
     "juki_history", juki_metadata, *_history_columns(), *_juki_version_columns(False),
     Index("ix_juki_history_code", "juminhyo_code", "update_seq"),
-    Index("ix_juki_history_kojin_bango", "kojin_bango"),
+    Index("ix_juki_history_kojin_bango_bi", "kojin_bango_bi"),
     Index("ix_juki_history_superseded_at", "superseded_at"),
 )
 juki_counters = _counter_table(juki_metadata)
