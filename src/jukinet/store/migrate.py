@@ -66,3 +66,10 @@ def rebuild_name_birth_index(op, table: str, *, pattern_ops: bool) -> None:
     op.drop_index(name, table_name=table)
     op.create_index(name, table, ["name", "birth_date"],
                     postgresql_ops={"name": "text_pattern_ops"} if pattern_ops else {})
+
+
+def drop_column_recreate(conn) -> str:
+    """``recreate`` for ``batch_alter_table`` when dropping a column: SQLite ≥ 3.35 drops it in place
+    (no copy of a table others refer to), older ones need the table copied (juki_0007, admin_0005)."""
+    native = conn.dialect.name != "sqlite" or conn.dialect.dbapi.sqlite_version_info >= (3, 35)
+    return "never" if native else "always"
