@@ -104,3 +104,19 @@ def test_a7_admin_0005_encrypts_an_existing_plaintext_totp_secret(site, config):
     restarted = Security(config, site.registers)               # a server started after the upgrade
     res = restarted.password_login(oid, g.password, pyotp.TOTP(g.totp_secret).now(), site.terminal_id)
     assert res.operator.operator_id == oid
+
+
+def test_q2_a7_missing_totp_key_file_is_a_clear_error_not_a_new_key(site, config):
+    oid, g = _grant(site, "operator_juki")
+    key_file = TotpKeys.file(config.data_dir)
+    key_file.unlink()                                          # lost, not restored from the backup
+    restarted = Security(config, site.registers)
+    with pytest.raises(JukinetError) as e:
+        restarted.password_login(oid, g.password, pyotp.TOTP(g.totp_secret).now(), site.terminal_id)
+    assert e.value.code == "ATREST_KEY_MISSING" and not key_file.exists()
+    other = site.op_ids["operator_both"]
+    restarted.update_operator(ADMIN, other, roles=["operator"], registers=["juki"], affairs=["search"],
+                              password_allowed=True)
+    with pytest.raises(JukinetError) as e:                      # nor does a new grant make one
+        restarted.grant_password(ADMIN, other)
+    assert e.value.code == "ATREST_KEY_MISSING" and not key_file.exists()
