@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from jukinet.config import Config
@@ -51,3 +51,39 @@ def make_installation(data_dir: Path, backend: str, request=None) -> Config:
     config = Config(data_dir=data_dir, database=db)
     config.save()
     return config
+
+
+def every_value(engine):
+    """(table, column, value) of every non-null value of every table of a database — a raw read, past
+    the application (bytes for binary columns, text for the rest)."""
+    with engine.connect() as conn:
+        for name in inspect(conn).get_table_names():
+            t = Table(name, MetaData(), autoload_with=conn)
+            for row in conn.execute(select(t)):
+                for col, v in row._mapping.items():
+                    if v is not None:
+                        yield name, col, bytes(v) if isinstance(v, (bytes, memoryview)) else str(v)
+
+
+def sqlite_file_bytes(engine) -> list[bytes]:
+    """SQLite: the bytes of the database file and its write-ahead log (free pages included)."""
+    db = Path(engine.url.database)
+    return [f.read_bytes() for f in (db, db.with_name(db.name + "-wal")) if f.exists()]
+
+
+def upgrade_that_seals(store: str, engine, key_file: Path, data_dir: Path, from_revision: str) -> None:
+    """Upgrade an installation that never had the key file ``key_file`` (ADR 0025, 0029): without the
+    data directory the sealing migration refuses and changes nothing; with it, it reaches the head."""
+    import pytest
+
+    from jukinet.errors import JukinetError
+    from jukinet.store import migrate
+
+    key_file.unlink()
+    with pytest.raises(JukinetError) as e:
+        migrate.upgrade(store, engine)
+    assert e.value.code == "ATREST_KEY_UNAVAILABLE"
+    assert migrate.current_revision(engine) == from_revision
+    migrate.upgrade(store, engine, data_dir=data_dir)           # `jukinet init` passes it
+    assert migrate.current_revision(engine) == migrate.head_revision(store, engine)
+    assert key_file.exists()

@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyotp
 import pytest
 from jukinet_testing import PG_URL, PostgresDatabase
 from sqlalchemy import MetaData, Table, func, inspect, select
@@ -149,6 +150,32 @@ def test_a7_restore_drill_matches_source(installation, keys, new_target, tmp_pat
     finally:
         regs.dispose()
     assert runner.invoke(app, ["audit", "verify", "--data-dir", str(target)]).exit_code == 0
+
+
+def test_a1_a7_restored_installation_opens_the_sealed_totp_secrets(installation, keys, new_target, tmp_path):
+    """The TOTP key file (DIR/keys/totp.json, ADR 0029) travels with the backup: after a restore the
+    password+TOTP fallback still logs in."""
+    regs = Registers(installation)
+    try:
+        sec = Security(installation, regs)
+        sec.update_operator(Actor("bootstrap", None), "admin01", roles=["admin"], registers=[], affairs=[],
+                            password_allowed=True)
+        grant = sec.grant_password(Actor("bootstrap", None), "admin01")
+    finally:
+        regs.dispose()
+    file = _backup(installation, tmp_path)
+    target, db_url = new_target
+    r = runner.invoke(app, _restore_args(file, keys["private"], target, db_url), env={PASSPHRASE_ENV: PASSPHRASE})
+    assert r.exit_code == 0, r.output
+    assert (target / "keys/totp.json").read_bytes() == (installation.data_dir / "keys/totp.json").read_bytes()
+    restored = Config.load(target)
+    regs = Registers(restored)
+    try:
+        res = Security(restored, regs).password_login("admin01", grant.password,
+                                                      pyotp.TOTP(grant.totp_secret).now(), "T001")
+        assert res.operator.operator_id == "admin01"
+    finally:
+        regs.dispose()
 
 
 def _writer(config: Config, stop: threading.Event, counts: dict) -> None:

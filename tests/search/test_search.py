@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import text
 
-from jukinet.domain.records import JukiRecord, derive_juki
+from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.errors import JukinetError
 from jukinet.search import queries
 from jukinet.search.service import DetailCommand, SearchCommand, detail, search
@@ -137,31 +137,49 @@ def _plan(conn, sql_query) -> str:
     return "\n".join(str(r[-1]) for r in rows)
 
 
-@pytest.mark.parametrize("kind", ["kana_prefix_birth", "kanji_exact", "address_prefix", "kana_prefix"])
-def test_s1_prefix_search_uses_the_indexes(registers, kind):
-    """EXPLAIN on both engines: the query is answered from an index, not a full scan."""
-    rows = [person(f"3{i:010d}", f"名{i}　太郎", f"カナ{i}　タロウ", date(1950 + i % 50, 1 + i % 12, 1),
-                   address=f"三重県市{i % 30}町{i}番地").replace(
+def _bulk_people(register: str, n: int = 3000) -> list:
+    if register == "juki":
+        return [person(f"3{i:010d}", f"名{i}　太郎", f"カナ{i}　タロウ", date(1950 + i % 50, 1 + i % 12, 1),
+                       address=f"三重県市{i % 30}町{i}番地").replace(
+                    timestamp=datetime(2020, 4, 1, tzinfo=timezone.utc), notified_date=date(2020, 4, 1),
+                    update_seq=1000 + i) for i in range(n)]
+    return [derive_fuhyo(FuhyoRecord(juminhyo_code=f"3{i:010d}", name=f"名{i}　太郎", name_kana=f"カナ{i}　タロウ",
+                                     birth_date=date(1950 + i % 50, 1 + i % 12, 1), sex="1",
+                                     address_municipality_code="242012", address=f"三重県市{i % 30}町{i}番地",
+                                     change_date=date(2020, 4, 1), fuhyo_municipality_code="242012")).replace(
                 timestamp=datetime(2020, 4, 1, tzinfo=timezone.utc), notified_date=date(2020, 4, 1), update_seq=1000 + i)
-            for i in range(3000)]
-    with registers.juki_uow() as uow:
-        uow.repo.bulk_load(rows)
-    engine = registers.juki_engine
+            for i in range(n)]
+
+
+PLAN_QUERIES = {
+    "kana_prefix_birth": dict(name_seion="カナ123", name_prefix=True, birth_from=date(1973, 4, 1),
+                              birth_to=date(1973, 4, 1)),
+    "kanji_exact": dict(names=["名7　太郎"]),
+    "address_prefix": dict(addresses=["三重県市7町"]),
+    "kana_prefix": dict(name_seion="カナ123", name_prefix=True),
+    # 漢字氏名 prefix: on PostgreSQL through the text_pattern_ops index of juki_0008 / fuhyo_0007 (ADR 0011)
+    "kanji_prefix": dict(names=["名123"], name_prefix=True),
+    "kanji_prefix_birth": dict(names=["名12　太", "名12 太"], name_prefix=True, birth_from=date(1962, 1, 1),
+                               birth_to=date(1962, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("register,kind", [("juki", k) for k in PLAN_QUERIES]
+                         + [("fuhyo", k) for k in ("kanji_prefix", "kanji_prefix_birth", "kana_prefix")])
+def test_s1_prefix_search_uses_the_indexes(registers, register, kind):
+    """EXPLAIN on both engines: the query is answered from an index, not a full scan."""
+    with (registers.juki_uow() if register == "juki" else registers.fuhyo_uow()) as uow:
+        uow.repo.bulk_load(_bulk_people(register))
+    engine = registers.juki_engine if register == "juki" else registers.fuhyo_engine
     dialect = engine.dialect.name
-    q = {
-        "kana_prefix_birth": dict(name_seion="カナ123", name_prefix=True, birth_from=date(1973, 4, 1),
-                                  birth_to=date(1973, 4, 1)),
-        "kanji_exact": dict(names=["名7　太郎"]),
-        "address_prefix": dict(addresses=["三重県市7町"]),
-        "kana_prefix": dict(name_seion="カナ123", name_prefix=True),
-    }[kind]
+    table = f"{register}_current"
     with engine.begin() as conn:
         if dialect == "postgresql":
-            conn.execute(text("ANALYZE juki_current"))
+            conn.execute(text(f"ANALYZE {table}"))
         else:
             conn.exec_driver_sql("ANALYZE")
-        plan = _plan(conn, queries.build("juki", dialect, **q))
+        plan = _plan(conn, queries.build(register, dialect, **PLAN_QUERIES[kind]))
     if dialect == "postgresql":
         assert "Index" in plan and "Seq Scan" not in plan, plan
     else:
-        assert "USING INDEX" in plan and "SCAN juki_current" not in plan.replace("USING INDEX", ""), plan
+        assert "USING INDEX" in plan and f"SCAN {table}" not in plan.replace("USING INDEX", ""), plan

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, Table, inspect, select, text, update
+from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from jukinet import codes
@@ -23,6 +22,7 @@ from jukinet.store import migrate
 from jukinet.store.registers import Registers
 from jukinet.store.tables import juki_current, juki_history
 from jukinet.store.tables_security import OPLOG
+from jukinet_testing import every_value, sqlite_file_bytes, upgrade_that_seals
 
 N = 120
 _TOKEN_12 = re.compile(r"(?<![0-9A-Za-z])\d{12}(?![0-9A-Za-z])")   # not inside a hex digest
@@ -43,20 +43,9 @@ def _numbers(registers) -> dict[str, str]:
         return {c: rec.kojin_bango for c in codes_ if (rec := uow.repo.get(c)).kojin_bango}
 
 
-def _every_value(engine):
-    """(table, column, text) of every non-null value of every table of the database."""
-    with engine.connect() as conn:
-        for name in inspect(conn).get_table_names():
-            t = Table(name, MetaData(), autoload_with=conn)
-            for row in conn.execute(select(t)):
-                for col, v in row._mapping.items():
-                    if v is not None:
-                        yield name, col, bytes(v) if isinstance(v, (bytes, memoryview)) else str(v)
-
-
 def _assert_no_plaintext(registers, numbers):
     found = []
-    for table, col, value in _every_value(registers.juki_engine):
+    for table, col, value in every_value(registers.juki_engine):
         if isinstance(value, bytes):
             if any(n.encode() in value for n in numbers):
                 found.append((table, col))
@@ -67,8 +56,7 @@ def _assert_no_plaintext(registers, numbers):
                 found.append((table, col))
     assert found == [], found
     if registers.juki_engine.dialect.name == "sqlite":       # not in free pages nor in the write-ahead log
-        db = Path(registers.juki_engine.url.database)
-        blobs = [f.read_bytes() for f in (db, db.with_name(db.name + "-wal")) if f.exists()]
+        blobs = sqlite_file_bytes(registers.juki_engine)
         sample = list(numbers)[:40]
         assert not [n for n in sample if any(n.encode() in b for b in blobs)]
 
@@ -158,13 +146,7 @@ def test_a7_migration_encrypts_an_installation_that_had_plaintext(seeded, config
                                     "WHERE kojin_bango IS NOT NULL")).all())
         hist_plain = c.execute(text("SELECT count(*) FROM juki_history WHERE kojin_bango IS NOT NULL")).scalar()
     assert plain == numbers and hist_plain > 0
-    KojinBangoKeys.file(config.data_dir).unlink()          # that installation never had a key
-    with pytest.raises(JukinetError) as e:                  # no key, no upgrade: nothing changes
-        migrate.upgrade("juki", engine)
-    assert e.value.code == "ATREST_KEY_UNAVAILABLE"
-    assert migrate.current_revision(engine) == "juki_0006"
-    migrate.upgrade("juki", engine, data_dir=config.data_dir)           # `jukinet init` passes it
-    assert migrate.current_revision(engine) == migrate.head_revision("juki", engine)
+    upgrade_that_seals("juki", engine, KojinBangoKeys.file(config.data_dir), config.data_dir, "juki_0006")
     engine.dispose()
     regs = Registers(config)
     try:

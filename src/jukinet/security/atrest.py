@@ -74,8 +74,15 @@ def _now() -> str:
 
 
 @dataclass
-class KojinBangoKeys:
-    """The key file: data keys by id (one active), and the blind-index key."""
+class SealingKeys:
+    """A key file under ``DIR/keys/``: data keys by id (one active), and an index key.
+
+    Subclasses name the file and what it protects (``KEY_FILE``, ``LABEL``): 個人番号 here, the
+    operators' TOTP secrets in :mod:`jukinet.security.totp_secret` (ADR 0029).
+    """
+
+    KEY_FILE = KEY_FILE
+    LABEL = "個人番号"
 
     path: Path
     active: int
@@ -85,17 +92,17 @@ class KojinBangoKeys:
     # ------------------------------------------------------------------ file
     @classmethod
     def file(cls, data_dir: Path | str) -> Path:
-        return Path(data_dir) / KEY_FILE
+        return Path(data_dir) / cls.KEY_FILE
 
     @classmethod
     def exists(cls, data_dir: Path | str) -> bool:
         return cls.file(data_dir).exists()
 
     @classmethod
-    def load(cls, data_dir: Path | str) -> "KojinBangoKeys":
+    def load(cls, data_dir: Path | str) -> "SealingKeys":
         path = cls.file(data_dir)
         if not path.exists():
-            raise _error("ATREST_KEY_MISSING", "個人番号の暗号鍵ファイル (keys/kojin_bango.json) がありません。"
+            raise _error("ATREST_KEY_MISSING", f"{cls.LABEL}の暗号鍵ファイル ({cls.KEY_FILE.as_posix()}) がありません。"
                          "バックアップから鍵ファイルを戻してください。")
         try:
             d = json.loads(path.read_text())
@@ -105,11 +112,11 @@ class KojinBangoKeys:
             if len(index_key) != 32 or len(bytes.fromhex(keys[active]["key"])) != 32:
                 raise ValueError
         except (OSError, ValueError, KeyError, TypeError):
-            raise _error("ATREST_KEY_INVALID", "個人番号の暗号鍵ファイルを読み取れません（形式が正しくありません）。") from None
+            raise _error("ATREST_KEY_INVALID", f"{cls.LABEL}の暗号鍵ファイルを読み取れません（形式が正しくありません）。") from None
         return cls(path, active, index_key, keys)
 
     @classmethod
-    def load_or_create(cls, data_dir: Path | str) -> "KojinBangoKeys":
+    def load_or_create(cls, data_dir: Path | str) -> "SealingKeys":
         if cls.exists(data_dir):
             return cls.load(data_dir)
         keys = cls(cls.file(data_dir), 1, secrets.token_bytes(32),
@@ -133,7 +140,7 @@ class KojinBangoKeys:
                 os.link(tmp, self.path)      # never overwrite a key file that appeared meanwhile
             except FileExistsError:
                 os.unlink(tmp)
-                raise _error("ATREST_KEY_EXISTS", "個人番号の暗号鍵ファイルは既にあります。") from None
+                raise _error("ATREST_KEY_EXISTS", f"{self.LABEL}の暗号鍵ファイルは既にあります。") from None
             os.unlink(tmp)
         else:
             os.replace(tmp, self.path)
@@ -171,15 +178,23 @@ class KojinBangoKeys:
         v.update(state=RETIRED, key=None, retired=_now())
 
 
-class KojinBangoCipher:
-    """seal / open / blind_index of the 個人番号 of one installation (thread-safe)."""
+class KojinBangoKeys(SealingKeys):
+    """``DIR/keys/kojin_bango.json``: the data keys of 個人番号 and the blind-index key."""
 
-    def __init__(self, keys: KojinBangoKeys, data_dir: Path | str | None = None):
+
+class SealingCipher:
+    """AES-256-GCM under the keys of one key file; the AAD binds a ciphertext to its subject (the row
+    it belongs to) and key id. Subclasses set ``KEYS`` and ``PURPOSE`` (thread-safe)."""
+
+    KEYS: type[SealingKeys] = KojinBangoKeys
+    PURPOSE = "kojin_bango"
+
+    def __init__(self, keys: SealingKeys, data_dir: Path | str | None = None):
         self._lock = threading.Lock()
         self._data_dir = data_dir
         self._set(keys)
 
-    def _set(self, keys: KojinBangoKeys) -> None:
+    def _set(self, keys: SealingKeys) -> None:
         self.keys = keys
         self._aead = {k: AESGCM(m) for k in keys.readable() if (m := keys.material(k))}
         self._index_key = keys.index_key
@@ -203,46 +218,54 @@ class KojinBangoCipher:
             except OSError:
                 return
             if force or mtime != self._mtime:
-                keys = KojinBangoKeys.load(self._data_dir)
+                keys = self.KEYS.load(self._data_dir)
                 if keys.index_key != self._index_key:
-                    raise _error("ATREST_KEY_MISMATCH", "個人番号の索引鍵が変わっています。鍵ファイルを確認してください。")
+                    raise _error("ATREST_KEY_MISMATCH", f"{keys.LABEL}の索引鍵が変わっています。鍵ファイルを確認してください。")
                 self._set(keys)
 
     @classmethod
-    def for_installation(cls, data_dir: Path | str) -> "KojinBangoCipher":
-        return cls(KojinBangoKeys.load_or_create(data_dir), data_dir)
+    def for_installation(cls, data_dir: Path | str) -> "SealingCipher":
+        return cls(cls.KEYS.load_or_create(data_dir), data_dir)
 
     @property
     def active(self) -> int:
         return self.keys.active
 
-    @staticmethod
-    def _aad(juminhyo_code: str, key_id: int) -> bytes:
-        return f"jukinet/kojin_bango/v1/{key_id}/{juminhyo_code}".encode()
+    def _aad(self, subject: str, key_id: int) -> bytes:
+        return f"jukinet/{self.PURPOSE}/v1/{key_id}/{subject}".encode()
+
+    def encrypt(self, subject: str, plaintext: str, key_id: int | None = None) -> tuple[bytes, int]:
+        """(nonce ‖ ciphertext ‖ tag, key id) of ``plaintext`` on the row of ``subject``."""
+        self.refresh()
+        key_id = self.active if key_id is None else key_id
+        nonce = secrets.token_bytes(12)
+        return nonce + self._aead[key_id].encrypt(nonce, plaintext.encode(), self._aad(subject, key_id)), key_id
+
+    def open(self, subject: str, ct: bytes, key_id: int) -> str:
+        label = self.KEYS.LABEL
+        aead = self._aead.get(key_id)
+        if aead is None:
+            self.refresh(force=True)
+            aead = self._aead.get(key_id)
+            if aead is None:
+                raise _error("ATREST_KEY_UNKNOWN", f"{label}の暗号鍵が見つかりません（廃止済みまたは別の鍵ファイルです）。")
+        try:
+            return aead.decrypt(bytes(ct[:12]), bytes(ct[12:]), self._aad(subject, key_id)).decode()
+        except InvalidTag:
+            raise _error("ATREST_DECRYPT_FAILED",
+                         f"{label}を復号できません（暗号文が改ざんされたか、別の行から移されています）。") from None
+
+
+class KojinBangoCipher(SealingCipher):
+    """seal / open / blind_index of the 個人番号 of one installation (thread-safe)."""
 
     def blind_index(self, kojin_bango: str) -> str:
         return hmac.new(self._index_key, kojin_bango.encode(), hashlib.sha256).hexdigest()[:BLIND_INDEX_HEX]
 
     def seal(self, juminhyo_code: str, kojin_bango: str, key_id: int | None = None) -> tuple[bytes, int, str]:
         """(ciphertext, key id, blind index) of a 個人番号 on the row of ``juminhyo_code``."""
-        self.refresh()
-        key_id = self.active if key_id is None else key_id
-        nonce = secrets.token_bytes(12)
-        ct = self._aead[key_id].encrypt(nonce, kojin_bango.encode(), self._aad(juminhyo_code, key_id))
-        return nonce + ct, key_id, self.blind_index(kojin_bango)
-
-    def open(self, juminhyo_code: str, ct: bytes, key_id: int) -> str:
-        aead = self._aead.get(key_id)
-        if aead is None:
-            self.refresh(force=True)
-            aead = self._aead.get(key_id)
-            if aead is None:
-                raise _error("ATREST_KEY_UNKNOWN", "個人番号の暗号鍵が見つかりません（廃止済みまたは別の鍵ファイルです）。")
-        try:
-            return aead.decrypt(bytes(ct[:12]), bytes(ct[12:]), self._aad(juminhyo_code, key_id)).decode()
-        except InvalidTag:
-            raise _error("ATREST_DECRYPT_FAILED",
-                         "個人番号を復号できません（暗号文が改ざんされたか、別の行から移されています）。") from None
+        ct, key_id = self.encrypt(juminhyo_code, kojin_bango, key_id)
+        return ct, key_id, self.blind_index(kojin_bango)
 
     # ------------------------------------------------------------------ rows
     def seal_row(self, row: dict) -> dict:

@@ -6,7 +6,8 @@ admin chain in that same transaction. A refusal is logged in a transaction of it
 transaction is rolled back) and then raised as :class:`~jukinet.security.model.Refused`.
 
 Secrets (enrollment links, terminal activation codes, session tokens, terminal secrets) are
-random; only their SHA-256 is stored.
+random; only their SHA-256 is stored. The TOTP secrets of the password fallback must be read back,
+so they are sealed instead (AES-256-GCM bound to the operator, :mod:`jukinet.security.totp_secret`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from jukinet.config import Config, SecurityConfig
 from jukinet.errors import JukinetError
 from jukinet.ops import metrics
 from jukinet.security import roles as R
+from jukinet.security import totp_secret
 from jukinet.security import webauthn as W
 from jukinet.security.keys import KeyRing
 from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED, OPERATOR_INACTIVE,
                                     SESSION_EXPIRED, SESSION_IDLE, SESSION_INVALID, SESSION_TERMINAL,
                                     TERMINAL_UNREGISTERED, Operator, Refused, Session, Terminal, refused, utc)
 from jukinet.security.oplog import Actor, OperationLog
+from jukinet.security.totp_secret import TotpSecretCipher
 from jukinet.store.tables_security import auth_challenges, operators, sessions, terminals, webauthn_credentials
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
@@ -81,8 +84,15 @@ class Security:
         self.cfg: SecurityConfig = getattr(config, "security", None) or SecurityConfig()
         self.registers = registers
         self.oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)
+        self._totp: Optional[TotpSecretCipher] = None
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _totp_cipher(self, conn: Connection) -> TotpSecretCipher:
+        """The cipher of the operators' TOTP secrets (``DIR/keys/totp.json``, ADR 0029)."""
+        if self._totp is None:
+            self._totp = totp_secret.cipher_for(self.config.data_dir, conn)
+        return self._totp
 
     @property
     def origins(self) -> list[str]:
@@ -194,7 +204,7 @@ class Security:
             if password_allowed is not None:
                 values["password_allowed"] = bool(password_allowed)
                 if not password_allowed:
-                    values.update(password_hash=None, totp_secret=None, totp_last_step=None)
+                    values.update(password_hash=None, totp_secret_ct=None, totp_secret_key=None, totp_last_step=None)
             conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(**values))
             self.oplog.append(conn, "admin", actor=actor, action="operator_update", now=now,
                               detail={"target": operator_id, "roles": values["roles"], "registers": values["registers"],
@@ -220,7 +230,8 @@ class Security:
             if status == "active":
                 values.update(failed_logins=0, locked_until=None)
             if status == "removed":
-                values.update(removed_at=now, enrollment_hash=None, password_hash=None, totp_secret=None)
+                values.update(removed_at=now, enrollment_hash=None, password_hash=None, totp_secret_ct=None,
+                              totp_secret_key=None)
                 conn.execute(delete(webauthn_credentials).where(webauthn_credentials.c.operator_id == operator_id))
             conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(**values))
             if status != "active":
@@ -254,8 +265,8 @@ class Security:
                 raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。")
             if not op.password_allowed:
                 raise JukinetError("PASSWORD_NOT_ALLOWED", "この操作者にはパスワード認証が許可されていません。")
-            values = dict(password_hash=_hasher.hash(password), totp_secret=totp_secret, totp_last_step=None,
-                          updated_at=now)
+            values = dict(password_hash=_hasher.hash(password), totp_last_step=None, updated_at=now,
+                          **self._totp_cipher(conn).seal(operator_id, totp_secret))
             if op.status == "pending":
                 values["status"] = "active"
             conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(**values))
@@ -541,16 +552,21 @@ class Security:
         try:
             with self.registers.admin_tx() as conn:
                 op = self._check_can_login(conn, operator_id, now)
-                row = conn.execute(select(operators.c.password_hash, operators.c.totp_secret,
-                                          operators.c.totp_last_step).where(
+                row = conn.execute(select(operators.c.password_hash, operators.c.totp_secret_ct,
+                                          operators.c.totp_secret_key, operators.c.totp_last_step).where(
                     operators.c.operator_id == operator_id)).one()
-                if not op.password_allowed or not row.password_hash or not row.totp_secret:
+                if not op.password_allowed or not row.password_hash or row.totp_secret_ct is None:
                     raise refused(LOGIN_FAILED)
                 try:
                     _hasher.verify(row.password_hash, password or "")
                 except (VerificationError, InvalidHashError):
                     raise refused(LOGIN_FAILED)
-                totp = pyotp.TOTP(row.totp_secret)
+                cipher = self._totp_cipher(conn)     # a missing key file stops here (ATREST_KEY_MISSING)
+                try:
+                    secret = cipher.open(operator_id, row.totp_secret_ct, row.totp_secret_key)
+                except JukinetError:     # moved from another operator's row, tampered, or a foreign key file
+                    raise refused(LOGIN_FAILED)
+                totp = pyotp.TOTP(secret)
                 step = None
                 for offset in (0, -1, 1):
                     t = now + timedelta(seconds=30 * offset)

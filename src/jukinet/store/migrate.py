@@ -55,3 +55,21 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision(register: str, engine: Engine) -> str:
     return ScriptDirectory.from_config(alembic_config(register, engine)).get_current_head()
+
+
+def rebuild_name_birth_index(op, table: str, *, pattern_ops: bool) -> None:
+    """PostgreSQL: rebuild ``ix_<table>_name_birth`` with (or without) ``text_pattern_ops`` on ``name``
+    (juki_0008, fuhyo_0007; ADR 0011). SQLite: nothing — its prefix predicate is a byte-wise range."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    name = f"ix_{table}_name_birth"
+    op.drop_index(name, table_name=table)
+    op.create_index(name, table, ["name", "birth_date"],
+                    postgresql_ops={"name": "text_pattern_ops"} if pattern_ops else {})
+
+
+def drop_column_recreate(conn) -> str:
+    """``recreate`` for ``batch_alter_table`` when dropping a column: SQLite ≥ 3.35 drops it in place
+    (no copy of a table others refer to), older ones need the table copied (juki_0007, admin_0005)."""
+    native = conn.dialect.name != "sqlite" or conn.dialect.dbapi.sqlite_version_info >= (3, 35)
+    return "never" if native else "always"

@@ -105,7 +105,7 @@ juki_current = Table(
     "juki_current", juki_metadata, *_juki_version_columns(True),
     Index("ix_juki_current_kojin_bango_bi", "kojin_bango_bi"),
     Index("ix_juki_current_seion_birth", "name_seion", "birth_date", postgresql_ops={"name_seion": "text_pattern_ops"}),
-    Index("ix_juki_current_name_birth", "name", "birth_date"),
+    Index("ix_juki_current_name_birth", "name", "birth_date", postgresql_ops={"name": "text_pattern_ops"}),
     Index("ix_juki_current_birth", "birth_date"),
     Index("ix_juki_current_address", "address", postgresql_ops={"address": "text_pattern_ops"}),
     Index("ix_juki_current_update_seq", "update_seq", unique=True),
@@ -122,7 +122,7 @@ juki_counters = _counter_table(juki_metadata)
 fuhyo_current = Table(
     "fuhyo_current", fuhyo_metadata, *_fuhyo_version_columns(True),
     Index("ix_fuhyo_current_seion_birth", "name_seion", "birth_date", postgresql_ops={"name_seion": "text_pattern_ops"}),
-    Index("ix_fuhyo_current_name_birth", "name", "birth_date"),
+    Index("ix_fuhyo_current_name_birth", "name", "birth_date", postgresql_ops={"name": "text_pattern_ops"}),
     Index("ix_fuhyo_current_birth", "birth_date"),
     Index("ix_fuhyo_current_address", "address", postgresql_ops={"address": "text_pattern_ops"}),
     Index("ix_fuhyo_current_update_seq", "update_seq", unique=True),

@@ -15,7 +15,7 @@ No table here holds 本人確認情報: search keys are logged as keyed digests 
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, String, Table, Text)
+                        MetaData, SmallInteger, String, Table, Text)
 
 from jukinet.store.tables import admin_metadata, fuhyo_metadata, juki_metadata
 
@@ -73,7 +73,8 @@ operators = Table(
     Column("status", String(12), nullable=False),            # pending | active | suspended | removed
     Column("password_allowed", Boolean, nullable=False),
     Column("password_hash", Text),                           # argon2id
-    Column("totp_secret", String(64)),
+    Column("totp_secret_ct", LargeBinary),                  # sealed (AES-256-GCM, AAD operator_id; ADR 0029)
+    Column("totp_secret_key", SmallInteger),                 # its key id in DIR/keys/totp.json
     Column("totp_last_step", BigInteger),
     Column("failed_logins", Integer, nullable=False),
     Column("locked_until", DateTime(timezone=True)),

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from jukinet.errors import JukinetError
+from jukinet.store.migrate import drop_column_recreate
 
 revision = "juki_0007"
 down_revision = "juki_0006"
@@ -42,11 +43,6 @@ def _scan_key(conn, key: str) -> str:
     """SQLite: walk the table in rowid order (its physical order; 住民票コード order would touch the
     pages at random). PostgreSQL: the primary key."""
     return "rowid" if conn.dialect.name == "sqlite" else key
-
-
-def _recreate(conn) -> str:
-    native = conn.dialect.name != "sqlite" or conn.dialect.dbapi.sqlite_version_info >= (3, 35)
-    return "never" if native else "always"
 
 
 def _table(name: str, *cols: str) -> sa.Table:
@@ -103,7 +99,7 @@ def upgrade() -> None:
     op.drop_index("ix_juki_current_kojin_bango", table_name="juki_current")
     op.drop_index("ix_juki_history_kojin_bango", table_name="juki_history")
     for name in TABLES:     # SQLite ≥ 3.35 drops a column in place; older ones need the table copied
-        with op.batch_alter_table(name, recreate=_recreate(conn)) as b:
+        with op.batch_alter_table(name, recreate=drop_column_recreate(conn)) as b:
             b.drop_column("kojin_bango")
     op.create_index("ix_juki_current_kojin_bango_bi", "juki_current", ["kojin_bango_bi"])
     op.create_index("ix_juki_history_kojin_bango_bi", "juki_history", ["kojin_bango_bi"])
@@ -127,7 +123,7 @@ def downgrade() -> None:
             conn.execute(stmt, [{"k": r[0], "kb": cipher.open(r.juminhyo_code, r.kojin_bango_ct, r.kojin_bango_key)}
                                 for r in rows])
     for name in TABLES:
-        with op.batch_alter_table(name, recreate=_recreate(conn)) as b:
+        with op.batch_alter_table(name, recreate=drop_column_recreate(conn)) as b:
             b.drop_column("kojin_bango_ct")
             b.drop_column("kojin_bango_key")
             b.drop_column("kojin_bango_bi")
