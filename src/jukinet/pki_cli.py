@@ -115,7 +115,7 @@ def show_crl(data_dir: Path = DataDir,
     out.print(f"発行日時: {_when(crl.last_update_utc)}  次回更新: {_when(crl.next_update_utc)}")
     table = Table(title=f"失効した証明書 ({len(entries)} 件) — {ca.crl_path}")
     for col in ("シリアル番号", "通信相手", "失効日時", "理由"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "シリアル番号")
     for e in entries:
         table.add_row(e.serial_hex, e.identity or "-", _when(e.revoked_at), REASON_JA[e.reason])
     out.print(table)

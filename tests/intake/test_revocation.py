@@ -182,3 +182,32 @@ def test_a11_revoked_national_certificate_holds_the_outbox_until_reissue(install
         assert len(store.dump()) == 1
     finally:
         store.close()
+
+
+def test_u1_pki_cli_revoke_crl_reissue(installation):
+    """The procedure a person runs: revoke with a reason, show the CRL (no personal data), reissue."""
+    from typer.testing import CliRunner
+
+    from jukinet.cli import app
+
+    run = CliRunner()
+    d = ["--data-dir", str(installation.data_dir)]
+    old = pki.load_cert(installation.resolve(pki.cs_paths(installation.tls.cs_dir, TSU)[0]))
+    r = run.invoke(app, ["pki", "revoke", "--municipality", TSU, "--reason", "key_compromise", *d])
+    assert r.exit_code == 0, r.output
+    r = run.invoke(app, ["pki", "revoke", "--serial", "12AB", "--reason", "nonsense", *d])
+    assert r.exit_code == 2 and "REASON_UNKNOWN" in r.output
+    r = run.invoke(app, ["pki", "revoke", *d])
+    assert r.exit_code == 2 and "TARGET_REQUIRED" in r.output
+    r = run.invoke(app, ["pki", "reissue", "--municipality", TSU, *d])
+    assert r.exit_code == 0, r.output
+    r = run.invoke(app, ["pki", "crl", *d], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert format(old.serial_number, "X") in r.output and f"lg:{TSU}" in r.output and "鍵の危殆化" in r.output
+    assert "次回更新" in r.output and "令和" in r.output
+    crl = x509.load_pem_x509_crl(installation.resolve(installation.tls.crl_file).read_bytes())
+    assert crl.is_signature_valid(pki.load_cert(installation.resolve(installation.tls.ca_cert)).public_key())
+    assert crl.get_revoked_certificate_by_serial_number(old.serial_number) is not None
+    new = pki.load_cert(installation.resolve(pki.cs_paths(installation.tls.cs_dir, TSU)[0]))
+    assert new.serial_number != old.serial_number
+    assert crl.get_revoked_certificate_by_serial_number(new.serial_number) is None
