@@ -21,6 +21,7 @@ its own nextUpdate. Nothing here names a person: serials, dates, reasons, finger
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -87,6 +88,7 @@ class _Loaded:
     stamp: tuple
     crl: Optional[x509.CertificateRevocationList]
     error: Optional[str] = None
+    serials: frozenset = frozenset()    # the revoked serials, for a constant-time check per request
 
 
 class RevocationChecker:
@@ -125,7 +127,8 @@ class RevocationChecker:
                     continue
                 if stamp is None:
                     # a CRL file that disappeared: the last valid one stays in force until its nextUpdate
-                    self._loaded[p] = _Loaded(None, old.crl if old else None, "CRL_MISSING")
+                    self._loaded[p] = _Loaded(None, old.crl if old else None, "CRL_MISSING",
+                                              old.serials if old else frozenset())
                     _metric_error("CRL_MISSING")
                     log.error("CRL file missing: %s", p.name)
                     continue
@@ -133,11 +136,12 @@ class RevocationChecker:
                     crl = load_verified(p.read_bytes(), self._ca_cert())
                 except (OSError, JukinetError) as e:
                     code = getattr(e, "code", "CRL_INVALID")
-                    self._loaded[p] = _Loaded(stamp, old.crl if old else None, code)
+                    self._loaded[p] = _Loaded(stamp, old.crl if old else None, code,
+                                              old.serials if old else frozenset())
                     _metric_error(code)
                     log.error("CRL %s refused (%s); the previous one stays in force", p.name, code)
                     continue
-                self._loaded[p] = _Loaded(stamp, crl)
+                self._loaded[p] = _Loaded(stamp, crl, None, frozenset(rc.serial_number for rc in crl))
                 self.generation += 1
                 log.info("CRL %s loaded: %d revoked", p.name, len(crl))
             _metric_state(self.crls())
@@ -165,9 +169,7 @@ class RevocationChecker:
     def crls(self) -> list[x509.CertificateRevocationList]:
         return [entry.crl for entry in self._loaded.values() if entry.crl is not None]
 
-    def usable(self) -> list[x509.CertificateRevocationList]:
-        """The CRLs in force, or :class:`CrlUnavailable` when one configured file has no valid,
-        unexpired CRL (fail closed)."""
+    def _in_force(self) -> list[_Loaded]:
         self.refresh()
         now = pki._now()
         out = []
@@ -175,22 +177,32 @@ class RevocationChecker:
             entry = self._loaded.get(p)
             if entry is None or entry.crl is None or is_expired(entry.crl, now):
                 raise CrlUnavailable()
-            out.append(entry.crl)
+            out.append(entry)
         if not out:
             raise CrlUnavailable()
         return out
 
+    def usable(self) -> list[x509.CertificateRevocationList]:
+        """The CRLs in force, or :class:`CrlUnavailable` when one configured file has no valid,
+        unexpired CRL (fail closed)."""
+        return [e.crl for e in self._in_force()]
+
     def check(self, der: bytes) -> None:
         """Raise ``CERT_REVOKED`` if the certificate (DER) is on a CRL in force, ``CRL_UNAVAILABLE``
         if revocation cannot be checked."""
-        serial = x509.load_der_x509_certificate(der).serial_number
-        for crl in self.usable():
-            if crl.get_revoked_certificate_by_serial_number(serial) is not None:
-                raise pki.PkiError("CERT_REVOKED", "証明書は失効しています。")
+        entries = self._in_force()
+        serial = _serial_of(der)
+        if any(serial in e.serials for e in entries):
+            raise pki.PkiError("CERT_REVOKED", "証明書は失効しています。")
 
     def pem(self) -> bytes:
         """The CRLs in force (PEM), for an OpenSSL trust store; raises :class:`CrlUnavailable`."""
         return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.usable())
+
+
+@functools.lru_cache(maxsize=4096)
+def _serial_of(der: bytes) -> int:
+    return x509.load_der_x509_certificate(der).serial_number
 
 
 def client_context(config, checker: RevocationChecker) -> ssl.SSLContext:
