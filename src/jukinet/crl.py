@@ -134,6 +134,9 @@ class RevocationChecker:
                     continue
                 try:
                     crl = load_verified(p.read_bytes(), self._ca_cert())
+                    if old is not None and old.crl is not None and _crl_number(crl) < _crl_number(old.crl):
+                        # an older CRL put back (it may lack a later revocation): keep the newer one
+                        raise pki.PkiError("CRL_ROLLBACK", "古い証明書失効リストです。")
                 except (OSError, JukinetError) as e:
                     code = getattr(e, "code", "CRL_INVALID")
                     self._loaded[p] = _Loaded(stamp, old.crl if old else None, code,
@@ -348,7 +351,7 @@ class DevCa:
             old = self.current()
         except JukinetError:
             pass
-        number = max(index["crl_number"], _crl_number(old) if old else 0) + 1
+        number = max(index["crl_number"], _crl_number(old) if old is not None else 0) + 1
         index["crl_number"] = number
         b = (x509.CertificateRevocationListBuilder().issuer_name(self.ca.subject)
              .last_update(now - _dt.timedelta(minutes=1)).next_update(now + _dt.timedelta(days=days))

@@ -96,7 +96,7 @@ def _expired_crl(installation) -> bytes:
     now = dt.datetime.now(dt.timezone.utc)
     crl = (x509.CertificateRevocationListBuilder().issuer_name(ca.ca.subject)
            .last_update(now - dt.timedelta(days=2)).next_update(now - dt.timedelta(days=1))
-           .sign(ca.key, hashes.SHA256()))
+           .add_extension(x509.CRLNumber(10**6), critical=False).sign(ca.key, hashes.SHA256()))
     return crl.public_bytes(serialization.Encoding.PEM)
 
 
@@ -106,8 +106,14 @@ def _errors(code):
 
 def test_u1_forged_or_expired_crl_fails_closed(installation, server, registers):
     crl_path = installation.resolve(installation.tls.crl_file)
+    before_revocation = crl_path.read_bytes()
     DevCa(installation).revoke(TSU, "key_compromise")
     assert until(lambda: code_of(send(installation, TSU, 10)) == "CERT_REVOKED")
+    # the CA's older CRL put back (validly signed, without the revocation) is refused as a rollback
+    errors = _errors("CRL_ROLLBACK")
+    crl_path.write_bytes(before_revocation)
+    assert until(lambda: _errors("CRL_ROLLBACK") > errors)
+    assert code_of(send(installation, TSU, 17)) == "CERT_REVOKED"
     # a CRL not signed by our CA (here: one that would un-revoke TSU) is ignored; the last valid stays
     errors = _errors("CRL_SIGNATURE")
     crl_path.write_bytes(_foreign_signed_crl(installation))
