@@ -201,6 +201,9 @@ app.command("restore")(restore_command)
 from jukinet.security.keys_cli import keys_app  # noqa: E402  (A7: 個人番号 at rest, key rotation; ADR 0025)
 
 app.add_typer(keys_app, name="keys")
+from jukinet.pki_cli import pki_app  # noqa: E402  (U1, U6: revocation, CRL; ADR 0030)
+
+app.add_typer(pki_app, name="pki")
 
 
 def main() -> None:  # pragma: no cover

@@ -66,6 +66,11 @@ class TlsConfig:
     national_fuhyo_key: str = "pki/national-fuhyo.key"
     #: the municipal CS certificates (``{code}.pem`` / ``{code}.key``) used by ``jukinet sim cs``
     cs_dir: str = "pki/cs"
+    #: certificate revocation lists signed by the CA (ADR 0030): the dev CA writes ``crl_file``;
+    #: production names the prefecture's CA CRL(s) here; re-read on change every ``crl_check_interval`` s
+    crl_file: str = "pki/crl.pem"
+    crl_files: list = field(default_factory=list)
+    crl_check_interval: float = 2.0
 
 
 @dataclass

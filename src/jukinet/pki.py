@@ -275,6 +275,11 @@ def ensure_dev_pki(tls, data_dir: Path, prefecture_code: str, hosts: Iterable[st
             continue
         issue(ca_cert, ca_key, ident, c, k, common_name=cn, server=srv, client=cli, hosts=hosts if srv else ())
         created = True
+    from types import SimpleNamespace
+
+    from jukinet.crl import ensure_dev_crl   # the CA's CRL (ADR 0030)
+
+    created |= ensure_dev_crl(SimpleNamespace(tls=tls, resolve=resolve))
     return created
 
 

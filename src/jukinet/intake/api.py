@@ -77,7 +77,7 @@ def _responses(ok_schema: dict, single: bool) -> dict:
                  "content": {"application/json": {"schema": ok_schema}}},
          "400": {"description": "本文が不正", "content": {"application/json": {"schema": _REFUSAL}}},
          "401": {"description": "クライアント証明書なし", "content": {"application/json": {"schema": _REFUSAL}}},
-         "403": {"description": "市町村CSの証明書ではない", "content": {"application/json": {"schema": _REFUSAL}}},
+         "403": {"description": "市町村CSの証明書ではない・失効している (CERT_REVOKED)", "content": {"application/json": {"schema": _REFUSAL}}},
          "413": {"description": "本文が大きすぎる", "content": {"application/json": {"schema": _REFUSAL}}},
          "503": {"description": "一時的に受付不可 (何も適用されていない; 再送する)",
                  "content": {"application/json": {"schema": _REFUSAL}}}}
@@ -108,6 +108,16 @@ def _ca(request: Request):
         ca = pki.load_cert(config.resolve(config.tls.ca_cert))
         request.app.state.tls_ca = ca
     return ca
+
+
+def _revocation(request: Request):
+    """The installation's CRL checker (ADR 0030), one per application."""
+    checker = getattr(request.app.state, "revocation", None)
+    if checker is None:
+        from jukinet.crl import RevocationChecker
+
+        checker = request.app.state.revocation = RevocationChecker(request.app.state.config)
+    return checker
 
 
 def peer_certificate(request: Request) -> Optional[bytes]:
@@ -178,6 +188,11 @@ async def _authenticate(request: Request, svc: IntakeService):
     if ident.kind != "cs":
         await run_in_threadpool(svc.record_refusal, peer=ident.label, code="NOT_A_CS", fingerprint=fp)
         return None, _refusal(403, "NOT_A_CS", "市町村CSの証明書ではありません。")
+    try:   # revocation (ADR 0030): before the body is read; no usable CRL refuses (fail closed)
+        await run_in_threadpool(_revocation(request).check, der)
+    except JukinetError as e:
+        await run_in_threadpool(svc.record_refusal, peer=ident.label, code=e.code, fingerprint=fp)
+        return None, _refusal(503 if e.code == "CRL_UNAVAILABLE" else 403, e.code, e.message)
     return (ident, fp), None
 
 

@@ -84,6 +84,12 @@ class PrefectureServer:
         tls = config.tls
         ctx = None
         if tls.enabled:
+            from jukinet.crl import RevocationChecker
+
+            # the CRLs the CS endpoints check (ADR 0030), read now so a bad CRL is logged at start
+            self.app.state.revocation = RevocationChecker(config)
+            self.app.state.revocation.refresh(force=True)
+            self.app.state.revocation.watch()
             ctx = pki.server_context(config.resolve(tls.server_cert), config.resolve(tls.server_key),
                                      config.resolve(tls.ca_cert), client_cert="optional",
                                      sslobject_class=transport.recording_class(self.tls_log.hook))
@@ -123,4 +129,7 @@ class PrefectureServer:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+        checker = getattr(self.app.state, "revocation", None)
+        if checker is not None:
+            checker.stop()
         self.tls_log.close()

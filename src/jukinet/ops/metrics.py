@@ -16,7 +16,7 @@ register names, error codes and action names (all from fixed sets in the code).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -33,6 +33,12 @@ INTAKE = Counter("jukinet_intake_notifications", "CS notifications by register, 
 OPLOG_APPENDS = Counter("jukinet_oplog_appends", "Operation-log entries written, by chain, action and outcome",
                         ["chain", "action", "outcome"], registry=REGISTRY)
 LOGIN_FAILURES = Counter("jukinet_login_failures", "Refused operator logins, by code", ["code"], registry=REGISTRY)
+# certificate revocation (ADR 0030): alert when next_update - time() is small or negative
+CRL_NEXT_UPDATE = Gauge("jukinet_crl_next_update_timestamp_seconds",
+                        "Earliest nextUpdate of the CRLs in force (Unix time; 0 if none)", registry=REGISTRY)
+CRL_REVOKED = Gauge("jukinet_crl_revoked_certificates", "Certificates listed on the CRLs in force", registry=REGISTRY)
+CRL_ERRORS = Counter("jukinet_crl_load_errors", "CRL files refused (missing, unreadable, bad signature)", ["code"],
+                     registry=REGISTRY)
 
 
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
@@ -63,6 +69,15 @@ def oplog_appended(chain: str, action: str, outcome: str) -> None:
 
 def login_failed(code: str) -> None:
     LOGIN_FAILURES.labels(code).inc()
+
+
+def crl_state(next_update: float | None, revoked: int) -> None:
+    CRL_NEXT_UPDATE.set(next_update or 0)
+    CRL_REVOKED.set(revoked)
+
+
+def crl_load_error(code: str) -> None:
+    CRL_ERRORS.labels(code).inc()
 
 
 def _ts(dt) -> float | None:

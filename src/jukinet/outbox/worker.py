@@ -32,8 +32,9 @@ from typing import Callable, Optional
 import httpx
 from sqlalchemy import select, update
 
-from jukinet import pki
+from jukinet import crl
 from jukinet.config import Config
+from jukinet.errors import JukinetError
 from jukinet.intake.service import comm_row
 from jukinet.intake.wire import canonical
 from jukinet.outbox.messages import fuhyo_message, juki_message
@@ -62,16 +63,33 @@ class NationalClient:
     """HTTPS with mutual TLS to one national server, presenting the prefecture's certificate."""
 
     def __init__(self, base_url: str, ssl_context, timeout: float = 30.0):
-        self.http = httpx.Client(base_url=base_url, verify=ssl_context, timeout=timeout,
-                                 limits=httpx.Limits(max_connections=2, max_keepalive_connections=2))
+        """``ssl_context``: an ``ssl.SSLContext``, or a :class:`jukinet.crl.OutboundContexts` whose
+        context (with the CRLs in force) is taken before each request (ADR 0030)."""
+        self.base_url, self.timeout = base_url, timeout
+        self.contexts = ssl_context if isinstance(ssl_context, crl.OutboundContexts) else None
+        self._ctx = None if self.contexts else ssl_context
+        self.http = None if self.contexts else self._client(ssl_context)
+
+    def _client(self, ctx) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, verify=ctx, timeout=self.timeout,
+                            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2))
 
     def send(self, messages: list[dict]) -> list[dict]:
+        if self.contexts is not None:
+            try:
+                ctx = self.contexts.current()
+            except JukinetError as e:     # no valid CRL: nothing is sent, the messages wait
+                raise DeliveryError(e.code) from None
+            if ctx is not self._ctx:
+                if self.http is not None:
+                    self.http.close()
+                self._ctx, self.http = ctx, self._client(ctx)
         try:
             r = self.http.post("/national/v1/updates", json={"messages": messages})
         except httpx.TimeoutException:
             raise DeliveryError("TIMEOUT") from None
-        except httpx.HTTPError:
-            raise DeliveryError("CONNECT_ERROR") from None
+        except httpx.HTTPError as e:   # a revoked national certificate fails the handshake: CERT_REVOKED
+            raise DeliveryError(crl.outbound_code(e) or "CONNECT_ERROR") from None
         if r.status_code != 200:
             raise DeliveryError(f"HTTP_{r.status_code}")
         try:
@@ -83,13 +101,12 @@ class NationalClient:
         return results
 
     def close(self) -> None:
-        self.http.close()
+        if self.http is not None:
+            self.http.close()
 
 
 def national_clients(config: Config) -> dict[str, NationalClient]:
-    tls = config.tls
-    ctx = pki.client_context(config.resolve(tls.server_cert), config.resolve(tls.server_key),
-                             config.resolve(tls.ca_cert))
+    ctx = crl.OutboundContexts(config)
     host = config.national.host
     return {"juki": NationalClient(f"https://{host}:{config.national.port}", ctx),
             "fuhyo": NationalClient(f"https://{host}:{config.national.fuhyo_port}", ctx)}

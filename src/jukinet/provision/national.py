@@ -15,7 +15,7 @@ from typing import Optional
 
 import httpx
 
-from jukinet import pki
+from jukinet import crl
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 
@@ -50,23 +50,28 @@ class NationalClient:
     def __init__(self, config: Config, *, timeout: Optional[float] = None):
         self.config = config
         self.timeout = timeout if timeout is not None else config.provision.national_timeout
-        self._clients: dict[str, httpx.Client] = {}
+        self._clients: dict[str, tuple] = {}
         self._lock = threading.Lock()
+        self._contexts = crl.OutboundContexts(config)
 
     def _client(self, register: str) -> httpx.Client:
         with self._lock:
-            c = self._clients.get(register)
-            if c is None:
-                tls, nat = self.config.tls, self.config.national
-                port = nat.port if register == "juki" else nat.fuhyo_port
-                try:
-                    ctx = pki.client_context(self.config.resolve(tls.server_cert), self.config.resolve(tls.server_key),
-                                             self.config.resolve(tls.ca_cert))
-                except (OSError, ValueError):
-                    raise NationalUnavailable() from None
-                c = httpx.Client(base_url=f"https://{nat.host}:{port}", verify=ctx, timeout=self.timeout,
-                                 limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
-                self._clients[register] = c
+            try:   # the CRLs in force (ADR 0030); a new CRL gives a new context and client
+                ctx = self._contexts.current()
+            except crl.CrlUnavailable:
+                raise NationalUnavailable("CRL_UNAVAILABLE", "証明書失効リストを確認できないため全国サーバに照会できません。") from None
+            except (OSError, ValueError):
+                raise NationalUnavailable() from None
+            old = self._clients.get(register)
+            if old is not None and old[0] is ctx:
+                return old[1]
+            if old is not None:
+                old[1].close()
+            nat = self.config.national
+            port = nat.port if register == "juki" else nat.fuhyo_port
+            c = httpx.Client(base_url=f"https://{nat.host}:{port}", verify=ctx, timeout=self.timeout,
+                             limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
+            self._clients[register] = (ctx, c)
             return c
 
     def query(self, register: str, body: dict) -> list[dict]:
@@ -74,7 +79,10 @@ class NationalClient:
             raise JukinetError("KEY_NOT_ALLOWED", "附票全国サーバには個人番号で照会できません。", field="kojin_bango")
         try:
             r = self._client(register).post("/national/v1/query", json=body)
-        except httpx.HTTPError:
+        except httpx.HTTPError as e:
+            if crl.outbound_code(e) == "CERT_REVOKED":
+                raise NationalUnavailable("NATIONAL_CERT_REVOKED",
+                                          "全国サーバの証明書が失効しているため照会できません。") from None
             raise NationalUnavailable() from None
         if r.status_code == 400:
             try:
@@ -93,6 +101,6 @@ class NationalClient:
 
     def close(self) -> None:
         with self._lock:
-            for c in self._clients.values():
+            for _, c in self._clients.values():
                 c.close()
             self._clients.clear()
