@@ -42,8 +42,13 @@ def init(data_dir: Path = DataDir,
          db_url: Optional[str] = typer.Option(None, "--db-url", help="PostgreSQL の管理者URL (省略時は SQLite)"),
          port_base: int = typer.Option(DEFAULT_PORT_BASE, "--port-base", help="サーバN, 全国サーバN+1, 附票全国サーバN+2")):
     """データベース・設定を作成する (databases, migrations, config)."""
+    from jukinet.config import CONFIG_NAME
     from jukinet.store import provision
 
+    if (data_dir / CONFIG_NAME).exists():  # ADR 0028: an installation is upgraded, never initialised again
+        _fail(JukinetError("INIT_ALREADY_INITIALISED",
+                           f"このデータディレクトリは初期化済みです (設定ファイルは変更していません)。アップグレードは "
+                           f"`jukinet migrate --data-dir {data_dir}` で行ってください。"))
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         db = provision.database_config(data_dir, db_url)
@@ -100,7 +105,10 @@ def serve(data_dir: Path = DataDir):
     from jukinet.intake.server import PrefectureServer
 
     config = _load(data_dir)
+    from jukinet.store.upgrade import require_current  # ADR 0028: never serve a database behind its head
+
     try:
+        require_current(config, str(data_dir))
         server = PrefectureServer(config)
     except JukinetError as e:
         _fail(e)
@@ -201,6 +209,9 @@ app.command("restore")(restore_command)
 from jukinet.security.keys_cli import keys_app  # noqa: E402  (A7: 個人番号 at rest, key rotation; ADR 0025)
 
 app.add_typer(keys_app, name="keys")
+from jukinet.store.cli import migrate_command  # noqa: E402  (A7, Q2: upgrade in place; ADR 0028)
+
+app.command("migrate")(migrate_command)
 
 
 def main() -> None:  # pragma: no cover
