@@ -133,3 +133,19 @@ def test_a4_serve_scheduler_thread_makes_the_report_after_its_start_delay(site):
         sched.stop()
     assert sched.monthly_outcome == "2026-09: generated"
     assert len(_reports(site, "2026-09")) == 1
+
+
+def test_a4_metrics_tell_whether_the_due_months_report_exists_and_is_signed(site):
+    from fastapi.testclient import TestClient
+
+    local = TestClient(site.app, client=("127.0.0.1", 40000))
+
+    def gauge(name):
+        line = [x for x in local.get("/metrics").text.splitlines() if x.startswith(name + " ")]
+        return float(line[0].split()[1])
+
+    assert gauge("jukinet_audit_monthly_report_generated") == 0
+    run = OpsScheduler(site.app.state.config, registers=site.registers).run_monthly_once()   # the real clock
+    assert run.outcome == "generated"
+    assert gauge("jukinet_audit_monthly_report_generated") == 1
+    assert gauge("jukinet_audit_monthly_report_signed_off") == 0
