@@ -42,8 +42,13 @@ def init(data_dir: Path = DataDir,
          db_url: Optional[str] = typer.Option(None, "--db-url", help="PostgreSQL の管理者URL (省略時は SQLite)"),
          port_base: int = typer.Option(DEFAULT_PORT_BASE, "--port-base", help="サーバN, 全国サーバN+1, 附票全国サーバN+2")):
     """データベース・設定を作成する (databases, migrations, config)."""
+    from jukinet.config import CONFIG_NAME
     from jukinet.store import provision
 
+    if (data_dir / CONFIG_NAME).exists():  # ADR 0028: an installation is upgraded, never initialised again
+        _fail(JukinetError("INIT_ALREADY_INITIALISED",
+                           f"このデータディレクトリは初期化済みです (設定ファイルは変更していません)。アップグレードは "
+                           f"`jukinet migrate --data-dir {data_dir}` で行ってください。"))
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         db = provision.database_config(data_dir, db_url)
@@ -97,17 +102,25 @@ def seed(data_dir: Path = DataDir,
 @app.command()
 def serve(data_dir: Path = DataDir):
     """都道府県サーバ・附票都道府県サーバを起動する (HTTPS, CS は相互認証; 全国サーバへの送信も行う)."""
+    _serve(data_dir)
+
+
+def _serve(data_dir: Path, demo_log: Optional[Path] = None) -> None:
+    """``demo_log``: every log line to that file, only warnings and errors on the console (demo)."""
     from jukinet.intake.server import PrefectureServer
 
     config = _load(data_dir)
+    from jukinet.store.upgrade import require_current  # ADR 0028: never serve a database behind its head
+
     try:
+        require_current(config, str(data_dir))
         server = PrefectureServer(config)
     except JukinetError as e:
         _fail(e)
-    from jukinet.ops.logs import configure as configure_logs, server_log  # A7: JSON lines, no access log (ADR 0027)
+    from jukinet.ops.logs import configure as configure_logs, configure_demo, server_log  # A7: JSON lines (ADR 0027)
 
     try:
-        configure_logs(config)
+        configure_logs(config) if demo_log is None else configure_demo(config, demo_log)
     except JukinetError as e:
         _fail(e)
     server_log("起動", url=f"{server.base_url}/health", ca=str(config.resolve(config.tls.ca_cert)))
@@ -144,6 +157,17 @@ def demo(data_dir: Path = DataDir,
     from jukinet.sim.cli import DemoPeers
 
     ensure_pki(config)
+    from jukinet.store.upgrade import upgrade as upgrade_databases  # demo data: upgraded without asking (ADR 0028)
+
+    try:
+        upgrade_databases(config)
+    except JukinetError as e:
+        _fail(e)
+    from jukinet.backup.demo import demo_backup  # A7: demo-only key pair + one backup (ADR 0028)
+
+    with console.status("バックアップ (デモ用の鍵) を作成しています…"):
+        shot = demo_backup(config)
+    demo_log = data_dir / "logs" / "demo-serve.jsonl"
     base = f"http://{config.server.host}:{config.server.port}"
     tls_base = f"https://{config.server.host}:{config.server.port}"
     ca = config.resolve(config.tls.ca_cert)
@@ -156,10 +180,18 @@ def demo(data_dir: Path = DataDir,
     console.print(f"全国サーバ・附票全国サーバ (模擬): https://{config.national.host}:{config.national.port}, "
                   f":{config.national.fuhyo_port} — 市町村CS 4団体 (模擬) が数秒ごとに異動を送信")
     console.print(f"全国サーバへ届いた通知: jukinet sim national-dump --data-dir {data_dir}")
+    if shot.error_code:
+        console.print(f"バックアップ: [red]{shot.error_code}[/red] (運用状況 /ops に表示されます)")
+    else:
+        console.print(f"バックアップ: {shot.backup_file} ({shot.backup_bytes / 1048576:.1f} MiB, {shot.seconds:.1f} 秒) — "
+                      f"運用状況 /ops・{base}/metrics に表示。毎日 {config.backup.daily_at} (日本時間) にも作成")
+    console.print(f"[yellow]デモ専用の鍵[/yellow]: {shot.key_dir} (秘密鍵がパスフレーズなしでここにあります。本番では県が"
+                  "オフラインで保管し、サーバには公開鍵だけを置きます — README.txt)")
+    console.print(f"ログ (JSON, 1行1件): {demo_log} — この画面には警告・エラーのみ表示")
     console.print("終了: Ctrl-C")
     peers = DemoPeers(config).start()
     try:
-        serve(data_dir=data_dir)
+        _serve(data_dir, demo_log=demo_log)
     finally:
         peers.stop()
 
@@ -204,6 +236,9 @@ app.add_typer(keys_app, name="keys")
 from jukinet.pki_cli import pki_app  # noqa: E402  (U1, U6: revocation, CRL; ADR 0030)
 
 app.add_typer(pki_app, name="pki")
+from jukinet.store.cli import migrate_command  # noqa: E402  (A7, Q2: upgrade in place; ADR 0028)
+
+app.command("migrate")(migrate_command)
 
 
 def main() -> None:  # pragma: no cover

@@ -212,6 +212,10 @@ class AuditConfig:
     inventory_months: int = 12
     #: warn when the last confirmed inventory is older than this many days
     inventory_max_age_days: int = 365
+    #: ``jukinet serve`` generates last month's report on the 1st at this time (JST), or at its first
+    #: start after that, unless the month has one (ADR 0028); the manager reviews and signs off
+    monthly_report: bool = True
+    monthly_report_at: str = "05:00"
 
 
 @dataclass

@@ -193,18 +193,18 @@ class AuditService:
 
     # ---- report --------------------------------------------------------------------------------
 
-    def render(self, month: Month) -> tuple[an.Analysis, dict, bytes, bytes]:
+    def render(self, month: Month, now: datetime | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
         from jukinet.audit import report
 
         a, names = self.analyse(month)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
-                           partial=datetime.now(timezone.utc) < month.end_utc)
+                           partial=(now or datetime.now(timezone.utc)) < month.end_utc)
         return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max), report.csv_bytes(a, names, meta)
 
     def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
         """Render the month's report and fix its digest in the admin database (logged)."""
         now = now or datetime.now(timezone.utc)
-        a, names, pdf, csv = self.render(month)
+        a, names, pdf, csv = self.render(month, now)
         ps, cs = hashlib.sha256(pdf).hexdigest(), hashlib.sha256(csv).hexdigest()
         summary = {"entries": a.entries, "flags": a.flag_counts(), "operators": len(a.counts)}
         with self.registers.admin_tx() as conn:
@@ -241,7 +241,7 @@ class AuditService:
         notes = {str(k): v for k, v in (flag_notes or {}).items() if v}
         if any(v not in FLAG_DISPOSITIONS for v in notes.values()):
             raise JukinetError("AUDIT_DISPOSITION_INVALID", "フラグごとの対応の指定が正しくありません。", field="flag_notes")
-        _, _, pdf, _ = self.render(month)
+        _, _, pdf, _ = self.render(month, now)
         current = hashlib.sha256(pdf).hexdigest()
         with self.registers.admin_tx() as conn:
             last = self._latest(conn, month.key)

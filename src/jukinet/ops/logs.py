@@ -103,6 +103,22 @@ def configure(config, stream=None) -> logging.Handler:
     return handler
 
 
+def configure_demo(config, path, console_stream=None) -> logging.Handler:
+    """``jukinet demo``: every line to ``path`` in the configured format (a person tails it with
+    ``tail -f``), and only warnings and errors on the console, as readable text."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = configure(config, stream=open(path, "a", encoding="utf-8", buffering=1))
+    console = logging.StreamHandler(console_stream or sys.stderr)
+    console.setFormatter(TextFormatter())
+    console.setLevel(logging.WARNING)
+    setattr(console, _HANDLER_MARK, True)
+    logging.getLogger().addHandler(console)
+    return handler
+
+
 def server_log(event: str, **fields) -> None:
     """A line of ``jukinet serve`` itself (started, stopped) in the configured format."""
     logging.getLogger("jukinet.server").info(event, extra={"fields": fields})

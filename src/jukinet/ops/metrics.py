@@ -149,6 +149,13 @@ class StateCollector(Collector):
             if sc.running is not None:
                 yield GaugeMetricFamily("jukinet_scheduler_running", "1 if the scheduler thread is alive",
                                         value=1 if sc.running else 0)
+        mr = st.monthly_report
+        if mr is not None and mr.error_code is None:   # A4 (ADR 0028): last month's analysis
+            yield GaugeMetricFamily("jukinet_audit_monthly_report_generated",
+                                    "1 if the due month's access-log analysis exists", value=1 if mr.generated_at else 0)
+            yield GaugeMetricFamily("jukinet_audit_monthly_report_signed_off",
+                                    "1 if its current version is signed off by the manager",
+                                    value=1 if mr.signed_off else 0)
 
 
 def app_registry(registers, config, scheduler_of=lambda: None) -> CollectorRegistry:

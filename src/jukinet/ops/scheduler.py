@@ -12,6 +12,11 @@ logged by code and tried again the next day; the web server is never affected.
 A second thread writes the daily encrypted backup at ``backup.daily_at`` (A7, ADR 0024) when
 ``backup.enabled`` and the prefecture's public key is in place; it keeps ``backup.generations``
 backups and writes ``DIR/ops/backup-status.json`` after every run.
+
+A third thread makes last month's access-log analysis (A4, ADR 0028) when ``audit.monthly_report``:
+a minute after the start (catching up a 1st the server was down on) and every day at
+``audit.monthly_report_at`` (JST) it generates the due month's report unless the month has one
+(:func:`jukinet.audit.monthly.run`); the outcome is on the operations status.
 """
 
 from __future__ import annotations
@@ -28,8 +33,12 @@ log = logging.getLogger("jukinet.ops")
 
 
 class OpsScheduler:
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow, registers=None):
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow, registers=None,
+                 monthly_delay: float = 60.0):
         self.config = config
+        self.monthly_delay = monthly_delay
+        self._monthly_thread: Optional[threading.Thread] = None
+        self.monthly_outcome: Optional[str] = None
         self.clock = clock
         self._registers = registers
         self._stop = threading.Event()
@@ -50,11 +59,14 @@ class OpsScheduler:
                                                                             self.run_backup_once),
                                                    name="jukinet-backup", daemon=True)
             self._backup_thread.start()
+        if self.config.audit.monthly_report:
+            self._monthly_thread = threading.Thread(target=self._monthly_loop, name="jukinet-monthly", daemon=True)
+            self._monthly_thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        for t in (self._thread, self._backup_thread):
+        for t in (self._thread, self._backup_thread, self._monthly_thread):
             if t is not None:
                 t.join(10)
 
@@ -68,6 +80,26 @@ class OpsScheduler:
                 return
             if self.clock() >= due:
                 (job or self.run_once)()
+
+    def _monthly_loop(self) -> None:
+        if self._stop.wait(self.monthly_delay):
+            return
+        self.run_monthly_once()
+        self._loop(self.config.audit.monthly_report_at, self.run_monthly_once)
+
+    def run_monthly_once(self):
+        """Last month's access-log analysis unless it exists (A4); never raises."""
+        from jukinet.audit import monthly
+        from jukinet.store.registers import Registers
+
+        registers = self._registers or Registers(self.config)
+        try:
+            result = monthly.run(self.config, registers, now=self.clock())
+            self.monthly_outcome = f"{result.month}: {result.outcome}"
+            return result
+        finally:
+            if self._registers is None:
+                registers.dispose()
 
     def run_backup_once(self):
         """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""

@@ -103,6 +103,8 @@ class OpsStatus:
     retention: list[RetentionStatus]
     backup: BackupStatus
     scheduler: Optional[SchedulerStatus] = None
+    #: A4: the due month's access-log analysis (作成済 / 承認済; ADR 0028)
+    monthly_report: Optional[object] = None
 
     @property
     def ok(self) -> bool:
@@ -118,7 +120,10 @@ class OpsStatus:
                 return [conv(x) for x in v]
             return v
 
-        return conv({"status": "ok" if self.ok else "degraded", **asdict(self)})
+        d = conv({"status": "ok" if self.ok else "degraded", **asdict(self)})
+        if self.monthly_report is not None:
+            d["monthly_report"]["label"] = self.monthly_report.label
+        return d
 
 
 def _code(e: Exception) -> str:
@@ -254,7 +259,14 @@ def collect(registers, config: Config, *, sched=None, now: Optional[datetime] = 
         retention=[retention(registers, r) for r in migrate.REGISTERS],
         backup=backup(config),
         scheduler=scheduler(config, sched, now),
+        monthly_report=monthly_report(registers, config, sched, now),
     )
+
+
+def monthly_report(registers, config: Config, sched, now: datetime):
+    from jukinet.audit import monthly
+
+    return monthly.status(config, registers, now, getattr(sched, "monthly_outcome", None))
 
 
 def light(registers, config: Config, *, sched=None) -> OpsStatus:
