@@ -9,7 +9,7 @@ import io
 import json
 import re
 import traceback
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ import jukinet
 from jukinet import codes
 from jukinet.errors import JukinetError
 from jukinet.provision.batch import BatchCommand, BatchService
+from jukinet.store.repository import JST
 from jukinet.provision.kojin_bango_link import temp_store
 from jukinet.provision.media import decrypt_file
 from jukinet.provision.service import ProvideCommand
@@ -136,7 +137,7 @@ def test_p6_temporary_area_is_erased_after_the_delivery_window(world):
     assert 0 < window < 365
     (rep,) = retention.run(world.registers, only=["fuhyo_kojin_bango_temp"], pause_seconds=0)
     assert rep.status == "completed" and rep.erased == 0 and store.count() == 1
-    later = date.today() + timedelta(days=window + 1)
+    later = datetime.now(JST).date() + timedelta(days=window + 1)   # the retention job counts JST days
     (rep,) = retention.run(world.registers, only=["fuhyo_kojin_bango_temp"], today=later, pause_seconds=0)
     assert rep.erased == 1 and store.count() == 0
     world.config.provision.kojin_bango_temp_days = 365
