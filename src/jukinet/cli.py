@@ -96,7 +96,10 @@ def seed(data_dir: Path = DataDir,
         except JukinetError as e:
             _fail(e)
     registers.dispose()
-    console.print(f"投入しました ({time.monotonic() - started:.1f} 秒): {report}")
+    r = report
+    console.print(f"投入しました ({time.monotonic() - started:.1f} 秒): 本人確認情報 現存 {r.residents:,} 人・消除 {r.removed:,} 人・"
+                  f"履歴 {r.history:,} 件 / 附票 現存 {r.fuhyo_current:,} 件 (うち国外 {r.fuhyo_abroad:,}・県外 "
+                  f"{r.fuhyo_other_prefecture:,})・消除 {r.fuhyo_removed:,} 件・履歴 {r.fuhyo_history:,} 件")
 
 
 @app.command()
