@@ -393,3 +393,31 @@ def test_seed_zero_residents(tmp_path):
         assert (rep.residents, rep.removed, rep.history, rep.fuhyo_current) == (0, 0, 0, 0)
     finally:
         registers.dispose()
+
+
+# --- Q1: Mie scale on the embedded default -----------------------------------------------------------
+
+def _seed_peak(path: Path, residents: int) -> int:
+    import tracemalloc
+
+    registers = _installation(path)
+    try:
+        tracemalloc.start()
+        populate(registers, residents, seed=3, batch_size=500)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        registers.dispose()
+
+
+def test_q1_seed_streams_in_bounded_memory(tmp_path):
+    """1.8M residents are seeded on one machine (bench/RESULTS.md: 732 MiB peak RSS, two 256 MiB page
+    caches included) only because rows are generated and written batch by batch. One materialised
+    resident costs well over 1 KB of Python objects (28 items + 附票 + history): growing the population
+    fourfold must add far less than that per extra resident."""
+    small, large = 1000, 4000
+    peak_small = _seed_peak(tmp_path / "small", small)
+    peak_large = _seed_peak(tmp_path / "large", large)
+    per_extra_resident = (peak_large - peak_small) / (large - small)
+    assert per_extra_resident < 512, f"{per_extra_resident:.0f} bytes per extra resident"
+    assert peak_large < 32 * 1024 * 1024, peak_large
