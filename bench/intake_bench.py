@@ -12,9 +12,10 @@ per municipality, each its own mTLS connection) send realistic generated changes
 
 The baseline is the bare engine (``sqlite3``, WAL, synchronous=FULL, as the server) writing the
 equivalent rows — the new current row, a history row, the outbox row, the idempotency row and the
-communication-log row — with ``executemany``: one transaction per notification for the single
-case, one per 1,000 for the batched case. The forwarding lag is ``delivered_at − created_at`` of
-the outbox entries (intake commit → confirmed by the national sim). Prints a markdown table.
+communication-log row; the sealed 個人番号 as a ready-made blob — with ``executemany``: one
+transaction per notification for the single case, one per 1,000 for the batched case. The
+forwarding lag is ``delivered_at − created_at`` of the outbox entries (intake commit → confirmed
+by the national sim). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def run_clients(config, batches_by_muni: dict[str, list[list[dict]]]) -> tuple[f
     return time.perf_counter() - t0, counts["n"], counts["refused"]
 
 
+#: the columns of ``juki_current`` in the order of the rows below (migrations append columns, so the
+#: table's own order differs)
+CURRENT_COLUMNS = (
+    "juminhyo_code, name, name_gaiji_count, name_kana, birth_date, sex, address, address_gaiji_count, "
+    "kojin_bango_ct, kojin_bango_key, kojin_bango_bi, reason, change_date, retention_flag, name_seion, "
+    "municipality_code, oaza_code, operator_id, terminal_id, timestamp, notified_date, gaiji_flag, deleted, "
+    "update_seq, name_gaiji_change_seq, address_gaiji_change_seq, former_surname, former_surname_gaiji_count, "
+    "former_surname_kana, former_surname_gaiji_change_seq")
+
+
 def bare_engine(src_db: Path, work: Path, notifications: list[dict], per_tx: int) -> float:
     """sqlite3 executemany of the rows the pipeline writes for these notifications."""
     db = work / f"bare-{per_tx}.sqlite3"
@@ -105,7 +116,8 @@ def bare_engine(src_db: Path, work: Path, notifications: list[dict], per_tx: int
         seq = base + i
         code = f"9{i:010d}"
         cur_rows.append((code, r["name"], 0, r["name_kana"], r["birth_date"], r["sex"], r.get("address") or "",
-                         0, r.get("kojin_bango"), n["reason"], n["change_date"], 0, r["name_kana"],
+                         0, (r.get("kojin_bango") or "").encode() * 3, 1, "b" * 32,   # sealed 個人番号
+                         n["reason"], n["change_date"], 0, r["name_kana"],
                          n["municipality_code"], r.get("oaza_code"), None, None, now, now[:10], 0, 0, seq, 0, 0,
                          None, 0, None, 0))
         hist_rows.append((now, seq, n["reason"], *cur_rows[-1]))
@@ -118,14 +130,9 @@ def bare_engine(src_db: Path, work: Path, notifications: list[dict], per_tx: int
     for s in range(0, len(notifications), per_tx):
         e = s + per_tx
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT INTO juki_current VALUES ({ph(28)})", cur_rows[s:e])
+        conn.executemany(f"INSERT INTO juki_current ({CURRENT_COLUMNS}) VALUES ({ph(30)})", cur_rows[s:e])
         conn.executemany(f"INSERT INTO juki_history (superseded_at, superseded_by_seq, superseded_by_reason, "
-                         f"juminhyo_code, name, name_gaiji_count, name_kana, birth_date, sex, address, "
-                         f"address_gaiji_count, kojin_bango, reason, change_date, retention_flag, name_seion, "
-                         f"municipality_code, oaza_code, operator_id, terminal_id, timestamp, notified_date, "
-                         f"gaiji_flag, deleted, update_seq, name_gaiji_change_seq, address_gaiji_change_seq, "
-                         f"former_surname, former_surname_gaiji_count, former_surname_kana, "
-                         f"former_surname_gaiji_change_seq) VALUES ({ph(31)})", hist_rows[s:e])
+                         f"{CURRENT_COLUMNS}) VALUES ({ph(33)})", hist_rows[s:e])
         conn.executemany(f"INSERT INTO outbox VALUES ({ph(9)})", out_rows[s:e])
         conn.executemany(f"INSERT INTO intake_notifications VALUES ({ph(5)})", proc_rows[s:e])
         conn.executemany("INSERT INTO comm_log (at, channel, direction, peer, peer_cert_sha256, message_id, digest, "

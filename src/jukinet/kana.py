@@ -84,6 +84,7 @@ jukinet.errors.JukinetError: KANA_FORMAT: ふりがなはカタカナで入力�
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import jaconv
 
@@ -169,6 +170,12 @@ def seion(text: str) -> str:
     >>> seion('')
     ''
     """
+    return _seion(text)
+
+
+@lru_cache(maxsize=2048)   # bounded: a long seed must not grow it (Q1)
+def _seion(text: str) -> str:
+    """:func:`seion`, cached (a pure function of the text)."""
     # rules 1 and 2: one script and width; drop spaces and long-vowel marks; join sound marks
     kept: list[str] = []
     for ch in _widen(text):
@@ -246,6 +253,12 @@ def validate_kana(text: str) -> str:
     """
     if not isinstance(text, str):
         raise JukinetError(*_FORMAT_ERROR, field="name_kana")
+    return _validate_kana(text)
+
+
+@lru_cache(maxsize=2048)   # bounded: a long seed must not grow it (Q1)
+def _validate_kana(text: str) -> str:
+    """:func:`validate_kana` of a str, cached (a refusal is raised anew each time, never cached)."""
     if not any(_is_kana_letter(ch) for ch in text) or not all(
         _is_kana_letter(ch) or ch in _SOUND_MARKS or ch in LONG_VOWEL_MARKS or ch.isspace() for ch in text
     ):

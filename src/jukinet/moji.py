@@ -53,6 +53,8 @@ characters, e.g. NFC turns the compatibility ideograph 塚 U+FA10 into 塚 U+585
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 __all__ = [
     "is_jisx0208",
     "is_variation_selector",
@@ -93,6 +95,12 @@ def is_jisx0208(ch: str) -> bool:
     """
     if len(ch) != 1:
         raise ValueError("is_jisx0208 takes one character")
+    return _is_jisx0208(ch)
+
+
+@lru_cache(maxsize=65536)
+def _is_jisx0208(ch: str) -> bool:
+    """:func:`is_jisx0208` of one character, cached (a pure function of the character)."""
     if ch.isascii():
         return True
     ch = ALTERNATE_MAPPINGS.get(ch, ch)
@@ -150,6 +158,12 @@ def count_gaiji(text: str | None) -> int:
     >>> count_gaiji('髙﨑𠮷'), count_gaiji(None), count_gaiji('')
     (3, 0, 0)
     """
+    return _count_gaiji(text) if text else 0
+
+
+@lru_cache(maxsize=2048)   # bounded: a long seed must not grow it (Q1)
+def _count_gaiji(text: str) -> int:
+    """:func:`count_gaiji` of a non-empty text, cached (names and addresses repeat in a batch)."""
     return sum(1 for seg in segments(text) if is_gaiji(seg))
 
 
