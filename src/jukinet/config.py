@@ -233,7 +233,7 @@ class ObservabilityConfig:
     log_level: str = "info"
     metrics_loopback: bool = True
     metrics_token_sha256: str = ""
-    #: written by the backup helper (relative: under the data directory)
+    #: the backup job writes its status here, /ops and /metrics read it (relative: under the data directory)
     backup_status_file: str = "ops/backup-status.json"
 
 

@@ -40,7 +40,6 @@ from jukinet.store.repository import utcnow
 
 log = logging.getLogger("jukinet.ops")
 
-STATUS_FILE = Path("ops") / "backup-status.json"
 NAME = re.compile(r"^jukinet-backup-\d{8}T\d{6}Z-[0-9a-f]{6}\.jkb$")
 Progress = Callable[[str, int, Optional[int]], None]
 
@@ -161,7 +160,8 @@ def _postgres_into(config: Config, w: BackupWriter, progress: Progress) -> None:
 # --- status file, generations, the daily run ------------------------------------------------------
 
 def status_path(config: Config) -> Path:
-    return config.data_dir / STATUS_FILE
+    """Where the status file is written: the same setting the operations status and metrics read."""
+    return config.resolve(config.observability.backup_status_file)
 
 
 def read_status(config: Config) -> dict:

@@ -210,7 +210,9 @@ def retention(registers, register: str) -> RetentionStatus:
 
 def backup(config: Config) -> BackupStatus:
     """``DIR/ops/backup-status.json`` as written by the backup job; absent means "never ran"."""
-    path = config.resolve(config.observability.backup_status_file)
+    from jukinet.backup.service import status_path
+
+    path = status_path(config)
     st = BackupStatus()
     if not path.exists():
         return st
