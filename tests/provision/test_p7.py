@@ -188,7 +188,8 @@ def test_p7_the_link_itself_reads_d2_and_refuses(w):
     assert fetched.refused == {KENNAI: CODE, KENGAI: CODE}
     assert store.get("P7-direct") == {ABROAD: NUMBER[ABROAD]}
     assert [(e["outcome"], e["detail"].get("code")) for e in oplog(w, "juki")] == [("granted", None), ("refused", CODE)]
-    assert [(e["outcome"], e["detail"].get("code")) for e in oplog(w, "fuhyo")] == [("granted", None), ("refused", CODE)]
+    assert [(e["outcome"], e["detail"].get("code")) for e in oplog(w, "fuhyo")] == [("granted", None),
+                                                                                   ("refused", CODE)]
 
 
 # ------------------------------------------------------------------ batch provision
@@ -232,6 +233,7 @@ def test_p7_cli_batch_refuses_the_number_for_domestic_rows(w, tmp_path):
                                  "SOMU-KENZEI-F", "--in", str(src), "--out", str(out), "--purpose", "県税",
                                  "--data-dir", str(w.config.data_dir)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
+    assert "KOJIN_BANGO_NOT_ABROAD): 1" in r.stdout
     password = r.stdout.split("パスワード")[1].split(": ")[1].split()[0]
     rows = decrypt_rows(out, password)
     assert [(x["個人番号"], x["結果コード"]) for x in rows] == [(NUMBER[ABROAD], ""), ("", CODE)]
@@ -280,3 +282,10 @@ def test_p7_screen_and_api_show_the_refusal(site):  # noqa: F811
     assert 'data-code="KOJIN_BANGO_NOT_ABROAD"' in page.text and NUMBER[KENGAI] not in page.text
     assert [e["outcome"] for e in oplog(site.world, "juki")] == ["refused", "granted", "refused"]
     assert [e["outcome"] for e in oplog(site.world, "fuhyo")] == ["refused", "granted", "refused"]
+    up = c.post("/provision/batch", data={"csrf_token": site.csrf("prov"), "requester_code": "SOMU",
+                                          "affair_code": "SOMU-KENZEI-F", "encoding": "auto"},
+                files={"file": ("x.csv", f"依頼番号,住民票コード\nS-1,{ABROAD}\nS-2,{KENNAI}\n".encode(), "text/csv")})
+    assert up.status_code == 200 and 'id="number-refused"' in up.text and "国外転出者でない者) 1" in up.text
+    b = api.post("/api/v1/provision/batch", data={"requester_code": "SOMU", "affair_code": "SOMU-KENZEI-F"},
+                 files={"file": ("y.csv", f"依頼番号,住民票コード\nA-1,{KENGAI}\n".encode(), "text/csv")})
+    assert b.status_code == 200 and b.json()["number_refused"] == 1 and b.json()["provided"] == 1

@@ -242,6 +242,7 @@ class BatchResult:
     errors: int = 0
     failed: int = 0
     national: int = 0
+    number_refused: int = 0            # P7: rows provided without the 個人番号 (not a 国外転出者)
     size: int = 0
     sha256: str = ""
     key_id: str = ""
@@ -407,6 +408,7 @@ class BatchService:
                                   detail={"media": res.media_id, "rows": res.rows, "provided": res.provided,
                                           "not_found": res.not_found, "ambiguous": res.ambiguous,
                                           "errors": res.errors, "failed": res.failed, "national": res.national,
+                                          **({"number_refused": res.number_refused} if res.number_refused else {}),
                                           **({"code": error_code} if error_code else {}),
                                           **({"sha256": res.sha256} if res.sha256 else {})})
 
@@ -459,15 +461,15 @@ class _Run:
                     found[r.line] = by_bango.get(r.keys.kojin_bango, [])
                 else:
                     found[r.line] = by_four[r.line]
-            numbers, fetched = {}, None
+            numbers, refused, fetched = {}, {}, None
             if self.with_number:
                 codes = [self._view(found[r.line][0])["juminhyo_code"] for r in valid if len(found[r.line]) == 1]
                 if codes:
-                    fetched = link.fetch(self.b.registers, self.svc.oplog, self.svc.temp, codes=codes,
-                                         affair=self.affair, requester_code=self.requester.code, actor=self.actor,
-                                         ref=f"{self.res.media_id}-{self.n_chunk}",
+                    fetched = link.fetch(self.b.registers, self.svc.oplog, self.svc.temp, fuhyo_conn=conn,
+                                         codes=codes, affair=self.affair, requester_code=self.requester.code,
+                                         actor=self.actor, ref=f"{self.res.media_id}-{self.n_chunk}",
                                          window_days=self.b.config.provision.kojin_bango_temp_days, now=now)
-                    numbers = fetched.numbers
+                    numbers, refused = fetched.numbers, fetched.refused
             try:
                 for r in rows:
                     if r.keys is None:
@@ -478,7 +480,7 @@ class _Run:
                     if not cands and self.fallback:
                         pending.append(r)
                         continue
-                    out[r.line], rec = self._result(r, cands, "local", numbers, now)
+                    out[r.line], rec = self._result(r, cands, "local", numbers, now, refused)
                     recs.append(rec)
                 provided = sum(1 for x in recs if x["outcome"] == "provided")
                 seq = self.svc.oplog.append(
@@ -531,7 +533,8 @@ class _Run:
                 x["oplog_seq"] = seq
             write_many(uow.conn, self.register, recs)
 
-    def _result(self, r: Row, cands: list, source: str, numbers: dict, now: datetime) -> tuple[list, dict]:
+    def _result(self, r: Row, cands: list, source: str, numbers: dict, now: datetime,
+                refused: Optional[dict] = None) -> tuple[list, dict]:
         if not cands:
             self.res.not_found += 1
             return (self._row(r, "not_found", "NOT_FOUND", "該当する本人確認情報はありません。", None, {}, None),
@@ -542,20 +545,24 @@ class _Run:
                     self._rec(r, now, "ambiguous", source=source))
         view = self._view(cands[0])
         values = {i: view.get(i) for i in self.items}
-        note = None
+        note, code = None, None
         if self.with_number:
             values["kojin_bango"] = numbers.get(view["juminhyo_code"]) if source == "local" else None
-            if values["kojin_bango"] is None:
+            if source == "local" and view["juminhyo_code"] in (refused or {}):
+                refusal = link.refusal(refused[view["juminhyo_code"]])     # P7: not a 国外転出者
+                note, code = refusal.message, refusal.code
+                self.res.number_refused += 1
+            elif values["kojin_bango"] is None:
                 note = "個人番号は提供できません (県外の者または記録なし)。" if source == "national" else "個人番号の記録がありません。"
         m = match(view, r.keys.four)
         self.res.provided += 1
         if source == "national":
             self.res.national += 1
         provided_items = tuple(i for i in self.items if values.get(i) not in (None, ""))
-        row = self._row(r, "provided", "", note or ("全国サーバの回答です。" if source == "national" else ""), source, m,
-                        view, values)
-        rec = self._rec(r, now, "provided", source=source, person=view.get("juminhyo_code"), items=provided_items,
-                        number=bool(values.get("kojin_bango")), match_result=m)
+        row = self._row(r, "provided", code or "", note or ("全国サーバの回答です。" if source == "national" else ""),
+                        source, m, view, values)
+        rec = self._rec(r, now, "provided", reason=code, source=source, person=view.get("juminhyo_code"),
+                        items=provided_items, number=bool(values.get("kojin_bango")), match_result=m)
         return row, rec
 
     def _row(self, r: Row, outcome: str, code: str, message: str, source: Optional[str], m: dict,

@@ -198,6 +198,8 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
     _line(f"結果ファイル: {res.output_path} ({res.size:,} バイト, SHA-256 {res.sha256})")
     _line(f"件数: {res.rows:,} (提供 {res.provided:,} / 該当なし {res.not_found:,} / 複数該当 {res.ambiguous:,} / "
               f"エラー {res.errors:,} / 照会失敗 {res.failed:,}; うち全国サーバ {res.national:,})")
+    if res.number_refused:
+        _line(f"個人番号を提供しなかった行 (国外転出者でない者, KOJIN_BANGO_NOT_ABROAD): {res.number_refused:,}")
     _line(f"パスワード (この場限り表示。媒体とは別に手渡すこと): {res.password}")
 
 

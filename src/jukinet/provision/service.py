@@ -81,6 +81,7 @@ class ProvisionResult:
     removed: bool = False
     number_included: bool = False
     number_note: Optional[str] = None
+    number_code: Optional[str] = None          # P7: why the 個人番号 was refused for this person
     candidates: int = 0
     reason_code: Optional[str] = None
     record_id: Optional[int] = None
@@ -298,8 +299,8 @@ class ProvisionService:
                     res.number_note = "県外の者の個人番号は、附票の提供に併せて提供できません。"
                 else:
                     ref = f"P{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
-                    fetched = link.fetch(self.registers, self.oplog, self.temp, codes=[person], affair=affair,
-                                         requester_code=requester.code, actor=actor, ref=ref,
+                    fetched = link.fetch(self.registers, self.oplog, self.temp, fuhyo_conn=conn, codes=[person],
+                                         affair=affair, requester_code=requester.code, actor=actor, ref=ref,
                                          window_days=self.config.provision.kojin_bango_temp_days, now=now)
                     try:
                         res.values["kojin_bango"] = fetched.numbers.get(person)
@@ -308,7 +309,10 @@ class ProvisionService:
                     except Exception:
                         link.discard(self.temp, fetched)
                         raise
-                    if res.values["kojin_bango"] is None:
+                    if person in fetched.refused:
+                        refused = link.refusal(fetched.refused[person])
+                        res.number_code, res.number_note = refused.code, refused.message
+                    elif res.values["kojin_bango"] is None:
                         res.number_note = "本人確認情報ファイルに個人番号の記録がありません。"
             res.number_included = bool(res.values.get("kojin_bango"))
         provided_items = tuple(i for i in items if res.values.get(i) not in (None, ""))
@@ -316,7 +320,7 @@ class ProvisionService:
             conn, att, actor, channel, now, action="provision", result_count=1 if res.provided else len(found),
             outcome=res.outcome, person_digest=self.digests.person(person), source=source if found else None,
             items=provided_items if res.provided else (), number_included=res.number_included,
-            match_result=res.match or None)
+            match_result=res.match or None, reason_code=res.number_code)
         return res
 
     # ---- national query (N1, 事務4) -------------------------------------------------------------

@@ -128,6 +128,7 @@ class ProvideOut(BaseModel):
     match: dict
     number_included: bool
     number_note: Optional[str]
+    number_code: Optional[str] = None      # P7: why the 個人番号 was refused (e.g. KOJIN_BANGO_NOT_ABROAD)
 
 
 @api.post("/provision", response_model=ProvideOut)
@@ -139,7 +140,7 @@ def api_provide(body: ProvideIn, request: Request, ctx: A.Ctx = Depends(api_ctx)
                       affair_code=r.affair.code, legal_basis=r.affair.basis, outcome=r.outcome, message=r.message,
                       source=r.source, prefecture=r.prefecture, removed=r.removed,
                       items={i: r.values.get(i) for i in r.items} if r.provided else {}, match=r.match,
-                      number_included=r.number_included, number_note=r.number_note)
+                      number_included=r.number_included, number_note=r.number_note, number_code=r.number_code)
 
 
 @api.get("/provision/catalogue")
@@ -277,6 +278,7 @@ class BatchOut(BaseModel):
     errors: int
     failed: int
     national: int
+    number_refused: int = Field(0, description="個人番号を提供しなかった行 (国外転出者でない者; 結果コード KOJIN_BANGO_NOT_ABROAD)")
     size: int
     sha256: str
     key_id: str
@@ -312,7 +314,8 @@ async def api_batch(request: Request, file: UploadFile = File(...), requester_co
         path.unlink(missing_ok=True)
     return BatchOut(media_id=r.media_id, register=r.register, password=r.password, rows=r.rows, provided=r.provided,
                     not_found=r.not_found, ambiguous=r.ambiguous, errors=r.errors, failed=r.failed,
-                    national=r.national, size=r.size, sha256=r.sha256, key_id=r.key_id, approval_id=r.approval_id)
+                    national=r.national, number_refused=r.number_refused, size=r.size, sha256=r.sha256,
+                    key_id=r.key_id, approval_id=r.approval_id)
 
 
 @api.post("/provision/media/{media_id}/download")
