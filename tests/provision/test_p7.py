@@ -174,7 +174,7 @@ def test_p7_domestic_person_is_refused_the_number_with_a_code(w, who):
     assert temp_store(w.config, w.svc.keyring).count() == 0
 
 
-def test_p7_the_link_itself_reads_d2_and_refuses(w):
+def test_p7_the_link_itself_checks_the_fuhyo_file_and_refuses(w):
     """The guarantee is in the one path (kojin_bango_link), not in its callers."""
     affair = w.svc.catalogue().affairs["SOMU-KENZEI-F"]
     store = temp_store(w.config, w.svc.keyring)
