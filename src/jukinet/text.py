@@ -44,7 +44,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from jukinet.errors import JukinetError
 
@@ -62,15 +62,22 @@ class TextNotEncodable(JukinetError):
     code = CODE
 
 
-def is_storable(value: str, encoding: str = "utf-8") -> bool:
-    """True if ``value`` encodes in ``encoding`` and holds no NUL."""
-    if "\x00" in value:
-        return False
+def is_encodable(value: str, encoding: str = "utf-8") -> bool:
+    """True if ``value`` encodes in ``encoding`` (NUL allowed: see :func:`is_storable`).
+
+    >>> is_encodable("a\\x00b"), is_encodable("\\ud800")
+    (True, False)
+    """
     try:
         value.encode(encoding)
     except UnicodeEncodeError:
         return False
     return True
+
+
+def is_storable(value: str, encoding: str = "utf-8") -> bool:
+    """True if ``value`` encodes in ``encoding`` and holds no NUL."""
+    return "\x00" not in value and is_encodable(value, encoding)
 
 
 def message(label: str, encoding: str = "utf-8") -> str:
@@ -88,22 +95,23 @@ def check(value: str, label: str, *, field: Optional[str] = None, encoding: str 
     return value
 
 
-def find(obj: Any, encoding: str = "utf-8") -> Optional[tuple]:
+def find(obj: Any, encoding: str = "utf-8", test: Callable[[str, str], bool] = is_storable) -> Optional[tuple]:
     """The path (keys and list indexes) to the first non-storable string in a JSON value, or None.
 
     A path ending in :data:`KEY` means the key itself is the offending string. Iterative, so any
-    nesting depth the JSON decoder accepted is fine here.
+    nesting depth the JSON decoder accepted is fine here. ``test`` is the rule (default
+    :func:`is_storable`).
     """
     stack: list[tuple[tuple, Any]] = [((), obj)]
     while stack:
         path, v = stack.pop()
         if isinstance(v, str):
-            if not is_storable(v, encoding):
+            if not test(v, encoding):
                 return path
         elif isinstance(v, dict):
             items = list(v.items())
             for k, _ in items:
-                if isinstance(k, str) and not is_storable(k, encoding):
+                if isinstance(k, str) and not test(k, encoding):
                     return path + (KEY,)
             stack.extend((path + (k,), x) for k, x in reversed(items))
         elif isinstance(v, list):

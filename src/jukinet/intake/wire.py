@@ -270,7 +270,8 @@ def _check_text(obj: dict) -> None:
     """Every string, keys included, must be storable (:mod:`jukinet.text`): checked before any
     other item, so no later step ever holds text it cannot encode. Names the item when it is a
     prescribed one, never an unknown key (sender-chosen text)."""
-    path = text.find(obj)
+    # NUL is encodable: each field's own format check refuses it (TEXT_FORMAT and the like, U3)
+    path = text.find(obj, test=text.is_encodable)
     if path is None:
         return
     item = path[1] if path[0] == "record" and len(path) > 1 else path[0]
