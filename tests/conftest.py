@@ -46,6 +46,17 @@ def pg_database(request):
     return pg
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``nightly`` (property tests with many more examples) run only when selected,
+    e.g. ``pytest -m nightly``; the default run has their bounded twins."""
+    if "nightly" in (config.getoption("markexpr", "") or ""):
+        return
+    keep = [i for i in items if i.get_closest_marker("nightly") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("nightly") is not None])
+        items[:] = keep
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" and report.passed:
         for b in BACKENDS:

@@ -18,6 +18,11 @@ sender-chosen text and might itself be personal data).
 FIELD_UNKNOWN 規定外の項目が含まれています。
 >>> digest(EXAMPLE) == digest(dict(reversed(list(EXAMPLE.items()))))   # canonical: key order free
 True
+>>> try:   # a lone surrogate (JSON escape \\ud800) anywhere: refused first, naming the item
+...     parse(dict(EXAMPLE, record=dict(EXAMPLE["record"], name="三重\\ud800")))
+... except WireError as e:
+...     print(e.code, e.field)
+TEXT_NOT_ENCODABLE name
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Optional
 
-from jukinet import codes, kana
+from jukinet import codes, kana, text
 from jukinet.domain.reasons import FIELD_LABELS
 from jukinet.domain.records import FormerSurname
 from jukinet.errors import JukinetError
@@ -73,8 +78,12 @@ def _err(code: str, message: str, field: Optional[str] = None) -> WireError:
 
 
 def canonical(obj: Any) -> bytes:
-    """Canonical JSON bytes of a notification: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Canonical JSON bytes of a notification: sorted keys, no spaces, UTF-8.
+
+    Total: a lone surrogate (which :func:`parse` refuses) is hashed as its own bytes rather than
+    failing, so a refused notification still has a digest for the communication log.
+    """
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
 def digest(obj: Any) -> str:
@@ -257,10 +266,27 @@ def _fuhyo_items(rec: dict) -> FuhyoItems:
         fuhyo_municipality_code=_code(rec, "fuhyo_municipality_code", "lg_code"), status=status)
 
 
+def _check_text(obj: dict) -> None:
+    """Every string, keys included, must be storable (:mod:`jukinet.text`): checked before any
+    other item, so no later step ever holds text it cannot encode. Names the item when it is a
+    prescribed one, never an unknown key (sender-chosen text)."""
+    # NUL is encodable: each field's own format check refuses it (TEXT_FORMAT and the like, U3)
+    path = text.find(obj, test=text.is_encodable)
+    if path is None:
+        return
+    item = path[1] if path[0] == "record" and len(path) > 1 else path[0]
+    if item == text.KEY or item not in LABELS:
+        label, item = ("本人確認情報の項目" if path[0] == "record" else "通知の項目"), None
+    else:
+        label = LABELS[item]
+    raise WireError(text.CODE, text.message(label), field=item)
+
+
 def parse(obj: Any) -> Notification:
     """Check one notification's form (not yet against the register) and return it."""
     if not isinstance(obj, dict):
         raise _err("NOTIFICATION_NOT_OBJECT", "通知は JSON オブジェクトで送信してください。")
+    _check_text(obj)
     _check_keys(obj, TOP_FIELDS, TOP_REQUIRED, "top")
     if obj["schema"] != SCHEMA:
         raise _err("SCHEMA_UNSUPPORTED", "スキーマが jukinet.notification/1 ではありません。", "schema")

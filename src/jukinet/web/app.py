@@ -17,6 +17,7 @@ from jukinet.errors import JukinetError
 from jukinet.ops import status as ops_status
 from jukinet.store import migrate
 from jukinet.store.registers import Registers
+from jukinet.web import safety
 
 
 def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
@@ -28,6 +29,8 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     @app.exception_handler(JukinetError)
     async def _refused(_request: Request, exc: JukinetError):
         return JSONResponse(status_code=400, content={"error": exc.as_dict()})
+
+    safety.install(app)  # Q2: an unexpected exception is a coded JSON answer, never text/plain
 
     from jukinet.intake.api import router as intake_router  # 事務1: the CS channel (mutual TLS)
 

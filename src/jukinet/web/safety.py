@@ -1,0 +1,198 @@
+"""Text at the operator side's door, and the application's last safety net (Q2).
+
+:class:`TextGuard` is where text first enters the operator side (forms, the terminal's JSON API,
+URL paths and queries): every string — form fields, JSON keys and values, the path, the query —
+must be storable (:func:`jukinet.text.is_storable`), or the request is refused before any route
+sees it: 400 ``TEXT_NOT_ENCODABLE`` (JSON, naming the item when it is a plain field name, never the
+value). A form body that is not UTF-8 is refused the same way (a browser always sends UTF-8; the
+form parser would silently turn bad bytes into U+FFFD). The CS channel (``/cs/``) checks its own
+text, per notification (:mod:`jukinet.intake.wire`). Multipart bodies (file uploads) are left to
+the parser of the file they carry (:mod:`jukinet.provision.batch`, the catalogue).
+
+No request ever gets a bare ``text/plain`` 500. An encoding error about a lone surrogate can only come from request text (nothing
+the system itself writes holds one): it is the client's, 400 ``TEXT_NOT_ENCODABLE``. Anything else
+unexpected is a real server fault and stays one — a coded JSON 500 ``INTERNAL_ERROR`` — so a fault
+is never hidden as a client error. Neither answer nor the log line carries the exception's text
+(it may quote a value); only its type is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Optional
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from jukinet import text
+
+log = logging.getLogger("jukinet.http")
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def caused_by_request_text(exc: BaseException) -> bool:
+    """True for an encoding error over a lone surrogate (what a JSON ``\\ud800`` decodes to).
+
+    >>> try:
+    ...     "a\\ud800".encode("utf-8")
+    ... except UnicodeEncodeError as e:
+    ...     caused_by_request_text(e)
+    True
+    >>> try:
+    ...     "𠮷".encode("cp932")
+    ... except UnicodeEncodeError as e:
+    ...     caused_by_request_text(e)
+    False
+    """
+    if not isinstance(exc, UnicodeEncodeError) or not isinstance(exc.object, str):
+        return False
+    return any("\ud800" <= ch <= "\udfff" for ch in exc.object[exc.start:exc.end])
+
+
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")   # a form/JSON item name we may name back
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _named(key) -> Optional[str]:
+    return key if isinstance(key, str) and _FIELD_NAME.match(key) else None
+
+
+def _utf8(raw: str) -> Optional[str]:
+    try:
+        return unquote_to_bytes(raw.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _check_urlencoded(raw: bytes) -> Optional[tuple[str | None]]:
+    """Each ``name=value`` pair must be UTF-8 (strictly) and storable."""
+    for part in raw.decode("latin-1").split("&"):
+        k, _, v = part.partition("=")
+        key, value = _utf8(k), _utf8(v)
+        if key is None or not text.is_storable(key):
+            return (None,)
+        if value is None or not text.is_storable(value):
+            return (_named(key),)
+    return None
+
+
+def refused_item(method: str, path: str, query: bytes, content_type: str, body: bytes) -> Optional[tuple]:
+    """None if all the request's text is storable, else ``(field or None,)``.
+
+    >>> refused_item("GET", "/search", b"q=%E5%B1%B1", "", b"") is None
+    True
+    >>> refused_item("GET", "/roster/operators/A%00", b"", "", b"") is None   # the path as received
+    True
+    >>> refused_item("GET", "/roster/operators/A\\x00", b"", "", b"")
+    (None,)
+    >>> refused_item("POST", "/search", b"", "application/x-www-form-urlencoded", b"name=%00&x=1")
+    ('name',)
+    >>> refused_item("POST", "/search", b"", "application/x-www-form-urlencoded", b"name=%ED%A0%80")   # not UTF-8
+    ('name',)
+    >>> refused_item("POST", "/api/v1/search", b"", "application/json", b'{"name": "\\\\ud800"}')
+    ('name',)
+    >>> refused_item("POST", "/api/v1/search", b"", "application/json", b'{"name": "\\\\u5c71"}') is None
+    True
+    """
+    if not text.is_storable(path):
+        return (None,)
+    found = _check_urlencoded(query)
+    if found:
+        return found
+    if method not in _BODY_METHODS or not body:
+        return None
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        return _check_urlencoded(body)
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            obj = json.loads(body)
+        except (ValueError, RecursionError):
+            return None   # not JSON: the route's own parser refuses it
+        where = text.find(obj)
+        if where is None:
+            return None
+        return (None,) if not where or where[-1] == text.KEY else (_named(where[0]),)
+    return None
+
+
+class TextGuard:
+    """ASGI middleware: refuse a request whose text is not storable, before any route runs."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/cs/"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        method = scope["method"]
+        body = b""
+        replay = receive
+        if method in _BODY_METHODS and not ctype.lower().startswith("multipart/"):
+            chunks, more = [], True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    await self.app(scope, _once(message), send)   # disconnected: let the app see it
+                    return
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            replay = _replay(body, receive)
+        found = refused_item(method, scope["path"], scope.get("query_string", b""), ctype, body)
+        if found is None:
+            await self.app(scope, replay, send)
+            return
+        log.warning("request text not storable (%s)", method)
+        err = {"code": text.CODE, "message": text.message("入力項目")}
+        if found[0]:
+            err["field"] = found[0]
+        await JSONResponse(status_code=400, headers=_NO_STORE, content={"error": err})(scope, receive, send)
+
+
+def _once(message):
+    async def receive():
+        return message
+    return receive
+
+
+def _replay(body: bytes, receive):
+    sent = False
+
+    async def replayed():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replayed
+
+
+def install(app: FastAPI) -> None:
+    """Add the text guard and the two handlers to ``app``."""
+    app.add_middleware(TextGuard)
+
+    @app.exception_handler(UnicodeError)
+    async def _unicode(request: Request, exc: UnicodeError):
+        if caused_by_request_text(exc):
+            log.warning("request text not encodable (%s %s)", request.method, request.url.path)
+            return JSONResponse(status_code=400, headers=_NO_STORE, content={"error": {
+                "code": text.CODE, "message": text.message("入力")}})
+        return _internal(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception):
+        return _internal(request, exc)
+
+
+def _internal(request: Request, exc: BaseException) -> JSONResponse:
+    log.error("internal error (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
+    return JSONResponse(status_code=500, headers=_NO_STORE, content={"error": {
+        "code": "INTERNAL_ERROR", "message": "サーバ内部でエラーが発生しました。時間をおいて再度お試しください。"}})
