@@ -85,9 +85,8 @@ def test_a1_u6_over_https_every_cookie_is_secure_and_hsts_is_sent(installation, 
 def test_a1_u6_plain_http_on_loopback_works_without_secure_and_warns(installation, server, registers, caplog):
     transport_security._warned.clear()       # the warning is logged once per process
     base = f"http://{installation.server.host}:{installation.server.port}"
-    with caplog.at_level(logging.WARNING, logger="jukinet.web"):
-        with httpx.Client(base_url=base) as client:
-            seen = _login(client, server.app.state.security, registers)
+    with caplog.at_level(logging.WARNING, logger="jukinet.web"), httpx.Client(base_url=base) as client:
+        seen = _login(client, server.app.state.security, registers)
     cookies = _set_cookies(seen)
     assert set(cookies) >= {A.CSRF_COOKIE, A.TERMINAL_COOKIE, A.SESSION_COOKIE}
     for line in cookies.values():

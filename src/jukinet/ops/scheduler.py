@@ -118,13 +118,14 @@ class OpsScheduler:
 
     def run_checkpoint_once(self, source: str = "daily") -> list:
         """A MAC'd checkpoint of every operation-log chain (A4); never raises."""
-        registers = self._registers or Registers(self.config)
+        registers = None
         try:
+            registers = self._registers or Registers(self.config)
             taken = checkpoints.take_for(self.config, registers, source=source)
         except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
             taken = [checkpoints.Taken(c, code=getattr(e, "code", None) or type(e).__name__) for c in checkpoints.CHAINS]
         finally:
-            if self._registers is None:
+            if self._registers is None and registers is not None:
                 registers.dispose()
         self.checkpoint_at = self.clock()
         bad = [f"{t.chain}:{t.code}" for t in taken if not t.ok]

@@ -39,7 +39,7 @@ from jukinet.store.tables_security import OPLOG
 
 GENESIS = "0" * 64
 CHAINS = ("juki", "fuhyo", "admin")
-CHECKPOINTS = Path("audit") / "checkpoints.jsonl"
+CHECKPOINTS = cpf.CHECKPOINTS
 
 
 class OplogUnavailable(JukinetError):
@@ -160,20 +160,6 @@ class OperationLog:
     @property
     def checkpoint_path(self) -> Path:
         return self.data_dir / CHECKPOINTS
-
-    def checkpoints(self, chain: str) -> list[dict]:
-        if not self.checkpoint_path.exists():
-            return []
-        out = []
-        for line in self.checkpoint_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    cp = json.loads(line)
-                except ValueError:
-                    cp = {"chain": chain, "bad": True}
-                if cp.get("chain") == chain:
-                    out.append(cp)
-        return out
 
     def write_checkpoint(self, chain: str, seq: int, entry_hash: str, source: str = "verify") -> dict:
         return cpf.CheckpointFile(self.keys, self.data_dir).append(chain, seq, entry_hash, source)

@@ -28,8 +28,8 @@ from jukinet.security import roles as R
 from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.security.oplog import recent
 from jukinet.security.service import Security
-from jukinet.web.transport_security import cookie_secure, delete_cookie, set_cookie
 from jukinet.web import auth as A
+from jukinet.web.transport_security import cookie_secure, delete_cookie, set_cookie
 
 HERE = Path(__file__).parent
 JST = timezone(timedelta(hours=9))
