@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from jukinet.config import Config
+from jukinet.security.checkpoints import genesis as genesis_checkpoints
 from jukinet.store import provision
 
 PG_URL = os.environ.get("JUKINET_TEST_POSTGRES_URL")
@@ -50,6 +51,7 @@ def make_installation(data_dir: Path, backend: str, request=None) -> Config:
     provision.migrate_all(db)
     config = Config(data_dir=data_dir, database=db)
     config.save()
+    genesis_checkpoints(data_dir)  # as `jukinet init` does (ADR 0031)
     return config
 
 

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jukinet.config import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, Config, NationalConfig, ServerConfig
 from jukinet.errors import JukinetError
+from jukinet.security.checkpoints import genesis as genesis_checkpoints
 
 app = typer.Typer(help="jukinet — 都道府県サーバ・附票都道府県サーバ", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -58,6 +59,7 @@ def init(data_dir: Path = DataDir,
     config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
                     national=NationalConfig(port=port_base + 1, fuhyo_port=port_base + 2))
     config.save()
+    genesis_checkpoints(data_dir)  # A4: the empty chains, MAC'd, before any history (ADR 0031)
     from jukinet.intake.server import ensure_pki  # 事務1: dev CA and certificates (ADR 0005)
 
     try:

@@ -102,8 +102,11 @@ class SecurityConfig:
     max_failed_logins: int = 5
     lockout_minutes: int = 15
     enrollment_hours: int = 24
-    #: set when served over TLS (cookies get the Secure attribute)
-    secure_cookies: bool = False
+    #: every cookie gets the Secure attribute on a request that came over TLS, whatever this says, and
+    #: responses over TLS carry HSTS; plain HTTP is served on a loopback address only (development),
+    #: where cookies go without Secure and a warning is logged. ``false`` is accepted for old
+    #: configuration files and logged as a warning: it can no longer turn Secure off over TLS
+    secure_cookies: bool = True
     search_page_size: int = 20
     #: more matches than this are not listed: the operator must narrow the conditions (A3)
     search_cap: int = 200
@@ -216,6 +219,9 @@ class AuditConfig:
     #: start after that, unless the month has one (ADR 0028); the manager reviews and signs off
     monthly_report: bool = True
     monthly_report_at: str = "05:00"
+    #: ``jukinet serve`` records a MAC'd checkpoint of every operation-log chain at its start and
+    #: daily at this time (JST), in ``DIR/audit/checkpoints.jsonl`` (ADR 0031)
+    checkpoint_at: str = "00:10"
 
 
 @dataclass

@@ -4,7 +4,8 @@
 * :meth:`AuditService.analyse` — read the three chains (``juki``, ``fuhyo``, ``admin``) for the
   month, compute the digests of persons related to each operator (flag d), run the pure rules.
 * :meth:`AuditService.generate` — render PDF + CSV, store their SHA-256 and a summary in the admin
-  database (a new ``audit_reports`` row only when the digest changed), log ``audit_report``.
+  database (a new ``audit_reports`` row only when the digest changed), log ``audit_report``, and
+  record a MAC'd checkpoint of every chain (ADR 0031).
 * :meth:`AuditService.sign_off` — the 管理責任者's sign-off of the version they saw: refused when
   the report, generated again now, no longer has that digest (``AUDIT_REPORT_CHANGED``).
 
@@ -26,6 +27,7 @@ from sqlalchemy import func, insert, select
 from jukinet.audit import analysis as an
 from jukinet.config import AuditConfig, Config
 from jukinet.errors import JukinetError
+from jukinet.security import checkpoints
 from jukinet.security.keys import KeyRing
 from jukinet.security.oplog import CHAINS, Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
@@ -218,6 +220,8 @@ class AuditService:
                     generated_by=actor.operator_id)).inserted_primary_key[0]
             self.oplog.append(conn, "admin", actor=actor, action="audit_report", now=now, result_count=len(a.flags),
                               detail={"month": month.key, "sha256": ps, "report_id": rid})
+        checkpoints.take(self.oplog.keys, self.config.data_dir, {c: self.registers.engine(c) for c in CHAINS},
+                         source="report")
         return Generated(month, a, pdf, csv, ps, cs, rid, names)
 
     @staticmethod

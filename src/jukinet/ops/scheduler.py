@@ -17,6 +17,10 @@ A third thread makes last month's access-log analysis (A4, ADR 0028) when ``audi
 a minute after the start (catching up a 1st the server was down on) and every day at
 ``audit.monthly_report_at`` (JST) it generates the due month's report unless the month has one
 (:func:`jukinet.audit.monthly.run`); the outcome is on the operations status.
+
+At its start and daily at ``audit.checkpoint_at`` (JST) it records a MAC'd checkpoint of every
+operation-log chain (A4, ADR 0031; :func:`jukinet.security.checkpoints.take`), so a log deleted
+whole is found by ``jukinet audit verify`` without anyone having to remember a command.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from datetime import datetime
 from typing import Callable, Optional
 
 from jukinet.config import Config
+from jukinet.security import checkpoints
+from jukinet.store.registers import Registers
 from jukinet.store.repository import utcnow
 
 log = logging.getLogger("jukinet.ops")
@@ -49,8 +55,17 @@ class OpsScheduler:
         #: shown on the operations status (A7): when the last run ended and how ("ok" or an error code)
         self.last_run_at: Optional[datetime] = None
         self.last_outcome: Optional[str] = None
+        self._checkpoint_thread: Optional[threading.Thread] = None
+        #: A4 (ADR 0031): the last automatic checkpoint — when, and "ok" or the codes of chains not recorded
+        self.checkpoint_at: Optional[datetime] = None
+        self.checkpoint_outcome: Optional[str] = None
 
     def start(self) -> "OpsScheduler":
+        self.run_checkpoint_once("start")
+        self._checkpoint_thread = threading.Thread(target=self._loop, args=(self.config.audit.checkpoint_at,
+                                                                            self.run_checkpoint_once),
+                                                   name="jukinet-checkpoint", daemon=True)
+        self._checkpoint_thread.start()
         if self.config.retention.enabled:
             self._thread = threading.Thread(target=self._loop, name="jukinet-ops", daemon=True)
             self._thread.start()
@@ -66,7 +81,7 @@ class OpsScheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        for t in (self._thread, self._backup_thread, self._monthly_thread):
+        for t in (self._thread, self._backup_thread, self._monthly_thread, self._checkpoint_thread):
             if t is not None:
                 t.join(10)
 
@@ -100,6 +115,22 @@ class OpsScheduler:
         finally:
             if self._registers is None:
                 registers.dispose()
+
+    def run_checkpoint_once(self, source: str = "daily") -> list:
+        """A MAC'd checkpoint of every operation-log chain (A4); never raises."""
+        registers = None
+        try:
+            registers = self._registers or Registers(self.config)
+            taken = checkpoints.take_for(self.config, registers, source=source)
+        except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
+            taken = [checkpoints.Taken(c, code=getattr(e, "code", None) or type(e).__name__) for c in checkpoints.CHAINS]
+        finally:
+            if self._registers is None and registers is not None:
+                registers.dispose()
+        self.checkpoint_at = self.clock()
+        bad = [f"{t.chain}:{t.code}" for t in taken if not t.ok]
+        self.checkpoint_outcome = "ok" if not bad else " ".join(bad)
+        return taken
 
     def run_backup_once(self):
         """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""

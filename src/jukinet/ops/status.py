@@ -8,7 +8,9 @@ times and codes, never a value of a register.
 * the outbox of each register: entries waiting (pending + failed) and the age of the oldest;
 * the last retention run (per register: time, rules completed / failed);
 * the last backup, from ``DIR/ops/backup-status.json`` (written by the backup job; may be absent);
-* the daily scheduler of ``jukinet serve`` (enabled, time, next run, last run).
+* the daily scheduler of ``jukinet serve`` (enabled, time, next run, last run);
+* the last MAC'd checkpoint of each operation-log chain (seq, time, source; A4, ADR 0031) and the
+  outcome of the last automatic one.
 
 :func:`light` is the subset the ``/metrics`` scrape needs (no row counts: cheap enough to run every
 few seconds). Every probe catches its own failure and reports it as a code: a status page never
@@ -27,6 +29,7 @@ from typing import Optional
 from sqlalchemy import func, inspect, select, text
 
 from jukinet.config import Config
+from jukinet.security import checkpoints as oplog_checkpoints
 from jukinet.store import migrate
 from jukinet.store.engine import is_sqlite
 
@@ -105,6 +108,10 @@ class OpsStatus:
     scheduler: Optional[SchedulerStatus] = None
     #: A4: the due month's access-log analysis (作成済 / 承認済; ADR 0028)
     monthly_report: Optional[object] = None
+    #: A4: the last checkpoint of each operation-log chain (ADR 0031)
+    checkpoints: list = field(default_factory=list)
+    #: A4: the last automatic checkpoint of this process ("ok" or chain:code …), None when not run here
+    checkpoint_outcome: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -262,6 +269,8 @@ def collect(registers, config: Config, *, sched=None, now: Optional[datetime] = 
         backup=backup(config),
         scheduler=scheduler(config, sched, now),
         monthly_report=monthly_report(registers, config, sched, now),
+        checkpoints=oplog_checkpoints.latest(config.data_dir),
+        checkpoint_outcome=getattr(sched, "checkpoint_outcome", None),
     )
 
 

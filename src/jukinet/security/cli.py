@@ -13,6 +13,8 @@ from rich.console import Console
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.security.checkpoints import MISSING
+from jukinet.security.oplog import verify_all
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
@@ -103,13 +105,15 @@ def terminal_add(name: str = typer.Option(..., "--name", help="端末名 (設置
 def audit_verify(data_dir: Path = DataDir,
                  checkpoint: bool = typer.Option(True, "--checkpoint/--no-checkpoint",
                                                  help="正常なら先頭をチェックポイントとして記録する")):
-    """操作ログのハッシュチェーンを検証する (正常: 終了コード 0、異常: 1 と該当項目)."""
-    from jukinet.security.oplog import verify_all
+    """操作ログのハッシュチェーンを検証する (正常: 終了コード 0、異常: 1 と該当項目・コード)."""
+    _verify(data_dir, checkpoint=checkpoint, adopt=False)
 
+
+def _verify(data_dir: Path, *, checkpoint: bool, adopt: bool) -> None:
     _, registers, sec = _open(data_dir)
     try:
         reports = verify_all(sec.oplog, {c: registers.engine(c) for c in ("juki", "fuhyo", "admin")},
-                             checkpoint=checkpoint)
+                             checkpoint=checkpoint, adopt=adopt)
     finally:
         registers.dispose()
     bad = False
@@ -121,10 +125,13 @@ def audit_verify(data_dir: Path = DataDir,
             typer.echo(f"{rep.chain}: 異常 ({rep.count} 件を検査)")
             for p in rep.problems:
                 typer.echo(f"  {p}")
+    if bad and adopt and all(p.code == MISSING for r in reports for p in r.problems):
+        typer.echo("チェックポイントのなかったチェーンの現在の先頭を記録しました (次回の検証からはこの状態が基準です)。")
+        bad = False
     raise typer.Exit(1 if bad else 0)
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(data_dir: Path = DataDir):
-    """各チェーンの先頭をチェックポイントファイルに記録する (日次で実行)."""
-    audit_verify(data_dir=data_dir, checkpoint=True)
+    """検証し、各チェーンの先頭をチェックポイントファイルに記録する (チェックポイントのないチェーンも記録する)."""
+    _verify(data_dir, checkpoint=True, adopt=True)

@@ -12,10 +12,11 @@ database for logins, roster changes and refusals not tied to a register.
 
 Chain: ``entry_hash = HMAC(chain key, canonical(entry) incl. prev_hash)``; the key lives outside the
 databases (:mod:`jukinet.security.keys`). Anchor: ``oplog_head`` holds the last (seq, hash) with a
-MAC and is updated in the same transaction, so deleting the tail is detected; checkpoints appended
-to ``DIR/audit/checkpoints.jsonl`` (by ``jukinet audit checkpoint`` and each successful verify)
-detect a roll-back of log *and* anchor to an older state. :func:`verify` reports the first entry
-that was altered, deleted, reordered or cut off.
+MAC and is updated in the same transaction, so deleting the tail is detected; MAC'd checkpoints in
+``DIR/audit/checkpoints.jsonl`` (:mod:`jukinet.security.checkpoints`: written at init, at the start
+of ``jukinet serve``, daily, on every ``audit report`` and by each successful verify) detect a
+roll-back or the deletion of log *and* anchor. :func:`verify` reports the first entry that was
+altered, deleted, reordered or cut off, and a chain shorter than or different from a checkpoint.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
 from jukinet.ops import metrics
+from jukinet.security import checkpoints as cpf
 from jukinet.security.keys import KeyRing
 from jukinet.store.tables_security import OPLOG
 
 GENESIS = "0" * 64
 CHAINS = ("juki", "fuhyo", "admin")
-CHECKPOINTS = Path("audit") / "checkpoints.jsonl"
+CHECKPOINTS = cpf.CHECKPOINTS
 
 
 class OplogUnavailable(JukinetError):
@@ -80,12 +82,13 @@ def canonical(chain: str, row) -> str:
 @dataclass
 class Problem:
     seq: Optional[int]
-    kind: str          # altered | deleted | reordered | truncated | anchor | rolled_back
+    kind: str          # altered | deleted | reordered | truncated | anchor | rolled_back | checkpoint
     message: str
+    code: str = ""     # stable code of a checkpoint finding (jukinet.security.checkpoints)
 
     def __str__(self) -> str:
         where = f"seq {self.seq}" if self.seq is not None else "末尾"
-        return f"{where}: {self.message}"
+        return f"{where}: {self.code + ' ' if self.code else ''}{self.message}"
 
 
 @dataclass
@@ -116,7 +119,7 @@ class OperationLog:
         return {k: self.digest(k, v) for k, v in (keys or {}).items() if v not in (None, "")}
 
     def _head_mac(self, chain: str, seq: int, entry_hash: str) -> str:
-        return self.keys.mac("chain", f"head\x1f{chain}\x1f{seq}\x1f{entry_hash}")
+        return cpf.head_mac(self.keys, chain, seq, entry_hash)
 
     def append(self, conn: Connection, chain: str, *, actor: Actor, action: str, outcome: str = "granted",
                purpose_code: str | None = None, case_ref: str | None = None, keys: dict | None = None,
@@ -158,29 +161,8 @@ class OperationLog:
     def checkpoint_path(self) -> Path:
         return self.data_dir / CHECKPOINTS
 
-    def checkpoints(self, chain: str) -> list[dict]:
-        if not self.checkpoint_path.exists():
-            return []
-        out = []
-        for line in self.checkpoint_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    cp = json.loads(line)
-                except ValueError:
-                    cp = {"chain": chain, "bad": True}
-                if cp.get("chain") == chain:
-                    out.append(cp)
-        return out
-
-    def write_checkpoint(self, chain: str, seq: int, entry_hash: str) -> dict:
-        at = _iso(datetime.now(timezone.utc))
-        cp = {"chain": chain, "seq": seq, "entry_hash": entry_hash, "at": at,
-              "mac": self.keys.mac("chain", f"checkpoint\x1f{chain}\x1f{seq}\x1f{entry_hash}\x1f{at}")}
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.checkpoint_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(cp, ensure_ascii=False) + "\n")
-            f.flush()
-        return cp
+    def write_checkpoint(self, chain: str, seq: int, entry_hash: str, source: str = "verify") -> dict:
+        return cpf.CheckpointFile(self.keys, self.data_dir).append(chain, seq, entry_hash, source)
 
     # ---- verification --------------------------------------------------------------------------
 
@@ -218,26 +200,23 @@ class OperationLog:
                                             f"末尾の項目が削除されています (アンカーは seq {h.seq}、ログは seq {last_seq} まで)"))
             elif h.seq < last_seq or h.entry_hash != prev:
                 rep.problems.append(Problem(h.seq, "anchor", "アンカーとログの末尾が一致しません"))
-        for cp in self.checkpoints(chain):
-            seq, eh = cp.get("seq"), cp.get("entry_hash")
-            mac_ok = not cp.get("bad") and cp.get("mac") == self.keys.mac(
-                "chain", f"checkpoint\x1f{chain}\x1f{seq}\x1f{eh}\x1f{cp.get('at')}")
-            if not mac_ok:
-                rep.problems.append(Problem(None, "anchor", "チェックポイントファイルが改ざんされています"))
-            elif seq and seq > last_seq:
-                rep.problems.append(Problem(last_seq + 1, "rolled_back",
-                                            f"チェックポイント (seq {seq}) より前の状態に戻されています"))
-            elif seq and seq in seen and seen[seq] != eh:
-                rep.problems.append(Problem(seq, "rolled_back", "チェックポイントと内容が一致しません"))
+        kinds = {cpf.FORGED: "anchor", cpf.SHORTER: "rolled_back", cpf.DIFFERS: "rolled_back", cpf.MISSING: "checkpoint"}
+        for f in cpf.check(self.keys, self.data_dir, conn, chain, count=rep.count, last_seq=last_seq, seen=seen,
+                           head_present=h is not None):
+            rep.problems.append(Problem(f.seq, kinds[f.code], f.message, f.code))
         return rep
 
 
-def verify_all(log: OperationLog, engines: dict, *, checkpoint: bool = False) -> list[VerifyReport]:
+def verify_all(log: OperationLog, engines: dict, *, checkpoint: bool = False, adopt: bool = False) -> list[VerifyReport]:
+    """Verify every chain; with ``checkpoint``, record the head of each intact chain. ``adopt``
+    (``jukinet audit checkpoint``: a person has decided) also records a chain whose only finding is
+    a missing checkpoint."""
     reports = []
     for chain in CHAINS:
         with engines[chain].connect() as conn:
             rep = log.verify(conn, chain)
-        if checkpoint and rep.ok and rep.head_seq:
+        missing_only = rep.problems and all(p.code == cpf.MISSING for p in rep.problems)
+        if checkpoint and (rep.ok or (adopt and missing_only)):
             log.write_checkpoint(chain, rep.head_seq, rep.head_hash)
         reports.append(rep)
     return reports

@@ -17,7 +17,7 @@ from jukinet.errors import JukinetError
 from jukinet.ops import status as ops_status
 from jukinet.store import migrate
 from jukinet.store.registers import Registers
-from jukinet.web import safety
+from jukinet.web import safety, transport_security
 
 
 def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
@@ -79,5 +79,6 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.ops import install as install_ops  # A7: operations status, /metrics, request log + metrics
 
     install_ops(app, config, registers)
+    transport_security.install(app, config)  # outermost: HSTS on every TLS response (ADR 0031)
 
     return app

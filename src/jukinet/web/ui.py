@@ -29,6 +29,7 @@ from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.security.oplog import recent
 from jukinet.security.service import Security
 from jukinet.web import auth as A
+from jukinet.web.transport_security import cookie_secure, delete_cookie, set_cookie
 
 HERE = Path(__file__).parent
 JST = timezone(timedelta(hours=9))
@@ -83,13 +84,12 @@ def render(request: Request, name: str, ctx: A.Ctx | None = None, status: int = 
 def _with_csrf_cookie(request: Request, resp: Response) -> Response:
     new = getattr(request.state, "new_csrf", None)
     if new:
-        resp.set_cookie(A.CSRF_COOKIE, new, httponly=True, samesite="strict", secure=A.security(request).cfg.secure_cookies)
+        resp.set_cookie(A.CSRF_COOKIE, new, httponly=True, samesite="strict", secure=cookie_secure(request))
     return resp
 
 
 def _cookie(request: Request, resp: Response, name: str, value: str, max_age: int | None = None) -> None:
-    resp.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                    secure=A.security(request).cfg.secure_cookies, path="/")
+    set_cookie(request, resp, name, value, max_age=max_age)   # Secure over TLS (ADR 0031)
 
 
 def _redirect(request: Request, url: str) -> Response:
@@ -248,7 +248,7 @@ async def logout(request: Request):
     ctx, _ = await ctx_post(request)
     A.security(request).logout(ctx.token, ctx.terminal_id)
     resp = _redirect(request, "/login")
-    resp.delete_cookie(A.SESSION_COOKIE, path="/")
+    delete_cookie(request, resp, A.SESSION_COOKIE)
     return resp
 
 
