@@ -87,7 +87,7 @@ def flags_chart_png(a: an.Analysis, title: str) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from jukinet.ops import charts as ch
+    from jukinet import charts as ch
 
     counts = a.flag_counts()
     labels = [f"({k}) {an.KINDS[k]}" for k in counts]

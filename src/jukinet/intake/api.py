@@ -114,7 +114,7 @@ def _revocation(request: Request):
     """The installation's CRL checker (ADR 0030), one per application."""
     checker = getattr(request.app.state, "revocation", None)
     if checker is None:
-        from jukinet.crl import RevocationChecker
+        from jukinet.pki.crl import RevocationChecker
 
         checker = request.app.state.revocation = RevocationChecker(request.app.state.config)
     return checker

@@ -46,7 +46,7 @@ from jukinet.store.registers import Registers
 from jukinet.store.repository import JST, FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
-from jukinet.ops import metrics
+from jukinet.observability import metrics
 from jukinet.store.tables_intake import INTAKE_TABLES
 
 log = logging.getLogger("jukinet.intake")

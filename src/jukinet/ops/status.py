@@ -234,7 +234,7 @@ def backup(config: Config) -> BackupStatus:
 
 
 def scheduler(config: Config, sched, now: datetime) -> SchedulerStatus:
-    from jukinet.ops.retention import next_run_after
+    from jukinet.retention import next_run_after
 
     rc = config.retention
     st = SchedulerStatus(enabled=rc.enabled, daily_at=rc.daily_at)

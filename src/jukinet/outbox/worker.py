@@ -32,7 +32,7 @@ from typing import Callable, Optional
 import httpx
 from sqlalchemy import select, update
 
-from jukinet import crl
+from jukinet.pki import crl
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.intake.service import comm_row
@@ -63,7 +63,7 @@ class NationalClient:
     """HTTPS with mutual TLS to one national server, presenting the prefecture's certificate."""
 
     def __init__(self, base_url: str, ssl_context, timeout: float = 30.0):
-        """``ssl_context``: an ``ssl.SSLContext``, or a :class:`jukinet.crl.OutboundContexts` whose
+        """``ssl_context``: an ``ssl.SSLContext``, or a :class:`jukinet.pki.crl.OutboundContexts` whose
         context (with the CRLs in force) is taken before each request (ADR 0030)."""
         self.base_url, self.timeout = base_url, timeout
         self.contexts = ssl_context if isinstance(ssl_context, crl.OutboundContexts) else None

@@ -1,4 +1,4 @@
-"""Retention rules of 事務2 (A8), registered in :mod:`jukinet.ops.retention` when it loads its rules.
+"""Retention rules of 事務2 (A8), registered in :mod:`jukinet.retention` when it loads its rules.
 
 ==============================  ======  ==============================================  ==============
 rule                            store   rows                                             period
@@ -11,7 +11,7 @@ rule                            store   rows                                    
 
 The provision record's retention date is the day (JST) of the attempt; it is erased on the first
 run after the same calendar day 7 years later (PIA III(1).5 R1, III(2).5 R1: "7年分保存"), by the
-same date rule as the registers (:func:`jukinet.ops.retention.cutoff_date`). The temporary area
+same date rule as the registers (:func:`jukinet.retention.cutoff_date`). The temporary area
 and the media files are files outside the databases; their rules erase the files whose window has
 passed and record the counts like every other rule (the store named is where the run is recorded).
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
-from jukinet.ops.retention import (Cutoff, RetentionRule, TableRule, jst_midnight_after, load_rules,
+from jukinet.retention import (Cutoff, RetentionRule, TableRule, jst_midnight_after, load_rules,
                                    register_rule)
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_media
 

@@ -39,7 +39,7 @@ from sqlalchemy import String, and_, cast, func, insert, literal, select, update
 from jukinet import codes
 from jukinet.errors import JukinetError
 from jukinet.reconcile.snapshot import ITEMS, SnapshotReader, SnapshotRefused
-from jukinet.security.atrest import cipher_of
+from jukinet.store.atrest import cipher_of
 from jukinet.store.repository import _as_utc, utcnow
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_reconcile import RECONCILE

@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from sqlalchemy import bindparam, func, literal_column, select, update
 
-from jukinet.security.atrest import _REFRESH_SECONDS, KojinBangoCipher, KojinBangoKeys
+from jukinet.store.atrest import _REFRESH_SECONDS, KojinBangoCipher, KojinBangoKeys
 from jukinet.security.keys import KeyRing
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.engine import writer

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
-from jukinet.ops import metrics
+from jukinet.observability import metrics
 from jukinet.security.keys import KeyRing
 from jukinet.store.tables_security import OPLOG
 

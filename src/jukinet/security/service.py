@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.config import Config, SecurityConfig
 from jukinet.errors import JukinetError
-from jukinet.ops import metrics
+from jukinet.observability import metrics
 from jukinet.security import roles as R
 from jukinet.security import totp_secret
 from jukinet.security import webauthn as W

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection, Engine
 
 from jukinet.config import Config
-from jukinet.security import atrest
+from jukinet.store import atrest
 from jukinet.store.engine import make_engine, writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
 

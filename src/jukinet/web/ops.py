@@ -29,8 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
 from jukinet import wareki
-from jukinet.ops import logs, metrics
-from jukinet.ops import status as S
+from jukinet.observability import logs, metrics
+from jukinet.ops import state_metrics, status as S
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor
 from jukinet.web import auth as A
@@ -189,7 +189,7 @@ def install(app: FastAPI, config, registers) -> None:
 
     templates.env.filters.update(wareki_dt=wareki_dt, bytes_ja=bytes_ja, duration_ja=duration_ja)
     templates.env.globals["DB_NAMES"] = DB_NAMES
-    app.state.metrics_registry = metrics.app_registry(
+    app.state.metrics_registry = state_metrics.app_registry(
         registers, config, lambda: getattr(app.state, "ops_scheduler", None))
     app.include_router(router)
     app.include_router(api)

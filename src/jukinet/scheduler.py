@@ -1,7 +1,7 @@
 """The daily operations task of ``jukinet serve`` (A8, C1; ADR 0013).
 
 One background thread, started by ``jukinet serve`` beside the web server: once a day at
-``retention.daily_at`` (JST) it runs the retention job (:func:`jukinet.ops.retention.run`, every
+``retention.daily_at`` (JST) it runs the retention job (:func:`jukinet.retention.run`, every
 rule, not a dry run) and logs, as counts, how many municipalities are overdue for a consistency
 check (``reconcile.interval_days``; the check itself is started by each CS, PIA 6-①). A failure is
 logged by code and tried again the next day; the web server is never affected.
@@ -71,7 +71,7 @@ class OpsScheduler:
                 t.join(10)
 
     def _loop(self, daily_at: Optional[str] = None, job: Optional[Callable[[], object]] = None) -> None:
-        from jukinet.ops.retention import next_run_after
+        from jukinet.retention import next_run_after
 
         while not self._stop.is_set():
             due = next_run_after(self.clock(), daily_at or self.config.retention.daily_at)
@@ -112,7 +112,7 @@ class OpsScheduler:
 
     def run_once(self) -> None:
         """Retention (every rule) and the overdue-check count; never raises."""
-        from jukinet.ops import retention
+        from jukinet import retention
         from jukinet.reconcile.service import due_status, known_municipalities
         from jukinet.store.registers import Registers
 

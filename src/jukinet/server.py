@@ -84,7 +84,7 @@ class PrefectureServer:
         tls = config.tls
         ctx = None
         if tls.enabled:
-            from jukinet.crl import RevocationChecker
+            from jukinet.pki.crl import RevocationChecker
 
             # the CRLs the CS endpoints check (ADR 0030), read now so a bad CRL is logged at start
             self.app.state.revocation = RevocationChecker(config)

@@ -58,13 +58,13 @@ def init(data_dir: Path = DataDir,
     config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
                     national=NationalConfig(port=port_base + 1, fuhyo_port=port_base + 2))
     config.save()
-    from jukinet.intake.server import ensure_pki  # 事務1: dev CA and certificates (ADR 0005)
+    from jukinet.server import ensure_pki  # 事務1: dev CA and certificates (ADR 0005)
 
     try:
         ensure_pki(config)
     except JukinetError as e:
         _fail(e)
-    from jukinet.provision.cli import load_default_catalogue  # 事務2: the shipped requester/affair catalogue (P1)
+    from jukinet.cli.provision import load_default_catalogue  # 事務2: the shipped requester/affair catalogue (P1)
 
     try:
         load_default_catalogue(config)
@@ -110,7 +110,7 @@ def serve(data_dir: Path = DataDir):
 
 def _serve(data_dir: Path, demo_log: Optional[Path] = None) -> None:
     """``demo_log``: every log line to that file, only warnings and errors on the console (demo)."""
-    from jukinet.intake.server import PrefectureServer
+    from jukinet.server import PrefectureServer
 
     config = _load(data_dir)
     from jukinet.store.upgrade import require_current  # ADR 0028: never serve a database behind its head
@@ -120,14 +120,14 @@ def _serve(data_dir: Path, demo_log: Optional[Path] = None) -> None:
         server = PrefectureServer(config)
     except JukinetError as e:
         _fail(e)
-    from jukinet.ops.logs import configure as configure_logs, configure_demo, server_log  # A7: JSON lines (ADR 0027)
+    from jukinet.observability.logs import configure as configure_logs, configure_demo, server_log  # A7: JSON lines (ADR 0027)
 
     try:
         configure_logs(config) if demo_log is None else configure_demo(config, demo_log)
     except JukinetError as e:
         _fail(e)
     server_log("起動", url=f"{server.base_url}/health", ca=str(config.resolve(config.tls.ca_cert)))
-    from jukinet.ops.scheduler import OpsScheduler  # A8: daily retention; C1: overdue checks (ADR 0013)
+    from jukinet.scheduler import OpsScheduler  # A8: daily retention; C1: overdue checks (ADR 0013)
 
     ops = OpsScheduler(config).start()
     server.app.state.ops_scheduler = ops  # A7: shown on /ops and in /metrics (ADR 0026)
@@ -156,8 +156,8 @@ def demo(data_dir: Path = DataDir,
     registers.dispose()
     if empty:
         seed(data_dir=data_dir, residents=residents, seed_=0)
-    from jukinet.intake.server import ensure_pki
-    from jukinet.sim.cli import DemoPeers
+    from jukinet.server import ensure_pki
+    from jukinet.cli.sim import DemoPeers
 
     ensure_pki(config)
     from jukinet.store.upgrade import upgrade as upgrade_databases  # demo data: upgraded without asking (ADR 0028)
@@ -199,47 +199,47 @@ def demo(data_dir: Path = DataDir,
         peers.stop()
 
 
-from jukinet.security.cli import audit_app, operator_app, terminal_app  # noqa: E402
+from jukinet.cli.security import audit_app, operator_app, terminal_app  # noqa: E402
 
 app.add_typer(operator_app, name="operator")
 app.add_typer(terminal_app, name="terminal")
 app.add_typer(audit_app, name="audit")
-from jukinet.audit.cli import inventory_command, report_command, watch_command  # noqa: E402  (A4, A2)
+from jukinet.cli.audit import inventory_command, report_command, watch_command  # noqa: E402  (A4, A2)
 
 audit_app.command("report")(report_command)
 audit_app.command("watch")(watch_command)
 operator_app.command("inventory")(inventory_command)
 
-from jukinet.sim.cli import outbox as _outbox_command, sim_app  # noqa: E402  (事務1: simulators, outbox)
+from jukinet.cli.sim import outbox as _outbox_command, sim_app  # noqa: E402  (事務1: simulators, outbox)
 
 app.add_typer(sim_app, name="sim")
 app.command("outbox")(_outbox_command)
 
-from jukinet.ops.cli import retention_app, stats_command  # noqa: E402  (A8 retention, A9 statistics)
-from jukinet.reconcile.cli import cs_snapshot_command, reconcile_command  # noqa: E402  (事務6, C1)
+from jukinet.cli.ops import retention_app, stats_command  # noqa: E402  (A8 retention, A9 statistics)
+from jukinet.cli.reconcile import cs_snapshot_command, reconcile_command  # noqa: E402  (事務6, C1)
 
 app.command("reconcile")(reconcile_command)
 sim_app.command("cs-snapshot")(cs_snapshot_command)
 app.add_typer(retention_app, name="retention")
 app.command("stats")(stats_command)
 
-from jukinet.provision.cli import catalogue_app, provision_app, query_app  # noqa: E402  (事務2, 事務4)
+from jukinet.cli.provision import catalogue_app, provision_app, query_app  # noqa: E402  (事務2, 事務4)
 
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(provision_app, name="provision")
 app.add_typer(query_app, name="query")
 
-from jukinet.backup.cli import backup_app, restore_command  # noqa: E402  (A7 encrypted backups, ADR 0024)
+from jukinet.cli.backup import backup_app, restore_command  # noqa: E402  (A7 encrypted backups, ADR 0024)
 
 app.add_typer(backup_app, name="backup")
 app.command("restore")(restore_command)
-from jukinet.security.keys_cli import keys_app  # noqa: E402  (A7: 個人番号 at rest, key rotation; ADR 0025)
+from jukinet.cli.keys import keys_app  # noqa: E402  (A7: 個人番号 at rest, key rotation; ADR 0025)
 
 app.add_typer(keys_app, name="keys")
-from jukinet.pki_cli import pki_app  # noqa: E402  (U1, U6: revocation, CRL; ADR 0030)
+from jukinet.cli.pki import pki_app  # noqa: E402  (U1, U6: revocation, CRL; ADR 0030)
 
 app.add_typer(pki_app, name="pki")
-from jukinet.store.cli import migrate_command  # noqa: E402  (A7, Q2: upgrade in place; ADR 0028)
+from jukinet.cli.migrate import migrate_command  # noqa: E402  (A7, Q2: upgrade in place; ADR 0028)
 
 app.command("migrate")(migrate_command)
 

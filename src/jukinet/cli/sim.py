@@ -37,7 +37,7 @@ def _out(obj: dict) -> None:
 def national(data_dir: Path = DataDir,
              synthetic: int = typer.Option(2000, "--synthetic", min=0, help="他都道府県の合成住民数 (照会用)")):
     """全国サーバ・附票全国サーバの模擬装置を起動する (mTLS; Ctrl-C で終了)."""
-    from jukinet.intake.server import ensure_pki
+    from jukinet.server import ensure_pki
     from jukinet.sim.national import start_national
 
     config = _load(data_dir)

@@ -48,7 +48,7 @@ def retention_run(data_dir: Path = DataDir,
                   today: Optional[str] = typer.Option(None, "--today", help="基準日 (YYYY-MM-DD, 既定: 今日 JST)"),
                   batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="1トランザクションの件数")):
     """保存期間を過ぎた行を消去する (ルールごとにバッチで; 件数のみ記録)."""
-    from jukinet.ops import retention
+    from jukinet import retention
 
     registers = _registers(data_dir)
     try:
@@ -85,7 +85,7 @@ def retention_run(data_dir: Path = DataDir,
 @retention_app.command("rules")
 def retention_rules():
     """登録されている保存期間ルールの一覧."""
-    from jukinet.ops import retention
+    from jukinet import retention
 
     t = Table(title="保存期間ルール")
     for c in ("ルール", "ファイル", "対象", "保存期間", "根拠"):
@@ -98,7 +98,7 @@ def retention_rules():
 @retention_app.command("history")
 def retention_history(data_dir: Path = DataDir, limit: int = typer.Option(30, "--limit", min=1)):
     """最近の実行記録 (件数のみ)."""
-    from jukinet.ops import retention
+    from jukinet import retention
 
     registers = _registers(data_dir)
     try:
