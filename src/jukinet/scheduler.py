@@ -28,6 +28,12 @@ from typing import Callable, Optional
 
 from jukinet.config import Config
 from jukinet.store.repository import utcnow
+from jukinet.retention import next_run_after
+from jukinet.audit import monthly
+from jukinet.store.registers import Registers
+from jukinet.backup.service import scheduled_backup
+from jukinet import retention
+from jukinet.reconcile.service import due_status, known_municipalities
 
 log = logging.getLogger("jukinet.ops")
 
@@ -71,8 +77,6 @@ class OpsScheduler:
                 t.join(10)
 
     def _loop(self, daily_at: Optional[str] = None, job: Optional[Callable[[], object]] = None) -> None:
-        from jukinet.retention import next_run_after
-
         while not self._stop.is_set():
             due = next_run_after(self.clock(), daily_at or self.config.retention.daily_at)
             wait = max(0.0, (due - self.clock()).total_seconds())
@@ -89,9 +93,6 @@ class OpsScheduler:
 
     def run_monthly_once(self):
         """Last month's access-log analysis unless it exists (A4); never raises."""
-        from jukinet.audit import monthly
-        from jukinet.store.registers import Registers
-
         registers = self._registers or Registers(self.config)
         try:
             result = monthly.run(self.config, registers, now=self.clock())
@@ -103,8 +104,6 @@ class OpsScheduler:
 
     def run_backup_once(self):
         """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""
-        from jukinet.backup.service import scheduled_backup
-
         try:
             return scheduled_backup(self.config, clock=self.clock)
         finally:
@@ -112,10 +111,6 @@ class OpsScheduler:
 
     def run_once(self) -> None:
         """Retention (every rule) and the overdue-check count; never raises."""
-        from jukinet import retention
-        from jukinet.reconcile.service import due_status, known_municipalities
-        from jukinet.store.registers import Registers
-
         registers = self._registers or Registers(self.config)
         try:
             reports = retention.run(registers, clock=self.clock)

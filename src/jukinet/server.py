@@ -18,6 +18,9 @@ from jukinet.config import Config
 from jukinet.intake import transport
 from jukinet.intake.service import IntakeService
 from jukinet.store.registers import Registers
+from jukinet.outbox.worker import OutboxWorker
+from jukinet.web.app import create_app
+from jukinet.pki.crl import RevocationChecker
 
 log = logging.getLogger("jukinet.server")
 
@@ -68,9 +71,6 @@ class PrefectureServer:
 
     def __init__(self, config: Config, registers: Optional[Registers] = None, *, outbox: Optional[bool] = None,
                  log_level: str = "warning"):
-        from jukinet.outbox.worker import OutboxWorker
-        from jukinet.web.app import create_app
-
         ensure_pki(config)
         self.config = config
         self.registers = registers or Registers(config)
@@ -84,8 +84,6 @@ class PrefectureServer:
         tls = config.tls
         ctx = None
         if tls.enabled:
-            from jukinet.pki.crl import RevocationChecker
-
             # the CRLs the CS endpoints check (ADR 0030), read now so a bad CRL is logged at start
             self.app.state.revocation = RevocationChecker(config)
             self.app.state.revocation.refresh(force=True)

@@ -18,6 +18,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jukinet.config import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, Config, NationalConfig, ServerConfig
 from jukinet.errors import JukinetError
+from jukinet.config import CONFIG_NAME
+from jukinet.store import provision
+from jukinet.server import ensure_pki
+from jukinet.cli.provision import load_default_catalogue
+from jukinet.seed import populate
+from jukinet.store.registers import Registers
+from jukinet.server import PrefectureServer
+from jukinet.store.upgrade import require_current
+from jukinet.observability.logs import configure as configure_logs, configure_demo, server_log
+from jukinet.scheduler import OpsScheduler
+from jukinet.cli.sim import DemoPeers
+from jukinet.store.upgrade import upgrade as upgrade_databases
+from jukinet.backup.demo import demo_backup
 
 app = typer.Typer(help="jukinet — 都道府県サーバ・附票都道府県サーバ", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -42,9 +55,6 @@ def init(data_dir: Path = DataDir,
          db_url: Optional[str] = typer.Option(None, "--db-url", help="PostgreSQL の管理者URL (省略時は SQLite)"),
          port_base: int = typer.Option(DEFAULT_PORT_BASE, "--port-base", help="サーバN, 全国サーバN+1, 附票全国サーバN+2")):
     """データベース・設定を作成する (databases, migrations, config)."""
-    from jukinet.config import CONFIG_NAME
-    from jukinet.store import provision
-
     if (data_dir / CONFIG_NAME).exists():  # ADR 0028: an installation is upgraded, never initialised again
         _fail(JukinetError("INIT_ALREADY_INITIALISED",
                            f"このデータディレクトリは初期化済みです (設定ファイルは変更していません)。アップグレードは "
@@ -58,13 +68,11 @@ def init(data_dir: Path = DataDir,
     config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
                     national=NationalConfig(port=port_base + 1, fuhyo_port=port_base + 2))
     config.save()
-    from jukinet.server import ensure_pki  # 事務1: dev CA and certificates (ADR 0005)
 
     try:
         ensure_pki(config)
     except JukinetError as e:
         _fail(e)
-    from jukinet.cli.provision import load_default_catalogue  # 事務2: the shipped requester/affair catalogue (P1)
 
     try:
         load_default_catalogue(config)
@@ -78,9 +86,6 @@ def seed(data_dir: Path = DataDir,
          residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (現存者)"),
          seed_: int = typer.Option(0, "--seed", help="乱数シード (同じシードで同じデータ)")):
     """合成の三重県住民データを両ファイルに投入する (synthetic population, both registers)."""
-    from jukinet.seed import populate
-    from jukinet.store.registers import Registers
-
     config = _load(data_dir)
     registers = Registers(config)
     started = time.monotonic()
@@ -110,24 +115,19 @@ def serve(data_dir: Path = DataDir):
 
 def _serve(data_dir: Path, demo_log: Optional[Path] = None) -> None:
     """``demo_log``: every log line to that file, only warnings and errors on the console (demo)."""
-    from jukinet.server import PrefectureServer
-
     config = _load(data_dir)
-    from jukinet.store.upgrade import require_current  # ADR 0028: never serve a database behind its head
 
     try:
         require_current(config, str(data_dir))
         server = PrefectureServer(config)
     except JukinetError as e:
         _fail(e)
-    from jukinet.observability.logs import configure as configure_logs, configure_demo, server_log  # A7: JSON lines (ADR 0027)
 
     try:
         configure_logs(config) if demo_log is None else configure_demo(config, demo_log)
     except JukinetError as e:
         _fail(e)
     server_log("起動", url=f"{server.base_url}/health", ca=str(config.resolve(config.tls.ca_cert)))
-    from jukinet.scheduler import OpsScheduler  # A8: daily retention; C1: overdue checks (ADR 0013)
 
     ops = OpsScheduler(config).start()
     server.app.state.ops_scheduler = ops  # A7: shown on /ops and in /metrics (ADR 0026)
@@ -144,9 +144,6 @@ def _serve(data_dir: Path, demo_log: Optional[Path] = None) -> None:
 def demo(data_dir: Path = DataDir,
          residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (初回のみ投入)")):
     """デモ: 初期化・合成データ投入 (初回のみ)・起動し、確認先を表示する."""
-    from jukinet.config import CONFIG_NAME
-    from jukinet.store.registers import Registers
-
     if not (data_dir / CONFIG_NAME).exists():
         init(data_dir=data_dir, db_url=None, port_base=DEFAULT_PORT_BASE)
     config = _load(data_dir)
@@ -156,17 +153,13 @@ def demo(data_dir: Path = DataDir,
     registers.dispose()
     if empty:
         seed(data_dir=data_dir, residents=residents, seed_=0)
-    from jukinet.server import ensure_pki
-    from jukinet.cli.sim import DemoPeers
 
     ensure_pki(config)
-    from jukinet.store.upgrade import upgrade as upgrade_databases  # demo data: upgraded without asking (ADR 0028)
 
     try:
         upgrade_databases(config)
     except JukinetError as e:
         _fail(e)
-    from jukinet.backup.demo import demo_backup  # A7: demo-only key pair + one backup (ADR 0028)
 
     with console.status("バックアップ (デモ用の鍵) を作成しています…"):
         shot = demo_backup(config)

@@ -18,6 +18,15 @@ from rich.table import Table
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.store.registers import Registers
+from jukinet.audit.service import AuditService, parse_month, previous_month
+from jukinet.security.oplog import Actor
+from jukinet.audit.analysis import KINDS
+from jukinet.audit.service import AuditService
+from jukinet.audit.inventory import InventoryService, csv_text
+from jukinet.keyring import KeyRing
+from jukinet.security.oplog import Actor, OperationLog
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 console = Console(stderr=True)
 out = Console()
@@ -31,8 +40,6 @@ def _fail(e: JukinetError) -> None:
 
 
 def _open(data_dir: Path):
-    from jukinet.store.registers import Registers
-
     try:
         config = Config.load(data_dir)
     except JukinetError as e:
@@ -44,11 +51,6 @@ def report_command(month: Optional[str] = typer.Option(None, "--month", help="�
                    out_dir: Path = typer.Option(Path("."), "--out", help="PDF・CSV の出力先ディレクトリ"),
                    data_dir: Path = DataDir):
     """操作ログ月次分析 (A4): 管理責任者への報告書 (PDF・CSV) を作成し、SHA-256 を記録する."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from jukinet.audit.service import AuditService, parse_month, previous_month
-    from jukinet.security.oplog import Actor
-
     try:
         m = parse_month(month) if month is not None else previous_month()
     except JukinetError as e:
@@ -70,7 +72,6 @@ def report_command(month: Optional[str] = typer.Option(None, "--month", help="�
     t = Table(title=f"操作ログ月次分析 {m.key}: ログ {g.analysis.entries} 件、フラグ {len(g.analysis.flags)} 件")
     for c in ("区分", "内容", "件数"):
         t.add_column(c)
-    from jukinet.audit.analysis import KINDS
 
     for k, n in g.analysis.flag_counts().items():
         t.add_row(f"({k})", KINDS[k], str(n))
@@ -82,9 +83,6 @@ def watch_command(operator: str = typer.Option(..., "--operator", help="操作�
                   address_prefix: str = typer.Option(..., "--address-prefix", help="操作者の住所区域 (空で解除)"),
                   data_dir: Path = DataDir):
     """操作者の住所区域を記録する (月次分析のフラグ d: 同じ区域に住む人の照会)."""
-    from jukinet.audit.service import AuditService
-    from jukinet.security.oplog import Actor
-
     config, registers = _open(data_dir)
     try:
         AuditService(config, registers).set_watch(Actor(CLI_ACTOR, None), operator, address_prefix)
@@ -98,10 +96,6 @@ def watch_command(operator: str = typer.Option(..., "--operator", help="操作�
 def inventory_command(csv_file: Optional[Path] = typer.Option(None, "--csv", help="指摘を CSV に出力"),
                       data_dir: Path = DataDir):
     """名簿の棚卸し (A2): 直近12か月の操作ログと名簿を照合し、指摘を表示する (確認の記録は画面で)."""
-    from jukinet.audit.inventory import InventoryService, csv_text
-    from jukinet.security.keys import KeyRing
-    from jukinet.security.oplog import Actor, OperationLog
-
     config, registers = _open(data_dir)
     try:
         oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)

@@ -18,6 +18,10 @@ from rich.table import Table
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.store.registers import Registers
+from jukinet import retention
+from jukinet.ops import stats_report
+from jukinet.ops.statistics import Period, collect
 
 console = Console(stderr=True)
 out = Console()
@@ -33,8 +37,6 @@ def _fail(e: JukinetError) -> None:
 
 
 def _registers(data_dir: Path):
-    from jukinet.store.registers import Registers
-
     try:
         return Registers(Config.load(data_dir))
     except JukinetError as e:
@@ -48,8 +50,6 @@ def retention_run(data_dir: Path = DataDir,
                   today: Optional[str] = typer.Option(None, "--today", help="基準日 (YYYY-MM-DD, 既定: 今日 JST)"),
                   batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="1トランザクションの件数")):
     """保存期間を過ぎた行を消去する (ルールごとにバッチで; 件数のみ記録)."""
-    from jukinet import retention
-
     registers = _registers(data_dir)
     try:
         day = None
@@ -85,8 +85,6 @@ def retention_run(data_dir: Path = DataDir,
 @retention_app.command("rules")
 def retention_rules():
     """登録されている保存期間ルールの一覧."""
-    from jukinet import retention
-
     t = Table(title="保存期間ルール")
     for c in ("ルール", "ファイル", "対象", "保存期間", "根拠"):
         t.add_column(c)
@@ -98,8 +96,6 @@ def retention_rules():
 @retention_app.command("history")
 def retention_history(data_dir: Path = DataDir, limit: int = typer.Option(30, "--limit", min=1)):
     """最近の実行記録 (件数のみ)."""
-    from jukinet import retention
-
     registers = _registers(data_dir)
     try:
         rows = retention.history(registers, limit=limit)
@@ -122,9 +118,6 @@ def stats_command(data_dir: Path = DataDir,
                   csv_dir: Optional[Path] = typer.Option(None, "--csv", help="CSV の出力先ディレクトリ"),
                   svg_dir: Optional[Path] = typer.Option(None, "--svg", help="グラフ (SVG) の出力先ディレクトリ")):
     """統計 (A9): 更新件数 (異動事由・市町村・月別)、提供件数、開示件数、整合性確認 — 件数のみ."""
-    from jukinet.ops import stats_report
-    from jukinet.ops.statistics import Period, collect
-
     registers = _registers(data_dir)
     try:
         if fiscal_year is not None:

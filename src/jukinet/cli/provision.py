@@ -28,6 +28,23 @@ from rich.console import Console
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.provision.service import ProvisionService
+from jukinet.security.service import Security
+from jukinet.store.registers import Registers
+from jukinet.provision import catalogue as C
+from jukinet.keyring import KeyRing
+from jukinet.security.oplog import OperationLog
+from jukinet.provision import access, catalogue as C
+from jukinet.security.oplog import Actor
+from jukinet.provision.batch import BatchCommand, BatchService
+from jukinet.provision.media import decrypt_file
+from jukinet.store.tables_provision import provision_media as t
+from jukinet.provision.records import recent
+from jukinet.provision import approvals
+from datetime import datetime, timezone
+from jukinet.provision.service import NationalQueryCommand
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
@@ -53,10 +70,6 @@ def _fail(e: JukinetError) -> None:
 
 class _Ctx:
     def __init__(self, data_dir: Path):
-        from jukinet.provision.service import ProvisionService
-        from jukinet.security.service import Security
-        from jukinet.store.registers import Registers
-
         try:
             self.config = Config.load(data_dir)
         except JukinetError as e:
@@ -81,11 +94,6 @@ class _Ctx:
 
 def load_default_catalogue(config: Config) -> int:
     """``jukinet init``: load the shipped catalogue unless the installation has one (returns changes)."""
-    from jukinet.provision import catalogue as C
-    from jukinet.security.keys import KeyRing
-    from jukinet.security.oplog import OperationLog
-    from jukinet.store.registers import Registers
-
     registers = Registers(config)
     try:
         return len(C.ensure_default(registers, OperationLog(KeyRing(config.data_dir), config.data_dir)))
@@ -98,9 +106,6 @@ def catalogue_load(file: Path = typer.Argument(..., exists=True, dir_okay=False,
                    operator: Optional[str] = typer.Option(None, "--operator", help="システム管理者の操作者ID"),
                    data_dir: Path = DataDir):
     """カタログファイルを読み込み、登録内容を置き換える (ないものは廃止)。変更はすべて記録する."""
-    from jukinet.provision import access, catalogue as C
-    from jukinet.security.oplog import Actor
-
     ctx = _Ctx(data_dir)
     try:
         if operator:
@@ -141,8 +146,6 @@ def catalogue_show(data_dir: Path = DataDir):
 def catalogue_export(out_file: Optional[Path] = typer.Option(None, "--out", help="出力先 (省略時は標準出力)"),
                      data_dir: Path = DataDir):
     """登録されているカタログをファイル (TOML) に書き出す (編集して load で戻せる)."""
-    from jukinet.provision import catalogue as C
-
     ctx = _Ctx(data_dir)
     try:
         text = C.to_toml(ctx.svc.catalogue())
@@ -169,10 +172,6 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
                     check: bool = typer.Option(False, "--check", help="確認のみ (照会しない)"),
                     data_dir: Path = DataDir):
     """一括提供: 照会条件ファイルから暗号化した結果ファイルを作成し、媒体管理簿に記録する."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from jukinet.provision.batch import BatchCommand, BatchService
-
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     cmd = BatchCommand(requester, affair, input_file, out_file, encoding, approval, purpose, case_ref=case_ref)
@@ -205,8 +204,6 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
 def provision_decrypt(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="結果ファイル (.jkm)"),
                       out_file: Path = typer.Option(..., "--out", help="復号した CSV の出力先")):
     """結果ファイルを復号する (パスワードは環境変数 JUKINET_MEDIA_PASSWORD か入力)."""
-    from jukinet.provision.media import decrypt_file
-
     password = os.environ.get("JUKINET_MEDIA_PASSWORD") or typer.prompt("パスワード", hide_input=True)
     tmp = out_file.with_name(out_file.name + ".part")
     try:
@@ -223,10 +220,6 @@ def provision_decrypt(file: Path = typer.Argument(..., exists=True, dir_okay=Fal
 @provision_app.command("media")
 def provision_media(limit: int = typer.Option(50, "--limit"), data_dir: Path = DataDir):
     """媒体管理簿 (一括提供の出力記録) を表示する."""
-    from sqlalchemy import select
-
-    from jukinet.store.tables_provision import provision_media as t
-
     ctx = _Ctx(data_dir)
     try:
         with ctx.registers.admin_tx(write=False) as conn:
@@ -242,8 +235,6 @@ def provision_media(limit: int = typer.Option(50, "--limit"), data_dir: Path = D
 def provision_records(register: str = typer.Option("juki", "--register"), limit: int = typer.Option(50, "--limit"),
                       data_dir: Path = DataDir):
     """提供・移転の記録 (直近) を表示する (個人情報は含まない)."""
-    from jukinet.provision.records import recent
-
     ctx = _Ctx(data_dir)
     try:
         with ctx.registers.uow(register, write=False) as uow:
@@ -261,8 +252,6 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
                      purpose: str = typer.Option(..., "--purpose"), days: Optional[int] = typer.Option(None, "--days"),
                      data_dir: Path = DataDir):
     """一括提供の事前承認を申請する (業務担当者)."""
-    from jukinet.provision import approvals
-
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     try:
@@ -279,8 +268,6 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
 def approval_decide(operator: str = typer.Option(..., "--operator"), approval_id: str = typer.Option(..., "--id"),
                     approve: bool = typer.Option(..., "--approve/--reject"), data_dir: Path = DataDir):
     """事前承認の申請を承認・却下する (管理責任者)."""
-    from jukinet.provision import approvals
-
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     try:
@@ -295,10 +282,6 @@ def approval_decide(operator: str = typer.Option(..., "--operator"), approval_id
 @approval_app.command("list")
 def approval_list(data_dir: Path = DataDir):
     """事前承認の一覧."""
-    from datetime import datetime, timezone
-
-    from jukinet.provision import approvals
-
     ctx = _Ctx(data_dir)
     try:
         items = approvals.listing(ctx.registers)
@@ -320,8 +303,6 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
                    data_dir: Path = DataDir):
     """全国サーバへ照会する。照会キーは標準入力の JSON ({"juminhyo_code": …} | {"kojin_bango": …} |
     {"name": …, "birth_date": …[, "sex", "address"]}); 結果は1行1 JSON で出力する."""
-    from jukinet.provision.service import NationalQueryCommand
-
     try:
         keys = json.loads(sys.stdin.read() or "{}")
         assert isinstance(keys, dict)

@@ -21,6 +21,16 @@ from rich.table import Table
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.reconcile.snapshot import ITEM_LABELS
+from jukinet.reconcile import service
+from jukinet.store.registers import Registers
+from jukinet.reconcile.service import due_status, known_municipalities
+from jukinet.geo.mie import BY_CODE
+import json
+import tempfile
+from jukinet.reconcile.simulate import build_snapshot
+from jukinet.sim.cs import CsClient
+import httpx
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
@@ -36,8 +46,6 @@ def _fail(e: JukinetError) -> None:
 
 
 def _summary(res) -> None:
-    from jukinet.reconcile.snapshot import ITEM_LABELS
-
     t = Table(title=f"整合性確認 #{res.run_id} {res.register} {res.municipality_code} ({res.status})")
     t.add_column("区分")
     t.add_column("件数", justify="right")
@@ -59,9 +67,6 @@ def reconcile_command(
         result: Optional[int] = typer.Option(None, "--result", help="指定した確認番号の結果文書を出力"),
         data_dir: Path = DataDir):
     """整合性確認 (事務6): 市町村CSの整合性確認用データと都道府県のファイルを照合する."""
-    from jukinet.reconcile import service
-    from jukinet.store.registers import Registers
-
     try:
         config = Config.load(data_dir)
     except JukinetError as e:
@@ -104,8 +109,6 @@ def _write(lines, out: Path) -> None:
 
 
 def _status(registers, config: Config, register: str) -> None:
-    from jukinet.reconcile.service import due_status, known_municipalities
-
     rows = due_status(registers, register, known_municipalities(registers, register),
                       interval_days=config.reconcile.interval_days)
     t = Table(title=f"整合性確認の実施状況 ({register}; 周期 {config.reconcile.interval_days} 日)")
@@ -119,8 +122,6 @@ def _status(registers, config: Config, register: str) -> None:
 
 
 def municipality_name(code: str) -> str:
-    from jukinet.geo.mie import BY_CODE
-
     m = BY_CODE.get(code)
     return m.name if m else code
 
@@ -137,12 +138,6 @@ def cs_snapshot_command(
 
     データは都道府県のファイルから作る (模擬: 一致するはずの CS のファイル) — 相違を混ぜる場合は
     住所の変更・欠落・架空の人を順に混ぜる。結果文書のヘッダ (件数) を JSON で標準出力に書く。"""
-    import json
-    import tempfile
-
-    from jukinet.reconcile.simulate import build_snapshot
-    from jukinet.store.registers import Registers
-
     try:
         config = Config.load(data_dir)
     except JukinetError as e:
@@ -170,17 +165,11 @@ def cs_snapshot_command(
 
 
 def _send(config: Config, municipality: str, register: str, f, result_out: Optional[Path]) -> None:
-    import json
-
-    from jukinet.sim.cs import CsClient
-
     client = CsClient(config, municipality, timeout=900.0)
 
     def body():
         while b := f.read(1 << 20):
             yield b
-
-    import httpx
 
     try:
         with client.http.stream("POST", f"/cs/v1/consistency/{register}", content=body(),

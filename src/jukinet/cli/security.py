@@ -13,6 +13,11 @@ from rich.console import Console
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.security.service import Security
+from jukinet.store.registers import Registers
+from jukinet.security.oplog import Actor
+from jukinet.security import roles as R
+from jukinet.security.oplog import verify_all
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
@@ -23,9 +28,6 @@ audit_app = typer.Typer(help="操作ログの検証 (operation log)", no_args_is
 
 
 def _open(data_dir: Path):
-    from jukinet.security.service import Security
-    from jukinet.store.registers import Registers
-
     try:
         config = Config.load(data_dir)
     except JukinetError as e:
@@ -47,8 +49,6 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
                                                          help="登録に使う操作端末の名前 (端末が未登録のとき作成)"),
                        data_dir: Path = DataDir):
     """最初のシステム管理者を登録し、一度だけ使える登録用リンクを表示する."""
-    from jukinet.security.oplog import Actor
-
     config, registers, sec = _open(data_dir)
     try:
         op, token = sec.bootstrap_admin(display_name=name, operator_id=operator_id)
@@ -70,8 +70,6 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
 @operator_app.command("list")
 def operator_list(data_dir: Path = DataDir):
     """操作者名簿を表示する."""
-    from jukinet.security import roles as R
-
     _, registers, sec = _open(data_dir)
     try:
         for o in sec.list_operators():
@@ -85,8 +83,6 @@ def operator_list(data_dir: Path = DataDir):
 def terminal_add(name: str = typer.Option(..., "--name", help="端末名 (設置場所など)"),
                  terminal_id: Optional[str] = typer.Option(None, "--id"), data_dir: Path = DataDir):
     """操作端末を登録し、端末登録用リンクを表示する (CLI はサーバ室での初期設定用)."""
-    from jukinet.security.oplog import Actor
-
     config, registers, sec = _open(data_dir)
     try:
         t, code = sec.add_terminal(Actor("cli", None), name, terminal_id=terminal_id)
@@ -104,8 +100,6 @@ def audit_verify(data_dir: Path = DataDir,
                  checkpoint: bool = typer.Option(True, "--checkpoint/--no-checkpoint",
                                                  help="正常なら先頭をチェックポイントとして記録する")):
     """操作ログのハッシュチェーンを検証する (正常: 終了コード 0、異常: 1 と該当項目)."""
-    from jukinet.security.oplog import verify_all
-
     _, registers, sec = _open(data_dir)
     try:
         reports = verify_all(sec.oplog, {c: registers.engine(c) for c in ("juki", "fuhyo", "admin")},

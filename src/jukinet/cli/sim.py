@@ -14,6 +14,16 @@ from rich.console import Console
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.server import ensure_pki
+from jukinet.sim.national import start_national
+import signal
+from jukinet.sim.national import dump
+from jukinet import codes
+from jukinet.geo.mie import BY_CODE
+from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
+from jukinet.outbox.worker import OutboxWorker, outbox_counts
+from jukinet.store.registers import Registers
+from jukinet.sim.cs import CsClient, EventGenerator
 
 sim_app = typer.Typer(help="模擬装置: 全国サーバ・附票全国サーバ・市町村CS", no_args_is_help=True)
 console = Console(stderr=True)
@@ -37,9 +47,6 @@ def _out(obj: dict) -> None:
 def national(data_dir: Path = DataDir,
              synthetic: int = typer.Option(2000, "--synthetic", min=0, help="他都道府県の合成住民数 (照会用)")):
     """全国サーバ・附票全国サーバの模擬装置を起動する (mTLS; Ctrl-C で終了)."""
-    from jukinet.server import ensure_pki
-    from jukinet.sim.national import start_national
-
     config = _load(data_dir)
     ensure_pki(config)
     running = start_national(config, synthetic=synthetic)
@@ -47,7 +54,6 @@ def national(data_dir: Path = DataDir,
     console.print(f"全国サーバ (模擬): https://{h}:{config.national.port}/national/v1/health")
     console.print(f"附票全国サーバ (模擬): https://{h}:{config.national.fuhyo_port}/national/v1/health")
     console.print(f"受信内容: jukinet sim national-dump --data-dir {data_dir}   終了: Ctrl-C")
-    import signal
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):   # also when started in the background (SIGINT ignored)
@@ -68,8 +74,6 @@ def national(data_dir: Path = DataDir,
 def national_dump(data_dir: Path = DataDir,
                   register: Optional[str] = typer.Option(None, "--register", help="juki | fuhyo (省略時は両方)")):
     """全国サーバ模擬装置が受信した通知を受信順に1行1 JSON で出力する."""
-    from jukinet.sim.national import dump
-
     if register not in (None, "juki", "fuhyo"):
         console.print("[red]REGISTER_UNKNOWN[/red]: --register は juki または fuhyo を指定してください。")
         raise typer.Exit(2)
@@ -87,10 +91,6 @@ def cs(data_dir: Path = DataDir,
        batch: int = typer.Option(1, "--batch", min=1, max=1000, help="一括送信の件数 (--events のとき)"),
        seed: Optional[int] = typer.Option(None, "--seed", help="乱数シード")):
     """市町村CSの模擬装置: 通知を実際の CS 通信路 (mTLS) で送り、1通知1行の結果を出力する."""
-    from jukinet import codes
-    from jukinet.geo.mie import BY_CODE
-    from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
-
     config = _load(data_dir)
     if not codes.is_valid_lg_code(municipality) or municipality not in BY_CODE:
         console.print("[red]MUNICIPALITY_UNKNOWN[/red]: 三重県の市町村コードを指定してください。")
@@ -146,9 +146,6 @@ def cs(data_dir: Path = DataDir,
 def outbox(data_dir: Path = DataDir,
            once: bool = typer.Option(False, "--once", help="未送信分を送り終えたら終了する")):
     """送信待ち (outbox) を全国サーバ・附票全国サーバへ送る (serve の外で単独実行)."""
-    from jukinet.outbox.worker import OutboxWorker, outbox_counts
-    from jukinet.store.registers import Registers
-
     config = _load(data_dir)
     registers = Registers(config)
     worker = OutboxWorker(registers, config)
@@ -182,8 +179,6 @@ class DemoPeers:
         self.sent = 0
 
     def start(self) -> "DemoPeers":
-        from jukinet.sim.national import start_national
-
         self.running = start_national(self.config)
         for i, code in enumerate(self.municipalities):
             t = threading.Thread(target=self._stream, args=(code, i), daemon=True, name=f"demo-cs-{code}")
@@ -192,9 +187,6 @@ class DemoPeers:
         return self
 
     def _stream(self, code: str, offset: int) -> None:
-        from jukinet.sim.cs import CsClient, EventGenerator
-        from jukinet.store.registers import Registers
-
         if self.stop_event.wait(2.0 + offset * self.interval / max(1, len(self.municipalities))):
             return
         registers = Registers(self.config)

@@ -48,6 +48,8 @@ from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, 
                                   juki_history)
 from jukinet.observability import metrics
 from jukinet.store.tables_intake import INTAKE_TABLES
+import hashlib
+from jukinet.geo.mie import BY_CODE
 
 log = logging.getLogger("jukinet.intake")
 
@@ -81,7 +83,6 @@ class Item:
 
 def make_item(obj: Any, size: Optional[int] = None) -> Item:
     body = wire.canonical(obj)
-    import hashlib
 
     return Item(obj, hashlib.sha256(body).hexdigest(), wire.notification_id_of(obj), wire.register_of(obj),
                 size if size is not None else len(body))
@@ -122,7 +123,6 @@ class IntakeService:
         self.registers = registers
         self.config = config
         self.on_applied = on_applied
-        from jukinet.geo.mie import BY_CODE
 
         self._prefix = {code: m.address_prefix for code, m in BY_CODE.items()}
         self._groups = {"juki": _Group(), "fuhyo": _Group()}

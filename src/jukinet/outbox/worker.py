@@ -42,6 +42,7 @@ from jukinet.store.registers import Registers
 from jukinet.store.repository import FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 from jukinet.store.tables_intake import INTAKE_TABLES
+from sqlalchemy import func
 
 log = logging.getLogger("jukinet.outbox")
 
@@ -297,8 +298,6 @@ class OutboxWorker:
 
 def outbox_counts(registers: Registers, register: str) -> dict[str, int]:
     """Entries per state (for health and monitoring)."""
-    from sqlalchemy import func
-
     outbox = INTAKE_TABLES[register][1]
     with registers.engine(register).connect() as conn:
         return {s: n for s, n in conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))}

@@ -44,6 +44,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jukinet import codes
 from jukinet.errors import JukinetError
+from jukinet.geo.mie import MUNICIPALITIES
 
 __all__ = [
     "PeerIdentity", "PkiError", "parse_identity_uri", "identity_of", "fingerprint", "municipality_codes",
@@ -96,8 +97,6 @@ def parse_identity_uri(uri: str) -> Optional[PeerIdentity]:
 
 def municipality_codes() -> list[str]:
     """The 29 municipalities of Mie (``jukinet.geo.mie``), each code checked."""
-    from jukinet.geo.mie import MUNICIPALITIES
-
     return [codes.validate_lg_code(m.code) for m in MUNICIPALITIES]
 
 

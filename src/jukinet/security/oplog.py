@@ -11,7 +11,7 @@ be written, the transaction fails and the access is refused (fail closed); and o
 database for logins, roster changes and refusals not tied to a register.
 
 Chain: ``entry_hash = HMAC(chain key, canonical(entry) incl. prev_hash)``; the key lives outside the
-databases (:mod:`jukinet.security.keys`). Anchor: ``oplog_head`` holds the last (seq, hash) with a
+databases (:mod:`jukinet.keyring`). Anchor: ``oplog_head`` holds the last (seq, hash) with a
 MAC and is updated in the same transaction, so deleting the tail is detected; checkpoints appended
 to ``DIR/audit/checkpoints.jsonl`` (by ``jukinet audit checkpoint`` and each successful verify)
 detect a roll-back of log *and* anchor to an older state. :func:`verify` reports the first entry
@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
 from jukinet.observability import metrics
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 from jukinet.store.tables_security import OPLOG
 
 GENESIS = "0" * 64

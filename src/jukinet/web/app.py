@@ -17,6 +17,14 @@ from jukinet.errors import JukinetError
 from jukinet.ops import status as ops_status
 from jukinet.store import migrate
 from jukinet.store.registers import Registers
+from jukinet.intake.api import router as intake_router
+from jukinet.reconcile.http import router as reconcile_router
+from jukinet.web.ui import install as install_operator_side
+from jukinet.web.provision import install as install_provision
+from jukinet.web.disclosure import install as install_disclosure
+from jukinet.web.stats import router as stats_router
+from jukinet.web.audit_reports import router as audit_router
+from jukinet.web.ops import install as install_ops
 
 
 def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
@@ -29,10 +37,7 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     async def _refused(_request: Request, exc: JukinetError):
         return JSONResponse(status_code=400, content={"error": exc.as_dict()})
 
-    from jukinet.intake.api import router as intake_router  # 事務1: the CS channel (mutual TLS)
-
     app.include_router(intake_router)
-    from jukinet.reconcile.http import router as reconcile_router  # 事務6: consistency checks on the CS channel
 
     app.include_router(reconcile_router)
 
@@ -57,23 +62,15 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
         return JSONResponse(status_code=200 if status == "ok" else 503,
                             content={"status": status, "version": __version__, "registers": registers_status})
 
-    from jukinet.web.ui import install as install_operator_side  # operator UI, terminal API, static, fonts
-
     install_operator_side(app, config, registers)
 
-    from jukinet.web.provision import install as install_provision  # 事務2/事務4: provision screens and API
-
     install_provision(app, config, registers)
-    from jukinet.web.disclosure import install as install_disclosure  # 事務3: disclosure, corrections, forms
 
     install_disclosure(app, config, registers)
-    from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
 
     app.include_router(stats_router)
-    from jukinet.web.audit_reports import router as audit_router  # A4 monthly analysis, A2 inventory
 
     app.include_router(audit_router)
-    from jukinet.web.ops import install as install_ops  # A7: operations status, /metrics, request log + metrics
 
     install_ops(app, config, registers)
 

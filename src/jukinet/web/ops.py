@@ -35,6 +35,9 @@ from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
+from jukinet.web.ui import render
+from jukinet.web.ui import JST
+from jukinet.web.ui import templates
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["運用"], responses=ERRORS)
@@ -138,8 +141,6 @@ def _status(request: Request, ctx: A.Ctx, action: str) -> S.OpsStatus:
 
 @router.get("/ops")
 def ops_page(request: Request):
-    from jukinet.web.ui import render
-
     ctx = A.context(request)
     st = _status(request, ctx, "ops_status_view")
     return render(request, "ops/index.html", ctx, st=st)
@@ -155,8 +156,6 @@ DB_NAMES = {"juki": "本人確認情報ファイル (juki)", "fuhyo": "附票本
 
 def wareki_dt(v) -> str:
     """An instant as 和暦 date and time in JST (令和8年11月26日 22:30:05)."""
-    from jukinet.web.ui import JST
-
     if v is None:
         return ""
     local = (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).astimezone(JST)
@@ -185,8 +184,6 @@ def duration_ja(seconds) -> str:
 
 def install(app: FastAPI, config, registers) -> None:
     """Add ``/ops``, ``/api/v1/ops/status``, ``/metrics`` and the observability middleware."""
-    from jukinet.web.ui import templates
-
     templates.env.filters.update(wareki_dt=wareki_dt, bytes_ja=bytes_ja, duration_ja=duration_ja)
     templates.env.globals["DB_NAMES"] = DB_NAMES
     app.state.metrics_registry = state_metrics.app_registry(

@@ -29,6 +29,9 @@ from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.security.oplog import recent
 from jukinet.security.service import Security
 from jukinet.web import auth as A
+from jukinet.web.auth import authorize_search
+from jukinet.security.oplog import verify_all
+from jukinet.web import api_auth, api_roster, api_search
 
 HERE = Path(__file__).parent
 JST = timezone(timedelta(hours=9))
@@ -301,16 +304,6 @@ def search_command(f: dict) -> search_service.SearchCommand:
         sex=f["sex"] or None, address=f["address"] or None, include_removed=f["include_removed"], page=page)
 
 
-def authorize_search(request: Request, ctx: A.Ctx, registers, action: str) -> None:
-    """Every register searched must be in scope; a refusal is logged in that register's chain."""
-    sec = A.security(request)
-    if not ctx.operator.search_registers():
-        sec.require(ctx.operator, ctx.terminal_id, "search", action)
-    for reg in registers:
-        if reg in R.REGISTERS:
-            sec.require(ctx.operator, ctx.terminal_id, "search", action, register=reg)
-
-
 @router.get("/search")
 def search_page(request: Request):
     ctx = A.context(request)
@@ -535,8 +528,6 @@ def audit(request: Request):
 
 @router.post("/audit/verify")
 async def audit_verify(request: Request):
-    from jukinet.security.oplog import verify_all
-
     ctx, _ = await ctx_post(request)
     sec = A.security(request)
     sec.require(ctx.operator, ctx.terminal_id, "audit_verify", "audit_verify")
@@ -566,8 +557,6 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self
 
 def install(app: FastAPI, config: Config, registers) -> None:
     """Add the operator UI, its terminal API, static files and the refusal handling to ``app``."""
-    from jukinet.web import api_auth, api_roster, api_search
-
     app.state.security = Security(config, registers)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
