@@ -23,25 +23,31 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
-from jukinet.config import Config
-from jukinet.store.repository import utcnow
-from jukinet.retention import next_run_after
-from jukinet.audit import monthly
-from jukinet.store.registers import Registers
-from jukinet.backup.service import scheduled_backup
 from jukinet import retention
+from jukinet.audit import monthly
+from jukinet.backup.service import scheduled_backup
+from jukinet.bootstrap import Installation, bootstrap
+from jukinet.config import Config
 from jukinet.reconcile.service import due_status, known_municipalities
+from jukinet.retention import next_run_after
+from jukinet.store.repository import utcnow
 
 log = logging.getLogger("jukinet.ops")
 
 
 class OpsScheduler:
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow, registers=None,
-                 monthly_delay: float = 60.0):
-        self.config = config
+    """The daily jobs of one installation. A door: ``jukinet serve`` hands it the installation it
+    serves (:mod:`jukinet.bootstrap`); given only a :class:`Config` (and perhaps open ``registers``)
+    it assembles the installation for each run and closes it afterwards."""
+
+    def __init__(self, installation: Installation | Config, *, clock: Callable[[], datetime] = utcnow,
+                 registers=None, monthly_delay: float = 60.0):
+        self.installation = installation if isinstance(installation, Installation) else None
+        self.config = installation.config if self.installation is not None else installation
         self.monthly_delay = monthly_delay
         self._monthly_thread: Optional[threading.Thread] = None
         self.monthly_outcome: Optional[str] = None
@@ -91,16 +97,20 @@ class OpsScheduler:
         self.run_monthly_once()
         self._loop(self.config.audit.monthly_report_at, self.run_monthly_once)
 
+    @contextmanager
+    def _open(self) -> Iterator[Installation]:
+        if self.installation is not None:
+            yield self.installation
+            return
+        with bootstrap(self.config, registers=self._registers, clock=self.clock) as inst:
+            yield inst
+
     def run_monthly_once(self):
         """Last month's access-log analysis unless it exists (A4); never raises."""
-        registers = self._registers or Registers(self.config)
-        try:
-            result = monthly.run(self.config, registers, now=self.clock())
+        with self._open() as inst:
+            result = monthly.run(self.config, inst.registers, now=self.clock())
             self.monthly_outcome = f"{result.month}: {result.outcome}"
             return result
-        finally:
-            if self._registers is None:
-                registers.dispose()
 
     def run_backup_once(self):
         """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""
@@ -111,22 +121,23 @@ class OpsScheduler:
 
     def run_once(self) -> None:
         """Retention (every rule) and the overdue-check count; never raises."""
-        registers = self._registers or Registers(self.config)
         try:
-            reports = retention.run(registers, clock=self.clock)
-            log.info("daily retention: %s", ", ".join(f"{r.rule}={r.status}:{r.erased}" for r in reports))
-            self.last_outcome = "ok" if all(r.status != "failed" for r in reports) else "RETENTION_RULE_FAILED"
-            for register in ("juki", "fuhyo"):
-                due = due_status(registers, register, known_municipalities(registers, register),
-                                 interval_days=self.config.reconcile.interval_days, now=self.clock())
-                overdue = sum(d.due for d in due)
-                if overdue:
-                    log.warning("consistency checks overdue: register=%s municipalities=%d", register, overdue)
+            with self._open() as inst:
+                self._daily(inst.registers)
         except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
             log.error("daily operations failed: %s", getattr(e, "code", type(e).__name__))
             self.last_outcome = getattr(e, "code", type(e).__name__)
         finally:
             self.runs += 1
             self.last_run_at = self.clock()
-            if self._registers is None:
-                registers.dispose()
+
+    def _daily(self, registers) -> None:
+        reports = retention.run(registers, clock=self.clock)
+        log.info("daily retention: %s", ", ".join(f"{r.rule}={r.status}:{r.erased}" for r in reports))
+        self.last_outcome = "ok" if all(r.status != "failed" for r in reports) else "RETENTION_RULE_FAILED"
+        for register in ("juki", "fuhyo"):
+            due = due_status(registers, register, known_municipalities(registers, register),
+                             interval_days=self.config.reconcile.interval_days, now=self.clock())
+            overdue = sum(d.due for d in due)
+            if overdue:
+                log.warning("consistency checks overdue: register=%s municipalities=%d", register, overdue)

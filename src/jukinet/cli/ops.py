@@ -16,31 +16,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, fail, open_installation
 from jukinet.errors import JukinetError
-from jukinet.store.registers import Registers
 from jukinet import retention
 from jukinet.ops import stats_report
 from jukinet.ops.statistics import Period, collect
 
-console = Console(stderr=True)
 out = Console()
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
 retention_app = typer.Typer(help="保存期間を過ぎた情報の自動消去 (A8)", no_args_is_help=True)
 
 STATUS = {"completed": "完了", "failed": "[red]失敗[/red]", "skipped": "対象外 (未実装)"}
 
 
-def _fail(e: JukinetError) -> None:
-    console.print(f"[red]{e.code}[/red]: {e.message}")
-    raise typer.Exit(2)
-
-
 def _registers(data_dir: Path):
-    try:
-        return Registers(Config.load(data_dir))
-    except JukinetError as e:
-        _fail(e)
+    """The databases of the installation of ``data_dir`` (:mod:`jukinet.bootstrap`); the caller
+    disposes them."""
+    return open_installation(data_dir).registers
 
 
 @retention_app.command("run")
@@ -60,7 +51,7 @@ def retention_run(data_dir: Path = DataDir,
                 raise JukinetError("DATE_FORMAT", "基準日は YYYY-MM-DD で指定してください。") from None
         reports = retention.run(registers, dry_run=dry_run, today=day, only=rule or None, batch_size=batch_size)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         registers.dispose()
     t = Table(title="保存期間による消去" + (" (ドライラン: 消去しません)" if dry_run else ""))
@@ -138,7 +129,7 @@ def stats_command(data_dir: Path = DataDir,
                 out.print(f"  {v.title}: {v.note}")
         written = stats_report.write_files(tables, period, csv_dir=csv_dir, svg_dir=svg_dir)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         registers.dispose()
     for p in written:

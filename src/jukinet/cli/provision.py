@@ -23,31 +23,22 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import typer
-from rich.console import Console
-
-from jukinet.config import DEFAULT_DATA_DIR, Config
-from jukinet.errors import JukinetError
-from jukinet.provision.service import ProvisionService
-from jukinet.security.service import Security
-from jukinet.store.registers import Registers
-from jukinet.provision import catalogue as C
-from jukinet.keyring import KeyRing
-from jukinet.security.oplog import OperationLog
-from jukinet.provision import access, catalogue as C
-from jukinet.security.oplog import Actor
-from jukinet.provision.batch import BatchCommand, BatchService
-from jukinet.provision.media import decrypt_file
-from jukinet.store.tables_provision import provision_media as t
-from jukinet.provision.records import recent
-from jukinet.provision import approvals
 from datetime import datetime, timezone
-from jukinet.provision.service import NationalQueryCommand
+
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+from jukinet.cli.common import DataDir, console, fail, installation, open_installation
+from jukinet.config import Config
+from jukinet.errors import JukinetError
+from jukinet.provision import access, approvals, catalogue as C
+from jukinet.provision.batch import BatchCommand, BatchService
+from jukinet.provision.media import decrypt_file
+from jukinet.provision.records import recent
+from jukinet.provision.service import NationalQueryCommand
+from jukinet.security.oplog import Actor
+from jukinet.store.tables_provision import provision_media as t
 TERMINAL = "CONSOLE"
 
 catalogue_app = typer.Typer(help="提供先・移転先と事務のカタログ (事務2)", no_args_is_help=True)
@@ -63,42 +54,33 @@ def _line(text: str) -> None:
     sys.stdout.flush()
 
 
-def _fail(e: JukinetError) -> None:
-    console.print(f"[red]{e.code}[/red]: {e.message}")
-    raise typer.Exit(2)
-
-
 class _Ctx:
+    """The installation of the data directory (:mod:`jukinet.bootstrap`) and its services."""
+
     def __init__(self, data_dir: Path):
-        try:
-            self.config = Config.load(data_dir)
-        except JukinetError as e:
-            _fail(e)
-        self.registers = Registers(self.config)
-        self.sec = Security(self.config, self.registers)
-        self.svc = ProvisionService(self.config, self.registers)
+        self.inst = open_installation(data_dir)
+        self.config = self.inst.config
+        self.registers = self.inst.registers
+        self.sec = self.inst.security
+        self.svc = self.inst.provision
 
     def operator(self, operator_id: Optional[str]):
         op = self.sec.get_operator(operator_id) if operator_id else None
         if op is None or op.status != "active":
             self.close()
-            _fail(JukinetError("OPERATOR_INACTIVE", "有効な操作者IDを --operator で指定してください。"))
+            fail(JukinetError("OPERATOR_INACTIVE", "有効な操作者IDを --operator で指定してください。"))
         return op
 
     def close(self) -> None:
-        self.svc.close()
-        self.registers.dispose()
+        self.inst.close()
 
 
 # ------------------------------------------------------------------ catalogue
 
 def load_default_catalogue(config: Config) -> int:
-    """``jukinet init``: load the shipped catalogue unless the installation has one (returns changes)."""
-    registers = Registers(config)
-    try:
-        return len(C.ensure_default(registers, OperationLog(KeyRing(config.data_dir), config.data_dir)))
-    finally:
-        registers.dispose()
+    """The shipped catalogue unless the installation has one (returns changes; ``jukinet init``)."""
+    with installation(config) as inst:
+        return inst.ensure_default_catalogue()
 
 
 @catalogue_app.command("load")
@@ -111,13 +93,13 @@ def catalogue_load(file: Path = typer.Argument(..., exists=True, dir_okay=False,
         if operator:
             op = ctx.operator(operator)
             if not access.can(op, "catalogue"):
-                _fail(JukinetError("FORBIDDEN", "この操作を行う権限がありません。"))
+                fail(JukinetError("FORBIDDEN", "この操作を行う権限がありません。"))
             actor = Actor(op.operator_id, TERMINAL)
         else:
             actor = Actor(f"console:{getpass.getuser()}"[:32], TERMINAL)
         changes = C.load_file(ctx.registers, ctx.svc.oplog, file.read_bytes(), actor=actor)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     for ch in changes:
@@ -190,7 +172,7 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
             res = b.run(cmd, op, TERMINAL, channel="console",
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     _line(f"媒体ID: {res.media_id}")
@@ -213,7 +195,7 @@ def provision_decrypt(file: Path = typer.Argument(..., exists=True, dir_okay=Fal
         os.replace(tmp, out_file)
     except JukinetError as e:
         tmp.unlink(missing_ok=True)
-        _fail(e)
+        fail(e)
     console.print(f"復号しました: {out_file} ({n:,} バイト)")
 
 
@@ -258,7 +240,7 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
         a = approvals.request(ctx.registers, ctx.svc.oplog, ctx.config, op, TERMINAL, requester_code=requester,
                               affair_code=affair, max_rows=rows, purpose=purpose, days=days)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     _line(f"申請しました: {a.approval_id} (有効期限 {a.expires_at:%Y-%m-%d %H:%M} UTC)")
@@ -273,7 +255,7 @@ def approval_decide(operator: str = typer.Option(..., "--operator"), approval_id
     try:
         a = approvals.decide(ctx.registers, ctx.svc.oplog, op, TERMINAL, approval_id, approve=approve)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     _line(f"{a.approval_id}: {approvals.STATUS[a.status]}")
@@ -307,10 +289,10 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
         keys = json.loads(sys.stdin.read() or "{}")
         assert isinstance(keys, dict)
     except (ValueError, AssertionError):
-        _fail(JukinetError("QUERY_FORMAT", "照会キーを JSON オブジェクトで標準入力に与えてください。"))
+        fail(JukinetError("QUERY_FORMAT", "照会キーを JSON オブジェクトで標準入力に与えてください。"))
     allowed = {"juminhyo_code", "kojin_bango", "name", "birth_date", "sex", "address"}
     if set(keys) - allowed:
-        _fail(JukinetError("QUERY_FORMAT", "照会キーに規定外の項目があります。"))
+        fail(JukinetError("QUERY_FORMAT", "照会キーに規定外の項目があります。"))
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     try:
@@ -319,7 +301,7 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
                                                              for k, v in keys.items()}),
                                      op, TERMINAL, channel="console")
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     for r in res.results:

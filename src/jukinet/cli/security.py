@@ -9,18 +9,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, open_installation
+from jukinet.config import Config
 from jukinet.errors import JukinetError
-from jukinet.security.service import Security
-from jukinet.store.registers import Registers
-from jukinet.security.oplog import Actor
 from jukinet.security import roles as R
-from jukinet.security.oplog import verify_all
-
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+from jukinet.security.oplog import Actor, verify_all
 
 operator_app = typer.Typer(help="操作者 (operators): 初期システム管理者の登録など", no_args_is_help=True)
 terminal_app = typer.Typer(help="操作端末 (terminals)", no_args_is_help=True)
@@ -28,13 +22,9 @@ audit_app = typer.Typer(help="操作ログの検証 (operation log)", no_args_is
 
 
 def _open(data_dir: Path):
-    try:
-        config = Config.load(data_dir)
-    except JukinetError as e:
-        console.print(f"[red]{e.code}[/red]: {e.message}")
-        raise typer.Exit(2)
-    registers = Registers(config)
-    return config, registers, Security(config, registers)
+    """The installation's config, registers and operator service (closed with ``registers.dispose()``)."""
+    inst = open_installation(data_dir)
+    return inst.config, inst.registers, inst.security
 
 
 def _base(config: Config) -> str:

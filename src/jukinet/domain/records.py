@@ -15,7 +15,7 @@ D2 never has a 個人番号 (PIA II(2).2④): :class:`FuhyoRecord` has no such f
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Optional
 from jukinet import kana, moji

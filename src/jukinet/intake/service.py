@@ -36,7 +36,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection
 
 from jukinet.config import Config
-from jukinet.domain.reasons import JUKI_REASONS, ChangeRefused, check_fuhyo, check_juki
+from jukinet.domain.reasons import JUKI_REASONS, check_fuhyo, check_juki
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.errors import JukinetError
 from jukinet.intake import wire

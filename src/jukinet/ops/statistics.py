@@ -30,12 +30,12 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Callable, Optional
+from typing import Optional
 
-from sqlalchemy import Integer, cast, func, inspect, literal, select, union_all
+from sqlalchemy import func, inspect, select, union_all
 
 from jukinet.errors import JukinetError
-from jukinet.store.repository import JST, _as_utc
+from jukinet.store.repository import JST
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 from jukinet.store.tables_disclosure import CORRECTION_REQUESTS, DISCLOSURE_REQUESTS
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_affairs, provision_requesters

@@ -23,7 +23,6 @@ and sizes, never content.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 from datetime import datetime, timezone
 

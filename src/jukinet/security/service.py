@@ -35,7 +35,6 @@ from jukinet.observability import metrics
 from jukinet.security import roles as R
 from jukinet.security import totp_secret
 from jukinet.security import webauthn as W
-from jukinet.keyring import KeyRing
 from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED, OPERATOR_INACTIVE,
                                     SESSION_EXPIRED, SESSION_IDLE, SESSION_INVALID, SESSION_TERMINAL,
                                     TERMINAL_UNREGISTERED, Operator, Refused, Session, Terminal, refused, utc)
@@ -83,7 +82,7 @@ class Security:
         self.config = config
         self.cfg: SecurityConfig = getattr(config, "security", None) or SecurityConfig()
         self.registers = registers
-        self.oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)
+        self.oplog = OperationLog(registers.keyring, config.data_dir)
         self._totp: Optional[TotpSecretCipher] = None
 
     # ---- helpers -------------------------------------------------------------------------------

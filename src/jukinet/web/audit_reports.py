@@ -54,10 +54,7 @@ def _install_filter() -> None:
 
 
 def _svc(request: Request) -> AuditService:
-    st = request.app.state
-    if not hasattr(st, "audit"):
-        st.audit = AuditService(st.config, st.registers)
-    return st.audit
+    return request.app.state.installation.audit
 
 
 def _inv(request: Request) -> inv.InventoryService:

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
+from jukinet.bootstrap import Installation
 from jukinet import wareki
 from jukinet.observability import logs, metrics
 from jukinet.ops import state_metrics, status as S
@@ -182,12 +183,12 @@ def duration_ja(seconds) -> str:
     return f"{s}秒"
 
 
-def install(app: FastAPI, config, registers) -> None:
+def install(app: FastAPI, inst: Installation) -> None:
     """Add ``/ops``, ``/api/v1/ops/status``, ``/metrics`` and the observability middleware."""
     templates.env.filters.update(wareki_dt=wareki_dt, bytes_ja=bytes_ja, duration_ja=duration_ja)
     templates.env.globals["DB_NAMES"] = DB_NAMES
     app.state.metrics_registry = state_metrics.app_registry(
-        registers, config, lambda: getattr(app.state, "ops_scheduler", None))
+        inst.registers, inst.config, lambda: getattr(app.state, "ops_scheduler", None))
     app.include_router(router)
     app.include_router(api)
     app.add_middleware(Observe)

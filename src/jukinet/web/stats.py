@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Optional
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response

@@ -19,15 +19,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from jukinet.bootstrap import Installation
 from jukinet import wareki
-from jukinet.config import Config
 from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
 from jukinet.search import service as search_service
 from jukinet.security import roles as R
 from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.security.oplog import recent
-from jukinet.security.service import Security
 from jukinet.web import auth as A
 from jukinet.web.auth import authorize_search
 from jukinet.security.oplog import verify_all
@@ -555,9 +554,9 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def install(app: FastAPI, config: Config, registers) -> None:
+def install(app: FastAPI, inst: Installation) -> None:
     """Add the operator UI, its terminal API, static files and the refusal handling to ``app``."""
-    app.state.security = Security(config, registers)
+    app.state.security = inst.security
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
     for mod in (api_auth, api_search, api_roster):
