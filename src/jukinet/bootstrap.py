@@ -72,9 +72,9 @@ class Installation:
 
     # ---- keys and the operation log ---------------------------------------------------------
 
-    @property
+    @cached_property
     def keyring(self) -> KeyRing:
-        return self.registers.keyring
+        return KeyRing(self.config.data_dir)
 
     @cached_property
     def oplog(self) -> OperationLog:
@@ -89,11 +89,11 @@ class Installation:
 
     @cached_property
     def provision(self) -> ProvisionService:
-        return ProvisionService(self.config, self.registers, keyring=self.keyring)
+        return ProvisionService(self.config, self.registers)
 
     @cached_property
     def disclosure(self) -> DisclosureService:
-        return DisclosureService(self.config, self.registers, keyring=self.keyring)
+        return DisclosureService(self.config, self.registers)
 
     @cached_property
     def audit(self) -> AuditService:

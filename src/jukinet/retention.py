@@ -44,7 +44,7 @@ other rule (the store named is where the run is recorded).
 **Adding a rule**: write a :class:`RetentionRule` (usually a :class:`TableRule`) here and register it
 in :func:`_builtin`. A rule whose table does not exist yet is reported as ``skipped``. Before a run
 each rule is bound to the installation's registers (:meth:`RetentionRule.bind`), so a rule never
-opens a database or loads a key itself (ADR 0031).
+opens a database itself (ADR 0031).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ from sqlalchemy import Integer, Table, and_, cast, delete, func, inspect, select
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
+from jukinet.keyring import KeyRing
 from jukinet.provision.tempstore import TempStore
 from jukinet.store.repository import JST, utcnow
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
@@ -363,7 +364,7 @@ class KojinBangoTempRule(_FileRule):
         return super().cutoff(today, config)
 
     def _expired(self, cutoff: Cutoff):
-        store = TempStore(self.config.resolve(self.config.provision.kojin_bango_temp_dir), self.registers.keyring)
+        store = TempStore(self.config.resolve(self.config.provision.kojin_bango_temp_dir), KeyRing(self.config.data_dir))
         return [(datetime.fromtimestamp(exp, timezone.utc), p) for exp, p in store.expired(cutoff.instant)]
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select
 from jukinet.audit import analysis as an
 from jukinet.config import AuditConfig, Config
 from jukinet.errors import JukinetError
+from jukinet.keyring import KeyRing
 from jukinet.security.oplog import CHAINS, Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_audit import audit_reports, audit_signoffs, audit_watch
@@ -122,7 +123,7 @@ class AuditService:
         self.config = config
         self.cfg: AuditConfig = getattr(config, "audit", None) or AuditConfig()
         self.registers = registers
-        self.oplog = OperationLog(registers.keyring, config.data_dir)
+        self.oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)
 
     @property
     def rules(self) -> an.Rules:

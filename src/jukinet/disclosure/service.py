@@ -130,7 +130,7 @@ class DisclosureService:
     def __init__(self, config, registers, *, keyring: Optional[KeyRing] = None):
         self.config = config
         self.registers = registers
-        self.keyring = keyring or registers.keyring
+        self.keyring = keyring or KeyRing(config.data_dir)
         self.oplog = OperationLog(self.keyring, config.data_dir)
         bind_keyring([registers.engine(r) for r in ("juki", "fuhyo")], self.keyring)
         self.font = getattr(getattr(config, "security", None), "font_path", None)

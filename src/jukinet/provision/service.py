@@ -148,7 +148,7 @@ class ProvisionService:
                  keyring: Optional[KeyRing] = None):
         self.config = config
         self.registers = registers
-        self.keyring = keyring or registers.keyring
+        self.keyring = keyring or KeyRing(config.data_dir)
         self.oplog = OperationLog(self.keyring, config.data_dir)
         self.digests = Digests(self.keyring)
         self.national = national or NationalClient(config)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.config import Config, SecurityConfig
 from jukinet.errors import JukinetError
+from jukinet.keyring import KeyRing
 from jukinet.observability import metrics
 from jukinet.security import roles as R
 from jukinet.security import totp_secret
@@ -82,7 +83,7 @@ class Security:
         self.config = config
         self.cfg: SecurityConfig = getattr(config, "security", None) or SecurityConfig()
         self.registers = registers
-        self.oplog = OperationLog(registers.keyring, config.data_dir)
+        self.oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)
         self._totp: Optional[TotpSecretCipher] = None
 
     # ---- helpers -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection, Engine
 
 from jukinet.config import Config
-from jukinet.keyring import KeyRing
 from jukinet.store import atrest
 from jukinet.store.engine import make_engine, writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
@@ -39,8 +38,6 @@ class Registers:
         self.admin_engine: Engine = make_engine(config.database.admin_url, synchronous=sync)
         # 個人番号 at rest (ADR 0025): the keys are loaded and checked against D1 at startup
         self.kojin_bango_cipher = atrest.load_for(config.data_dir, self.juki_engine)
-        #: the operator side's keys outside every database (operation-log MACs, search-key digests)
-        self.keyring = KeyRing(config.data_dir)
 
     def engine(self, register: str) -> Engine:
         return {"juki": self.juki_engine, "fuhyo": self.fuhyo_engine, "admin": self.admin_engine}[register]
