@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from jukinet import pki
 from jukinet.config import Config
-from jukinet.crl import DevCa, RevocationChecker
+from jukinet.pki.crl import DevCa, RevocationChecker
 
 
 def main(n: int = 10000) -> None:

@@ -108,7 +108,7 @@ def fill_records(config, registers, m: int, target: str) -> float:
     from sqlalchemy.schema import CreateIndex
 
     from jukinet.provision.records import Digests
-    from jukinet.security.keys import KeyRing
+    from jukinet.keyring import KeyRing
     from jukinet.store.tables_provision import juki_provision_records as t
 
     path = registers.engine("juki").url.database
@@ -159,7 +159,7 @@ def bench_history(config, registers, svc, m: int, samples: int) -> list[str]:
     from disclosure.conftest import KATSURAGI, OP
     from jukinet.disclosure.service import IntakeCommand
     from jukinet.provision.records import Digests
-    from jukinet.security.keys import KeyRing
+    from jukinet.keyring import KeyRing
 
     build = fill_records(config, registers, m, KATSURAGI)
     svc.intake(IntakeCommand("juki", "BENCH-2", "葛\U000E0102城𠮷子", "1961-02-03", "2", "名張市丸之内79番地"), OP, "T1")

@@ -68,7 +68,7 @@ def peak_rss_mb() -> float:
 def open_installation(data_dir: Path | None, residents: int):
     from jukinet.config import Config
     from jukinet.provision import catalogue as C
-    from jukinet.security.keys import KeyRing
+    from jukinet.keyring import KeyRing
     from jukinet.security.oplog import OperationLog
     from jukinet.store import provision
     from jukinet.store.registers import Registers
@@ -390,7 +390,7 @@ def bench_records(counts: list[int], records_dir: Path, samples: int = 200, cold
     from sqlalchemy import create_engine
 
     from jukinet.provision.records import provisions_for_person
-    from jukinet.security.keys import KeyRing
+    from jukinet.keyring import KeyRing
     from jukinet.store.registers import UnitOfWork
     from jukinet.store.repository import JukiRepository
     from jukinet import codes

@@ -6,7 +6,7 @@ Usage: python bench/retention_bench.py [--residents N] [--expired M] [--batch B]
    the base population only shapes the indexes; the purge is about the M rows), plus M history rows
    (default 1,000,000) superseded in 1850–1875 — past 150 years — inserted directly. The database
    file is then copied, so that both contenders start from the same bytes.
-2. **jukinet**: ``jukinet.ops.retention.run(only=["juki_history"])`` — batches of B rows
+2. **jukinet**: ``jukinet.retention.run(only=["juki_history"])`` — batches of B rows
    (default: the config's 5,000), each its own short write transaction. Meanwhile a reader thread
    does indexed look-ups (``JukiRepository.get`` by a random existing 住民票コード) at about R per
    second and records each latency, and a writer thread does a tiny write transaction 20 times a
@@ -165,7 +165,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from jukinet.config import Config
-    from jukinet.ops import retention
+    from jukinet import retention
     from jukinet.store import provision
     from jukinet.store.registers import Registers
 

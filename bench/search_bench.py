@@ -48,7 +48,7 @@ def main() -> None:
 
     from jukinet.config import Config
     from jukinet.search.service import SearchCommand, search
-    from jukinet.security.keys import KeyRing
+    from jukinet.keyring import KeyRing
     from jukinet.security.oplog import Actor, OperationLog
     from jukinet.store import provision
     from jukinet.store.registers import Registers

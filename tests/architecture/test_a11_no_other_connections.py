@@ -24,7 +24,7 @@ ALLOWED = {
     "outbox/worker.py": "forwards updates to the national servers (U5)",
     "provision/national.py": "queries the national servers (P3, N1)",
     "sim/cs.py": "simulator of a municipal CS (test/demo tooling, not the server)",
-    "reconcile/cli.py": "`sim cs-snapshot`: the simulated CS sending its snapshot (tooling)",
+    "cli/reconcile.py": "`sim cs-snapshot`: the simulated CS sending its snapshot (tooling)",
 }
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from jukinet.audit.monthly import due_month
 from jukinet.audit.service import JST, AuditService, parse_month
-from jukinet.ops.scheduler import OpsScheduler
-from jukinet.security.keys import KEY_FILE
+from jukinet.scheduler import OpsScheduler
+from jukinet.keyring import KEY_FILE
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_audit import audit_reports
 

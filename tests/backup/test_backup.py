@@ -28,7 +28,7 @@ from jukinet.backup.keys import PASSPHRASE_ENV, PRIVATE_NAME, PUBLIC_NAME, Priva
 from jukinet.cli import app
 from jukinet.config import Config
 from jukinet.errors import JukinetError
-from jukinet.ops.scheduler import OpsScheduler
+from jukinet.scheduler import OpsScheduler
 from jukinet.security.oplog import Actor, verify_all
 from jukinet.security.service import Security
 from jukinet.seed import populate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jukinet.intake.server import PrefectureServer
+from jukinet.server import PrefectureServer
 from jukinet.sim.cs import CsClient
 from jukinet.sim.national import start_national
 

@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from sqlalchemy import update
 
-from jukinet.intake.server import PrefectureServer
+from jukinet.server import PrefectureServer
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_security import operators
 from jukinet.web import auth as A

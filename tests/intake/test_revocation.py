@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from jukinet import pki
-from jukinet.crl import DevCa, RevocationChecker
-from jukinet.intake.server import PrefectureServer
-from jukinet.ops import metrics
+from jukinet.pki.crl import DevCa, RevocationChecker
+from jukinet.server import PrefectureServer
+from jukinet.observability import metrics
 from jukinet.sim.cs import CsClient
 from jukinet.store.tables_intake import INTAKE_TABLES
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import MetaData, func, select, text
 
 from jukinet.errors import JukinetError
-from jukinet.ops import retention
-from jukinet.ops.retention import RetentionRule, anniversary, cutoff_date, next_run_after, years_back
+from jukinet import retention
+from jukinet.retention import RetentionRule, anniversary, cutoff_date, next_run_after, years_back
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 from jukinet.store.tables_reconcile import RETENTION_RUNS
 
@@ -142,7 +142,7 @@ def test_a8_year_is_counted_in_japan(registers):
 
 
 def test_a8_planned_rules_are_skipped_until_their_table_exists(registers, monkeypatch):
-    from jukinet.ops.retention import PlannedRule, TableRule
+    from jukinet.retention import PlannedRule, TableRule
     from jukinet.store.tables_reconcile import juki_reconcile_runs
     retention.load_rules()
     monkeypatch.setitem(retention._RULES, "future_rule", PlannedRule("future_rule", "将来の記録", "テスト", "7年"))
@@ -220,7 +220,7 @@ def test_a8_next_daily_run_is_at_the_configured_time_in_japan():
 
 
 def test_a8_daily_task_of_serve_runs_every_rule_and_never_raises(aged, config, monkeypatch):
-    from jukinet.ops.scheduler import OpsScheduler
+    from jukinet.scheduler import OpsScheduler
 
     noon = datetime(2176, 11, 26, 3, 0, tzinfo=timezone.utc)              # 12:00 JST, TODAY
     sched = OpsScheduler(config, clock=lambda: noon, registers=aged)

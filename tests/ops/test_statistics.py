@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from jukinet.cli import app
 from jukinet.errors import JukinetError
-from jukinet.ops import charts, stats_report
+from jukinet import charts
+from jukinet.ops import stats_report
 from jukinet.ops.statistics import Period, collect, with_names
 
 from ops_people import TSU, YOKKAICHI, fuhyo, jst, juki, put_current, put_history

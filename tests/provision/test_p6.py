@@ -128,7 +128,7 @@ def test_p6_person_without_a_d1_record_gets_no_number(world):
 
 
 def test_p6_temporary_area_is_erased_after_the_delivery_window(world):
-    from jukinet.ops import retention
+    from jukinet import retention
 
     provide(world, requester_code="SOMU", affair_code="SOMU-KENZEI-F", juminhyo_code=P.TARO)
     store = temp_store(world.config, world.svc.keyring)

@@ -323,7 +323,7 @@ def test_p5_provisions_for_person_lists_everything_about_one_person_incl_former_
 
 
 def test_p5_provision_record_is_kept_seven_years_then_erased(world):
-    from jukinet.ops import retention
+    from jukinet import retention
     from jukinet.provision.records import Entry, write
 
     now = datetime.now(timezone.utc)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from jukinet import pki
 from jukinet.cli import app
-from jukinet.intake.server import PrefectureServer
+from jukinet.server import PrefectureServer
 from jukinet.reconcile.simulate import build_snapshot
 from jukinet.sim.cs import CsClient
 from jukinet.store.tables_intake import INTAKE_TABLES

@@ -12,7 +12,7 @@ from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive
 from jukinet.errors import JukinetError
 from jukinet.search import queries
 from jukinet.search.service import DetailCommand, SearchCommand, detail, search
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 from jukinet.security.oplog import Actor, OperationLog
 
 ACTOR = Actor("OP0001", "T0001")

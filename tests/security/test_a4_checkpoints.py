@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from jukinet.cli import app
 from jukinet.ops import status
-from jukinet.ops.scheduler import OpsScheduler
+from jukinet.scheduler import OpsScheduler
 from jukinet.security.oplog import Actor
 from jukinet.security.service import Security
 from jukinet.store.tables_security import OPLOG, operators

@@ -16,7 +16,7 @@ from jukinet.errors import JukinetError
 from jukinet.provision import lookup
 from jukinet.provision.items import parse_keys
 from jukinet.security import atrest_rotation
-from jukinet.security.atrest import KojinBangoKeys
+from jukinet.store.atrest import KojinBangoKeys
 from jukinet.seed import populate
 from jukinet.store import migrate
 from jukinet.store.registers import Registers

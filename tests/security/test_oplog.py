@@ -9,7 +9,7 @@ from sqlalchemy import delete, text, update
 from typer.testing import CliRunner
 
 from jukinet.cli import app
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 from jukinet.security.oplog import Actor, OperationLog, OplogUnavailable, verify_all
 from jukinet.store.tables_security import OPLOG
 

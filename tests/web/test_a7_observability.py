@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 
 from jukinet import codes, wareki
-from jukinet.ops import logs
+from jukinet.observability import logs
 from jukinet.store.tables_security import OPLOG, operators
 from operator_site import ADMIN, PEOPLE, call, juki, make_site, seed_people
 
@@ -55,7 +55,7 @@ def leaked(text: str) -> list[str]:
 
 @pytest.fixture
 def site(config, registers):
-    from jukinet.provision.cli import load_default_catalogue
+    from jukinet.cli.provision import load_default_catalogue
 
     ensure_pki(config)
     load_default_catalogue(config)
@@ -225,7 +225,7 @@ def test_a7_metrics_only_from_loopback_or_with_the_token(site):
 
 
 def test_a7_ops_status_shows_backup_outbox_and_retention(site, config):
-    from jukinet.ops import retention
+    from jukinet import retention
 
     api = site.api("operations")
     st = api.get("/api/v1/ops/status").json()

@@ -256,7 +256,7 @@ def site(config, registers):
     from datetime import datetime, timezone
 
     from jukinet.provision import approvals
-    from jukinet.provision.cli import load_default_catalogue
+    from jukinet.cli.provision import load_default_catalogue
     from jukinet.store.tables_provision import provision_media
     from jukinet.store.tables_security import operators
     from sqlalchemy import update

@@ -45,6 +45,8 @@ from jukinet.security import roles as R
 from jukinet.security.oplog import CHAINS, Actor
 from jukinet.store.tables_audit import roster_inventories
 from jukinet.store.tables_security import OPLOG, operators, sessions, webauthn_credentials
+import csv
+import io
 
 KINDS = {
     "unused": "長期未使用のアカウント",
@@ -293,9 +295,6 @@ class InventoryService:
 
 
 def csv_text(inv: Inventory) -> str:
-    import csv
-    import io
-
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["操作者ID", "区分", "対象", "内容"])

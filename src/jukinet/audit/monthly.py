@@ -28,6 +28,11 @@ from sqlalchemy import select
 
 from jukinet.audit.service import JST, Month, previous_month
 from jukinet.store.tables_audit import audit_reports, audit_signoffs
+from jukinet.audit.service import AuditService
+from jukinet.security.oplog import Actor
+from jukinet.security.oplog import CHAINS
+from jukinet.store.tables_security import OPLOG
+from sqlalchemy import func
 
 log = logging.getLogger("jukinet.ops")
 SCHEDULER_ACTOR = "scheduler"
@@ -69,9 +74,6 @@ def next_due_at(now: datetime, at: str) -> datetime:
 
 def run(config, registers, *, now: datetime) -> MonthlyRun:
     """Generate the due month's report unless it has one; never raises (failures: log, by code)."""
-    from jukinet.audit.service import AuditService
-    from jukinet.security.oplog import Actor
-
     month = due_month(now, config.audit.monthly_report_at)
     try:
         with registers.admin_tx(write=False) as conn:
@@ -92,11 +94,6 @@ def run(config, registers, *, now: datetime) -> MonthlyRun:
 
 def entry_count(registers, month: Month) -> int:
     """Entries of the three chains stamped in the month (what the report counts)."""
-    from sqlalchemy import func
-
-    from jukinet.security.oplog import CHAINS
-    from jukinet.store.tables_security import OPLOG
-
     total = 0
     for chain in CHAINS:
         t, _ = OPLOG[chain]

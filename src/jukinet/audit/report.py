@@ -21,6 +21,7 @@ from fpdf import FPDF
 from jukinet import wareki
 from jukinet.audit import analysis as an
 from jukinet.errors import JukinetError
+from jukinet import charts as ch
 
 FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
                    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
@@ -86,8 +87,6 @@ def flags_chart_png(a: an.Analysis, title: str) -> bytes:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from jukinet.ops import charts as ch
 
     counts = a.flag_counts()
     labels = [f"({k}) {an.KINDS[k]}" for k in counts]

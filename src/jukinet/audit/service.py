@@ -27,12 +27,13 @@ from sqlalchemy import func, insert, select
 from jukinet.audit import analysis as an
 from jukinet.config import AuditConfig, Config
 from jukinet.errors import JukinetError
+from jukinet.keyring import KeyRing
 from jukinet.security import checkpoints
-from jukinet.security.keys import KeyRing
 from jukinet.security.oplog import CHAINS, Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_audit import audit_reports, audit_signoffs, audit_watch
 from jukinet.store.tables_security import OPLOG, operators
+from jukinet.audit import report
 
 JST = an.JST
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -196,8 +197,6 @@ class AuditService:
     # ---- report --------------------------------------------------------------------------------
 
     def render(self, month: Month, now: datetime | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
-        from jukinet.audit import report
-
         a, names = self.analyse(month)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
                            partial=(now or datetime.now(timezone.utc)) < month.end_utc)

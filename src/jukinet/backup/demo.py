@@ -18,6 +18,7 @@ from typing import Optional
 
 from jukinet.backup import keys
 from jukinet.config import Config
+from jukinet.backup.service import run_and_record
 
 DEMO_KEY_DIR = "demo-backup-key"
 README = """デモ専用のバックアップ鍵 (DEMO ONLY — never use in production)
@@ -72,8 +73,6 @@ def ensure_demo_key(config: Config, *, bits: int = keys.KEY_BITS) -> tuple[Path,
 
 def demo_backup(config: Config, *, bits: int = keys.KEY_BITS) -> DemoBackup:
     """Key pair (first time) and one backup now; a failure is reported by code, never raised."""
-    from jukinet.backup.service import run_and_record
-
     key_dir, created = ensure_demo_key(config, bits=bits)
     out = DemoBackup(key_dir, key_dir / keys.PRIVATE_NAME, created, None)
     try:

@@ -37,6 +37,10 @@ from jukinet.errors import JukinetError
 from jukinet.store.engine import is_sqlite
 from jukinet.store.migrate import STORES
 from jukinet.store.repository import utcnow
+from jukinet.keyring import KeyRing
+from jukinet.security.oplog import Actor, OperationLog
+from jukinet.store.engine import make_engine, writer
+from jukinet.store.provision import postgres_roles
 
 log = logging.getLogger("jukinet.ops")
 
@@ -204,10 +208,6 @@ def prune(directory: Path, keep: int) -> list[Path]:
 def _oplog(config: Config, actor: str, outcome: str, detail: dict, at: datetime) -> None:
     """The run in the admin operation log (after the snapshot: it is in the next backup). A log
     failure does not undo a written backup; it is reported by code."""
-    from jukinet.security.keys import KeyRing
-    from jukinet.security.oplog import Actor, OperationLog
-    from jukinet.store.engine import make_engine, writer
-
     engine = make_engine(config.database.admin_url, synchronous=config.database.sqlite_synchronous)
     try:
         with writer(engine).begin() as conn:
@@ -355,8 +355,6 @@ def restore(path: Path, provider, target: Path, *, db_url: Optional[str] = None,
     """Restore a backup into a new, empty data directory (and, for PostgreSQL, the empty database
     of ``db_url``, an administrator URL as for ``init``). Nothing is written unless the whole backup
     is intact."""
-    from jukinet.store.provision import postgres_roles
-
     progress = progress or _noop
     started = time.monotonic()
     target = Path(target).absolute()

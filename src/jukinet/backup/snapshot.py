@@ -33,6 +33,9 @@ from sqlalchemy.engine import make_url
 from jukinet.config import CONFIG_NAME, Config
 from jukinet.errors import JukinetError
 from jukinet.store.migrate import STORES
+from jukinet.store.engine import make_engine
+from jukinet.store.migrate import current_revision
+import psycopg
 
 #: what a restore needs besides the databases (relative to the data directory)
 DATA_FILES = (CONFIG_NAME, "audit/checkpoints.jsonl")
@@ -147,8 +150,6 @@ def libpq(url: str) -> tuple[str, dict]:
 @contextmanager
 def pg_exported_snapshot(url: str) -> Iterator[str]:
     """Hold a REPEATABLE READ transaction open and yield its exported snapshot id."""
-    import psycopg
-
     conninfo, env = libpq(url)
     conn = psycopg.connect(conninfo, password=env.get("PGPASSWORD"))
     try:
@@ -203,9 +204,6 @@ def pg_restore(url: str, dump: Path) -> None:
 
 
 def schema_heads(config: Config) -> dict:
-    from jukinet.store.engine import make_engine
-    from jukinet.store.migrate import current_revision
-
     heads = {}
     for store in STORES:
         engine = make_engine(config.database.url(store))

@@ -35,13 +35,14 @@ from jukinet.disclosure import access, forms
 from jukinet.errors import JukinetError
 from jukinet.provision.items import ITEMS  # noqa: F401 - also for the templates
 from jukinet.provision.records import bind_keyring, provisions_for_person
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 from jukinet.security.model import FORBIDDEN, refused
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_disclosure import (CORRECTION_REQUESTS, CORRECTION_STEPS, DISCLOSURE_REQUESTS,
                                              form_register, inquiries)
 from jukinet.store.tables_provision import provision_affairs, provision_requesters
+from jukinet.geo.mie import BY_CODE
 
 JST = timezone(timedelta(hours=9))
 MATCH, MISMATCH = "一致", "不一致"
@@ -597,8 +598,6 @@ class DisclosureService:
 
 
 def _municipality(code: Optional[str]) -> Optional[str]:
-    from jukinet.geo.mie import BY_CODE
-
     m = BY_CODE.get(code or "")
     return m.name if m else code
 

@@ -15,9 +15,10 @@ D2 never has a 個人番号 (PIA II(2).2④): :class:`FuhyoRecord` has no such f
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Optional
+from jukinet import kana, moji
 
 SEX = {"1": "男", "2": "女"}
 
@@ -108,8 +109,6 @@ class FuhyoRecord:
 
 def derive_juki(r: JukiRecord) -> JukiRecord:
     """Compute the derived items (3, 8, 13, 20, 26) from the received text."""
-    from jukinet import kana, moji
-
     fs = r.former_surname
     name_g = moji.count_gaiji(r.name)
     addr_g = moji.count_gaiji(r.address)
@@ -125,8 +124,6 @@ def derive_juki(r: JukiRecord) -> JukiRecord:
 
 def derive_fuhyo(r: FuhyoRecord) -> FuhyoRecord:
     """Compute the derived items (3, 9, 11, 16, 17) from the received text."""
-    from jukinet import kana, moji
-
     name_g = moji.count_gaiji(r.name)
     addr_g = moji.count_gaiji(r.address)
     last_g = moji.count_gaiji(r.last_address)

@@ -44,6 +44,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
+from jukinet.geo import _towns
 
 __all__ = ["Municipality", "Town", "MUNICIPALITIES", "BY_CODE", "OTHER_MUNICIPALITIES", "OTHER_BY_CODE",
            "PREFECTURE", "PREFECTURE_CODE", "towns", "format_address", "random_banchi", "random_address",
@@ -166,8 +167,6 @@ def is_mie(code: Optional[str]) -> bool:
 
 @lru_cache(maxsize=None)
 def _all_towns() -> dict[str, tuple[Town, ...]]:
-    from jukinet.geo import _towns
-
     return {code: tuple(Town(*t) for t in ts) for code, ts in _towns.TOWNS.items()}
 
 

@@ -30,6 +30,7 @@ from jukinet import pki
 from jukinet.errors import JukinetError
 from jukinet.intake import wire
 from jukinet.intake.service import IntakeService, make_item
+from jukinet.pki.crl import RevocationChecker
 
 router = APIRouter(prefix="/cs/v1", tags=["事務1 市町村CS"])
 log = logging.getLogger("jukinet.intake")
@@ -114,8 +115,6 @@ def _revocation(request: Request):
     """The installation's CRL checker (ADR 0030), one per application."""
     checker = getattr(request.app.state, "revocation", None)
     if checker is None:
-        from jukinet.crl import RevocationChecker
-
         checker = request.app.state.revocation = RevocationChecker(request.app.state.config)
     return checker
 

@@ -36,7 +36,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection
 
 from jukinet.config import Config
-from jukinet.domain.reasons import JUKI_REASONS, ChangeRefused, check_fuhyo, check_juki
+from jukinet.domain.reasons import JUKI_REASONS, check_fuhyo, check_juki
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.errors import JukinetError
 from jukinet.intake import wire
@@ -46,8 +46,10 @@ from jukinet.store.registers import Registers
 from jukinet.store.repository import JST, FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
-from jukinet.ops import metrics
+from jukinet.observability import metrics
 from jukinet.store.tables_intake import INTAKE_TABLES
+import hashlib
+from jukinet.geo.mie import BY_CODE
 
 log = logging.getLogger("jukinet.intake")
 
@@ -81,7 +83,6 @@ class Item:
 
 def make_item(obj: Any, size: Optional[int] = None) -> Item:
     body = wire.canonical(obj)
-    import hashlib
 
     return Item(obj, hashlib.sha256(body).hexdigest(), wire.notification_id_of(obj), wire.register_of(obj),
                 size if size is not None else len(body))
@@ -122,7 +123,6 @@ class IntakeService:
         self.registers = registers
         self.config = config
         self.on_applied = on_applied
-        from jukinet.geo.mie import BY_CODE
 
         self._prefix = {code: m.address_prefix for code, m in BY_CODE.items()}
         self._groups = {"juki": _Group(), "fuhyo": _Group()}

@@ -23,6 +23,7 @@ import time
 from typing import Callable, Optional
 
 import uvicorn
+from asyncio import sslproto
 
 HandshakeHook = Callable[[str, Optional[str]], None]
 
@@ -139,8 +140,6 @@ def unified_protocol_class(ssl_context: ssl.SSLContext, first_byte_timeout: floa
     protocol then runs on top, with the TLS extension in its scope. Plain connections never carry
     a client certificate, so the CS endpoints refuse them (``CLIENT_CERT_REQUIRED``).
     """
-    from asyncio import sslproto
-
     http_class = protocol_class()
 
     class UnifiedProtocol(asyncio.Protocol):

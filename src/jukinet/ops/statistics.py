@@ -30,14 +30,17 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Callable, Optional
+from typing import Optional
 
-from sqlalchemy import Integer, cast, func, inspect, literal, select, union_all
+from sqlalchemy import func, inspect, select, union_all
 
 from jukinet.errors import JukinetError
-from jukinet.store.repository import JST, _as_utc
+from jukinet.store.repository import JST
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
+from jukinet.store.tables_disclosure import CORRECTION_REQUESTS, DISCLOSURE_REQUESTS
+from jukinet.store.tables_provision import PROVISION_RECORDS, provision_affairs, provision_requesters
 from jukinet.store.tables_reconcile import RECONCILE
+from jukinet.geo.mie import BY_CODE, OTHER_BY_CODE
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -237,10 +240,6 @@ class ProvisionsSource(StatSource):
 
     def _names(self, registers) -> tuple[dict, dict]:
         """Requester and affair names from the catalogue (admin database), code → name."""
-        try:
-            from jukinet.store.tables_provision import provision_affairs, provision_requesters
-        except ImportError:
-            return {}, {}
         with registers.admin_tx(write=False) as conn:
             if not inspect(conn).has_table(provision_requesters.name):
                 return {}, {}
@@ -249,10 +248,6 @@ class ProvisionsSource(StatSource):
         return req, aff
 
     def _tables(self):
-        try:
-            from jukinet.store.tables_provision import PROVISION_RECORDS
-        except ImportError:
-            return {}
         return PROVISION_RECORDS
 
     def available(self, registers) -> bool:
@@ -284,19 +279,14 @@ class ProvisionsSource(StatSource):
 
 class _RegisterTableSource(StatSource):
     """Counts of one table of both registers by month (JST of ``at_column``) and two dimensions,
-    from a room's own tables (imported lazily); "no data yet" while they do not exist."""
+    from a room's own tables; "no data yet" while they do not exist."""
 
-    module = ""
-    tables_name = ""
+    tables: dict = {}
     at_column = ""
     dims: tuple = ()
 
     def _tables(self) -> dict:
-        try:
-            mod = __import__(self.module, fromlist=[self.tables_name])
-        except ImportError:
-            return {}
-        return getattr(mod, self.tables_name, {})
+        return self.tables
 
     def available(self, registers) -> bool:
         tables = self._tables()
@@ -327,8 +317,7 @@ class DisclosuresSource(_RegisterTableSource):
 
     name, title = "disclosures", "開示請求件数"
     columns = ("month", "register", "scope", "outcome", "count")
-    module, tables_name, at_column, dims = ("jukinet.store.tables_disclosure", "DISCLOSURE_REQUESTS", "received_at",
-                                            ("scope", "outcome"))
+    tables, at_column, dims = DISCLOSURE_REQUESTS, "received_at", ("scope", "outcome")
 
 
 class CorrectionsSource(_RegisterTableSource):
@@ -336,8 +325,7 @@ class CorrectionsSource(_RegisterTableSource):
 
     name, title = "corrections", "訂正等の申出件数"
     columns = ("month", "register", "kind", "status", "count")
-    module, tables_name, at_column, dims = ("jukinet.store.tables_disclosure", "CORRECTION_REQUESTS", "received_at",
-                                            ("kind", "status"))
+    tables, at_column, dims = CORRECTION_REQUESTS, "received_at", ("kind", "status")
 
 
 class PlannedSource(StatSource):
@@ -381,8 +369,6 @@ def collect(registers, period: Period, names: Optional[list[str]] = None) -> dic
 
 
 def municipality_name(code: str) -> str:
-    from jukinet.geo.mie import BY_CODE, OTHER_BY_CODE
-
     m = BY_CODE.get(code) or OTHER_BY_CODE.get(code)
     if m is None:
         return code

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jukinet.ops import charts as ch
+from jukinet import charts as ch
 from jukinet.ops.statistics import REGISTER_LABELS, Period, StatTable, municipality_name, with_names
 
 STATUS_LABELS = {"completed": "完了", "refused": "拒否"}

@@ -32,6 +32,11 @@ from jukinet.config import Config
 from jukinet.security import checkpoints as oplog_checkpoints
 from jukinet.store import migrate
 from jukinet.store.engine import is_sqlite
+from jukinet.intake.service import INTAKE_TABLES
+from jukinet.store.tables_reconcile import RETENTION_RUNS
+from jukinet.backup.service import status_path
+from jukinet.retention import next_run_after
+from jukinet.audit import monthly
 
 BACKUP_FIELDS = ("last_success_at", "last_failure_at", "last_failure_code", "last_bytes", "last_seconds", "last_file")
 
@@ -176,8 +181,6 @@ def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
 
 
 def outbox(registers, register: str, now: datetime) -> OutboxStatus:
-    from jukinet.intake.service import INTAKE_TABLES
-
     st = OutboxStatus(register)
     t = INTAKE_TABLES[register][1]
     try:
@@ -197,8 +200,6 @@ def outbox(registers, register: str, now: datetime) -> OutboxStatus:
 
 def retention(registers, register: str) -> RetentionStatus:
     """The last run of the retention job in ``register`` (one batch = one run of every rule)."""
-    from jukinet.store.tables_reconcile import RETENTION_RUNS
-
     st = RetentionStatus(register)
     t = RETENTION_RUNS[register]
     try:
@@ -217,8 +218,6 @@ def retention(registers, register: str) -> RetentionStatus:
 
 def backup(config: Config) -> BackupStatus:
     """``DIR/ops/backup-status.json`` as written by the backup job; absent means "never ran"."""
-    from jukinet.backup.service import status_path
-
     path = status_path(config)
     st = BackupStatus()
     if not path.exists():
@@ -241,8 +240,6 @@ def backup(config: Config) -> BackupStatus:
 
 
 def scheduler(config: Config, sched, now: datetime) -> SchedulerStatus:
-    from jukinet.ops.retention import next_run_after
-
     rc = config.retention
     st = SchedulerStatus(enabled=rc.enabled, daily_at=rc.daily_at)
     if rc.enabled:
@@ -275,8 +272,6 @@ def collect(registers, config: Config, *, sched=None, now: Optional[datetime] = 
 
 
 def monthly_report(registers, config: Config, sched, now: datetime):
-    from jukinet.audit import monthly
-
     return monthly.status(config, registers, now, getattr(sched, "monthly_outcome", None))
 
 

@@ -32,7 +32,7 @@ from typing import Callable, Optional
 import httpx
 from sqlalchemy import select, update
 
-from jukinet import crl
+from jukinet.pki import crl
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.intake.service import comm_row
@@ -42,6 +42,7 @@ from jukinet.store.registers import Registers
 from jukinet.store.repository import FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 from jukinet.store.tables_intake import INTAKE_TABLES
+from sqlalchemy import func
 
 log = logging.getLogger("jukinet.outbox")
 
@@ -63,7 +64,7 @@ class NationalClient:
     """HTTPS with mutual TLS to one national server, presenting the prefecture's certificate."""
 
     def __init__(self, base_url: str, ssl_context, timeout: float = 30.0):
-        """``ssl_context``: an ``ssl.SSLContext``, or a :class:`jukinet.crl.OutboundContexts` whose
+        """``ssl_context``: an ``ssl.SSLContext``, or a :class:`jukinet.pki.crl.OutboundContexts` whose
         context (with the CRLs in force) is taken before each request (ADR 0030)."""
         self.base_url, self.timeout = base_url, timeout
         self.contexts = ssl_context if isinstance(ssl_context, crl.OutboundContexts) else None
@@ -297,8 +298,6 @@ class OutboxWorker:
 
 def outbox_counts(registers: Registers, register: str) -> dict[str, int]:
     """Entries per state (for health and monitoring)."""
-    from sqlalchemy import func
-
     outbox = INTAKE_TABLES[register][1]
     with registers.engine(register).connect() as conn:
         return {s: n for s, n in conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))}

@@ -24,6 +24,7 @@ from jukinet.errors import JukinetError
 from jukinet.provision import access
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.tables_provision import provision_approvals
+from jukinet.provision.catalogue import read
 
 STATUS = {"requested": "承認待ち", "approved": "承認済み", "rejected": "却下", "used": "使用済み"}
 
@@ -89,8 +90,6 @@ def listing(registers, *, limit: int = 100) -> list[Approval]:
 def request(registers, oplog: OperationLog, config, op, terminal_id: Optional[str], *, requester_code: str,
             affair_code: str, max_rows: int, purpose: str, days: Optional[int] = None,
             now: Optional[datetime] = None) -> Approval:
-    from jukinet.provision.catalogue import read
-
     now = now or datetime.now(timezone.utc)
     purpose = " ".join((purpose or "").split())
     if not purpose or len(purpose) > 200:

@@ -41,6 +41,7 @@ from jukinet.provision.items import ITEMS
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.tables_provision import (provision_affairs, provision_catalogue_changes, provision_grants,
                                             provision_requesters)
+import tomli_w
 
 FORMAT = "jukinet.provision-catalogue/1"
 DEFAULT_PATH = Path(__file__).with_name("catalogue.toml")
@@ -396,8 +397,6 @@ def history(registers, *, limit: int = 100) -> list[dict]:
 
 def to_toml(spec: Spec) -> str:
     """The stored catalogue as a file (for download and editing; loading it back changes nothing)."""
-    import tomli_w
-
     doc = {"format": FORMAT, "version": spec.version or datetime.now(timezone.utc).date().isoformat(),
            "requesters": [{"code": r.code, "name": r.name, "kind": r.kind}
                           for r in sorted(spec.requesters.values(), key=lambda r: r.code) if r.status == "active"],

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
 from jukinet.provision.tempstore import TempStore
-from jukinet.security.atrest import cipher_of
+from jukinet.store.atrest import cipher_of
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet import kana
 from jukinet.provision.items import Four, Keys, normalize_name, row_view, same_address
-from jukinet.security.atrest import cipher_of
+from jukinet.store.atrest import cipher_of
 from jukinet.store.tables import fuhyo_current, juki_current
 
 TABLES = {"juki": juki_current, "fuhyo": fuhyo_current}

@@ -15,7 +15,7 @@ from typing import Optional
 
 import httpx
 
-from jukinet import crl
+from jukinet.pki import crl
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 

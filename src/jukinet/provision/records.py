@@ -16,7 +16,7 @@ No value of personal data is stored:
   the index — one B-tree descent per code, whatever the table's size;
 * items → their names; 突合 → 一致/不一致 per item.
 
-The keys live in ``DIR/keys/oplog.key`` (:mod:`jukinet.security.keys`), outside every database and
+The keys live in ``DIR/keys/oplog.key`` (:mod:`jukinet.keyring`), outside every database and
 in the backup; a reader of the database alone cannot tell whose provisions these are.
 """
 
@@ -31,10 +31,17 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 from jukinet.security.oplog import OperationLog
 from jukinet.store.tables import juki_history
 from jukinet.store.tables_provision import PROVISION_RECORDS
+from pathlib import Path
+import hashlib
+import hmac
+from jukinet.store.repository import JukiRepository
+from jukinet.store.tables import fuhyo_history
+from jukinet.store.tables import fuhyo_current
+from jukinet.store.tables import juki_current
 
 OUTCOMES = {"provided": "提供", "not_found": "該当なし", "ambiguous": "複数該当", "refused": "拒否", "failed": "失敗"}
 KINDS = {"provision": "提供", "transfer": "移転", "national_query": "全国サーバ照会"}
@@ -62,8 +69,6 @@ def keyring_for(conn: Connection) -> KeyRing:
         return k
     url = conn.engine.url
     if url.get_backend_name() == "sqlite" and url.database:
-        from pathlib import Path
-
         return KeyRing(Path(url.database).parent)
     raise JukinetError("KEYRING_REQUIRED", "鍵の場所が分かりません。keyring を指定してください。")
 
@@ -79,9 +84,6 @@ class Digests:
 
     def keys(self, keys: dict) -> str:
         """JSON of the keyed digest per key — exactly :meth:`OperationLog.digest_keys` (same key, same text)."""
-        import hashlib
-        import hmac
-
         if self._search_key is None:
             self._search_key = self.keyring.key("search-keys")
         k = self._search_key
@@ -92,8 +94,6 @@ class Digests:
     def person(self, juminhyo_code: Optional[str]) -> Optional[str]:
         if not juminhyo_code:
             return None
-        import hashlib
-        import hmac
 
         if self._person_key is None:
             self._person_key = self.keyring.key("provision-person")
@@ -176,8 +176,6 @@ def _entry(register: str, r) -> Entry:
 
 
 def _register_of(uow) -> str:
-    from jukinet.store.repository import JukiRepository
-
     return "juki" if isinstance(uow.repo, JukiRepository) else "fuhyo"
 
 
@@ -185,20 +183,16 @@ def person_codes(conn: Connection, register: str, juminhyo_code: str) -> list[st
     """The person's 住民票コード and every earlier one (住民票コード変更 keeps the old code in the history
     with ``superseded_by_reason`` 住民票コード変更; the new version's 更新順番号 links them)."""
     if register != "juki":
-        from jukinet.store.tables import fuhyo_history
-
         codes, frontier = [juminhyo_code], [juminhyo_code]
         while frontier:   # D2 keeps 旧住民票コード on the record itself
             rows = conn.execute(select(fuhyo_history.c.old_juminhyo_code).where(
                 fuhyo_history.c.juminhyo_code.in_(frontier), fuhyo_history.c.old_juminhyo_code.is_not(None))).all()
-            from jukinet.store.tables import fuhyo_current
 
             rows += conn.execute(select(fuhyo_current.c.old_juminhyo_code).where(
                 fuhyo_current.c.juminhyo_code.in_(frontier), fuhyo_current.c.old_juminhyo_code.is_not(None))).all()
             frontier = sorted({r[0] for r in rows} - set(codes))
             codes += frontier
         return codes
-    from jukinet.store.tables import juki_current
 
     codes, frontier = [juminhyo_code], [juminhyo_code]
     while frontier:

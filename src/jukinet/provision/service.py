@@ -31,11 +31,14 @@ from jukinet.provision import lookup
 from jukinet.provision.items import FOUR_LABELS, ITEMS, Keys, check_items, match, national_view, parse_keys
 from jukinet.provision.national import NationalClient, NationalRefused, NationalUnavailable, query_body
 from jukinet.provision.records import Digests, Entry, bind_keyring, write
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.security.roles import PURPOSES
 from jukinet.store.repository import utcnow
+import re
+from jukinet.store.tables_provision import provision_catalogue_changes as changes
+from sqlalchemy import func, select
 
 log = logging.getLogger("jukinet.provision")
 
@@ -135,8 +138,6 @@ class _Attempt:
 
 
 def _case_ref(v: Optional[str]) -> Optional[str]:
-    import re
-
     v = (v or "").strip() or None
     if v is not None and not re.fullmatch(r"[A-Za-z0-9\-]{1,32}", v):
         raise JukinetError("CASE_REF_FORMAT", "案件番号は英数字とハイフン32文字以内で入力してください。", field="case_ref")
@@ -160,10 +161,6 @@ class ProvisionService:
 
     def catalogue(self) -> C.Spec:
         """The catalogue, re-read whenever it changed (every change adds a row to its change history)."""
-        from sqlalchemy import func, select
-
-        from jukinet.store.tables_provision import provision_catalogue_changes as changes
-
         with self.registers.admin_tx(write=False) as conn:
             version = conn.execute(select(func.max(changes.c.change_id), func.count())).one()
             version = tuple(version)

@@ -12,7 +12,7 @@ renamed file — a moved expiry — does not decrypt). The name holds no persona
 written 0600 and fsynced, and erased by unlink.
 
 >>> import tempfile, pathlib, datetime
->>> from jukinet.security.keys import KeyRing
+>>> from jukinet.keyring import KeyRing
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> s = TempStore(d / "tmp", KeyRing(d))
 >>> now = datetime.datetime(2026, 11, 26, tzinfo=datetime.timezone.utc)
@@ -35,7 +35,7 @@ from typing import Optional
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from jukinet.security.keys import KeyRing
+from jukinet.keyring import KeyRing
 
 _NAME = re.compile(r"^(\d{10})_([A-Za-z0-9-]{1,64})\.bin$")
 

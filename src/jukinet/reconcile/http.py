@@ -23,7 +23,6 @@ and sizes, never content.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 from datetime import datetime, timezone
 
@@ -34,6 +33,9 @@ from starlette.concurrency import run_in_threadpool
 from jukinet.errors import JukinetError
 from jukinet.reconcile import service
 from jukinet.reconcile.snapshot import SnapshotRefused
+from jukinet.intake.api import _authenticate, _service
+from jukinet.intake.service import comm_row
+from jukinet.store.tables_intake import INTAKE_TABLES
 
 router = APIRouter(prefix="/cs/v1/consistency", tags=["事務6 整合性確認"])
 
@@ -60,8 +62,6 @@ def _refusal(status: int, err: dict) -> JSONResponse:
 
 
 async def _sender(request: Request):
-    from jukinet.intake.api import _authenticate, _service
-
     svc = _service(request)
     who, refused = await _authenticate(request, svc)
     return svc, who, refused
@@ -69,9 +69,6 @@ async def _sender(request: Request):
 
 def _comm(request: Request, register: str, *, direction: str, peer: str, result: str, code=None, fp=None,
           message_id=None, digest=None, size=None) -> None:
-    from jukinet.intake.service import comm_row
-    from jukinet.store.tables_intake import INTAKE_TABLES
-
     row = comm_row(at=datetime.now(timezone.utc), channel="cs", direction=direction, peer=peer, result=result,
                    code=code, peer_cert_sha256=fp, message_id=message_id, digest=digest, envelope_digest=digest,
                    size=size)

@@ -39,10 +39,11 @@ from sqlalchemy import String, and_, cast, func, insert, literal, select, update
 from jukinet import codes
 from jukinet.errors import JukinetError
 from jukinet.reconcile.snapshot import ITEMS, SnapshotReader, SnapshotRefused
-from jukinet.security.atrest import cipher_of
+from jukinet.store.atrest import cipher_of
 from jukinet.store.repository import _as_utc, utcnow
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_reconcile import RECONCILE
+from jukinet.geo.mie import MUNICIPALITIES, PREFECTURE_CODE
 
 log = logging.getLogger("jukinet.reconcile")
 
@@ -473,8 +474,6 @@ def mark_details_erased(conn, register: str, run_ids: list[int], at: datetime) -
 def known_municipalities(registers, register: str) -> list[str]:
     """The municipalities of this prefecture: Mie's 29 from :mod:`jukinet.geo.mie` when the
     installation is Mie's, otherwise those our file manages; plus any that ever sent a check."""
-    from jukinet.geo.mie import MUNICIPALITIES, PREFECTURE_CODE
-
     runs, _ = RECONCILE[_check_register(register)]
     codes_: set[str] = set()
     if registers.config.prefecture_code == PREFECTURE_CODE:

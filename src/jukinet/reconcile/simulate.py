@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from jukinet import codes
 from jukinet.reconcile.service import _lookup, _opened, _server_query
-from jukinet.security.atrest import cipher_of
+from jukinet.store.atrest import cipher_of
 from jukinet.reconcile.snapshot import ITEMS, record_line, write_snapshot_to
 from jukinet.store.tables import fuhyo_current, juki_current
 

@@ -60,6 +60,7 @@ import orjson
 
 from jukinet import codes, kana
 from jukinet.errors import JukinetError
+import io
 
 SCHEMA = "jukinet.snapshot/1"
 REGISTERS = ("juki", "fuhyo")
@@ -449,8 +450,6 @@ def write_snapshot_to(out: IO[bytes], register: str, municipality_code: str, lin
 def write_snapshot(register: str, municipality_code: str, records: list[dict], *, as_of: str,
                    snapshot_id: Optional[str] = None) -> bytes:
     """A whole snapshot in memory (small ones: tests, examples). ``records`` are sorted here."""
-    import io
-
     buf = io.BytesIO()
     recs = sorted(records, key=lambda r: r["juminhyo_code"])
     write_snapshot_to(buf, register, municipality_code, (record_line(register, r) for r in recs), len(recs),

@@ -24,8 +24,8 @@ from typing import Callable, Optional
 
 from sqlalchemy import bindparam, func, literal_column, select, update
 
-from jukinet.security.atrest import _REFRESH_SECONDS, KojinBangoCipher, KojinBangoKeys
-from jukinet.security.keys import KeyRing
+from jukinet.store.atrest import _REFRESH_SECONDS, KojinBangoCipher, KojinBangoKeys
+from jukinet.keyring import KeyRing
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.engine import writer
 from jukinet.store.tables import juki_current, juki_history

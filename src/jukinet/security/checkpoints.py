@@ -2,7 +2,7 @@
 
 A checkpoint records, for one chain (``juki``, ``fuhyo``, ``admin``), its length (the head's seq)
 and head digest, with a MAC under the installation's key ring (purpose ``chain``,
-:mod:`jukinet.security.keys`). They are appended to ``DIR/audit/checkpoints.jsonl``, a file in the
+:mod:`jukinet.keyring`). They are appended to ``DIR/audit/checkpoints.jsonl``, a file in the
 data directory, outside the databases they protect — someone who can write a database can delete
 a whole chain *and* its head row, but cannot remove a line from this file nor forge one.
 
@@ -42,7 +42,7 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from jukinet.security.keys import KEY_FILE, KeyRing
+from jukinet.keyring import KEY_FILE, KeyRing
 from jukinet.store.tables_security import OPLOG, operators
 
 log = logging.getLogger("jukinet.audit")

@@ -11,7 +11,7 @@ be written, the transaction fails and the access is refused (fail closed); and o
 database for logins, roster changes and refusals not tied to a register.
 
 Chain: ``entry_hash = HMAC(chain key, canonical(entry) incl. prev_hash)``; the key lives outside the
-databases (:mod:`jukinet.security.keys`). Anchor: ``oplog_head`` holds the last (seq, hash) with a
+databases (:mod:`jukinet.keyring`). Anchor: ``oplog_head`` holds the last (seq, hash) with a
 MAC and is updated in the same transaction, so deleting the tail is detected; MAC'd checkpoints in
 ``DIR/audit/checkpoints.jsonl`` (:mod:`jukinet.security.checkpoints`: written at init, at the start
 of ``jukinet serve``, daily, on every ``audit report`` and by each successful verify) detect a
@@ -32,9 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
-from jukinet.ops import metrics
+from jukinet.keyring import KeyRing
+from jukinet.observability import metrics
 from jukinet.security import checkpoints as cpf
-from jukinet.security.keys import KeyRing
 from jukinet.store.tables_security import OPLOG
 
 GENESIS = "0" * 64

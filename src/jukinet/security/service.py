@@ -31,11 +31,11 @@ from sqlalchemy.engine import Connection
 
 from jukinet.config import Config, SecurityConfig
 from jukinet.errors import JukinetError
-from jukinet.ops import metrics
+from jukinet.keyring import KeyRing
+from jukinet.observability import metrics
 from jukinet.security import roles as R
 from jukinet.security import totp_secret
 from jukinet.security import webauthn as W
-from jukinet.security.keys import KeyRing
 from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED, OPERATOR_INACTIVE,
                                     SESSION_EXPIRED, SESSION_IDLE, SESSION_INVALID, SESSION_TERMINAL,
                                     TERMINAL_UNREGISTERED, Operator, Refused, Session, Terminal, refused, utc)

@@ -3,7 +3,7 @@
 ``operators.totp_secret`` (plaintext) is replaced by ``totp_secret_ct`` (AES-256-GCM: nonce ‖
 ciphertext ‖ tag; the associated data binds it to the operator_id and the key id, so a ciphertext
 copied to another operator's row does not decrypt) and ``totp_secret_key`` (the key id). The key
-file is ``DIR/keys/totp.json`` — the machinery of :mod:`jukinet.security.atrest` (ADR 0025) with
+file is ``DIR/keys/totp.json`` — the machinery of :mod:`jukinet.store.atrest` (ADR 0025) with
 its own file and purpose, so 個人番号 key rotation never touches the operators' secrets. It is
 created on first use while the admin database holds no sealed secret; otherwise a missing file
 stops with ``ATREST_KEY_MISSING`` (restore it from the backup, which carries ``keys/``).
@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
-from jukinet.security.atrest import SealingCipher, SealingKeys
+from jukinet.store.atrest import SealingCipher, SealingKeys
 from jukinet.store.tables_security import operators
 
 #: the columns that replace ``totp_secret`` in ``operators``

@@ -43,6 +43,10 @@ from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.intake.api import decode, peer_certificate
 from jukinet.store.repository import utcnow
+from jukinet.geo.mie import OTHER_BY_CODE
+from jukinet.sim.synthetic import other_prefecture_people
+from jukinet.intake.transport import ServerThread, make_server
+from starlette.concurrency import run_in_threadpool
 
 KINDS = {"juki": "national", "fuhyo": "national-fuhyo"}
 SYNTHETIC_PERSONS = 2000
@@ -102,9 +106,6 @@ class NationalStore:
         self.db.close()
 
     def ensure_synthetic(self, n: int = SYNTHETIC_PERSONS, seed: int = 7) -> None:
-        from jukinet.geo.mie import OTHER_BY_CODE
-        from jukinet.sim.synthetic import other_prefecture_people
-
         with self.lock:
             if self.db.execute("SELECT count(*) FROM persons WHERE prefecture != '240001'").fetchone()[0]:
                 return
@@ -273,7 +274,6 @@ def create_app(config: Config, register: str, store: NationalStore) -> FastAPI:
             return _refuse(400, "CLIENT_DISCONNECTED", "送信元が切断しました。")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _refuse(400, "BATCH_FORMAT", "{\"messages\": [...]} の形式で送信してください。")
-        from starlette.concurrency import run_in_threadpool
 
         return {"results": await run_in_threadpool(store.receive, sender, body["messages"])}
 
@@ -299,8 +299,6 @@ def create_app(config: Config, register: str, store: NationalStore) -> FastAPI:
 def start_national(config: Config, registers: tuple[str, ...] = ("juki", "fuhyo"), *,
                    synthetic: int = SYNTHETIC_PERSONS):
     """Start the national simulators in background threads; returns [(ServerThread, store)]."""
-    from jukinet.intake.transport import ServerThread, make_server
-
     tls = config.tls
     out = []
     for register in registers:

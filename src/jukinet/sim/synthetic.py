@@ -14,6 +14,7 @@ from typing import Optional
 from jukinet import codes
 from jukinet.geo.mie import Municipality, random_address
 from jukinet.seed.names import GAIJI_SURNAMES, SURNAME_WEIGHTS, SURNAMES, given_pool
+from jukinet.geo.mie import OTHER_MUNICIPALITIES
 
 
 def new_juminhyo_code(rng: random.Random) -> str:
@@ -61,8 +62,6 @@ class Person:
 
 def other_prefecture_people(n: int, seed: int, today: date) -> list[Person]:
     """``n`` deterministic persons living outside Mie (for the national sims' query API)."""
-    from jukinet.geo.mie import OTHER_MUNICIPALITIES
-
     rng = random.Random(seed)
     weights = [m.population for m in OTHER_MUNICIPALITIES]
     out = []

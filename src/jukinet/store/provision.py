@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

@@ -1,4 +1,4 @@
-"""The two register databases of one installation, opened from its config.
+"""The databases of one installation, opened from its config (built by :mod:`jukinet.bootstrap`).
 
 ``Registers`` holds one engine per register and hands out units of work:
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection, Engine
 
 from jukinet.config import Config
-from jukinet.security import atrest
+from jukinet.store import atrest
 from jukinet.store.engine import make_engine, writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
 

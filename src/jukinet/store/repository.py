@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
-from jukinet.security.atrest import cipher_of
+from jukinet.store.atrest import cipher_of
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
 

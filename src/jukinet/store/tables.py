@@ -29,7 +29,7 @@ def _juki_version_columns(current: bool) -> list[Column]:
         Column("sex", String(1), nullable=False),                     # 6
         Column("address", Text, nullable=False),                      # 7
         Column("address_gaiji_count", Integer, nullable=False),       # 8
-        # 9 個人番号: sealed, never in the clear (jukinet.security.atrest, ADR 0025)
+        # 9 個人番号: sealed, never in the clear (jukinet.store.atrest, ADR 0025)
         Column("kojin_bango_ct", LargeBinary),      # AES-256-GCM nonce ‖ ciphertext ‖ tag, AAD = 住民票コード
         Column("kojin_bango_key", SmallInteger),     # data key id
         Column("kojin_bango_bi", String(32)),        # keyed blind index (exact lookups)

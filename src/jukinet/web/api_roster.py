@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
+from jukinet.security.oplog import verify_all
 
 router = APIRouter(prefix="/api/v1", tags=["操作者・操作ログ"], responses=ERRORS)
 
@@ -90,8 +91,6 @@ def operator_status(operator_id: str, body: StatusIn, request: Request, ctx: A.C
 @router.post("/audit/verify", response_model=list[ChainReport])
 def audit_verify(request: Request, ctx: A.Ctx = Depends(api_ctx)):
     """Verify the three operation-log chains (監査者 only)."""
-    from jukinet.security.oplog import verify_all
-
     sec = A.security(request)
     sec.require(ctx.operator, ctx.terminal_id, "audit_verify", "audit_verify")
     reports = verify_all(sec.oplog, {c: sec.registers.engine(c) for c in ("juki", "fuhyo", "admin")})

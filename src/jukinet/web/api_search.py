@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from jukinet.search import service as S
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.web.ui import authorize_search
+from jukinet.web.auth import authorize_search
+import dataclasses
 
 router = APIRouter(prefix="/api/v1", tags=["事務5 検索"], responses=ERRORS)
 
@@ -104,8 +105,6 @@ def search(body: SearchRequest, request: Request, ctx: A.Ctx = Depends(api_ctx))
 
 
 def _record(r) -> dict:
-    import dataclasses
-
     d = dataclasses.asdict(r)
     d.pop("name_seion", None)
     return d

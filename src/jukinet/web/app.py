@@ -1,7 +1,8 @@
 """The FastAPI application of 都道府県サーバ / 附票都道府県サーバ.
 
-For now it serves the health endpoint; the CS intake API, the operator UI and the API for other
-bodies' terminals are added as routers by their rooms. Errors are returned as
+A door: :func:`create_app` receives the installation from :mod:`jukinet.bootstrap` and puts it,
+its config, registers and services on ``app.state`` for the routers of each room (the CS intake
+API, the operator UI, the API for other bodies' terminals, the health endpoint). Errors are returned as
 ``{"error": {"code": …, "message": …}}`` with no personal data.
 """
 
@@ -16,13 +17,26 @@ from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.ops import status as ops_status
 from jukinet.store import migrate
+from jukinet.bootstrap import Installation, bootstrap
 from jukinet.store.registers import Registers
 from jukinet.web import safety, transport_security
+from jukinet.intake.api import router as intake_router
+from jukinet.reconcile.http import router as reconcile_router
+from jukinet.web.ui import install as install_operator_side
+from jukinet.web.provision import install as install_provision
+from jukinet.web.disclosure import install as install_disclosure
+from jukinet.web.stats import router as stats_router
+from jukinet.web.audit_reports import router as audit_router
+from jukinet.web.ops import install as install_ops
 
 
-def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
-    registers = registers or Registers(config)
+def create_app(installation: Installation | Config, registers: Registers | None = None) -> FastAPI:
+    """The application of one installation (from :func:`jukinet.bootstrap.bootstrap`; a
+    :class:`Config`, with or without open ``registers``, is assembled into one here)."""
+    inst = installation if isinstance(installation, Installation) else bootstrap(installation, registers=registers)
+    config, registers = inst.config, inst.registers
     app = FastAPI(title="jukinet 都道府県サーバ", version=__version__)
+    app.state.installation = inst
     app.state.config = config
     app.state.registers = registers
 
@@ -31,11 +45,7 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
         return JSONResponse(status_code=400, content={"error": exc.as_dict()})
 
     safety.install(app)  # Q2: an unexpected exception is a coded JSON answer, never text/plain
-
-    from jukinet.intake.api import router as intake_router  # 事務1: the CS channel (mutual TLS)
-
     app.include_router(intake_router)
-    from jukinet.reconcile.http import router as reconcile_router  # 事務6: consistency checks on the CS channel
 
     app.include_router(reconcile_router)
 
@@ -60,25 +70,17 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
         return JSONResponse(status_code=200 if status == "ok" else 503,
                             content={"status": status, "version": __version__, "registers": registers_status})
 
-    from jukinet.web.ui import install as install_operator_side  # operator UI, terminal API, static, fonts
+    install_operator_side(app, inst)
 
-    install_operator_side(app, config, registers)
+    install_provision(app, inst)
 
-    from jukinet.web.provision import install as install_provision  # 事務2/事務4: provision screens and API
-
-    install_provision(app, config, registers)
-    from jukinet.web.disclosure import install as install_disclosure  # 事務3: disclosure, corrections, forms
-
-    install_disclosure(app, config, registers)
-    from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
+    install_disclosure(app, inst)
 
     app.include_router(stats_router)
-    from jukinet.web.audit_reports import router as audit_router  # A4 monthly analysis, A2 inventory
 
     app.include_router(audit_router)
-    from jukinet.web.ops import install as install_ops  # A7: operations status, /metrics, request log + metrics
 
-    install_ops(app, config, registers)
+    install_ops(app, inst)
     transport_security.install(app, config)  # outermost: HSTS on every TLS response (ADR 0031)
 
     return app

@@ -30,15 +30,19 @@ from jukinet.audit import report as rp
 from jukinet.audit.service import DECISIONS, FLAG_DISPOSITIONS, AuditService, parse_month
 from jukinet.errors import JukinetError
 from jukinet.web import auth as A
+from jukinet import wareki
+from jukinet.web.ui import _jst
+from jukinet.web.ui import templates
+from jukinet.web.ui import render
+from jukinet.web.ui import ctx_post
+from jukinet.store.tables_audit import audit_watch
+from sqlalchemy import select
 
 router = APIRouter(include_in_schema=False)
 
 
 def wareki_time(v) -> str:
     """A stored UTC time as 和暦 date + JST time (令和8年11月26日 09:15)."""
-    from jukinet import wareki
-    from jukinet.web.ui import _jst
-
     if v in (None, ""):
         return ""
     text = _jst(v)
@@ -46,16 +50,11 @@ def wareki_time(v) -> str:
 
 
 def _install_filter() -> None:
-    from jukinet.web.ui import templates
-
     templates.env.filters.setdefault("wareki_time", wareki_time)
 
 
 def _svc(request: Request) -> AuditService:
-    st = request.app.state
-    if not hasattr(st, "audit"):
-        st.audit = AuditService(st.config, st.registers)
-    return st.audit
+    return request.app.state.installation.audit
 
 
 def _inv(request: Request) -> inv.InventoryService:
@@ -72,8 +71,6 @@ def _log(request: Request, ctx: A.Ctx, action: str, detail: dict, result_count: 
 
 
 def _render(request: Request, name: str, ctx: A.Ctx, status: int = 200, **kw):
-    from jukinet.web.ui import render
-
     _install_filter()
     return render(request, name, ctx, status=status, KINDS=an.KINDS, DECISIONS=DECISIONS,
                   FLAG_DISPOSITIONS=FLAG_DISPOSITIONS, INV_KINDS=inv.KINDS, DISPOSITIONS=inv.DISPOSITIONS, **kw)
@@ -88,8 +85,6 @@ def _month(request: Request, ctx: A.Ctx, form, action: str):
 
 
 async def _post(request: Request, permission: str, action: str):
-    from jukinet.web.ui import ctx_post
-
     ctx, form = await ctx_post(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, permission, action)
     return ctx, form
@@ -172,10 +167,6 @@ async def _inventory_page(request: Request, ctx: A.Ctx, *, error=None, notice=No
 
 
 def _watch_list(request: Request) -> dict:
-    from sqlalchemy import select
-
-    from jukinet.store.tables_audit import audit_watch
-
     with request.app.state.registers.admin_tx(write=False) as conn:
         return dict(conn.execute(select(audit_watch.c.operator_id, audit_watch.c.address_prefix)).all())
 

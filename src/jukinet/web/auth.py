@@ -18,6 +18,7 @@ from typing import Optional
 
 from fastapi import Request
 
+from jukinet.security import roles as R
 from jukinet.security.model import CSRF, Operator, Refused, Session, refused  # noqa: F401
 from jukinet.security.oplog import Actor
 from jukinet.security.service import Security
@@ -108,3 +109,13 @@ async def check_csrf(request: Request, ctx: Ctx | None = None, form=None) -> Non
     if not sent or not expected or not secrets.compare_digest(str(sent), str(expected)) or not _origin_ok(request):
         actor = ctx.actor if ctx else Actor(None, terminal_id(request))
         raise security(request).refuse(actor, action_name(request), refused(CSRF))
+
+
+def authorize_search(request: Request, ctx: Ctx, registers, action: str) -> None:
+    """Every register searched must be in scope; a refusal is logged in that register's chain."""
+    sec = security(request)
+    if not ctx.operator.search_registers():
+        sec.require(ctx.operator, ctx.terminal_id, "search", action)
+    for reg in registers:
+        if reg in R.REGISTERS:
+            sec.require(ctx.operator, ctx.terminal_id, "search", action, register=reg)

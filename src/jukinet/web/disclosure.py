@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from jukinet.bootstrap import Installation
 from jukinet.disclosure import access
 from jukinet.disclosure import service as S
 from jukinet.errors import JukinetError
@@ -251,9 +252,9 @@ async def inquiry_handle(request: Request):
     return _inquiries(request, ctx, notice="対応を記録しました。")
 
 
-def install(app: FastAPI, config, registers) -> None:
+def install(app: FastAPI, inst: Installation) -> None:
     """Add the 事務3 screens to the application (after the operator side)."""
-    app.state.disclosure = S.DisclosureService(config, registers)
+    app.state.disclosure = inst.disclosure
     app.include_router(router)
 
 

@@ -28,13 +28,17 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
+from jukinet.bootstrap import Installation
 from jukinet import wareki
-from jukinet.ops import logs, metrics
-from jukinet.ops import status as S
+from jukinet.observability import logs, metrics
+from jukinet.ops import state_metrics, status as S
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
+from jukinet.web.ui import render
+from jukinet.web.ui import JST
+from jukinet.web.ui import templates
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["運用"], responses=ERRORS)
@@ -138,8 +142,6 @@ def _status(request: Request, ctx: A.Ctx, action: str) -> S.OpsStatus:
 
 @router.get("/ops")
 def ops_page(request: Request):
-    from jukinet.web.ui import render
-
     ctx = A.context(request)
     st = _status(request, ctx, "ops_status_view")
     return render(request, "ops/index.html", ctx, st=st)
@@ -155,8 +157,6 @@ DB_NAMES = {"juki": "本人確認情報ファイル (juki)", "fuhyo": "附票本
 
 def wareki_dt(v) -> str:
     """An instant as 和暦 date and time in JST (令和8年11月26日 22:30:05)."""
-    from jukinet.web.ui import JST
-
     if v is None:
         return ""
     local = (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).astimezone(JST)
@@ -183,14 +183,12 @@ def duration_ja(seconds) -> str:
     return f"{s}秒"
 
 
-def install(app: FastAPI, config, registers) -> None:
+def install(app: FastAPI, inst: Installation) -> None:
     """Add ``/ops``, ``/api/v1/ops/status``, ``/metrics`` and the observability middleware."""
-    from jukinet.web.ui import templates
-
     templates.env.filters.update(wareki_dt=wareki_dt, bytes_ja=bytes_ja, duration_ja=duration_ja)
     templates.env.globals["DB_NAMES"] = DB_NAMES
-    app.state.metrics_registry = metrics.app_registry(
-        registers, config, lambda: getattr(app.state, "ops_scheduler", None))
+    app.state.metrics_registry = state_metrics.app_registry(
+        inst.registers, inst.config, lambda: getattr(app.state, "ops_scheduler", None))
     app.include_router(router)
     app.include_router(api)
     app.add_middleware(Observe)

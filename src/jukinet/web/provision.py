@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
+from jukinet.bootstrap import Installation
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals, catalogue as C
 from jukinet.provision.batch import BatchCommand, BatchService
@@ -544,9 +545,9 @@ def records_page(request: Request, register: str = "juki"):
     return _page(request, "records.html", ctx, rows=rows, register=register)
 
 
-def install(app: FastAPI, config, registers) -> None:
+def install(app: FastAPI, inst: Installation) -> None:
     """Add the 事務2/事務4 screens and API to the application (after the operator side)."""
-    app.state.provision = ProvisionService(config, registers)
+    app.state.provision = inst.provision
     app.include_router(router)
     app.include_router(api)
 

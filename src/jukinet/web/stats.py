@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Optional
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -27,6 +26,7 @@ from jukinet.ops import stats_report
 from jukinet.ops.statistics import Period, collect, sources, with_names
 from jukinet.security.model import FORBIDDEN
 from jukinet.web import auth as A
+from jukinet.web.ui import render
 
 router = APIRouter(include_in_schema=False)
 HERE = Path(__file__).parent
@@ -66,8 +66,6 @@ def _svg_uri(svg: str) -> str:
 
 @router.get("/stats")
 async def stats_page(request: Request):
-    from jukinet.web.ui import render
-
     ctx = _ctx(request, "stats_view")
     error = None
     try:

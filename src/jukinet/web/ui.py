@@ -19,17 +19,19 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from jukinet.bootstrap import Installation
 from jukinet import wareki
-from jukinet.config import Config
 from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
 from jukinet.search import service as search_service
 from jukinet.security import roles as R
 from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.security.oplog import recent
-from jukinet.security.service import Security
 from jukinet.web import auth as A
 from jukinet.web.transport_security import cookie_secure, delete_cookie, set_cookie
+from jukinet.web.auth import authorize_search
+from jukinet.security.oplog import verify_all
+from jukinet.web import api_auth, api_roster, api_search
 
 HERE = Path(__file__).parent
 JST = timezone(timedelta(hours=9))
@@ -301,16 +303,6 @@ def search_command(f: dict) -> search_service.SearchCommand:
         sex=f["sex"] or None, address=f["address"] or None, include_removed=f["include_removed"], page=page)
 
 
-def authorize_search(request: Request, ctx: A.Ctx, registers, action: str) -> None:
-    """Every register searched must be in scope; a refusal is logged in that register's chain."""
-    sec = A.security(request)
-    if not ctx.operator.search_registers():
-        sec.require(ctx.operator, ctx.terminal_id, "search", action)
-    for reg in registers:
-        if reg in R.REGISTERS:
-            sec.require(ctx.operator, ctx.terminal_id, "search", action, register=reg)
-
-
 @router.get("/search")
 def search_page(request: Request):
     ctx = A.context(request)
@@ -535,8 +527,6 @@ def audit(request: Request):
 
 @router.post("/audit/verify")
 async def audit_verify(request: Request):
-    from jukinet.security.oplog import verify_all
-
     ctx, _ = await ctx_post(request)
     sec = A.security(request)
     sec.require(ctx.operator, ctx.terminal_id, "audit_verify", "audit_verify")
@@ -564,11 +554,9 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def install(app: FastAPI, config: Config, registers) -> None:
+def install(app: FastAPI, inst: Installation) -> None:
     """Add the operator UI, its terminal API, static files and the refusal handling to ``app``."""
-    from jukinet.web import api_auth, api_roster, api_search
-
-    app.state.security = Security(config, registers)
+    app.state.security = inst.security
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
     for mod in (api_auth, api_search, api_roster):

@@ -31,7 +31,7 @@ TABLES = {"juki_current": "juminhyo_code", "juki_history": "history_id"}
 
 
 def _cipher(conn):
-    from jukinet.security.atrest import KojinBangoCipher
+    from jukinet.store.atrest import KojinBangoCipher
 
     data_dir = context.config.attributes.get("data_dir")
     if data_dir is None:

@@ -54,6 +54,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from jukinet.errors import JukinetError
+from jukinet.store.tables import juki_current, juki_history
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 KEY_FILE = Path("keys") / "kojin_bango.json"
 #: the columns that replace ``kojin_bango`` in ``juki_current`` and ``juki_history``
@@ -303,11 +306,6 @@ def attach(engine, cipher: KojinBangoCipher) -> None:
 
 def sample_row(conn):
     """One sealed row of D1 (current or history), or None (also before the migration to juki_0007)."""
-    from sqlalchemy import select
-    from sqlalchemy.exc import DBAPIError
-
-    from jukinet.store.tables import juki_current, juki_history
-
     for t in (juki_current, juki_history):
         try:
             row = conn.execute(select(t.c.juminhyo_code, *(t.c[c] for c in COLUMNS))
@@ -327,8 +325,6 @@ def load_for(data_dir: Path | str, engine) -> KojinBangoCipher:
     ``ATREST_KEY_MISSING``. A key file that does not open a sealed row stops it with
     ``ATREST_KEY_MISMATCH`` (wrong or replaced file).
     """
-    from sqlalchemy.exc import DBAPIError
-
     try:
         with engine.connect() as conn:
             row = sample_row(conn)

@@ -14,55 +14,43 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.audit.analysis import KINDS
+from jukinet.audit.inventory import InventoryService, csv_text
+from jukinet.audit.service import parse_month, previous_month
+from jukinet.cli.common import DataDir, console, fail, open_installation
 from jukinet.errors import JukinetError
+from jukinet.security.oplog import Actor
 
-console = Console(stderr=True)
 out = Console()
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
 CLI_ACTOR = "cli"
 
 
-def _fail(e: JukinetError) -> None:
-    console.print(f"[red]{e.code}[/red]: {e.message}")
-    raise typer.Exit(2)
-
-
 def _open(data_dir: Path):
-    from jukinet.store.registers import Registers
-
-    try:
-        config = Config.load(data_dir)
-    except JukinetError as e:
-        _fail(e)
-    return config, Registers(config)
+    """The installation of ``data_dir`` (:mod:`jukinet.bootstrap`)."""
+    return open_installation(data_dir)
 
 
 def report_command(month: Optional[str] = typer.Option(None, "--month", help="対象月 YYYY-MM (日本時間; 既定: 前月)"),
                    out_dir: Path = typer.Option(Path("."), "--out", help="PDF・CSV の出力先ディレクトリ"),
                    data_dir: Path = DataDir):
     """操作ログ月次分析 (A4): 管理責任者への報告書 (PDF・CSV) を作成し、SHA-256 を記録する."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from jukinet.audit.service import AuditService, parse_month, previous_month
-    from jukinet.security.oplog import Actor
-
     try:
         m = parse_month(month) if month is not None else previous_month()
     except JukinetError as e:
-        _fail(e)
-    config, registers = _open(data_dir)
+        fail(e)
+    inst = _open(data_dir)
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                       transient=True) as bar:
             bar.add_task(f"{m.key} の操作ログを分析しています", total=None)
-            g = AuditService(config, registers).generate(Actor(CLI_ACTOR, None), m)
+            g = inst.audit.generate(Actor(CLI_ACTOR, None), m)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
-        registers.dispose()
+        inst.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     pdf_path, csv_path = out_dir / f"audit-{m.key}.pdf", out_dir / f"audit-{m.key}.csv"
     pdf_path.write_bytes(g.pdf)
@@ -70,7 +58,6 @@ def report_command(month: Optional[str] = typer.Option(None, "--month", help="�
     t = Table(title=f"操作ログ月次分析 {m.key}: ログ {g.analysis.entries} 件、フラグ {len(g.analysis.flags)} 件")
     for c in ("区分", "内容", "件数"):
         t.add_column(c)
-    from jukinet.audit.analysis import KINDS
 
     for k, n in g.analysis.flag_counts().items():
         t.add_row(f"({k})", KINDS[k], str(n))
@@ -82,38 +69,30 @@ def watch_command(operator: str = typer.Option(..., "--operator", help="操作�
                   address_prefix: str = typer.Option(..., "--address-prefix", help="操作者の住所区域 (空で解除)"),
                   data_dir: Path = DataDir):
     """操作者の住所区域を記録する (月次分析のフラグ d: 同じ区域に住む人の照会)."""
-    from jukinet.audit.service import AuditService
-    from jukinet.security.oplog import Actor
-
-    config, registers = _open(data_dir)
+    inst = _open(data_dir)
     try:
-        AuditService(config, registers).set_watch(Actor(CLI_ACTOR, None), operator, address_prefix)
+        inst.audit.set_watch(Actor(CLI_ACTOR, None), operator, address_prefix)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
-        registers.dispose()
+        inst.close()
     out.print(f"操作者 {operator} の住所区域を{'記録' if address_prefix.strip() else '解除'}しました。")
 
 
 def inventory_command(csv_file: Optional[Path] = typer.Option(None, "--csv", help="指摘を CSV に出力"),
                       data_dir: Path = DataDir):
     """名簿の棚卸し (A2): 直近12か月の操作ログと名簿を照合し、指摘を表示する (確認の記録は画面で)."""
-    from jukinet.audit.inventory import InventoryService, csv_text
-    from jukinet.security.keys import KeyRing
-    from jukinet.security.oplog import Actor, OperationLog
-
-    config, registers = _open(data_dir)
+    inst = _open(data_dir)
     try:
-        oplog = OperationLog(KeyRing(config.data_dir), config.data_dir)
-        svc = InventoryService(config, registers, oplog)
-        inv = svc.take()
-        with registers.admin_tx() as conn:
+        oplog = inst.oplog
+        inv = InventoryService(inst.config, inst.registers, oplog).take()
+        with inst.registers.admin_tx() as conn:
             oplog.append(conn, "admin", actor=Actor(CLI_ACTOR, None), action="roster_inventory_view",
                          result_count=len(inv.findings), detail={"sha256": inv.sha256, "csv": csv_file is not None})
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
-        registers.dispose()
+        inst.close()
     t = Table(title=f"名簿の棚卸し: {len(inv.accounts)} 名、指摘 {len(inv.findings)} 件")
     for c in ("操作者ID", "区分", "内容"):
         t.add_column(c)

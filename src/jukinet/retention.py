@@ -18,7 +18,7 @@ rule                          store   rows                                      
 ``fuhyo_removed``             fuhyo   消除された附票 (``fuhyo_current``, 状態区分 消除)      150 years
 ``reconcile_details_juki``    juki    整合性確認の相違一覧 (``reconcile_differences``)       config
 ``reconcile_details_fuhyo``   fuhyo   same, 附票                                           config
-``provision_records``         juki    提供・移転の記録 (拒否を含む), 7 years (P5) — jukinet.provision.retention
+``provision_records``         juki    提供・移転の記録 (拒否を含む) (P5)                     7 years
 ``provision_records_fuhyo``   fuhyo   the same of the 附票 side                            7 years
 ``fuhyo_kojin_bango_temp``    fuhyo   附票提供用の個人番号一時領域 (files, ADR 0017)         < 1 year
 ``provision_media_files``     juki    server copies of encrypted batch results (ADR 0016)  config
@@ -35,36 +35,42 @@ most. So on ``today`` every row whose retention date is on or before :func:`cuto
 need to erase its history separately: every earlier version was superseded no later than the 消除,
 so its own clock ran out no later.
 
-**Adding a rule** (issue 5: 提供・移転の記録 7 years; the fuhyo 個人番号 temporary area): write a
-:class:`RetentionRule` (usually a :class:`TableRule`) in your own module and call
-:func:`register_rule` at import time, under the name of the planned rule it implements; list the
-module in :data:`RULE_MODULES` (it is imported when present). A rule whose table does not exist
-yet is reported as ``skipped``.
+The provision record's retention date is the day (JST) of the attempt; it is erased on the first
+run after the same calendar day 7 years later (PIA III(1).5 R1, III(2).5 R1: "7年分保存"), by the
+same date rule as the registers. The temporary area and the media files are files outside the
+databases; their rules erase the files whose window has passed and record the counts like every
+other rule (the store named is where the run is recorded).
+
+**Adding a rule**: write a :class:`RetentionRule` (usually a :class:`TableRule`) here and register it
+in :func:`_builtin`. A rule whose table does not exist yet is reported as ``skipped``. Before a run
+each rule is bound to the installation's registers (:meth:`RetentionRule.bind`), so a rule never
+opens a database itself (ADR 0033).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable, Optional
 
 from sqlalchemy import Integer, Table, and_, cast, delete, func, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
+from jukinet.keyring import KeyRing
+from jukinet.provision.tempstore import TempStore
 from jukinet.store.repository import JST, utcnow
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
+from jukinet.store.tables_provision import PROVISION_RECORDS, provision_media
 from jukinet.store.tables_reconcile import RECONCILE, RETENTION_RUNS
 
 log = logging.getLogger("jukinet.retention")
 
-#: modules that register further rules when they exist (imported by :func:`load_rules`)
-RULE_MODULES = ("jukinet.provision.retention",)
 
 
 # ------------------------------------------------------------------ dates
@@ -134,6 +140,12 @@ class RetentionRule:
     title: str = ""           # Japanese, for people
     basis: str = ""           # where the period comes from
     period: str = ""          # "150年", "7年", …
+
+    registers = None          # the installation's registers, bound by :func:`run`
+
+    def bind(self, registers) -> "RetentionRule":
+        self.registers = registers
+        return self
 
     def available(self, conn: Connection) -> bool:
         return True
@@ -304,6 +316,96 @@ class PlannedRule(RetentionRule):
         return False
 
 
+# ------------------------------------------------------------------ 事務2: provision record, temporary area, media
+
+PROVISION_BASIS = "PIA III(1).5 R1, III(2).5 R1: 提供・移転の記録は7年分保存 (P5)"
+
+
+class _FileRule(RetentionRule):
+    """Files in a directory of the data directory whose window has passed (no database rows)."""
+
+    def available(self, conn: Connection) -> bool:
+        return True
+
+    def cutoff(self, today: date, config) -> Cutoff:
+        """Files expired by now — or by the start of ``today`` (JST) when the job runs for a later day."""
+        self.config = config
+        return Cutoff(today, max(datetime.now(timezone.utc), jst_midnight_after(today - timedelta(days=1))))
+
+    def _expired(self, cutoff: Cutoff) -> list[tuple[datetime, Path]]:
+        raise NotImplementedError
+
+    def eligible(self, conn: Connection, cutoff: Cutoff) -> int:
+        return len(self._expired(cutoff))
+
+    def by_year(self, conn: Connection, cutoff: Cutoff) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for when, _ in self._expired(cutoff):
+            y = (when + timedelta(hours=9)).year
+            out[y] = out.get(y, 0) + 1
+        return out
+
+    def erase_batch(self, conn: Connection, cutoff: Cutoff, limit: int) -> int:
+        n = 0
+        for _, p in self._expired(cutoff)[:limit]:
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
+
+class KojinBangoTempRule(_FileRule):
+    name = "fuhyo_kojin_bango_temp"
+    store = "fuhyo"
+    title = "附票提供用の個人番号一時領域"
+    basis = "PIA II(2).6②, III(2).7 R2/R3: 提供後の一時的な保存、1年未満で自動消去 (P6)"
+
+    def cutoff(self, today: date, config) -> Cutoff:
+        self.period = f"{config.provision.kojin_bango_temp_days}日"
+        return super().cutoff(today, config)
+
+    def _expired(self, cutoff: Cutoff):
+        store = TempStore(self.config.resolve(self.config.provision.kojin_bango_temp_dir), KeyRing(self.config.data_dir))
+        return [(datetime.fromtimestamp(exp, timezone.utc), p) for exp, p in store.expired(cutoff.instant)]
+
+
+class MediaFilesRule(_FileRule):
+    """The server's copy of an encrypted batch result, ``media_retention_days`` after it was written
+    (the media register keeps the entry and its digest; ``erased_at`` is set)."""
+
+    name = "provision_media_files"
+    store = "juki"
+    title = "一括提供の結果ファイル (暗号化済み) のサーバ上の控え"
+    basis = "ADR 0016: 受け渡しの後は保持しない (媒体管理簿の記録は残す)"
+
+    def cutoff(self, today: date, config) -> Cutoff:
+        self.period = f"{config.provision.media_retention_days}日"
+        self.config = config
+        d = today - timedelta(days=config.provision.media_retention_days + 1)
+        return Cutoff(d, jst_midnight_after(d))
+
+    def _expired(self, cutoff: Cutoff):
+        d = self.config.resolve(self.config.provision.media_dir)
+        if not d.exists():
+            return []
+        out = []
+        for p in d.glob("*.jkm"):
+            when = datetime.fromtimestamp(p.stat().st_mtime, timezone.utc)
+            if when < cutoff.instant:
+                out.append((when, p))
+        return sorted(out)
+
+    def erase_batch(self, conn: Connection, cutoff: Cutoff, limit: int) -> int:
+        files = self._expired(cutoff)[:limit]
+        n = super().erase_batch(conn, cutoff, limit)
+        if files:
+            with self.registers.admin_tx() as aconn:
+                aconn.execute(update(provision_media).where(
+                    provision_media.c.media_id.in_([p.stem for _, p in files]),
+                    provision_media.c.erased_at.is_(None)).values(erased_at=datetime.now(timezone.utc)))
+        return n
+
+
+
 _RULES: dict[str, RetentionRule] = {}
 
 
@@ -329,20 +431,18 @@ def _builtin() -> None:
                                 instant=False, where=removed, title=f"消除された{label}",
                                 basis=basis if reg == "juki" else fbasis, years_from_config="retention.register_years"))
         register_rule(ReconcileDetailsRule(reg))
-    register_rule(PlannedRule("provision_records", "提供・移転の記録 (拒否を含む)", "PIA III(1).5 R1: 7年分保存 (P5)", "7年"))
-    register_rule(PlannedRule("fuhyo_kojin_bango_temp", "附票提供用の個人番号一時領域",
-                              "PIA II(2).6②: 1年未満, 一時的な保存後に自動消去 (P6)", "1年未満"))
+    # 事務2 (P5, P6): the provision record of each register, the fuhyo 個人番号 temporary area, media files
+    for reg, name in (("juki", "provision_records"), ("fuhyo", "provision_records_fuhyo")):
+        register_rule(TableRule(name, reg, PROVISION_RECORDS[reg], key="record_id", column="at", instant=True,
+                                title=f"提供・移転の記録 (拒否を含む、{'本人確認情報' if reg == 'juki' else '附票本人確認情報'})",
+                                basis=PROVISION_BASIS, years_from_config="provision.record_years"))
+    register_rule(KojinBangoTempRule())
+    register_rule(MediaFilesRule())
 
 
 def load_rules() -> dict[str, RetentionRule]:
     if not _RULES:
         _builtin()
-        for m in RULE_MODULES:
-            try:
-                importlib.import_module(m)
-            except ModuleNotFoundError as e:
-                if e.name is None or not m.startswith(e.name):
-                    raise
     return dict(_RULES)
 
 
@@ -380,6 +480,7 @@ def run(registers, *, dry_run: bool = False, today: Optional[date] = None, only:
     batch_id = uuid.uuid4().hex
     reports = []
     for rule in rules.values():
+        rule.bind(registers)
         started = clock()
         t0 = time.monotonic()
         rep = RuleReport(rule.name, rule.title, rule.store, rule.period, "completed")

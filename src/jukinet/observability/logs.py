@@ -21,6 +21,8 @@ import logging
 import sys
 import traceback
 from datetime import datetime, timezone
+from jukinet.errors import JukinetError
+from pathlib import Path
 
 #: the request being served (set by the HTTP middleware, copied into worker threads by anyio)
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("jukinet_request_id", default=None)
@@ -71,8 +73,6 @@ class TextFormatter(logging.Formatter):
 
 def formatter(log_format: str) -> logging.Formatter:
     if log_format not in ("json", "text"):
-        from jukinet.errors import JukinetError
-
         raise JukinetError("LOG_FORMAT_INVALID", "log_format は json か text を指定してください。",
                            field="observability.log_format")
     return JsonFormatter() if log_format == "json" else TextFormatter()
@@ -106,8 +106,6 @@ def configure(config, stream=None) -> logging.Handler:
 def configure_demo(config, path, console_stream=None) -> logging.Handler:
     """``jukinet demo``: every line to ``path`` in the configured format (a person tails it with
     ``tail -f``), and only warnings and errors on the console, as readable text."""
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handler = configure(config, stream=open(path, "a", encoding="utf-8", buffering=1))

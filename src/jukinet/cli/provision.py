@@ -23,14 +23,22 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from datetime import datetime, timezone
+
 import typer
-from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, fail, installation, open_installation
+from jukinet.config import Config
 from jukinet.errors import JukinetError
-
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+from jukinet.provision import access, approvals, catalogue as C
+from jukinet.provision.batch import BatchCommand, BatchService
+from jukinet.provision.media import decrypt_file
+from jukinet.provision.records import recent
+from jukinet.provision.service import NationalQueryCommand
+from jukinet.security.oplog import Actor
+from jukinet.store.tables_provision import provision_media as t
 TERMINAL = "CONSOLE"
 
 catalogue_app = typer.Typer(help="提供先・移転先と事務のカタログ (事務2)", no_args_is_help=True)
@@ -46,51 +54,33 @@ def _line(text: str) -> None:
     sys.stdout.flush()
 
 
-def _fail(e: JukinetError) -> None:
-    console.print(f"[red]{e.code}[/red]: {e.message}")
-    raise typer.Exit(2)
-
-
 class _Ctx:
-    def __init__(self, data_dir: Path):
-        from jukinet.provision.service import ProvisionService
-        from jukinet.security.service import Security
-        from jukinet.store.registers import Registers
+    """The installation of the data directory (:mod:`jukinet.bootstrap`) and its services."""
 
-        try:
-            self.config = Config.load(data_dir)
-        except JukinetError as e:
-            _fail(e)
-        self.registers = Registers(self.config)
-        self.sec = Security(self.config, self.registers)
-        self.svc = ProvisionService(self.config, self.registers)
+    def __init__(self, data_dir: Path):
+        self.inst = open_installation(data_dir)
+        self.config = self.inst.config
+        self.registers = self.inst.registers
+        self.sec = self.inst.security
+        self.svc = self.inst.provision
 
     def operator(self, operator_id: Optional[str]):
         op = self.sec.get_operator(operator_id) if operator_id else None
         if op is None or op.status != "active":
             self.close()
-            _fail(JukinetError("OPERATOR_INACTIVE", "有効な操作者IDを --operator で指定してください。"))
+            fail(JukinetError("OPERATOR_INACTIVE", "有効な操作者IDを --operator で指定してください。"))
         return op
 
     def close(self) -> None:
-        self.svc.close()
-        self.registers.dispose()
+        self.inst.close()
 
 
 # ------------------------------------------------------------------ catalogue
 
 def load_default_catalogue(config: Config) -> int:
-    """``jukinet init``: load the shipped catalogue unless the installation has one (returns changes)."""
-    from jukinet.provision import catalogue as C
-    from jukinet.security.keys import KeyRing
-    from jukinet.security.oplog import OperationLog
-    from jukinet.store.registers import Registers
-
-    registers = Registers(config)
-    try:
-        return len(C.ensure_default(registers, OperationLog(KeyRing(config.data_dir), config.data_dir)))
-    finally:
-        registers.dispose()
+    """The shipped catalogue unless the installation has one (returns changes; ``jukinet init``)."""
+    with installation(config) as inst:
+        return inst.ensure_default_catalogue()
 
 
 @catalogue_app.command("load")
@@ -98,21 +88,18 @@ def catalogue_load(file: Path = typer.Argument(..., exists=True, dir_okay=False,
                    operator: Optional[str] = typer.Option(None, "--operator", help="システム管理者の操作者ID"),
                    data_dir: Path = DataDir):
     """カタログファイルを読み込み、登録内容を置き換える (ないものは廃止)。変更はすべて記録する."""
-    from jukinet.provision import access, catalogue as C
-    from jukinet.security.oplog import Actor
-
     ctx = _Ctx(data_dir)
     try:
         if operator:
             op = ctx.operator(operator)
             if not access.can(op, "catalogue"):
-                _fail(JukinetError("FORBIDDEN", "この操作を行う権限がありません。"))
+                fail(JukinetError("FORBIDDEN", "この操作を行う権限がありません。"))
             actor = Actor(op.operator_id, TERMINAL)
         else:
             actor = Actor(f"console:{getpass.getuser()}"[:32], TERMINAL)
         changes = C.load_file(ctx.registers, ctx.svc.oplog, file.read_bytes(), actor=actor)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     for ch in changes:
@@ -141,8 +128,6 @@ def catalogue_show(data_dir: Path = DataDir):
 def catalogue_export(out_file: Optional[Path] = typer.Option(None, "--out", help="出力先 (省略時は標準出力)"),
                      data_dir: Path = DataDir):
     """登録されているカタログをファイル (TOML) に書き出す (編集して load で戻せる)."""
-    from jukinet.provision import catalogue as C
-
     ctx = _Ctx(data_dir)
     try:
         text = C.to_toml(ctx.svc.catalogue())
@@ -169,10 +154,6 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
                     check: bool = typer.Option(False, "--check", help="確認のみ (照会しない)"),
                     data_dir: Path = DataDir):
     """一括提供: 照会条件ファイルから暗号化した結果ファイルを作成し、媒体管理簿に記録する."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from jukinet.provision.batch import BatchCommand, BatchService
-
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     cmd = BatchCommand(requester, affair, input_file, out_file, encoding, approval, purpose, case_ref=case_ref)
@@ -191,7 +172,7 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
             res = b.run(cmd, op, TERMINAL, channel="console",
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     _line(f"媒体ID: {res.media_id}")
@@ -207,8 +188,6 @@ def provision_batch(operator: str = typer.Option(..., "--operator", help="操作
 def provision_decrypt(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="結果ファイル (.jkm)"),
                       out_file: Path = typer.Option(..., "--out", help="復号した CSV の出力先")):
     """結果ファイルを復号する (パスワードは環境変数 JUKINET_MEDIA_PASSWORD か入力)."""
-    from jukinet.provision.media import decrypt_file
-
     password = os.environ.get("JUKINET_MEDIA_PASSWORD") or typer.prompt("パスワード", hide_input=True)
     tmp = out_file.with_name(out_file.name + ".part")
     try:
@@ -218,17 +197,13 @@ def provision_decrypt(file: Path = typer.Argument(..., exists=True, dir_okay=Fal
         os.replace(tmp, out_file)
     except JukinetError as e:
         tmp.unlink(missing_ok=True)
-        _fail(e)
+        fail(e)
     console.print(f"復号しました: {out_file} ({n:,} バイト)")
 
 
 @provision_app.command("media")
 def provision_media(limit: int = typer.Option(50, "--limit"), data_dir: Path = DataDir):
     """媒体管理簿 (一括提供の出力記録) を表示する."""
-    from sqlalchemy import select
-
-    from jukinet.store.tables_provision import provision_media as t
-
     ctx = _Ctx(data_dir)
     try:
         with ctx.registers.admin_tx(write=False) as conn:
@@ -244,8 +219,6 @@ def provision_media(limit: int = typer.Option(50, "--limit"), data_dir: Path = D
 def provision_records(register: str = typer.Option("juki", "--register"), limit: int = typer.Option(50, "--limit"),
                       data_dir: Path = DataDir):
     """提供・移転の記録 (直近) を表示する (個人情報は含まない)."""
-    from jukinet.provision.records import recent
-
     ctx = _Ctx(data_dir)
     try:
         with ctx.registers.uow(register, write=False) as uow:
@@ -263,15 +236,13 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
                      purpose: str = typer.Option(..., "--purpose"), days: Optional[int] = typer.Option(None, "--days"),
                      data_dir: Path = DataDir):
     """一括提供の事前承認を申請する (業務担当者)."""
-    from jukinet.provision import approvals
-
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     try:
         a = approvals.request(ctx.registers, ctx.svc.oplog, ctx.config, op, TERMINAL, requester_code=requester,
                               affair_code=affair, max_rows=rows, purpose=purpose, days=days)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     _line(f"申請しました: {a.approval_id} (有効期限 {a.expires_at:%Y-%m-%d %H:%M} UTC)")
@@ -281,14 +252,12 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
 def approval_decide(operator: str = typer.Option(..., "--operator"), approval_id: str = typer.Option(..., "--id"),
                     approve: bool = typer.Option(..., "--approve/--reject"), data_dir: Path = DataDir):
     """事前承認の申請を承認・却下する (管理責任者)."""
-    from jukinet.provision import approvals
-
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     try:
         a = approvals.decide(ctx.registers, ctx.svc.oplog, op, TERMINAL, approval_id, approve=approve)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     _line(f"{a.approval_id}: {approvals.STATUS[a.status]}")
@@ -297,10 +266,6 @@ def approval_decide(operator: str = typer.Option(..., "--operator"), approval_id
 @approval_app.command("list")
 def approval_list(data_dir: Path = DataDir):
     """事前承認の一覧."""
-    from datetime import datetime, timezone
-
-    from jukinet.provision import approvals
-
     ctx = _Ctx(data_dir)
     try:
         items = approvals.listing(ctx.registers)
@@ -322,16 +287,14 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
                    data_dir: Path = DataDir):
     """全国サーバへ照会する。照会キーは標準入力の JSON ({"juminhyo_code": …} | {"kojin_bango": …} |
     {"name": …, "birth_date": …[, "sex", "address"]}); 結果は1行1 JSON で出力する."""
-    from jukinet.provision.service import NationalQueryCommand
-
     try:
         keys = json.loads(sys.stdin.read() or "{}")
         assert isinstance(keys, dict)
     except (ValueError, AssertionError):
-        _fail(JukinetError("QUERY_FORMAT", "照会キーを JSON オブジェクトで標準入力に与えてください。"))
+        fail(JukinetError("QUERY_FORMAT", "照会キーを JSON オブジェクトで標準入力に与えてください。"))
     allowed = {"juminhyo_code", "kojin_bango", "name", "birth_date", "sex", "address"}
     if set(keys) - allowed:
-        _fail(JukinetError("QUERY_FORMAT", "照会キーに規定外の項目があります。"))
+        fail(JukinetError("QUERY_FORMAT", "照会キーに規定外の項目があります。"))
     ctx = _Ctx(data_dir)
     op = ctx.operator(operator)
     try:
@@ -340,7 +303,7 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
                                                              for k, v in keys.items()}),
                                      op, TERMINAL, channel="console")
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         ctx.close()
     for r in res.results:

@@ -1,7 +1,7 @@
 """The daily operations task of ``jukinet serve`` (A8, C1; ADR 0013).
 
 One background thread, started by ``jukinet serve`` beside the web server: once a day at
-``retention.daily_at`` (JST) it runs the retention job (:func:`jukinet.ops.retention.run`, every
+``retention.daily_at`` (JST) it runs the retention job (:func:`jukinet.retention.run`, every
 rule, not a dry run) and logs, as counts, how many municipalities are overdue for a consistency
 check (``reconcile.interval_days``; the check itself is started by each CS, PIA 6-①). A failure is
 logged by code and tried again the next day; the web server is never affected.
@@ -27,21 +27,32 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
+from jukinet import retention
+from jukinet.audit import monthly
+from jukinet.backup.service import scheduled_backup
+from jukinet.bootstrap import Installation, bootstrap
 from jukinet.config import Config
+from jukinet.reconcile.service import due_status, known_municipalities
+from jukinet.retention import next_run_after
 from jukinet.security import checkpoints
-from jukinet.store.registers import Registers
 from jukinet.store.repository import utcnow
 
 log = logging.getLogger("jukinet.ops")
 
 
 class OpsScheduler:
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow, registers=None,
-                 monthly_delay: float = 60.0):
-        self.config = config
+    """The daily jobs of one installation. A door: ``jukinet serve`` hands it the installation it
+    serves (:mod:`jukinet.bootstrap`); given only a :class:`Config` (and perhaps open ``registers``)
+    it assembles the installation for each run and closes it afterwards."""
+
+    def __init__(self, installation: Installation | Config, *, clock: Callable[[], datetime] = utcnow,
+                 registers=None, monthly_delay: float = 60.0):
+        self.installation = installation if isinstance(installation, Installation) else None
+        self.config = installation.config if self.installation is not None else installation
         self.monthly_delay = monthly_delay
         self._monthly_thread: Optional[threading.Thread] = None
         self.monthly_outcome: Optional[str] = None
@@ -86,8 +97,6 @@ class OpsScheduler:
                 t.join(10)
 
     def _loop(self, daily_at: Optional[str] = None, job: Optional[Callable[[], object]] = None) -> None:
-        from jukinet.ops.retention import next_run_after
-
         while not self._stop.is_set():
             due = next_run_after(self.clock(), daily_at or self.config.retention.daily_at)
             wait = max(0.0, (due - self.clock()).total_seconds())
@@ -102,31 +111,28 @@ class OpsScheduler:
         self.run_monthly_once()
         self._loop(self.config.audit.monthly_report_at, self.run_monthly_once)
 
+    @contextmanager
+    def _open(self) -> Iterator[Installation]:
+        if self.installation is not None:
+            yield self.installation
+            return
+        with bootstrap(self.config, registers=self._registers, clock=self.clock) as inst:
+            yield inst
+
     def run_monthly_once(self):
         """Last month's access-log analysis unless it exists (A4); never raises."""
-        from jukinet.audit import monthly
-        from jukinet.store.registers import Registers
-
-        registers = self._registers or Registers(self.config)
-        try:
-            result = monthly.run(self.config, registers, now=self.clock())
+        with self._open() as inst:
+            result = monthly.run(self.config, inst.registers, now=self.clock())
             self.monthly_outcome = f"{result.month}: {result.outcome}"
             return result
-        finally:
-            if self._registers is None:
-                registers.dispose()
 
     def run_checkpoint_once(self, source: str = "daily") -> list:
         """A MAC'd checkpoint of every operation-log chain (A4); never raises."""
-        registers = None
         try:
-            registers = self._registers or Registers(self.config)
-            taken = checkpoints.take_for(self.config, registers, source=source)
+            with self._open() as inst:
+                taken = checkpoints.take_for(self.config, inst.registers, source=source)
         except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
             taken = [checkpoints.Taken(c, code=getattr(e, "code", None) or type(e).__name__) for c in checkpoints.CHAINS]
-        finally:
-            if self._registers is None and registers is not None:
-                registers.dispose()
         self.checkpoint_at = self.clock()
         bad = [f"{t.chain}:{t.code}" for t in taken if not t.ok]
         self.checkpoint_outcome = "ok" if not bad else " ".join(bad)
@@ -134,8 +140,6 @@ class OpsScheduler:
 
     def run_backup_once(self):
         """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""
-        from jukinet.backup.service import scheduled_backup
-
         try:
             return scheduled_backup(self.config, clock=self.clock)
         finally:
@@ -143,26 +147,23 @@ class OpsScheduler:
 
     def run_once(self) -> None:
         """Retention (every rule) and the overdue-check count; never raises."""
-        from jukinet.ops import retention
-        from jukinet.reconcile.service import due_status, known_municipalities
-        from jukinet.store.registers import Registers
-
-        registers = self._registers or Registers(self.config)
         try:
-            reports = retention.run(registers, clock=self.clock)
-            log.info("daily retention: %s", ", ".join(f"{r.rule}={r.status}:{r.erased}" for r in reports))
-            self.last_outcome = "ok" if all(r.status != "failed" for r in reports) else "RETENTION_RULE_FAILED"
-            for register in ("juki", "fuhyo"):
-                due = due_status(registers, register, known_municipalities(registers, register),
-                                 interval_days=self.config.reconcile.interval_days, now=self.clock())
-                overdue = sum(d.due for d in due)
-                if overdue:
-                    log.warning("consistency checks overdue: register=%s municipalities=%d", register, overdue)
+            with self._open() as inst:
+                self._daily(inst.registers)
         except Exception as e:  # noqa: BLE001 - reported by code; tried again tomorrow
             log.error("daily operations failed: %s", getattr(e, "code", type(e).__name__))
             self.last_outcome = getattr(e, "code", type(e).__name__)
         finally:
             self.runs += 1
             self.last_run_at = self.clock()
-            if self._registers is None:
-                registers.dispose()
+
+    def _daily(self, registers) -> None:
+        reports = retention.run(registers, clock=self.clock)
+        log.info("daily retention: %s", ", ".join(f"{r.rule}={r.status}:{r.erased}" for r in reports))
+        self.last_outcome = "ok" if all(r.status != "failed" for r in reports) else "RETENTION_RULE_FAILED"
+        for register in ("juki", "fuhyo"):
+            due = due_status(registers, register, known_municipalities(registers, register),
+                             interval_days=self.config.reconcile.interval_days, now=self.clock())
+            overdue = sum(d.due for d in due)
+            if overdue:
+                log.warning("consistency checks overdue: register=%s municipalities=%d", register, overdue)

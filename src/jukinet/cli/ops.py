@@ -16,29 +16,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, fail, open_installation
 from jukinet.errors import JukinetError
+from jukinet import retention
+from jukinet.ops import stats_report
+from jukinet.ops.statistics import Period, collect
 
-console = Console(stderr=True)
 out = Console()
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
 retention_app = typer.Typer(help="保存期間を過ぎた情報の自動消去 (A8)", no_args_is_help=True)
 
 STATUS = {"completed": "完了", "failed": "[red]失敗[/red]", "skipped": "対象外 (未実装)"}
 
 
-def _fail(e: JukinetError) -> None:
-    console.print(f"[red]{e.code}[/red]: {e.message}")
-    raise typer.Exit(2)
-
-
 def _registers(data_dir: Path):
-    from jukinet.store.registers import Registers
-
-    try:
-        return Registers(Config.load(data_dir))
-    except JukinetError as e:
-        _fail(e)
+    """The databases of the installation of ``data_dir`` (:mod:`jukinet.bootstrap`); the caller
+    disposes them."""
+    return open_installation(data_dir).registers
 
 
 @retention_app.command("run")
@@ -48,8 +41,6 @@ def retention_run(data_dir: Path = DataDir,
                   today: Optional[str] = typer.Option(None, "--today", help="基準日 (YYYY-MM-DD, 既定: 今日 JST)"),
                   batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="1トランザクションの件数")):
     """保存期間を過ぎた行を消去する (ルールごとにバッチで; 件数のみ記録)."""
-    from jukinet.ops import retention
-
     registers = _registers(data_dir)
     try:
         day = None
@@ -60,7 +51,7 @@ def retention_run(data_dir: Path = DataDir,
                 raise JukinetError("DATE_FORMAT", "基準日は YYYY-MM-DD で指定してください。") from None
         reports = retention.run(registers, dry_run=dry_run, today=day, only=rule or None, batch_size=batch_size)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         registers.dispose()
     t = Table(title="保存期間による消去" + (" (ドライラン: 消去しません)" if dry_run else ""))
@@ -85,8 +76,6 @@ def retention_run(data_dir: Path = DataDir,
 @retention_app.command("rules")
 def retention_rules():
     """登録されている保存期間ルールの一覧."""
-    from jukinet.ops import retention
-
     t = Table(title="保存期間ルール")
     for c in ("ルール", "ファイル", "対象", "保存期間", "根拠"):
         t.add_column(c)
@@ -98,8 +87,6 @@ def retention_rules():
 @retention_app.command("history")
 def retention_history(data_dir: Path = DataDir, limit: int = typer.Option(30, "--limit", min=1)):
     """最近の実行記録 (件数のみ)."""
-    from jukinet.ops import retention
-
     registers = _registers(data_dir)
     try:
         rows = retention.history(registers, limit=limit)
@@ -122,9 +109,6 @@ def stats_command(data_dir: Path = DataDir,
                   csv_dir: Optional[Path] = typer.Option(None, "--csv", help="CSV の出力先ディレクトリ"),
                   svg_dir: Optional[Path] = typer.Option(None, "--svg", help="グラフ (SVG) の出力先ディレクトリ")):
     """統計 (A9): 更新件数 (異動事由・市町村・月別)、提供件数、開示件数、整合性確認 — 件数のみ."""
-    from jukinet.ops import stats_report
-    from jukinet.ops.statistics import Period, collect
-
     registers = _registers(data_dir)
     try:
         if fiscal_year is not None:
@@ -145,7 +129,7 @@ def stats_command(data_dir: Path = DataDir,
                 out.print(f"  {v.title}: {v.note}")
         written = stats_report.write_files(tables, period, csv_dir=csv_dir, svg_dir=svg_dir)
     except JukinetError as e:
-        _fail(e)
+        fail(e)
     finally:
         registers.dispose()
     for p in written:

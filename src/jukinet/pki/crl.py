@@ -35,11 +35,14 @@ from typing import Iterable, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from jukinet import pki
+from jukinet import codes
+from jukinet.observability import metrics
+from jukinet.pki import certs as pki
 from jukinet.errors import JukinetError
 
-log = logging.getLogger("jukinet.crl")
+log = logging.getLogger("jukinet.pki.crl")
 
 #: reasons accepted by ``jukinet pki revoke --reason`` (RFC 5280 CRLReason)
 REASONS = {
@@ -273,15 +276,11 @@ def outbound_code(exc: BaseException) -> Optional[str]:
 # --- metrics ------------------------------------------------------------------------------------
 
 def _metric_state(crls: list) -> None:
-    from jukinet.ops import metrics
-
     nexts = [c.next_update_utc for c in crls if c.next_update_utc is not None]
     metrics.crl_state(min(nexts).timestamp() if nexts else None, sum(len(c) for c in crls))
 
 
 def _metric_error(code: str) -> None:
-    from jukinet.ops import metrics
-
     metrics.crl_load_error(code)
 
 
@@ -374,8 +373,6 @@ class DevCa:
             return self.config.resolve(tls.national_cert)
         if target == "national-fuhyo":
             return self.config.resolve(tls.national_fuhyo_cert)
-        from jukinet import codes
-
         code = codes.validate_lg_code(target)
         return self.config.resolve(pki.cs_paths(tls.cs_dir, code)[0])
 
@@ -432,8 +429,6 @@ def _usage_of(cert: x509.Certificate) -> str:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return "client"
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
     return "client" if ExtendedKeyUsageOID.CLIENT_AUTH in eku else "server"
 
 

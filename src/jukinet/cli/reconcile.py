@@ -11,33 +11,38 @@ check completed (differences or not), 2 when the snapshot was refused.
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
+import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, open_installation
+from jukinet.config import Config
 from jukinet.errors import JukinetError
-
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+from jukinet.geo.mie import BY_CODE
+from jukinet.reconcile import service
+from jukinet.reconcile.service import due_status, known_municipalities
+from jukinet.reconcile.simulate import build_snapshot
+from jukinet.reconcile.snapshot import ITEM_LABELS
+from jukinet.sim.cs import CsClient
 
 KIND_LABELS = {"matched": "一致", "only_in_snapshot": "CSのみに存在", "only_on_server": "都道府県サーバのみに存在",
                "differs": "項目相違", "pending": "確認保留（基準時刻後の更新）"}
 
 
 def _fail(e: JukinetError) -> None:
+    """``code: message (N行目)``: a refused snapshot names the line (never its content)."""
     extra = f" ({e.line}行目)" if getattr(e, "line", None) and f"{e.line}行目" not in e.message else ""
     console.print(f"[red]{e.code}[/red]: {e.message}{extra}")
     raise typer.Exit(2)
 
 
 def _summary(res) -> None:
-    from jukinet.reconcile.snapshot import ITEM_LABELS
-
     t = Table(title=f"整合性確認 #{res.run_id} {res.register} {res.municipality_code} ({res.status})")
     t.add_column("区分")
     t.add_column("件数", justify="right")
@@ -59,14 +64,8 @@ def reconcile_command(
         result: Optional[int] = typer.Option(None, "--result", help="指定した確認番号の結果文書を出力"),
         data_dir: Path = DataDir):
     """整合性確認 (事務6): 市町村CSの整合性確認用データと都道府県のファイルを照合する."""
-    from jukinet.reconcile import service
-    from jukinet.store.registers import Registers
-
-    try:
-        config = Config.load(data_dir)
-    except JukinetError as e:
-        _fail(e)
-    registers = Registers(config)
+    inst = open_installation(data_dir)
+    config, registers = inst.config, inst.registers
     try:
         if status:
             _status(registers, config, register)
@@ -88,7 +87,7 @@ def reconcile_command(
     except JukinetError as e:
         _fail(e)
     finally:
-        registers.dispose()
+        inst.close()
 
 
 def _write(lines, out: Path) -> None:
@@ -104,8 +103,6 @@ def _write(lines, out: Path) -> None:
 
 
 def _status(registers, config: Config, register: str) -> None:
-    from jukinet.reconcile.service import due_status, known_municipalities
-
     rows = due_status(registers, register, known_municipalities(registers, register),
                       interval_days=config.reconcile.interval_days)
     t = Table(title=f"整合性確認の実施状況 ({register}; 周期 {config.reconcile.interval_days} 日)")
@@ -119,8 +116,6 @@ def _status(registers, config: Config, register: str) -> None:
 
 
 def municipality_name(code: str) -> str:
-    from jukinet.geo.mie import BY_CODE
-
     m = BY_CODE.get(code)
     return m.name if m else code
 
@@ -137,17 +132,8 @@ def cs_snapshot_command(
 
     データは都道府県のファイルから作る (模擬: 一致するはずの CS のファイル) — 相違を混ぜる場合は
     住所の変更・欠落・架空の人を順に混ぜる。結果文書のヘッダ (件数) を JSON で標準出力に書く。"""
-    import json
-    import tempfile
-
-    from jukinet.reconcile.simulate import build_snapshot
-    from jukinet.store.registers import Registers
-
-    try:
-        config = Config.load(data_dir)
-    except JukinetError as e:
-        _fail(e)
-    registers = Registers(config)
+    inst = open_installation(data_dir)
+    config, registers = inst.config, inst.registers
     try:
         with tempfile.TemporaryFile() as f:
             injected = build_snapshot(registers, register, municipality, f, inject=inject_differences, seed=seed,
@@ -166,21 +152,15 @@ def cs_snapshot_command(
     except JukinetError as e:
         _fail(e)
     finally:
-        registers.dispose()
+        inst.close()
 
 
 def _send(config: Config, municipality: str, register: str, f, result_out: Optional[Path]) -> None:
-    import json
-
-    from jukinet.sim.cs import CsClient
-
     client = CsClient(config, municipality, timeout=900.0)
 
     def body():
         while b := f.read(1 << 20):
             yield b
-
-    import httpx
 
     try:
         with client.http.stream("POST", f"/cs/v1/consistency/{register}", content=body(),

@@ -44,10 +44,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jukinet import codes
 from jukinet.errors import JukinetError
+from jukinet.geo.mie import MUNICIPALITIES
 
 __all__ = [
     "PeerIdentity", "PkiError", "parse_identity_uri", "identity_of", "fingerprint", "municipality_codes",
-    "create_ca", "issue", "ensure_dev_pki", "server_context", "client_context", "load_cert", "cs_paths",
+    "create_ca", "issue", "server_context", "client_context", "load_cert", "cs_paths",
 ]
 
 URN_LG = "urn:jukinet:lg:"
@@ -96,8 +97,6 @@ def parse_identity_uri(uri: str) -> Optional[PeerIdentity]:
 
 def municipality_codes() -> list[str]:
     """The 29 municipalities of Mie (``jukinet.geo.mie``), each code checked."""
-    from jukinet.geo.mie import MUNICIPALITIES
-
     return [codes.validate_lg_code(m.code) for m in MUNICIPALITIES]
 
 
@@ -239,48 +238,6 @@ def issue(ca_cert: x509.Certificate, ca_key, identity: PeerIdentity, cert_path: 
 def cs_paths(cs_dir: Path, code: str) -> tuple[Path, Path]:
     """Certificate and key of one municipality's CS in the development PKI."""
     return Path(cs_dir) / f"{code}.pem", Path(cs_dir) / f"{code}.key"
-
-
-def ensure_dev_pki(tls, data_dir: Path, prefecture_code: str, hosts: Iterable[str] = ("127.0.0.1", "localhost"),
-                   municipalities: Optional[Iterable[str]] = None) -> bool:
-    """Create the development CA and every missing certificate named by ``tls`` (a
-    :class:`jukinet.config.TlsConfig`). Existing files are kept. Returns True when something was
-    created. Production installations set the paths to the prefecture's own certificates and
-    leave ``ca_key`` empty: nothing is created then."""
-    resolve = lambda p: (Path(data_dir) / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731
-    ca_cert_p, ca_key_p = resolve(tls.ca_cert), resolve(tls.ca_key) if tls.ca_key else None
-    created = False
-    if not ca_cert_p.exists():
-        if ca_key_p is None:
-            raise PkiError("PKI_MISSING", "認証局の証明書がありません。設定 [tls] を確認してください。")
-        create_ca(ca_cert_p, ca_key_p)
-        created = True
-    if ca_key_p is None or not ca_key_p.exists():
-        return created
-    ca_cert = load_cert(ca_cert_p)
-    ca_key = serialization.load_pem_private_key(ca_key_p.read_bytes(), password=None)
-    hosts = list(hosts)
-    wanted = [
-        (PeerIdentity("prefecture", prefecture_code), tls.server_cert, tls.server_key, "都道府県サーバ", True, True),
-        (PeerIdentity("national"), tls.national_cert, tls.national_key, "全国サーバ (模擬)", True, False),
-        (PeerIdentity("national-fuhyo"), tls.national_fuhyo_cert, tls.national_fuhyo_key, "附票全国サーバ (模擬)",
-         True, False),
-    ]
-    for code in (municipalities if municipalities is not None else municipality_codes()):
-        c, k = cs_paths(tls.cs_dir, code)  # resolved once, in the loop below
-        wanted.append((PeerIdentity("cs", code), c, k, f"市町村CS {code}", False, True))
-    for ident, c, k, cn, srv, cli in wanted:
-        c, k = resolve(c), resolve(k)
-        if c.exists() and k.exists():
-            continue
-        issue(ca_cert, ca_key, ident, c, k, common_name=cn, server=srv, client=cli, hosts=hosts if srv else ())
-        created = True
-    from types import SimpleNamespace
-
-    from jukinet.crl import ensure_dev_crl   # the CA's CRL (ADR 0030)
-
-    created |= ensure_dev_crl(SimpleNamespace(tls=tls, resolve=resolve))
-    return created
 
 
 # --- TLS contexts -------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The prefectural server process: HTTPS (mutual TLS on the CS endpoints) + the outbox worker.
 
+A door: it receives the installation from :mod:`jukinet.bootstrap` and serves the web
+application of :mod:`jukinet.web.app` on it.
+
 ``jukinet serve`` runs :class:`PrefectureServer` in the foreground; the demo and the tests run it
 in a thread. TLS handshakes refused by the TLS layer (unknown CA, expired certificate) never reach
 the application; they are written to the communication log by a small background writer fed from
@@ -17,7 +20,10 @@ from jukinet import pki
 from jukinet.config import Config
 from jukinet.intake import transport
 from jukinet.intake.service import IntakeService
+from jukinet.bootstrap import Installation, bootstrap
 from jukinet.store.registers import Registers
+from jukinet.web.app import create_app
+from jukinet.pki.crl import RevocationChecker
 
 log = logging.getLogger("jukinet.server")
 
@@ -66,26 +72,27 @@ class _HandshakeLog:
 class PrefectureServer:
     """The FastAPI app on HTTPS, the outbox worker, and the TLS refusal log, started together."""
 
-    def __init__(self, config: Config, registers: Optional[Registers] = None, *, outbox: Optional[bool] = None,
-                 log_level: str = "warning"):
-        from jukinet.outbox.worker import OutboxWorker
-        from jukinet.web.app import create_app
-
+    def __init__(self, installation: Installation | Config, registers: Optional[Registers] = None, *,
+                 outbox: Optional[bool] = None, log_level: str = "warning"):
+        """``installation``: from :func:`jukinet.bootstrap.bootstrap` (a :class:`Config`, with or
+        without open ``registers``, is assembled into one here)."""
+        inst = installation if isinstance(installation, Installation) else bootstrap(installation, registers=registers)
+        config = inst.config
         ensure_pki(config)
+        self.installation = inst
+        self._owns_installation = not isinstance(installation, Installation)
         self.config = config
-        self.registers = registers or Registers(config)
-        self.app = create_app(config, self.registers)
+        self.registers = inst.registers
+        self.app = create_app(inst)
         run_outbox = config.intake.outbox_worker if outbox is None else outbox
-        self.worker = OutboxWorker(self.registers, config) if run_outbox else None
+        self.worker = inst.outbox_worker() if run_outbox else None
         self.app.state.outbox_wake = self.worker.wake if self.worker else None
-        self.intake = IntakeService(self.registers, config, on_applied=self.app.state.outbox_wake)
+        self.intake = inst.intake_service(on_applied=self.app.state.outbox_wake)
         self.app.state.intake = self.intake
         self.tls_log = _HandshakeLog(self.intake)
         tls = config.tls
         ctx = None
         if tls.enabled:
-            from jukinet.crl import RevocationChecker
-
             # the CRLs the CS endpoints check (ADR 0030), read now so a bad CRL is logged at start
             self.app.state.revocation = RevocationChecker(config)
             self.app.state.revocation.refresh(force=True)
@@ -133,3 +140,5 @@ class PrefectureServer:
         if checker is not None:
             checker.stop()
         self.tls_log.close()
+        if self._owns_installation:
+            self.installation.close()

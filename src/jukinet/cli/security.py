@@ -9,15 +9,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, open_installation
+from jukinet.config import Config
 from jukinet.errors import JukinetError
+from jukinet.security import roles as R
 from jukinet.security.checkpoints import MISSING
-from jukinet.security.oplog import verify_all
-
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
+from jukinet.security.oplog import Actor, verify_all
 
 operator_app = typer.Typer(help="操作者 (operators): 初期システム管理者の登録など", no_args_is_help=True)
 terminal_app = typer.Typer(help="操作端末 (terminals)", no_args_is_help=True)
@@ -25,16 +23,9 @@ audit_app = typer.Typer(help="操作ログの検証 (operation log)", no_args_is
 
 
 def _open(data_dir: Path):
-    from jukinet.security.service import Security
-    from jukinet.store.registers import Registers
-
-    try:
-        config = Config.load(data_dir)
-    except JukinetError as e:
-        console.print(f"[red]{e.code}[/red]: {e.message}")
-        raise typer.Exit(2)
-    registers = Registers(config)
-    return config, registers, Security(config, registers)
+    """The installation's config, registers and operator service (closed with ``registers.dispose()``)."""
+    inst = open_installation(data_dir)
+    return inst.config, inst.registers, inst.security
 
 
 def _base(config: Config) -> str:
@@ -49,8 +40,6 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
                                                          help="登録に使う操作端末の名前 (端末が未登録のとき作成)"),
                        data_dir: Path = DataDir):
     """最初のシステム管理者を登録し、一度だけ使える登録用リンクを表示する."""
-    from jukinet.security.oplog import Actor
-
     config, registers, sec = _open(data_dir)
     try:
         op, token = sec.bootstrap_admin(display_name=name, operator_id=operator_id)
@@ -72,8 +61,6 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
 @operator_app.command("list")
 def operator_list(data_dir: Path = DataDir):
     """操作者名簿を表示する."""
-    from jukinet.security import roles as R
-
     _, registers, sec = _open(data_dir)
     try:
         for o in sec.list_operators():
@@ -87,8 +74,6 @@ def operator_list(data_dir: Path = DataDir):
 def terminal_add(name: str = typer.Option(..., "--name", help="端末名 (設置場所など)"),
                  terminal_id: Optional[str] = typer.Option(None, "--id"), data_dir: Path = DataDir):
     """操作端末を登録し、端末登録用リンクを表示する (CLI はサーバ室での初期設定用)."""
-    from jukinet.security.oplog import Actor
-
     config, registers, sec = _open(data_dir)
     try:
         t, code = sec.add_terminal(Actor("cli", None), name, terminal_id=terminal_id)

@@ -20,6 +20,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.backup.keys import PASSPHRASE_ENV
+from jukinet.backup.keys import CommandKeyProvider, PrivateKeyFile, private_key_is_encrypted
+from jukinet.backup.service import run_and_record
+from jukinet.backup.keys import generate_key_pair, key_id, load_public_key
+from jukinet.backup.service import backup_dir, list_backups
+from jukinet.backup.service import verify_backup
+from jukinet.backup.service import restore
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
@@ -59,16 +66,12 @@ class _Bars:
 
 
 def _passphrase(confirm: bool) -> Optional[str]:
-    from jukinet.backup.keys import PASSPHRASE_ENV
-
     if os.environ.get(PASSPHRASE_ENV):
         return os.environ[PASSPHRASE_ENV]
     return typer.prompt("秘密鍵のパスフレーズ", hide_input=True, confirmation_prompt=confirm)
 
 
 def _provider(key: Optional[Path], key_command: Optional[str], public_key: Optional[Path]):
-    from jukinet.backup.keys import CommandKeyProvider, PrivateKeyFile, private_key_is_encrypted
-
     if key_command:
         return CommandKeyProvider(shlex.split(key_command), public_key)
     if key is None:
@@ -90,7 +93,6 @@ def backup(ctx: typer.Context, data_dir: Path = DataDir,
     """暗号化バックアップを作成する (両ファイル・管理DB・設定・鍵; 県の公開鍵で暗号化)."""
     if ctx.invoked_subcommand is not None:
         return
-    from jukinet.backup.service import run_and_record
 
     try:
         config = Config.load(data_dir)
@@ -106,8 +108,6 @@ def keygen(out: Path = typer.Option(..., "--out", help="鍵の出力先 (県の�
            no_passphrase: bool = typer.Option(False, "--no-passphrase", help="秘密鍵を暗号化しない (0600 のみ)"),
            bits: int = typer.Option(3072, "--bits", min=3072, max=8192)):
     """県のバックアップ鍵ペアを作成する (秘密鍵は県が保管し、運用担当者・保守委託には渡さない)."""
-    from jukinet.backup.keys import generate_key_pair, key_id, load_public_key
-
     try:
         passphrase = None if no_passphrase else _passphrase(True)
         priv, pub = generate_key_pair(out, passphrase=passphrase, bits=bits)
@@ -125,8 +125,6 @@ def keygen(out: Path = typer.Option(..., "--out", help="鍵の出力先 (県の�
 def list_command(data_dir: Path = DataDir,
                  check: bool = typer.Option(False, "--check", help="各ファイルの完全性 (末尾のハッシュ) も確認する (鍵不要)")):
     """バックアップの一覧 (設定 backup.dir; 鍵もデータベースも不要)."""
-    from jukinet.backup.service import backup_dir, list_backups
-
     try:
         config = Config.load(data_dir)
     except JukinetError as e:
@@ -143,8 +141,6 @@ def list_command(data_dir: Path = DataDir,
 def verify_command(file: Path = typer.Argument(..., help="バックアップファイル"), key: Optional[Path] = KeyOpt,
                    key_command: Optional[str] = KeyCommandOpt, public_key: Optional[Path] = PublicKeyOpt):
     """バックアップ全体を復号・検証する (何も書き込まない)."""
-    from jukinet.backup.service import verify_backup
-
     try:
         provider = _provider(key, key_command, public_key)
         with _Bars() as bars:
@@ -161,8 +157,6 @@ def restore_command(file: Path = typer.Argument(..., help="バックアップフ
                     db_url: Optional[str] = typer.Option(None, "--db-url", help="PostgreSQL: 復元先の空のデータベース (管理者URL)"),
                     key_command: Optional[str] = KeyCommandOpt, public_key: Optional[Path] = PublicKeyOpt):
     """バックアップを新しいデータディレクトリ (とデータベース) に復元する."""
-    from jukinet.backup.service import restore
-
     try:
         provider = _provider(key, key_command, public_key)
         with _Bars() as bars:

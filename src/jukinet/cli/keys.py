@@ -9,31 +9,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
+from jukinet.cli.common import DataDir, console, open_installation
 from jukinet.errors import JukinetError
+from jukinet.security import atrest_rotation
 
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
 keys_app = typer.Typer(help="暗号鍵 (個人番号の保存時暗号化)", no_args_is_help=True)
 
 STATES = {"active": "使用中", "decrypt-only": "切替中 (復号のみ)", "retired": "廃止", "unknown": "不明"}
 
 
 def _registers(data_dir: Path):
-    from jukinet.store.registers import Registers
-
-    try:
-        return Registers(Config.load(data_dir))
-    except JukinetError as e:
-        console.print(f"[red]{e.code}[/red]: {e.message}")
-        raise typer.Exit(2)
+    """The databases of the installation of ``data_dir`` (:mod:`jukinet.bootstrap`); the caller
+    disposes them."""
+    return open_installation(data_dir).registers
 
 
 @keys_app.command("status")
 def keys_status(data_dir: Path = DataDir):
     """個人番号の暗号鍵の一覧と、鍵ごとの行数 (件数のみ) を表示する."""
-    from jukinet.security import atrest_rotation
-
     registers = _registers(data_dir)
     try:
         rows = atrest_rotation.status(registers)
@@ -52,8 +45,6 @@ def keys_status(data_dir: Path = DataDir):
 def rotate_kojin_bango(data_dir: Path = DataDir,
                        batch: int = typer.Option(5000, "--batch", min=100, help="1トランザクションの行数")):
     """個人番号の暗号鍵を更新し、全行 (現在・履歴) を新しい鍵で暗号化し直す (中断後は再実行で再開)."""
-    from jukinet.security import atrest_rotation
-
     registers = _registers(data_dir)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

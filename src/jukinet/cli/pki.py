@@ -16,6 +16,8 @@ from rich.table import Table
 from jukinet import wareki
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.pki.crl import DevCa
+from jukinet.pki.crl import REASON_JA
 
 JST = timezone(timedelta(hours=9))
 console = Console(stderr=True)
@@ -27,8 +29,6 @@ pki_app = typer.Typer(help="証明書の失効・再発行と証明書失効リ�
 
 
 def _ca(data_dir: Path):
-    from jukinet.crl import DevCa
-
     try:
         return DevCa(Config.load(data_dir))
     except JukinetError as e:
@@ -61,8 +61,6 @@ def revoke(data_dir: Path = DataDir, municipality: Optional[str] = Municipality,
                                       help="key_compromise | affiliation_changed | superseded | "
                                            "cessation_of_operation | unspecified")):
     """証明書を失効させ、署名した証明書失効リスト (pki/crl.pem) を発行する (稼働中のサーバは数秒で読み直す)."""
-    from jukinet.crl import REASON_JA
-
     ca = _ca(data_dir)
     try:
         if serial is not None:
@@ -100,8 +98,6 @@ def reissue(data_dir: Path = DataDir, municipality: Optional[str] = Municipality
 def show_crl(data_dir: Path = DataDir,
              renew: bool = typer.Option(False, "--renew", help="内容を変えずに署名し直す (次回更新日を延ばす)")):
     """証明書失効リストを表示する (シリアル・失効日時・理由。個人情報は含まない)."""
-    from jukinet.crl import REASON_JA
-
     ca = _ca(data_dir)
     try:
         crl = ca.publish() if renew else ca.current()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -10,22 +11,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from jukinet.config import DEFAULT_DATA_DIR, Config
-from jukinet.errors import JukinetError
+from jukinet import codes
+from jukinet.cli.common import DataDir, console, installation, load_config, open_installation
+from jukinet.geo.mie import BY_CODE
+from jukinet.outbox.worker import outbox_counts
+from jukinet.server import ensure_pki
+from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
+from jukinet.sim.national import dump, start_national
 
 sim_app = typer.Typer(help="模擬装置: 全国サーバ・附票全国サーバ・市町村CS", no_args_is_help=True)
-console = Console(stderr=True)
-DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)
-
-
-def _load(data_dir: Path) -> Config:
-    try:
-        return Config.load(data_dir)
-    except JukinetError as e:
-        console.print(f"[red]{e.code}[/red]: {e.message}")
-        raise typer.Exit(2)
 
 
 def _out(obj: dict) -> None:
@@ -37,17 +32,13 @@ def _out(obj: dict) -> None:
 def national(data_dir: Path = DataDir,
              synthetic: int = typer.Option(2000, "--synthetic", min=0, help="他都道府県の合成住民数 (照会用)")):
     """全国サーバ・附票全国サーバの模擬装置を起動する (mTLS; Ctrl-C で終了)."""
-    from jukinet.intake.server import ensure_pki
-    from jukinet.sim.national import start_national
-
-    config = _load(data_dir)
+    config = load_config(data_dir)
     ensure_pki(config)
     running = start_national(config, synthetic=synthetic)
     h = config.national.host
     console.print(f"全国サーバ (模擬): https://{h}:{config.national.port}/national/v1/health")
     console.print(f"附票全国サーバ (模擬): https://{h}:{config.national.fuhyo_port}/national/v1/health")
     console.print(f"受信内容: jukinet sim national-dump --data-dir {data_dir}   終了: Ctrl-C")
-    import signal
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):   # also when started in the background (SIGINT ignored)
@@ -68,12 +59,10 @@ def national(data_dir: Path = DataDir,
 def national_dump(data_dir: Path = DataDir,
                   register: Optional[str] = typer.Option(None, "--register", help="juki | fuhyo (省略時は両方)")):
     """全国サーバ模擬装置が受信した通知を受信順に1行1 JSON で出力する."""
-    from jukinet.sim.national import dump
-
     if register not in (None, "juki", "fuhyo"):
         console.print("[red]REGISTER_UNKNOWN[/red]: --register は juki または fuhyo を指定してください。")
         raise typer.Exit(2)
-    config = _load(data_dir)
+    config = load_config(data_dir)
     for row in dump(config, register):
         _out(row)
 
@@ -87,11 +76,7 @@ def cs(data_dir: Path = DataDir,
        batch: int = typer.Option(1, "--batch", min=1, max=1000, help="一括送信の件数 (--events のとき)"),
        seed: Optional[int] = typer.Option(None, "--seed", help="乱数シード")):
     """市町村CSの模擬装置: 通知を実際の CS 通信路 (mTLS) で送り、1通知1行の結果を出力する."""
-    from jukinet import codes
-    from jukinet.geo.mie import BY_CODE
-    from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
-
-    config = _load(data_dir)
+    config = load_config(data_dir)
     if not codes.is_valid_lg_code(municipality) or municipality not in BY_CODE:
         console.print("[red]MUNICIPALITY_UNKNOWN[/red]: 三重県の市町村コードを指定してください。")
         raise typer.Exit(2)
@@ -117,11 +102,8 @@ def cs(data_dir: Path = DataDir,
                 if interval:
                     time.sleep(interval)
         else:
-            from jukinet.store.registers import Registers
-
-            registers = Registers(config)
-            gen = EventGenerator.from_registers(registers, municipality, seed=seed)
-            registers.dispose()
+            with installation(config) as inst:
+                gen = EventGenerator.from_registers(inst.registers, municipality, seed=seed)
             left = events
             while left > 0:
                 chunk = gen.take(min(batch, left))
@@ -146,12 +128,8 @@ def cs(data_dir: Path = DataDir,
 def outbox(data_dir: Path = DataDir,
            once: bool = typer.Option(False, "--once", help="未送信分を送り終えたら終了する")):
     """送信待ち (outbox) を全国サーバ・附票全国サーバへ送る (serve の外で単独実行)."""
-    from jukinet.outbox.worker import OutboxWorker, outbox_counts
-    from jukinet.store.registers import Registers
-
-    config = _load(data_dir)
-    registers = Registers(config)
-    worker = OutboxWorker(registers, config)
+    inst = open_installation(data_dir)
+    worker = inst.outbox_worker()
     try:
         if once:
             worker.drain(timeout=3600)
@@ -162,62 +140,5 @@ def outbox(data_dir: Path = DataDir,
     finally:
         worker.stop()
         for reg in ("juki", "fuhyo"):
-            console.print(f"{reg}: {outbox_counts(registers, reg)}")
-        registers.dispose()
-
-
-# --- the demo's background: national sims + slow CS streams -------------------------------------
-
-class DemoPeers:
-    """The national sims and a few CS simulators sending a slow stream (``jukinet demo``)."""
-
-    def __init__(self, config: Config, municipalities=("242012", "242021", "242047", "243418"),
-                 interval: float = 3.0, batch: int = 1):
-        self.config = config
-        self.municipalities = municipalities
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.running = []
-        self.sent = 0
-
-    def start(self) -> "DemoPeers":
-        from jukinet.sim.national import start_national
-
-        self.running = start_national(self.config)
-        for i, code in enumerate(self.municipalities):
-            t = threading.Thread(target=self._stream, args=(code, i), daemon=True, name=f"demo-cs-{code}")
-            t.start()
-            self.threads.append(t)
-        return self
-
-    def _stream(self, code: str, offset: int) -> None:
-        from jukinet.sim.cs import CsClient, EventGenerator
-        from jukinet.store.registers import Registers
-
-        if self.stop_event.wait(2.0 + offset * self.interval / max(1, len(self.municipalities))):
-            return
-        registers = Registers(self.config)
-        try:
-            gen = EventGenerator.from_registers(registers, code)
-        finally:
-            registers.dispose()
-        client = CsClient(self.config, code)
-        try:
-            while not self.stop_event.is_set():
-                try:
-                    client.send(gen.next())
-                    self.sent += 1
-                except Exception:  # noqa: BLE001 - server not up yet, or shutting down
-                    pass
-                self.stop_event.wait(self.interval)
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        for t in self.threads:
-            t.join(5)
-        for t, store in self.running:
-            t.stop()
-            store.close()
+            console.print(f"{reg}: {outbox_counts(inst.registers, reg)}")
+        inst.close()

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
+from jukinet.store import upgrade
 
 console = Console(stderr=True)
 out = Console()
@@ -44,8 +45,6 @@ def migrate_command(data_dir: Path = DataDir,
                     check: bool = typer.Option(False, "--check",
                                                help="確認のみ (変更しない): 未適用があれば終了コード 1")):
     """データベース (juki・fuhyo・admin) を最新の版に移行する (設定ファイルは書き換えない)."""
-    from jukinet.store import upgrade
-
     try:
         config = Config.load(data_dir)
         states = upgrade.schema_status(config)

@@ -1,0 +1,57 @@
+"""The demo's background (``jukinet demo``): the national server simulators and a few municipal CS
+simulators sending a slow stream of changes through the real CS channel."""
+
+from __future__ import annotations
+
+import threading
+
+from jukinet.bootstrap import Installation
+from jukinet.sim.cs import CsClient, EventGenerator
+from jukinet.sim.national import start_national
+
+
+class DemoPeers:
+    """The national sims and a few CS simulators sending a slow stream (``jukinet demo``)."""
+
+    def __init__(self, installation: Installation, municipalities=("242012", "242021", "242047", "243418"),
+                 interval: float = 3.0, batch: int = 1):
+        self.installation = installation
+        self.config = installation.config
+        self.municipalities = municipalities
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.running = []
+        self.sent = 0
+
+    def start(self) -> "DemoPeers":
+        self.running = start_national(self.config)
+        for i, code in enumerate(self.municipalities):
+            t = threading.Thread(target=self._stream, args=(code, i), daemon=True, name=f"demo-cs-{code}")
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def _stream(self, code: str, offset: int) -> None:
+        if self.stop_event.wait(2.0 + offset * self.interval / max(1, len(self.municipalities))):
+            return
+        gen = EventGenerator.from_registers(self.installation.registers, code)
+        client = CsClient(self.config, code)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    client.send(gen.next())
+                    self.sent += 1
+                except Exception:  # noqa: BLE001 - server not up yet, or shutting down
+                    pass
+                self.stop_event.wait(self.interval)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(5)
+        for t, store in self.running:
+            t.stop()
+            store.close()
