@@ -18,6 +18,7 @@ from jukinet.ops import status as ops_status
 from jukinet.store import migrate
 from jukinet.store.registers import Registers
 from jukinet.web import safety
+from jukinet.web.kojin_bango import router as kojin_bango_router
 
 
 def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
@@ -70,6 +71,7 @@ def create_app(config: Config, registers: Registers | None = None) -> FastAPI:
     from jukinet.web.disclosure import install as install_disclosure  # 事務3: disclosure, corrections, forms
 
     install_disclosure(app, config, registers)
+    app.include_router(kojin_bango_router)  # A3: 個人番号 shown in full only as a logged action
     from jukinet.web.stats import router as stats_router  # A9: statistics screen (counts only)
 
     app.include_router(stats_router)
