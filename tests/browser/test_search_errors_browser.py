@@ -35,7 +35,7 @@ def s(tmp_path_factory):
     from jukinet.security.oplog import Actor
 
     port = free_port()
-    config, registers, app, code, admin_id, _admin_token = setup_site(tmp_path_factory.mktemp("errors") / "data",
+    _config, registers, app, code, admin_id, _admin_token = setup_site(tmp_path_factory.mktemp("errors") / "data",
                                                                       port=port)
     sec = app.state.security
     _op, token = sec.register_operator(Actor(admin_id, None), display_name="検索　担当", roles=["operator"],
@@ -102,7 +102,8 @@ def test_s1_invalid_birth_date_is_shown_under_the_field_and_in_a_focused_summary
     assert field.get_attribute("value") == "昭和99年13月1日"                                  # what was typed stays
     # the code is in small print, below the message
     code = summary.find_element("css selector", ".error-code")
-    size = lambda el: float(b.driver.execute_script("return parseFloat(getComputedStyle(arguments[0]).fontSize)", el))  # noqa: E731
+    def size(el) -> float:
+        return float(b.driver.execute_script("return parseFloat(getComputedStyle(arguments[0]).fontSize)", el))
     assert "DATE_FORMAT" in code.text and size(code) < size(link)
     assert "昭和99" not in b.driver.current_url
     # following the summary's link puts the cursor in the field

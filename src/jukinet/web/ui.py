@@ -66,7 +66,8 @@ def _code(detail_text) -> str:
         return ""
 
 
-templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, code=_code, kojin_mask=NB.mask)
+templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, code=_code,
+                             kojin_mask=NB.mask)
 templates.env.globals.update(kojin_bango_revealable=NB.revealable)
 
 router = APIRouter(include_in_schema=False)
