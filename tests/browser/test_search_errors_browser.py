@@ -157,7 +157,7 @@ def test_s1_server_failure_and_network_loss_are_shown(s, monkeypatch):
     monkeypatch.setattr(search_service, "search", broken)
     b.find("#search-button").click()
     box = b.wait_css("#request-error")
-    assert "サーバで障害が発生" in box.text and "HTTP_500" in box.text
+    assert "サーバ内部でエラーが発生" in box.text and "INTERNAL_ERROR" in box.text     # the server's coded message
     b.wait(lambda d: _active_id(b) == "request-error")
     monkeypatch.undo()
     # the network is lost
