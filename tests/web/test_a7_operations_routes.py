@@ -86,6 +86,7 @@ REFUSED = {
     ("GET", "/search"): ("ui", "/search", None, None),
     ("POST", "/search"): ("ui", "/search", SEARCH, None),
     ("POST", "/detail"): ("ui", "/detail", DETAIL, None),
+    ("POST", "/detail/kojin-bango"): ("ui", "/detail/kojin-bango", {**DETAIL, "purpose_code": "correction"}, None),
     ("POST", "/api/v1/search"): ("api", "/api/v1/search", {**SEARCH, "birth_from": None}, None),
     ("POST", "/api/v1/persons/detail"): ("api", "/api/v1/persons/detail", DETAIL, None),
     # roster (システム管理者)

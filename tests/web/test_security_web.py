@@ -98,7 +98,7 @@ def test_s1_purpose_is_required_before_searching(site):
     r = a.post("/api/v1/search", json={"purpose_code": "", "name": "ヤマダ"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "PURPOSE_REQUIRED"
     e = last(site, "juki")
-    assert e.outcome == "refused" and e.action == "search"
+    assert e.outcome == "invalid" and e.action == "search"     # logged as an input error, not a refusal (A4)
 
 
 def _grant_password(site, persona="operator_juki"):
@@ -209,7 +209,7 @@ def test_q2_api_validation_errors_never_echo_the_input(site):
     assert r.status_code == 422 and r.json()["error"]["code"] == "INPUT_INVALID"
     assert "山田" not in r.text and r.json()["error"]["field"] == "name"
     e = last(site)
-    assert e.outcome == "refused" and json.loads(e.detail)["code"] == "INPUT_INVALID" and "山田" not in e.detail
+    assert e.outcome == "invalid" and json.loads(e.detail)["code"] == "INPUT_INVALID" and "山田" not in e.detail
 
 
 def test_s1_storage_error_does_not_carry_search_keys(site, monkeypatch):

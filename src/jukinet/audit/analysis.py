@@ -20,7 +20,9 @@ d     関係者照会        a lookup of a person sharing the operator's surname
                         address prefix recorded for the operator (digests computed by the service)
 e     大量照会・抽出    an operator-day with more lookups or result rows than the limits, or batch
                         outputs of at least ``mass_batch_rows`` persons
-f     拒否              refused requests (except the codes that only mean "screen locked")
+f     拒否              refused requests (except the codes that only mean "screen locked"); input errors
+                        (outcome ``invalid``, or an input-error code: :mod:`jukinet.security.outcomes`)
+                        are not refusals — they are counted per operator as information only
 ====  ================  ==============================================================================
 
 >>> from datetime import datetime, timezone
@@ -46,6 +48,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Optional
 
 import jpholiday
+
+from jukinet.security.outcomes import is_input_error_entry, is_refusal_entry
 
 JST = timezone(timedelta(hours=9))
 
@@ -76,7 +80,7 @@ KIND_HELP = {
     "c": "執務時間外 (休日・祝日・年末年始を含む) に本人確認情報を扱っています。",
     "d": "操作者と同じ氏、または操作者の住所の区域に住む人を照会しています。",
     "e": "1日の照会件数・抽出件数が上限を超えています。",
-    "f": "権限・入力の誤り等により拒否された操作です。",
+    "f": "権限・目的の範囲外として拒否された操作です (入力の誤りは含みません)。",
 }
 
 
@@ -214,6 +218,7 @@ class OperatorCounts:
     lookups: int = 0
     business: int = 0
     refused: int = 0
+    invalid: int = 0          # input errors (入力誤り): information, never a flag
     results: int = 0
 
     @property
@@ -328,7 +333,8 @@ def flag_refusals(entries: list[Entry], rules: Rules) -> list[Flag]:
     """(f) Refused requests, per operator (unknown operator: None), except the "screen locked" codes."""
     groups: dict = defaultdict(list)
     for e in entries:
-        if e.outcome == "refused" and e.detail.get("code") not in rules.refusal_ignore:
+        code = e.detail.get("code")
+        if is_refusal_entry(e.outcome, code) and code not in rules.refusal_ignore:
             groups[e.operator_id or ""].append(e)
     flags = []
     for op, es in sorted(groups.items()):
@@ -344,7 +350,9 @@ def count(entries: list[Entry]) -> dict[str, OperatorCounts]:
         op = e.operator_id or "(不明)"
         c = out.setdefault(op, OperatorCounts(op))
         c.by_action[(e.action, e.outcome)] += 1
-        if e.outcome == "refused":
+        if is_input_error_entry(e.outcome, e.detail.get("code")):
+            c.invalid += 1
+        elif e.outcome == "refused":
             c.refused += 1
         elif e.action in LOOKUP_ACTIONS:
             c.lookups += 1

@@ -22,12 +22,13 @@ from jukinet import wareki
 from jukinet.audit import analysis as an
 from jukinet.errors import JukinetError
 from jukinet import charts as ch
+from jukinet.security import outcomes as OUTCOMES
 
 FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
                    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
                    "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf", "/usr/share/fonts/**/ipa*g.ttf"]
 CHAIN_LABELS = {"juki": "本人確認情報", "fuhyo": "附票", "admin": "管理"}
-OUTCOME_LABELS = {"granted": "許可", "refused": "拒否"}
+OUTCOME_LABELS = OUTCOMES.LABELS   # 許可・拒否・入力誤り
 ACTION_LABELS = {
     "search": "検索", "detail": "詳細表示", "provision": "提供・移転", "provision_batch": "一括提供",
     "provision_batch_check": "一括提供 事前確認", "national_query": "全国サーバ照会", "disclosure_intake": "開示 受付・突合",
@@ -195,10 +196,10 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     doc.image(io.BytesIO(png), w=150)
     doc.ln(2)
     _heading(doc, "2. 操作者別の件数")
-    _table(doc, ["操作者", "照会", "照会結果", "提供・開示等", "拒否", "全操作", "フラグ"],
-           [[_name(op, names), c.lookups, c.results, c.business, c.refused, c.total,
+    _table(doc, ["操作者", "照会", "照会結果", "提供・開示等", "拒否", "入力誤り", "全操作", "フラグ"],
+           [[_name(op, names), c.lookups, c.results, c.business, c.refused, c.invalid, c.total,
              sum(1 for f in a.flags if (f.operator_id or "(不明)") == op)] for op, c in a.counts.items()],
-           [58, 18, 22, 24, 16, 22, 20], aligns=["L"] + ["R"] * 6)
+           [50, 16, 20, 24, 14, 18, 18, 20], aligns=["L"] + ["R"] * 7)
     doc.ln(2)
     _heading(doc, "3. 操作者別・操作別の件数")
     rows = [[_name(op, names), action_label(act), OUTCOME_LABELS.get(out, out), n]
@@ -252,7 +253,7 @@ def _rule_text(kind: str, r: an.Rules) -> str:
         "c": f"執務時間 {r.office_start:%H:%M}〜{r.office_end:%H:%M} 外・土日・祝日・年末年始",
         "d": "操作者と同じ氏、または登録された住所区域の人",
         "e": f"1日 照会 {r.mass_lookups_per_day} 件超・結果 {r.mass_results_per_day} 件超・一括 {r.mass_batch_rows} 人以上",
-        "f": "拒否された操作 (画面ロック等を除く)",
+        "f": "拒否された操作 (画面ロック等・入力誤りを除く)",
     }[kind]
 
 

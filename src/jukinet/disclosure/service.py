@@ -38,6 +38,7 @@ from jukinet.provision.records import bind_keyring, provisions_for_person
 from jukinet.keyring import KeyRing
 from jukinet.security.model import FORBIDDEN, refused
 from jukinet.security.oplog import Actor, OperationLog
+from jukinet.security.outcomes import outcome_for
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_disclosure import (CORRECTION_REQUESTS, CORRECTION_STEPS, DISCLOSURE_REQUESTS,
                                              form_register, inquiries)
@@ -150,11 +151,11 @@ class DisclosureService:
         try:
             if register in ("juki", "fuhyo"):
                 with self.registers.uow(register) as uow:
-                    self.oplog.append(uow.conn, register, actor=actor, action=action, outcome="refused",
+                    self.oplog.append(uow.conn, register, actor=actor, action=action, outcome=outcome_for(err),
                                       detail={"code": err.code, **(detail or {})})
             else:
                 with self.registers.admin_tx() as conn:
-                    self.oplog.append(conn, "admin", actor=actor, action=action, outcome="refused",
+                    self.oplog.append(conn, "admin", actor=actor, action=action, outcome=outcome_for(err),
                                       detail={"code": err.code, **(detail or {})})
         except Exception:  # noqa: BLE001 - refused anyway
             pass

@@ -34,6 +34,7 @@ from jukinet.provision.records import Digests, Entry, bind_keyring, write
 from jukinet.keyring import KeyRing
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor, OperationLog
+from jukinet.security.outcomes import outcome_for_code
 from jukinet.security.roles import PURPOSES
 from jukinet.store.repository import utcnow
 import re
@@ -211,7 +212,7 @@ class ProvisionService:
                        result_count: int, **kw) -> int:
         outcome = kw.get("outcome", "refused")
         seq = self.oplog.append(conn, att.register, actor=actor, action=action,
-                                outcome="refused" if outcome == "refused" else "granted",
+                                outcome=outcome_for_code(kw.get("reason_code")) if outcome == "refused" else "granted",
                                 purpose_code=att.purpose_code, case_ref=att.case_ref, keys=att.keys,
                                 result_count=result_count, now=now,
                                 detail={"kind": att.kind, "requester": att.requester_code, "affair": att.affair_code,

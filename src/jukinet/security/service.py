@@ -40,6 +40,7 @@ from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGI
                                     SESSION_EXPIRED, SESSION_IDLE, SESSION_INVALID, SESSION_TERMINAL,
                                     TERMINAL_UNREGISTERED, Operator, Refused, Session, Terminal, refused, utc)
 from jukinet.security.oplog import Actor, OperationLog
+from jukinet.security.outcomes import outcome_for
 from jukinet.security.totp_secret import TotpSecretCipher
 from jukinet.store.tables_security import auth_challenges, operators, sessions, terminals, webauthn_credentials
 
@@ -100,13 +101,14 @@ class Security:
 
     def log_refusal(self, actor: Actor, action: str, err: JukinetError, *, chain: str = "admin",
                     detail: dict | None = None, purpose_code: str | None = None, keys: dict | None = None) -> None:
-        """Record a refusal in its own transaction. Never raises: the request is refused anyway."""
+        """Record a refusal — or an input error (:func:`~jukinet.security.outcomes.outcome_for`) — in its own
+        transaction. Never raises: the request is refused anyway."""
         d = {"code": err.code, **(detail or {})}
         try:
             engine_tx = self.registers.admin_tx() if chain == "admin" else self.registers.uow(chain)
             with engine_tx as tx:
                 conn = tx if chain == "admin" else tx.conn
-                self.oplog.append(conn, chain, actor=actor, action=action, outcome="refused", detail=d,
+                self.oplog.append(conn, chain, actor=actor, action=action, outcome=outcome_for(err), detail=d,
                                   purpose_code=purpose_code, keys=keys)
         except Exception:  # noqa: BLE001
             pass

@@ -28,6 +28,7 @@ from jukinet.web.disclosure import install as install_disclosure
 from jukinet.web.stats import router as stats_router
 from jukinet.web.audit_reports import router as audit_router
 from jukinet.web.ops import install as install_ops
+from jukinet.web.kojin_bango import router as kojin_bango_router
 
 
 def create_app(installation: Installation | Config, registers: Registers | None = None) -> FastAPI:
@@ -70,17 +71,13 @@ def create_app(installation: Installation | Config, registers: Registers | None 
         return JSONResponse(status_code=200 if status == "ok" else 503,
                             content={"status": status, "version": __version__, "registers": registers_status})
 
-    install_operator_side(app, inst)
-
-    install_provision(app, inst)
-
-    install_disclosure(app, inst)
-
-    app.include_router(stats_router)
-
-    app.include_router(audit_router)
-
-    install_ops(app, inst)
+    install_operator_side(app, inst)        # operator UI, terminal API, static, fonts
+    install_provision(app, inst)            # 事務2/事務4: provision screens and API
+    install_disclosure(app, inst)           # 事務3: disclosure, corrections, forms
+    app.include_router(kojin_bango_router)  # A3: 個人番号 shown in full only as a logged action
+    app.include_router(stats_router)        # A9: statistics screen (counts only)
+    app.include_router(audit_router)        # A4 monthly analysis, A2 inventory
+    install_ops(app, inst)                  # A7: operations status, /metrics, request log + metrics
     transport_security.install(app, config)  # outermost: HSTS on every TLS response (ADR 0031)
 
     return app

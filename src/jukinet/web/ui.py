@@ -23,6 +23,7 @@ from jukinet.bootstrap import Installation
 from jukinet import wareki
 from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
+from jukinet.search import kojin_bango as NB
 from jukinet.search import service as search_service
 from jukinet.security import roles as R
 from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
@@ -68,7 +69,9 @@ def _code(detail_text) -> str:
         return ""
 
 
-templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, code=_code)
+templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, code=_code,
+                             kojin_mask=NB.mask)
+templates.env.globals.update(kojin_bango_revealable=NB.revealable)
 
 router = APIRouter(include_in_schema=False)
 
@@ -327,8 +330,8 @@ async def search(request: Request):
         error = e
         sec.log_refusal(ctx.actor, "search", e, chain=f["registers"][0] if f["registers"] else "admin",
                         purpose_code=f["purpose_code"] if f["purpose_code"] in R.PURPOSES else None)
-    template = "results.html" if request.headers.get("HX-Request") else "search.html"
-    return render(request, template, ctx, f=f, result=result, error=error, status=200 if error is None else 400)
+    # htmx swaps #search-area (form + results): an error is shown at its field and in the summary
+    return render(request, "search.html", ctx, f=f, result=result, error=error, status=200 if error is None else 400)
 
 
 def _detail_rows(d) -> list[tuple[str, object]]:
@@ -337,7 +340,7 @@ def _detail_rows(d) -> list[tuple[str, object]]:
             ("生年月日", _wareki(r.birth_date)), ("性別", SEX.get(r.sex, r.sex))]
     if d.register == "juki":
         fs = r.former_surname
-        rows += [("住所", r.address), ("個人番号", r.kojin_bango), ("市町村コード", r.municipality_code),
+        rows += [("住所", r.address), ("個人番号", NB.mask(r.kojin_bango)), ("市町村コード", r.municipality_code),
                  ("大字・字コード", r.oaza_code), ("旧氏", f"{fs.name} ({fs.name_kana})" if fs else None),
                  ("異動事由", r.reason), ("異動年月日", _wareki(r.change_date)),
                  ("通知を受けた年月日", _wareki(r.notified_date)), ("更新順番号", r.update_seq),

@@ -100,14 +100,80 @@
     }, 500);
   }
 
+  // Errors where the eye is (issue 19): a page re-rendered with an error summary takes focus.
+  function focusErrorSummary() {
+    const s = document.getElementById("error-summary"); if (s) s.focus();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const login = document.getElementById("webauthn-login"); if (login) wireLogin(login);
     const enroll = document.getElementById("webauthn-enroll"); if (enroll) wireEnroll(enroll);
     wireIdleLock();
+    focusErrorSummary();
   });
-  // htmx: an expired/locked session answers with HX-Redirect; make refusals visible too
-  document.addEventListener("htmx:responseError", (ev) => {
-    const t = document.getElementById("results");
-    if (t && ev.detail.xhr.status === 403) t.innerHTML = '<p class="error" role="alert">この操作を行う権限がありません。</p>';
+
+  // htmx: no silent failure. An expired/locked session answers with HX-Redirect. An error answer
+  // (400, 409, 413, 422 …) that carries the element being swapped (a form re-rendered with its
+  // errors next to the fields) is swapped like a success; any other failure — a refusal page, a 5xx,
+  // a lost network, a timeout — is shown in an error summary at the top of the page, with the
+  // server's coded Japanese message when it sent one.
+  const STATUS_TEXT = {
+    401: "ログインし直してください。", 403: "この操作を行う権限がありません。", 404: "対象が見つかりません。",
+    409: "ほかの操作と重なったため、処理できませんでした。画面を開き直してください。",
+    413: "送信したデータが大きすぎます。", 422: "入力の形式が正しくありません。",
+    429: "操作が集中しています。しばらくしてからもう一度お試しください。",
+  };
+  const SERVER_TEXT = "サーバで障害が発生したため、処理を完了できませんでした。しばらくしてからもう一度お試しください。解決しない場合はシステム管理者に連絡してください。";
+
+  function problemOf(xhr) {
+    let message = null, code = null;
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    try {
+      if (type.includes("json")) {
+        const j = JSON.parse(xhr.responseText); message = j.error && j.error.message; code = j.error && j.error.code;
+      } else if (type.includes("html")) {
+        const doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        const m = doc.querySelector("#error-summary, #message");
+        if (m) { message = (m.querySelector("li") || m).textContent.trim(); code = m.dataset.code || null; }
+      }
+    } catch (e) { /* not a page of ours: the generic text below */ }
+    if (!message) message = xhr.status >= 500 ? SERVER_TEXT : (STATUS_TEXT[xhr.status] || "処理を完了できませんでした。");
+    return {message, code: code || ("HTTP_" + xhr.status)};
+  }
+
+  function showProblem(message, code) {
+    let box = document.getElementById("request-error");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "request-error"; box.className = "error-summary"; box.tabIndex = -1;
+      box.setAttribute("role", "alert"); box.setAttribute("aria-labelledby", "request-error-title");
+      const main = document.getElementById("main"); (main || document.body).prepend(box);
+    }
+    const h = document.createElement("h2"); h.id = "request-error-title"; h.textContent = "処理を完了できませんでした";
+    const p = document.createElement("p"); p.id = "request-error-message"; p.textContent = message;
+    const c = document.createElement("p"); c.className = "error-code"; c.textContent = "問い合わせ用コード: ";
+    const k = document.createElement("code"); k.textContent = code; c.appendChild(k);
+    box.replaceChildren(h, p, c); box.dataset.code = code; box.hidden = false;
+    box.focus();
+  }
+
+  document.addEventListener("htmx:beforeRequest", () => {
+    const box = document.getElementById("request-error"); if (box) box.hidden = true;
   });
+  document.addEventListener("htmx:beforeSwap", (ev) => {
+    const xhr = ev.detail.xhr;
+    if (!xhr || xhr.status < 400) return;
+    const target = ev.detail.target;
+    if (target && target.id && xhr.status < 500) {
+      const doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      if (doc.getElementById(target.id)) { ev.detail.shouldSwap = true; ev.detail.isError = false; return; }
+    }
+    ev.detail.shouldSwap = false;
+    const p = problemOf(xhr); showProblem(p.message, p.code);
+  });
+  document.addEventListener("htmx:afterSettle", focusErrorSummary);
+  document.addEventListener("htmx:sendError", () => showProblem(
+    "サーバに接続できませんでした。ネットワークの接続を確認して、もう一度お試しください。", "NETWORK_ERROR"));
+  document.addEventListener("htmx:timeout", () => showProblem(
+    "サーバから応答がありませんでした。もう一度お試しください。", "TIMEOUT"));
 })();
