@@ -17,13 +17,13 @@ import threading
 from typing import Optional
 
 from jukinet import pki
+from jukinet.bootstrap import Installation, bootstrap
 from jukinet.config import Config
 from jukinet.intake import transport
 from jukinet.intake.service import IntakeService
-from jukinet.bootstrap import Installation, bootstrap
+from jukinet.pki.crl import RevocationChecker
 from jukinet.store.registers import Registers
 from jukinet.web.app import create_app
-from jukinet.pki.crl import RevocationChecker
 
 log = logging.getLogger("jukinet.server")
 

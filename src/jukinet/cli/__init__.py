@@ -40,7 +40,8 @@ from jukinet.cli.provision import catalogue_app, provision_app, query_app
 from jukinet.cli.reconcile import cs_snapshot_command, reconcile_command
 from jukinet.cli.security import audit_app, operator_app, terminal_app
 from jukinet.cli.serve import demo, serve
-from jukinet.cli.sim import outbox as outbox_command, sim_app
+from jukinet.cli.sim import outbox as outbox_command
+from jukinet.cli.sim import sim_app
 
 app = typer.Typer(help="jukinet — 都道府県サーバ・附票都道府県サーバ", no_args_is_help=True, add_completion=False)
 

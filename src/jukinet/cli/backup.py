@@ -18,15 +18,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
+from jukinet.backup.keys import (
+    PASSPHRASE_ENV,
+    CommandKeyProvider,
+    PrivateKeyFile,
+    generate_key_pair,
+    key_id,
+    load_public_key,
+    private_key_is_encrypted,
+)
+from jukinet.backup.service import backup_dir, list_backups, restore, run_and_record, verify_backup
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
-from jukinet.backup.keys import PASSPHRASE_ENV
-from jukinet.backup.keys import CommandKeyProvider, PrivateKeyFile, private_key_is_encrypted
-from jukinet.backup.service import run_and_record
-from jukinet.backup.keys import generate_key_pair, key_id, load_public_key
-from jukinet.backup.service import backup_dir, list_backups
-from jukinet.backup.service import verify_backup
-from jukinet.backup.service import restore
 
 console = Console(stderr=True)
 DataDir = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="データディレクトリ", show_default=True)

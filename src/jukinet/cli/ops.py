@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jukinet import retention
 from jukinet.cli.common import DataDir, console, fail, open_installation
 from jukinet.errors import JukinetError
-from jukinet import retention
 from jukinet.ops import stats_report
 from jukinet.ops.statistics import Period, collect
 

@@ -16,8 +16,7 @@ from rich.table import Table
 from jukinet import wareki
 from jukinet.config import DEFAULT_DATA_DIR, Config
 from jukinet.errors import JukinetError
-from jukinet.pki.crl import DevCa
-from jukinet.pki.crl import REASON_JA
+from jukinet.pki.crl import REASON_JA, DevCa
 
 JST = timezone(timedelta(hours=9))
 console = Console(stderr=True)

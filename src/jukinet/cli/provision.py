@@ -20,10 +20,9 @@ import getpass
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
-
-from datetime import datetime, timezone
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -32,13 +31,15 @@ from sqlalchemy import select
 from jukinet.cli.common import DataDir, console, fail, installation, open_installation
 from jukinet.config import Config
 from jukinet.errors import JukinetError
-from jukinet.provision import access, approvals, catalogue as C
+from jukinet.provision import access, approvals
+from jukinet.provision import catalogue as C
 from jukinet.provision.batch import BatchCommand, BatchService
 from jukinet.provision.media import decrypt_file
 from jukinet.provision.records import recent
 from jukinet.provision.service import NationalQueryCommand
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_provision import provision_media as t
+
 TERMINAL = "CONSOLE"
 
 catalogue_app = typer.Typer(help="提供先・移転先と事務のカタログ (事務2)", no_args_is_help=True)

@@ -18,11 +18,13 @@ from jukinet.cli.common import DataDir, console, fail, installation, load_config
 from jukinet.cli.install import init, seed
 from jukinet.config import CONFIG_NAME, DEFAULT_PORT_BASE
 from jukinet.errors import JukinetError
-from jukinet.observability.logs import configure as configure_logs, configure_demo, server_log
+from jukinet.observability.logs import configure as configure_logs
+from jukinet.observability.logs import configure_demo, server_log
 from jukinet.scheduler import OpsScheduler
 from jukinet.server import PrefectureServer, ensure_pki
 from jukinet.sim.demo import DemoPeers
-from jukinet.store.upgrade import require_current, upgrade as upgrade_databases
+from jukinet.store.upgrade import require_current
+from jukinet.store.upgrade import upgrade as upgrade_databases
 
 
 def serve(data_dir: Path = DataDir):

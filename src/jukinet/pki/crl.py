@@ -38,9 +38,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jukinet import codes
+from jukinet.errors import JukinetError
 from jukinet.observability import metrics
 from jukinet.pki import certs as pki
-from jukinet.errors import JukinetError
 
 log = logging.getLogger("jukinet.pki.crl")
 

@@ -8,9 +8,9 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from jukinet.security.oplog import verify_all
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.security.oplog import verify_all
 
 router = APIRouter(prefix="/api/v1", tags=["操作者・操作ログ"], responses=ERRORS)
 

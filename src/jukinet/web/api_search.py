@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Literal, Optional
 
@@ -12,7 +13,6 @@ from jukinet.search import service as S
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
 from jukinet.web.auth import authorize_search
-import dataclasses
 
 router = APIRouter(prefix="/api/v1", tags=["事務5 検索"], responses=ERRORS)
 

@@ -13,22 +13,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from jukinet import __version__
+from jukinet.bootstrap import Installation, bootstrap
 from jukinet.config import Config
 from jukinet.errors import JukinetError
+from jukinet.intake.api import router as intake_router
 from jukinet.ops import status as ops_status
+from jukinet.reconcile.http import router as reconcile_router
 from jukinet.store import migrate
-from jukinet.bootstrap import Installation, bootstrap
 from jukinet.store.registers import Registers
 from jukinet.web import safety, transport_security
-from jukinet.intake.api import router as intake_router
-from jukinet.reconcile.http import router as reconcile_router
-from jukinet.web.ui import install as install_operator_side
-from jukinet.web.provision import install as install_provision
-from jukinet.web.disclosure import install as install_disclosure
-from jukinet.web.stats import router as stats_router
 from jukinet.web.audit_reports import router as audit_router
-from jukinet.web.ops import install as install_ops
+from jukinet.web.disclosure import install as install_disclosure
 from jukinet.web.kojin_bango import router as kojin_bango_router
+from jukinet.web.ops import install as install_ops
+from jukinet.web.provision import install as install_provision
+from jukinet.web.stats import router as stats_router
+from jukinet.web.ui import install as install_operator_side
 
 
 def create_app(installation: Installation | Config, registers: Registers | None = None) -> FastAPI:

@@ -22,21 +22,18 @@ import hashlib
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from jukinet import wareki
 from jukinet.audit import analysis as an
 from jukinet.audit import inventory as inv
 from jukinet.audit import report as rp
 from jukinet.audit.service import DECISIONS, FLAG_DISPOSITIONS, AuditService, parse_month
 from jukinet.errors import JukinetError
-from jukinet.web import auth as A
-from jukinet import wareki
-from jukinet.web.ui import _jst
-from jukinet.web.ui import templates
-from jukinet.web.ui import render
-from jukinet.web.ui import ctx_post
 from jukinet.store.tables_audit import audit_watch
-from sqlalchemy import select
+from jukinet.web import auth as A
+from jukinet.web.pages import _jst, ctx_post, render, templates
 
 router = APIRouter(include_in_schema=False)
 

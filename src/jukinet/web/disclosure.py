@@ -19,7 +19,7 @@ from jukinet.disclosure import service as S
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
 from jukinet.web import auth as A
-from jukinet.web.ui import ctx_post, render
+from jukinet.web.pages import ctx_post, render
 
 router = APIRouter(include_in_schema=False)
 

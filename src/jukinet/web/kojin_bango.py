@@ -14,7 +14,8 @@ from jukinet.search import kojin_bango as NB
 from jukinet.security import roles as R
 from jukinet.security.model import Refused
 from jukinet.web import auth as A
-from jukinet.web.ui import authorize_search, ctx_post, render
+from jukinet.web.auth import authorize_search
+from jukinet.web.pages import ctx_post, render
 
 router = APIRouter(include_in_schema=False)
 

@@ -28,17 +28,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
-from jukinet.bootstrap import Installation
 from jukinet import wareki
+from jukinet.bootstrap import Installation
 from jukinet.observability import logs, metrics
-from jukinet.ops import state_metrics, status as S
+from jukinet.ops import state_metrics
+from jukinet.ops import status as S
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.web.ui import render
-from jukinet.web.ui import JST
-from jukinet.web.ui import templates
+from jukinet.web.pages import JST, render, templates
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["運用"], responses=ERRORS)

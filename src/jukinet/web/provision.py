@@ -26,7 +26,8 @@ from sqlalchemy import select, update
 
 from jukinet.bootstrap import Installation
 from jukinet.errors import JukinetError
-from jukinet.provision import access, approvals, catalogue as C
+from jukinet.provision import access, approvals
+from jukinet.provision import catalogue as C
 from jukinet.provision.batch import BatchCommand, BatchService
 from jukinet.provision.items import ITEMS
 from jukinet.provision.records import recent as recent_records
@@ -35,7 +36,7 @@ from jukinet.security.model import FORBIDDEN, Refused, refused
 from jukinet.store.tables_provision import provision_media
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.web.ui import ctx_post, render
+from jukinet.web.pages import ctx_post, render
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["事務2 提供・移転 / 事務4 全国サーバ照会"], responses=ERRORS)

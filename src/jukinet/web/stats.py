@@ -26,7 +26,7 @@ from jukinet.ops import stats_report
 from jukinet.ops.statistics import Period, collect, sources, with_names
 from jukinet.security.model import FORBIDDEN
 from jukinet.web import auth as A
-from jukinet.web.ui import render
+from jukinet.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 HERE = Path(__file__).parent

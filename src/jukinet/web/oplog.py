@@ -1,0 +1,50 @@
+"""The operation log on the operator UI (A4; ADR 0009): the latest entries of each chain the operator
+may read, and verification of the hash chains."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from jukinet.security.oplog import recent, verify_all
+from jukinet.web import auth as A
+from jukinet.web.pages import ctx_post, render
+
+router = APIRouter(include_in_schema=False)
+
+
+# ---- operation log (A4) --------------------------------------------------------------------------
+
+def _chains_for(op) -> list[str]:
+    if "auditor" in op.roles:
+        return ["juki", "fuhyo", "admin"]
+    return [c for c in ("juki", "fuhyo") if op.can("oplog", c)]
+
+
+def _audit(request: Request, ctx: A.Ctx, reports=None):
+    sec = A.security(request)
+    chains = []
+    for chain in _chains_for(ctx.operator):
+        with sec.registers.engine(chain).connect() as conn:
+            chains.append((chain, recent(conn, chain, limit=50)))
+    with sec.registers.admin_tx() as conn:
+        sec.oplog.append(conn, "admin", actor=ctx.actor, action="oplog_view", detail={"chains": ",".join(c for c, _ in chains)})
+    return render(request, "audit.html", ctx, chains=chains, reports=reports)
+
+
+@router.get("/audit")
+def audit(request: Request):
+    ctx = A.context(request)
+    A.security(request).require(ctx.operator, ctx.terminal_id, "oplog", "oplog_view")
+    return _audit(request, ctx)
+
+
+@router.post("/audit/verify")
+async def audit_verify(request: Request):
+    ctx, _ = await ctx_post(request)
+    sec = A.security(request)
+    sec.require(ctx.operator, ctx.terminal_id, "audit_verify", "audit_verify")
+    reports = verify_all(sec.oplog, {c: sec.registers.engine(c) for c in ("juki", "fuhyo", "admin")})
+    with sec.registers.admin_tx() as conn:
+        sec.oplog.append(conn, "admin", actor=ctx.actor, action="audit_verify",
+                         detail={"ok": all(r.ok for r in reports)})
+    return _audit(request, ctx, reports)
