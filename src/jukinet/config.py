@@ -162,6 +162,10 @@ class ProvisionConfig:
     #: in days (erased automatically afterwards; must be under a year)
     kojin_bango_temp_dir: str = "tmp-kojin-bango"
     kojin_bango_temp_days: int = 14
+    #: the key store of the temporary area (P8; ADR 0034): one random key per entry, destroyed at
+    #: erasure. Kept apart from the entries and out of the backups; may be a tmpfs (e.g.
+    #: ``/run/jukinet/kojin-bango-keys``) so that no disk ever holds a key
+    kojin_bango_key_dir: str = "tmp-kojin-bango-keys"
     #: 提供・移転の記録 are kept this many years (PIA III.5 R1: 7)
     record_years: int = 7
 
