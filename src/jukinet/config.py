@@ -112,6 +112,11 @@ class SecurityConfig:
     search_cap: int = 200
     #: IPAmj明朝 (Debian fonts-ipamj-mincho), served as a web font for 外字 (D4)
     font_path: str = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
+    #: G1 (PIA IV.2; ADR 0034): no activation and no sign-in without a security training record of
+    #: the current 年度. Only the test suite's installations turn this off (their own G1 tests on)
+    training_required: bool = True
+    #: days the bootstrap administrator may work before their training is recorded (ADR 0034)
+    bootstrap_training_grace_days: int = 30
 
 
 @dataclass
