@@ -112,6 +112,11 @@ class SecurityConfig:
     search_cap: int = 200
     #: IPAmj明朝 (Debian fonts-ipamj-mincho), served as a web font for 外字 (D4)
     font_path: str = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
+    #: G1 (PIA IV.2; ADR 0034): no activation and no sign-in without a security training record of
+    #: the current 年度. Only the test suite's installations turn this off (their own G1 tests on)
+    training_required: bool = True
+    #: days the bootstrap administrator may work before their training is recorded (ADR 0034)
+    bootstrap_training_grace_days: int = 30
 
 
 @dataclass
@@ -162,6 +167,10 @@ class ProvisionConfig:
     #: in days (erased automatically afterwards; must be under a year)
     kojin_bango_temp_dir: str = "tmp-kojin-bango"
     kojin_bango_temp_days: int = 14
+    #: the key store of the temporary area (P8; ADR 0034): one random key per entry, destroyed at
+    #: erasure. Kept apart from the entries and out of the backups; may be a tmpfs (e.g.
+    #: ``/run/jukinet/kojin-bango-keys``) so that no disk ever holds a key
+    kojin_bango_key_dir: str = "tmp-kojin-bango-keys"
     #: 提供・移転の記録 are kept this many years (PIA III.5 R1: 7)
     record_years: int = 7
 

@@ -63,7 +63,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
 from jukinet.keyring import KeyRing
-from jukinet.provision.tempstore import TempStore
+from jukinet.provision.tempstore import for_config as temp_store_for
 from jukinet.store.repository import JST, utcnow
 from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_media
@@ -357,15 +357,27 @@ class KojinBangoTempRule(_FileRule):
     name = "fuhyo_kojin_bango_temp"
     store = "fuhyo"
     title = "附票提供用の個人番号一時領域"
-    basis = "PIA II(2).6②, III(2).7 R2/R3: 提供後の一時的な保存、1年未満で自動消去 (P6)"
+    basis = ("PIA II(2).6②, III(2).7 R2/R3: 提供後の一時的な保存、1年未満で自動消去 (P6); "
+             "復元できないよう項目ごとの鍵を破棄 (P8, ADR 0034)")
 
     def cutoff(self, today: date, config) -> Cutoff:
         self.period = f"{config.provision.kojin_bango_temp_days}日"
         return super().cutoff(today, config)
 
+    def _store(self):
+        return temp_store_for(self.config, KeyRing(self.config.data_dir))
+
     def _expired(self, cutoff: Cutoff):
-        store = TempStore(self.config.resolve(self.config.provision.kojin_bango_temp_dir), KeyRing(self.config.data_dir))
-        return [(datetime.fromtimestamp(exp, timezone.utc), p) for exp, p in store.expired(cutoff.instant)]
+        return [(datetime.fromtimestamp(exp, timezone.utc), p) for exp, p in self._store().expired(cutoff.instant)]
+
+    def erase_batch(self, conn: Connection, cutoff: Cutoff, limit: int) -> int:
+        """Crypto-erasure (P8): each entry's key is overwritten and unlinked, then the entry."""
+        store = self._store()
+        n = 0
+        for _, p in self._expired(cutoff)[:limit]:
+            store.destroy(p)
+            n += 1
+        return n
 
 
 class MediaFilesRule(_FileRule):

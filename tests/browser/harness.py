@@ -170,6 +170,7 @@ def setup_site(data_dir: Path, *, port: int, people: bool = True):
     provision.migrate_all(db)
     config = Config(data_dir=data_dir, database=db)
     config.server.port = port
+    config.security.training_required = False   # as in tests/jukinet_testing.make_installation (ADR 0034)
     config.save()
     registers = Registers(config)
     app = create_app(config, registers)

@@ -70,7 +70,7 @@ def reset(registers, config) -> None:
         with engine.begin() as conn:   # DELETE: on small tables much faster than TRUNCATE on PostgreSQL
             for t in tables:
                 conn.execute(delete(t))
-    for d in (config.provision.media_dir, config.provision.kojin_bango_temp_dir):
+    for d in (config.provision.media_dir, config.provision.kojin_bango_temp_dir, config.provision.kojin_bango_key_dir):
         shutil.rmtree(config.resolve(d), ignore_errors=True)
     config.provision = ProvisionConfig()
 

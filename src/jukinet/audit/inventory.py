@@ -19,6 +19,8 @@ unused_affair       an affair (担当事務) in scope that the operator did not 
 unused_role         a role whose actions the operator did not take in the period
 combination         a combination of rights that should not exist (separation of duties, scopes
                     without the 業務担当者 role, 業務担当者 without any register or affair)
+untrained           a pending or active operator without a security training record of the current 年度
+                    (G1, PIA IV.2; the bootstrap administrator's grace included; ADR 0034)
 ==================  ===================================================================================
 
 >>> from datetime import datetime, timezone
@@ -44,7 +46,8 @@ from jukinet.errors import JukinetError
 from jukinet.security import roles as R
 from jukinet.security.oplog import CHAINS, Actor
 from jukinet.store.tables_audit import roster_inventories
-from jukinet.store.tables_security import OPLOG, operators, sessions, webauthn_credentials
+from jukinet.security import training as TR
+from jukinet.store.tables_security import OPLOG, operator_trainings, operators, sessions, webauthn_credentials
 import csv
 import io
 
@@ -56,6 +59,7 @@ KINDS = {
     "unused_affair": "使われていない担当事務",
     "unused_role": "使われていない役割",
     "combination": "あってはならない権限の組合せ",
+    "untrained": "今年度のセキュリティ研修の未受講",
 }
 DISPOSITIONS = {"keep": "現状維持 (理由を確認)", "fixed": "是正済", "will_fix": "是正予定"}
 
@@ -93,6 +97,9 @@ class Account:
     has_password: bool = False
     open_sessions: int = 0
     enrollment_open: bool = False
+    trained: Optional[bool] = None     # a training record of the current 年度 (None: not looked at)
+    training_fy: str = ""              # that 年度, e.g. 令和8年度
+    last_training: Optional[str] = None   # ISO date of the latest record, any year
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,10 @@ def findings(accounts: list[Account], usage: dict[str, dict[tuple[str, str], int
                 out.append(Finding(a.operator_id, "unused", "", "一度もログインしていません。"))
             elif idle is not None and idle >= unused_days:
                 out.append(Finding(a.operator_id, "unused", "", f"最終ログインから {idle} 日経過しています。"))
+        if a.trained is False:
+            out.append(Finding(a.operator_id, "untrained", a.training_fy,
+                               f"{a.training_fy}のセキュリティ研修の受講記録がありません"
+                               f" (最終受講: {a.last_training or 'なし'})。"))
         roles = set(a.roles)
         if "admin" in roles and "operator" in roles:
             out.append(Finding(a.operator_id, "combination", "admin+operator",
@@ -198,6 +209,12 @@ class InventoryService:
         self.registers = registers
         self.oplog = oplog
 
+    @property
+    def _gate(self) -> bool:
+        """The training gate is on (G1): only then is the 研修 looked at (off in the test suite only)."""
+        sec = getattr(self.config, "security", None)
+        return bool(getattr(sec, "training_required", True))
+
     def _accounts(self, now: datetime) -> list[Account]:
         with self.registers.admin_tx(write=False) as conn:
             creds = dict(conn.execute(select(webauthn_credentials.c.operator_id, func.count())
@@ -209,6 +226,10 @@ class InventoryService:
                 log.c.action.in_(["login", "login_password"]), log.c.outcome == "granted")
                 .group_by(log.c.operator_id)).all())
             rows = conn.execute(select(operators).order_by(operators.c.operator_id)).all()
+            fy = TR.fiscal_year(TR.today_jst(now))
+            t = operator_trainings
+            current = set(conn.execute(select(t.c.operator_id).where(t.c.fiscal_year == fy)).scalars())
+            last_tr = dict(conn.execute(select(t.c.operator_id, func.max(t.c.taken_on)).group_by(t.c.operator_id)).all())
 
         def utc(v):
             if v is None:
@@ -222,7 +243,10 @@ class InventoryService:
             out.append(Account(r.operator_id, r.display_name, tuple(R.split(r.roles)), tuple(R.split(r.registers)),
                                tuple(R.split(r.affairs)), r.status, utc(r.created_at), utc(logins.get(r.operator_id)),
                                creds.get(r.operator_id, 0), r.password_hash is not None, open_s.get(r.operator_id, 0),
-                               bool(r.enrollment_hash and exp and exp > now)))
+                               bool(r.enrollment_hash and exp and exp > now),
+                               (r.operator_id in current) if self._gate else None,
+                               TR.fiscal_year_label(fy),
+                               str(last_tr[r.operator_id])[:10] if last_tr.get(r.operator_id) else None))
         return out
 
     def _usage(self, since: datetime) -> dict:

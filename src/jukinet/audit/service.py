@@ -32,11 +32,13 @@ from jukinet.security import checkpoints
 from jukinet.security.oplog import CHAINS, Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_audit import audit_reports, audit_signoffs, audit_watch
-from jukinet.store.tables_security import OPLOG, operators
+from jukinet.store.tables_security import OPLOG, improper_actions, operators
 from jukinet.audit import report
 
 JST = an.JST
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: the action taken on a flagged improper operation (G1; PIA IV.2; ADR 0034)
+ACTIONS = {"guidance": "指導・再教育", "suspend": "利用停止", "remove_duty": "担当解除"}
 DECISIONS = {"no_issue": "問題なし", "follow_up": "要対応 (個別に確認する)"}
 FLAG_DISPOSITIONS = {"": "", "explained": "業務上の理由を確認", "instructed": "指導した", "investigate": "調査中",
                      "false_positive": "誤検知"}
@@ -315,3 +317,64 @@ class AuditService:
                                                         set_by=actor.operator_id))
             self.oplog.append(conn, "admin", actor=actor, action="audit_watch_set", now=now,
                               detail={"target": operator_id, "set": bool(prefix)})
+
+
+    # ---- the action taken on a flagged improper operation (G1; ADR 0034) ------------------------
+
+    def record_action(self, actor: Actor, month_key: str, flag_no: int, operator_id: str, kind: str, *,
+                      taken_on, note: str = "", now: datetime | None = None) -> int:
+        """Link flag ``flag_no`` of the month's latest report to the action taken (管理責任者; logged).
+
+        Suspension and removal from duty themselves are roster changes of the システム管理者 (their
+        own log entries); this record is the link the auditor follows from the flag to them."""
+        now = now or datetime.now(timezone.utc)
+        try:
+            if kind not in ACTIONS:
+                raise JukinetError("ACTION_KIND_INVALID", "対応の区分を選択してください。", field="kind")
+            try:
+                day = taken_on if isinstance(taken_on, date) else date.fromisoformat(str(taken_on or "").strip())
+            except ValueError:
+                raise JukinetError("ACTION_DATE_INVALID", "対応日は YYYY-MM-DD の形式で入力してください。",
+                                   field="taken_on") from None
+            if day > now.astimezone(JST).date():
+                raise JukinetError("ACTION_DATE_FUTURE", "対応日に未来の日付は指定できません。", field="taken_on")
+            note = (note or "").strip()
+            if len(note) > 500:
+                raise JukinetError("ACTION_NOTE_TOO_LONG", "内容は500文字以内で入力してください。", field="note")
+            month = parse_month(month_key)
+            with self.registers.admin_tx() as conn:
+                rep = self._latest(conn, month.key)
+                if rep is None:
+                    raise JukinetError("AUDIT_REPORT_MISSING", "その月の分析報告書がありません。先に作成してください。",
+                                       field="month")
+                if not (isinstance(flag_no, int) and 1 <= flag_no <= rep.flag_count):
+                    raise JukinetError("AUDIT_FLAG_UNKNOWN", "報告書にそのフラグ番号はありません。", field="flag_no")
+                if conn.execute(select(func.count()).select_from(operators)
+                                .where(operators.c.operator_id == operator_id)).scalar_one() == 0:
+                    raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。", field="operator_id")
+                aid = conn.execute(insert(improper_actions).values(
+                    month=month.key, report_id=rep.report_id, flag_no=flag_no, operator_id=operator_id, kind=kind,
+                    taken_on=day, note=note, recorded_at=now, recorded_by=actor.operator_id or "cli")
+                ).inserted_primary_key[0]
+                self.oplog.append(conn, "admin", actor=actor, action="improper_action", now=now,
+                                  detail={"action_id": aid, "month": month.key, "report_id": rep.report_id,
+                                          "flag_no": flag_no, "target": operator_id, "kind": kind})
+                return aid
+        except JukinetError as e:
+            try:
+                with self.registers.admin_tx() as conn:
+                    self.oplog.append(conn, "admin", actor=actor, action="improper_action", outcome="refused",
+                                      now=now, detail={"code": e.code})
+            except Exception:  # noqa: BLE001 - refused anyway
+                pass
+            raise
+
+    def actions(self, *, month_key: str | None = None, operator_id: str | None = None) -> list:
+        t = improper_actions
+        q = select(t).order_by(t.c.month.desc(), t.c.flag_no, t.c.action_id)
+        if month_key:
+            q = q.where(t.c.month == month_key)
+        if operator_id:
+            q = q.where(t.c.operator_id == operator_id)
+        with self.registers.admin_tx(write=False) as conn:
+            return conn.execute(q).all()

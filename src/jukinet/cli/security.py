@@ -20,6 +20,8 @@ from jukinet.security.oplog import Actor, verify_all
 operator_app = typer.Typer(help="操作者 (operators): 初期システム管理者の登録など", no_args_is_help=True)
 terminal_app = typer.Typer(help="操作端末 (terminals)", no_args_is_help=True)
 audit_app = typer.Typer(help="操作ログの検証 (operation log)", no_args_is_help=True)
+training_app = typer.Typer(help="セキュリティ研修の受講記録 (G1; ADR 0034)", no_args_is_help=True)
+operator_app.add_typer(training_app, name="training")
 
 
 def _open(data_dir: Path):
@@ -38,11 +40,19 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
                        operator_id: Optional[str] = typer.Option(None, "--id", help="操作者ID (省略時は自動)"),
                        terminal_name: str = typer.Option("代表端末1", "--terminal-name",
                                                          help="登録に使う操作端末の名前 (端末が未登録のとき作成)"),
+                       training_course: str = typer.Option("住基ネット情報セキュリティ研修", "--training-course",
+                                                           help="受講した研修名 (G1)"),
+                       training_date: Optional[str] = typer.Option(
+                           None, "--training-date", help="研修の受講日 YYYY-MM-DD (省略時は猶予期間内のみ利用可、ADR 0034)"),
                        data_dir: Path = DataDir):
     """最初のシステム管理者を登録し、一度だけ使える登録用リンクを表示する."""
     config, registers, sec = _open(data_dir)
     try:
-        op, token = sec.bootstrap_admin(display_name=name, operator_id=operator_id)
+        op, token = sec.bootstrap_admin(display_name=name, operator_id=operator_id, training_course=training_course,
+                                        training_date=training_date)
+        if training_date is None and config.security.training_required:
+            typer.echo(f"注意: 研修の受講記録がありません。{config.security.bootstrap_training_grace_days} 日以内に "
+                       f"`jukinet operator training add --operator {op.operator_id} --course … --date …` で記録してください。")
         base = _base(config)
         if not [t for t in sec.list_terminals() if t.status == "active"]:
             t, code = sec.add_terminal(Actor("bootstrap", None), terminal_name)
@@ -66,6 +76,46 @@ def operator_list(data_dir: Path = DataDir):
         for o in sec.list_operators():
             typer.echo(f"{o.operator_id}\t{o.status}\t{'・'.join(R.ROLES[r] for r in o.roles)}\t"
                       f"{','.join(o.registers)}\t{','.join(o.affairs)}")
+    finally:
+        registers.dispose()
+
+
+@training_app.command("add")
+def training_add(operator: str = typer.Option(..., "--operator", help="受講した操作者のID"),
+                 course: str = typer.Option(..., "--course", help="研修名"),
+                 date: str = typer.Option(..., "--date", help="受講日 YYYY-MM-DD (未来の日付は不可)"),
+                 by: Optional[str] = typer.Option(None, "--by", help="記録する操作者のID (システム管理者・管理責任者)"),
+                 data_dir: Path = DataDir):
+    """研修の受講を記録する (操作ログに記録)."""
+    _, registers, sec = _open(data_dir)
+    try:
+        recorder = None
+        if by is not None:
+            recorder = sec.get_operator(by)
+            if recorder is None:
+                raise JukinetError("OPERATOR_NOT_FOUND", "記録する操作者が見つかりません。")
+        tid = sec.record_training(Actor(by or "cli", None), operator, course=course, taken_on=date, by=recorder)
+        typer.echo(f"操作者 {operator} の研修の受講を記録しました (記録番号 {tid})。")
+    except JukinetError as e:
+        console.print(f"[red]{e.code}[/red]: {e.message}")
+        raise typer.Exit(2)
+    finally:
+        registers.dispose()
+
+
+@training_app.command("list")
+def training_list(operator: Optional[str] = typer.Option(None, "--operator"), data_dir: Path = DataDir):
+    """研修の受講状況 (今年度) と受講記録を表示する."""
+    _, registers, sec = _open(data_dir)
+    try:
+        status = sec.training_status()
+        for oid, st in sorted(status.items()):
+            if operator and oid != operator:
+                continue
+            state = "受講済" if st["trained"] else ("猶予中" if st["grace_until"] else "未受講")
+            typer.echo(f"{oid}\t{st['fy_label']}\t{state}")
+        for r in sec.trainings(operator):
+            typer.echo(f"  {r.operator_id}\t{r.taken_on}\t{r.fiscal_year}年度\t{r.course}\t記録 {r.recorded_by}")
     finally:
         registers.dispose()
 

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from jukinet.errors import JukinetError
-from jukinet.provision.tempstore import TempStore
+from jukinet.provision.tempstore import TempStore, for_config
 from jukinet.store.atrest import cipher_of
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
@@ -64,7 +64,7 @@ class Fetched:
 
 
 def temp_store(config, keyring) -> TempStore:
-    return TempStore(config.resolve(config.provision.kojin_bango_temp_dir), keyring)
+    return for_config(config, keyring)
 
 
 def _check(affair) -> None:

@@ -72,6 +72,7 @@ PERMISSIONS = {
     "ops": {"operations", "admin"},  # status pages without personal data
     "audit_report": {"manager"},    # monthly access-log analysis: generate, sign off (A4; ADR 0022)
     "audit_report_view": {"manager", "auditor"},  # ... list and download (read-only for auditors)
+    "training": {"admin", "manager"},  # record an operator's security training (G1; ADR 0034)
 }
 
 #: permissions that touch a register's personal data and need the register/affair scope

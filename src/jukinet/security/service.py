@@ -35,6 +35,7 @@ from jukinet.keyring import KeyRing
 from jukinet.observability import metrics
 from jukinet.security import roles as R
 from jukinet.security import totp_secret
+from jukinet.security import training as TR
 from jukinet.security import webauthn as W
 from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED, OPERATOR_INACTIVE,
                                     SESSION_EXPIRED, SESSION_IDLE, SESSION_INVALID, SESSION_TERMINAL,
@@ -42,7 +43,8 @@ from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGI
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.security.outcomes import outcome_for
 from jukinet.security.totp_secret import TotpSecretCipher
-from jukinet.store.tables_security import auth_challenges, operators, sessions, terminals, webauthn_credentials
+from jukinet.store.tables_security import (auth_challenges, operator_trainings, operators, sessions, terminals,
+                                           webauthn_credentials)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -181,14 +183,26 @@ class Security:
             return self._operator(conn, oid), token
 
     def bootstrap_admin(self, *, display_name: str, department: str = "情報システム担当",
-                        operator_id: str | None = None) -> tuple[Operator, str]:
-        """The first system administrator (``jukinet operator bootstrap``); refused once one exists."""
+                        operator_id: str | None = None, training_course: str | None = None,
+                        training_date=None, now: datetime | None = None) -> tuple[Operator, str]:
+        """The first system administrator (``jukinet operator bootstrap``); refused once one exists.
+
+        With ``training_date`` their security training is recorded at once (G1); without it they
+        work under the bootstrap grace (``bootstrap_training_grace_days``; ADR 0034)."""
+        now = now or now_utc()
         with self.registers.admin_tx(write=False) as conn:
             rows = conn.execute(select(operators.c.roles, operators.c.status)).all()
         if any("admin" in R.split(r.roles) and r.status in ("active", "pending") for r in rows):
             raise JukinetError("BOOTSTRAP_DONE", "システム管理者は既に登録されています。追加は管理画面から行ってください。")
-        return self.register_operator(Actor("bootstrap", None), display_name=display_name, department=department,
-                                      roles=["admin"], operator_id=operator_id)
+        if training_date is not None:     # checked before anything is written
+            TR.check_course(training_course or "")
+            TR.parse_taken_on(training_date, today=TR.today_jst(now))
+        op, token = self.register_operator(Actor("bootstrap", None), display_name=display_name, department=department,
+                                           roles=["admin"], operator_id=operator_id, now=now)
+        if training_date is not None:
+            self.record_training(Actor("bootstrap", None), op.operator_id, course=training_course or "",
+                                 taken_on=training_date, now=now)
+        return op, token
 
     def update_operator(self, actor: Actor, operator_id: str, *, roles: list[str], registers: list[str],
                         affairs: list[str], password_allowed: bool | None = None,
@@ -228,6 +242,16 @@ class Security:
                 raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。")
             if status == "active" and op.credential_count == 0 and not op.has_password:
                 status = "pending"
+            if status == "active" and not self._trained(conn, operator_id, now):
+                err = refused(TR.TRAINING_REQUIRED)
+            else:
+                err = None
+        if err is not None:
+            raise self.refuse(actor, "operator_active", err, detail={"target": operator_id})
+        with self.registers.admin_tx() as conn:
+            op = self._operator(conn, operator_id)
+            if op is None or op.status == "removed":
+                raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。")
             values = dict(status=status, updated_at=now)
             if status == "active":
                 values.update(failed_logins=0, locked_until=None)
@@ -267,9 +291,17 @@ class Security:
                 raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。")
             if not op.password_allowed:
                 raise JukinetError("PASSWORD_NOT_ALLOWED", "この操作者にはパスワード認証が許可されていません。")
+            activate = op.status == "pending"
+            if activate and not self._trained(conn, operator_id, now):
+                err = refused(TR.TRAINING_REQUIRED)
+            else:
+                err = None
+        if err is not None:
+            raise self.refuse(actor, "password_grant", err, detail={"target": operator_id})
+        with self.registers.admin_tx() as conn:
             values = dict(password_hash=_hasher.hash(password), totp_last_step=None, updated_at=now,
                           **self._totp_cipher(conn).seal(operator_id, totp_secret))
-            if op.status == "pending":
+            if activate:
                 values["status"] = "active"
             conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(**values))
             self.oplog.append(conn, "admin", actor=actor, action="password_grant", now=now,
@@ -301,6 +333,95 @@ class Security:
         with self.registers.admin_tx() as conn:
             self.oplog.append(conn, "admin", actor=actor, action="roster_export", result_count=len(ops))
         return "\ufeff" + out.getvalue()
+
+    # ---- security training (G1; ADR 0034) ---------------------------------------------------------
+
+    def _grace_until(self, row) -> Optional[datetime]:
+        """End of the bootstrap administrator's grace, for the account registered by ``bootstrap``."""
+        if row is None or row.created_by != "bootstrap" or "admin" not in R.split(row.roles):
+            return None
+        return utc(row.created_at) + timedelta(days=self.cfg.bootstrap_training_grace_days)
+
+    def _trained(self, conn: Connection, operator_id: str, now: datetime) -> bool:
+        """May this operator be activated / sign in now: a record of the current 年度 (or the grace)."""
+        if not self.cfg.training_required:
+            return True
+        fy = TR.fiscal_year(TR.today_jst(now))
+        if conn.execute(select(operator_trainings.c.training_id).where(
+                operator_trainings.c.operator_id == operator_id, operator_trainings.c.fiscal_year == fy)
+                .limit(1)).first() is not None:
+            return True
+        row = conn.execute(select(operators.c.created_by, operators.c.created_at, operators.c.roles)
+                           .where(operators.c.operator_id == operator_id)).first()
+        until = self._grace_until(row)
+        return until is not None and now < until
+
+    def _require_trained(self, operator_id: str, terminal_id: str | None, action: str, now: datetime) -> None:
+        with self.registers.admin_tx(write=False) as conn:
+            ok = self._trained(conn, operator_id, now)
+        if not ok:
+            raise self.refuse(Actor(operator_id, terminal_id), action, TR.TRAINING_REQUIRED)
+
+    def record_training(self, actor: Actor, operator_id: str, *, course: str, taken_on, by: Operator | None = None,
+                        now: datetime | None = None) -> int:
+        """Record that ``operator_id`` attended ``course`` on ``taken_on`` (G1). ``by``: the recording
+        operator (web: always; CLI: when ``--by`` is given), who must hold the ``training`` permission.
+        Every refusal is coded, changes nothing and is logged."""
+        now = now or now_utc()
+        target = operator_id if _ID.match(operator_id or "") else None
+        try:
+            if by is not None and not by.can("training"):
+                raise refused(FORBIDDEN)
+            course = TR.check_course(course)
+            day = TR.parse_taken_on(taken_on, today=TR.today_jst(now))
+            with self.registers.admin_tx() as conn:
+                op = self._operator(conn, target) if target else None
+                if op is None or op.status == "removed":
+                    raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。", field="operator_id")
+                fy = TR.fiscal_year(day)
+                tid = conn.execute(insert(operator_trainings).values(
+                    operator_id=op.operator_id, course=course, taken_on=day, fiscal_year=fy, recorded_at=now,
+                    recorded_by=actor.operator_id or "cli")).inserted_primary_key[0]
+                self.oplog.append(conn, "admin", actor=actor, action="training_record", now=now,
+                                  detail={"target": op.operator_id, "training_id": tid, "fiscal_year": fy,
+                                          "taken_on": day.isoformat(), "course": course})
+                return tid
+        except JukinetError as e:
+            self.log_refusal(actor, "training_record", e, detail={"target": target})
+            raise
+
+    def trainings(self, operator_id: str | None = None) -> list:
+        """Training records, newest first (all operators, or one)."""
+        t = operator_trainings
+        q = select(t).order_by(t.c.taken_on.desc(), t.c.training_id.desc())
+        if operator_id:
+            q = q.where(t.c.operator_id == operator_id)
+        with self.registers.admin_tx(write=False) as conn:
+            return conn.execute(q).all()
+
+    def training_status(self, now: datetime | None = None) -> dict[str, dict]:
+        """Per operator: the current 年度, whether trained in it, the latest record, the grace if any."""
+        now = now or now_utc()
+        fy = TR.fiscal_year(TR.today_jst(now))
+        t = operator_trainings
+        with self.registers.admin_tx(write=False) as conn:
+            rows = conn.execute(select(operators.c.operator_id, operators.c.created_by, operators.c.created_at,
+                                       operators.c.roles)).all()
+            recs = conn.execute(select(t).order_by(t.c.taken_on, t.c.training_id)).all()
+        latest: dict = {}
+        current: set = set()
+        for r in recs:
+            latest[r.operator_id] = r
+            if r.fiscal_year == fy:
+                current.add(r.operator_id)
+        out = {}
+        for r in rows:
+            until = self._grace_until(r)
+            grace = until if (r.operator_id not in current and until is not None and now < until) else None
+            out[r.operator_id] = {"fiscal_year": fy, "fy_label": TR.fiscal_year_label(fy),
+                                  "trained": r.operator_id in current, "latest": latest.get(r.operator_id),
+                                  "grace_until": grace}
+        return out
 
     # ---- terminals (ADR 0008) ------------------------------------------------------------------
 
@@ -426,6 +547,8 @@ class Security:
 
     def _start_session(self, conn: Connection, op: Operator, terminal_id: str, method: str,
                        now: datetime) -> LoginResult:
+        if not self._trained(conn, op.operator_id, now):   # after authentication: nothing told to a guesser
+            raise refused(TR.TRAINING_REQUIRED)
         token = secrets.token_urlsafe(32)
         row = dict(session_hash=sha256(token), operator_id=op.operator_id, terminal_id=terminal_id, method=method,
                    csrf_token=secrets.token_urlsafe(24), created_at=now, last_seen_at=now,
@@ -470,6 +593,7 @@ class Security:
         if op is None:
             raise self.refuse(Actor(None, terminal_id), "enroll", Refused(
                 "ENROLLMENT_INVALID", "登録用リンクが無効か期限切れです。システム管理者に再発行を依頼してください。"))
+        self._require_trained(op.operator_id, terminal_id, "enroll", now)
         with self.registers.admin_tx() as conn:
             existing = [r.credential_id for r in conn.execute(select(webauthn_credentials.c.credential_id).where(
                 webauthn_credentials.c.operator_id == op.operator_id))]
@@ -486,6 +610,7 @@ class Security:
             ch = self._take_challenge(conn, challenge_id, "register", terminal_id, now)
         if op is None or ch is None or ch.operator_id != op.operator_id:
             raise self.refuse(actor, "enroll", Refused("ENROLLMENT_INVALID", "登録用リンクが無効か期限切れです。"))
+        self._require_trained(op.operator_id, terminal_id, "enroll", now)
         try:
             v = W.verify_registration(self.cfg, self.origins, credential, ch.challenge)
         except W.CeremonyFailed:

@@ -14,7 +14,7 @@ No table here holds 本人確認情報: search keys are logged as keyed digests 
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, SmallInteger, String, Table, Text)
 
 from jukinet.store.tables import admin_metadata, fuhyo_metadata, juki_metadata
@@ -142,4 +142,37 @@ auth_challenges = Table(
     Column("terminal_id", String(32), nullable=False),
     Column("challenge", String(200), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+#: 研修 (security training, G1; PIA IV.2 「受講しないと端末の操作者となれない」; ADR 0034): one row per
+#: course an operator attended. ``fiscal_year`` is the Japanese fiscal year (年度, April–March) of
+#: ``taken_on``; the gate asks for a row of the current 年度. Created by ``admin_0006``.
+operator_trainings = Table(
+    "operator_trainings", admin_metadata,
+    Column("training_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("operator_id", String(32), ForeignKey("operators.operator_id"), nullable=False),
+    Column("course", Text, nullable=False),
+    Column("taken_on", Date, nullable=False),
+    Column("fiscal_year", Integer, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by", String(32), nullable=False),
+    Index("ix_operator_trainings_operator", "operator_id", "fiscal_year"),
+)
+
+#: the action taken on a flagged improper operation of the monthly analysis (G1, A4): 指導・再教育,
+#: 利用停止, 担当解除 — linked to the report month and the flag number the auditor sees.
+improper_actions = Table(
+    "improper_actions", admin_metadata,
+    Column("action_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("month", String(7), nullable=False),
+    Column("report_id", BigInteger, nullable=False),
+    Column("flag_no", Integer, nullable=False),
+    Column("operator_id", String(32), nullable=False),
+    Column("kind", String(20), nullable=False),               # guidance | suspend | remove_duty
+    Column("taken_on", Date, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by", String(32), nullable=False),
+    Index("ix_improper_actions_month", "month", "flag_no"),
+    Index("ix_improper_actions_operator", "operator_id"),
 )

@@ -29,7 +29,7 @@ from jukinet import wareki
 from jukinet.audit import analysis as an
 from jukinet.audit import inventory as inv
 from jukinet.audit import report as rp
-from jukinet.audit.service import DECISIONS, FLAG_DISPOSITIONS, AuditService, parse_month
+from jukinet.audit.service import ACTIONS, DECISIONS, FLAG_DISPOSITIONS, AuditService, parse_month
 from jukinet.errors import JukinetError
 from jukinet.store.tables_audit import audit_watch
 from jukinet.web import auth as A
@@ -70,7 +70,8 @@ def _log(request: Request, ctx: A.Ctx, action: str, detail: dict, result_count: 
 def _render(request: Request, name: str, ctx: A.Ctx, status: int = 200, **kw):
     _install_filter()
     return render(request, name, ctx, status=status, KINDS=an.KINDS, DECISIONS=DECISIONS,
-                  FLAG_DISPOSITIONS=FLAG_DISPOSITIONS, INV_KINDS=inv.KINDS, DISPOSITIONS=inv.DISPOSITIONS, **kw)
+                  FLAG_DISPOSITIONS=FLAG_DISPOSITIONS, INV_KINDS=inv.KINDS, DISPOSITIONS=inv.DISPOSITIONS,
+                  ACTIONS=ACTIONS, **kw)
 
 
 def _month(request: Request, ctx: A.Ctx, form, action: str):
@@ -91,7 +92,9 @@ async def _post(request: Request, permission: str, action: str):
 
 async def _list(request: Request, ctx: A.Ctx, *, error=None, notice=None, status=200):
     months = await run_in_threadpool(_svc(request).months)
-    return _render(request, "audit/reports.html", ctx, months=months, error=error, notice=notice, status=status)
+    actions = await run_in_threadpool(_svc(request).actions)
+    return _render(request, "audit/reports.html", ctx, months=months, actions=actions, error=error, notice=notice,
+                   status=status)
 
 
 @router.get("/audit/reports")
@@ -152,6 +155,24 @@ async def signoff(request: Request):
     return await _list(request, ctx, notice=f"{month.key} の報告書の確認を記録しました。")
 
 
+@router.post("/audit/reports/actions")
+async def improper_action(request: Request):
+    """G1: link a flag of a month's report to the action taken (管理責任者; refusals logged by the service)."""
+    ctx, form = await _post(request, "audit_report", "improper_action")
+    svc = _svc(request)
+    try:
+        flag_no = int(form.get("flag_no") or "0")
+    except ValueError:
+        flag_no = 0
+    try:
+        await run_in_threadpool(lambda: svc.record_action(
+            ctx.actor, form.get("month") or "", flag_no, (form.get("operator_id") or "").strip(),
+            form.get("kind") or "", taken_on=form.get("taken_on") or "", note=form.get("note") or ""))
+    except JukinetError as e:
+        return await _list(request, ctx, error=e, status=400)
+    return await _list(request, ctx, notice="フラグへの対応を記録しました。")
+
+
 # ---- annual inventory (A2) --------------------------------------------------------------------------
 
 async def _inventory_page(request: Request, ctx: A.Ctx, *, error=None, notice=None, status=200):
@@ -160,7 +181,8 @@ async def _inventory_page(request: Request, ctx: A.Ctx, *, error=None, notice=No
     history = await run_in_threadpool(svc.history)
     return _render(request, "audit/inventory.html", ctx, inv=taken, history=history, error=error, notice=notice,
                    status=status, max_age=svc.cfg.inventory_max_age_days,
-                   watch=await run_in_threadpool(_watch_list, request))
+                   watch=await run_in_threadpool(_watch_list, request),
+                   actions=await run_in_threadpool(_svc(request).actions))
 
 
 def _watch_list(request: Request) -> dict:

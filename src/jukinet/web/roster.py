@@ -3,12 +3,15 @@ enrollment and password links, and the 操作端末."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from jukinet.errors import JukinetError
+from jukinet.security.model import Refused
 from jukinet.web import auth as A
-from jukinet.web.pages import STATUS, ctx_post, render
+from jukinet.web.pages import JST, STATUS, ctx_post, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,7 +21,40 @@ router = APIRouter(include_in_schema=False)
 def _roster(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200):
     sec = A.security(request)
     return render(request, "roster.html", ctx, operators=sec.list_operators(), terminals=sec.list_terminals(),
-                  notice=notice, error=error, status=status)
+                  training=sec.training_status(), notice=notice, error=error, status=status)
+
+
+# ---- security training (G1; ADR 0034) --------------------------------------------------------------
+
+def _training(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200):
+    sec = A.security(request)
+    return render(request, "training.html", ctx, operators=sec.list_operators(include_removed=False),
+                  training=sec.training_status(), records=sec.trainings(), notice=notice, error=error,
+                  status=status, today=datetime.now(JST).date().isoformat())
+
+
+@router.get("/roster/training")
+def training_page(request: Request):
+    ctx = A.context(request)
+    A.security(request).require(ctx.operator, ctx.terminal_id, "training", "training_view")
+    return _training(request, ctx)
+
+
+@router.post("/roster/training")
+async def training_record(request: Request):
+    ctx, form = await ctx_post(request)
+    sec = A.security(request)
+    operator_id = (form.get("operator_id") or "").strip()
+    try:
+        sec.record_training(ctx.actor, operator_id, course=form.get("course") or "",
+                            taken_on=form.get("taken_on") or "", by=ctx.operator)
+    except Refused as e:
+        if e.code == "FORBIDDEN":
+            raise
+        return _training(request, ctx, error=e, status=400)
+    except JukinetError as e:
+        return _training(request, ctx, error=e, status=400)
+    return _training(request, ctx, notice={"text": f"操作者 {operator_id} の研修の受講を記録しました。"})
 
 
 def _base_url(request: Request) -> str:
