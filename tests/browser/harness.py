@@ -172,20 +172,13 @@ def setup_site(data_dir: Path, *, port: int, people: bool = True, backend: str =
     import importlib.util
     import sys
 
-    from jukinet.config import Config
-    from jukinet.store import provision
     from jukinet.store.registers import Registers
     from jukinet.web.app import create_app
 
-    if backend == "sqlite":
-        db = provision.database_config(data_dir, None)
-        provision.migrate_all(db)
-        config = Config(data_dir=data_dir, database=db)
-    else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests/: jukinet_testing
-        from jukinet_testing import make_installation
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests/: jukinet_testing
+    from jukinet_testing import make_installation
 
-        config = make_installation(data_dir, backend, request)
+    config = make_installation(data_dir, backend, request)   # migrated, as `jukinet init` leaves it
     config.server.port = port
     config.save()
     registers = Registers(config)
