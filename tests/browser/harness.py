@@ -96,6 +96,15 @@ class Browser:
         self.driver.execute_cdp_cmd("WebAuthn.setUserVerified",
                                     {"authenticatorId": self.authenticator, "isUserVerified": verified})
 
+    def reset(self) -> None:
+        """Back to a browser that has seen no site: a blank page, no cookies (the session, CSRF and
+        terminal cookies of any earlier server: cookies ignore the port), no stored credential on the
+        virtual authenticator, user verification on. A test that shares the browser process starts here."""
+        self.driver.get("about:blank")
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        self.driver.execute_cdp_cmd("WebAuthn.clearCredentials", {"authenticatorId": self.authenticator})
+        self.set_user_verified(True)
+
     def close(self) -> None:
         try:
             self.driver.quit()
@@ -153,22 +162,23 @@ class Browser:
         self.driver.save_screenshot(str(path))
 
 
-def setup_site(data_dir: Path, *, port: int, people: bool = True):
-    """A fresh SQLite installation, a pending terminal and the bootstrapped administrator.
+def setup_site(data_dir: Path, *, port: int, people: bool = True, backend: str = "sqlite", request=None):
+    """A fresh installation, a pending terminal and the bootstrapped administrator.
 
+    ``backend`` is ``"sqlite"`` or ``"postgres"`` (a throwaway database on JUKINET_TEST_POSTGRES_URL,
+    dropped by a finalizer on the pytest ``request``, as ``jukinet_testing.make_installation`` does).
     Returns (config, registers, app, activation_code, admin_id, admin_enroll_token).
     """
     import importlib.util
     import sys
 
-    from jukinet.config import Config
-    from jukinet.store import provision
     from jukinet.store.registers import Registers
     from jukinet.web.app import create_app
 
-    db = provision.database_config(data_dir, None)
-    provision.migrate_all(db)
-    config = Config(data_dir=data_dir, database=db)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests/: jukinet_testing
+    from jukinet_testing import make_installation
+
+    config = make_installation(data_dir, backend, request)   # migrated, as `jukinet init` leaves it
     config.server.port = port
     config.security.training_required = False   # as in tests/jukinet_testing.make_installation (ADR 0034)
     config.save()

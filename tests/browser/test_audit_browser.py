@@ -27,14 +27,15 @@ def _shot(b, name: str) -> None:
         b.screenshot(Path(d) / name)
 
 
-def test_a4_a2_manager_signs_off_and_administrator_confirms_inventory_in_a_real_browser(tmp_path):
+def test_a4_a2_manager_signs_off_and_administrator_confirms_inventory_in_a_real_browser(tmp_path, backend, request):
 
     from jukinet.audit.service import JST, previous_month
     from jukinet.security.oplog import Actor
     from jukinet.store.tables_audit import audit_signoffs, roster_inventories
 
     port = free_port()
-    config, registers, app, code, admin_id, admin_token = setup_site(tmp_path / "data", port=port)
+    config, registers, app, code, admin_id, admin_token = setup_site(tmp_path / "data", port=port,
+                                                                 backend=backend, request=request)
     sec = app.state.security
     _op, token = sec.register_operator(Actor(admin_id, None), display_name="中村　由紀", roles=["manager"],
                                        registers=["juki", "fuhyo"], operator_id="KANRI01")

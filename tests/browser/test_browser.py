@@ -1,9 +1,10 @@
 """A1, A2, A3, A6, S1, D4 in a real browser: Debian's chromium (headless) with a virtual WebAuthn
 platform authenticator (user verification on), against the server on a local port.
 
-The tests run in order in one xdist group and share one browser and one installation: the
-terminal is activated, the administrator enrolls a fingerprint and logs in, registers operators,
-who enroll, search, open a detail, get locked when idle and are refused outside their scope.
+Each test stands on its own (issue 17): it gets a fresh installation on the engine under test (SQLite,
+and PostgreSQL when configured) and the module's browser reset to a blank state, and its fixtures build
+the rest of what it needs — the terminal activated as T0001, the administrator enrolled and logged in,
+the operators KENSAKU01 / KANSA01 registered (an enrollment link in ``j.links``), enrolled, logged in.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Browser, Server, browser_available, free_port, login_as, setup_site  # noqa: E402
+from harness import browser_available, login_as  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -28,28 +29,62 @@ if not browser_available():
     pytest.skip("chromium / chromium-driver not installed", allow_module_level=True)
 
 
-class Journey:
-    pass
+OPERATORS = {  # what the administrator registers on the roster in test_a2
+    "KENSAKU01": dict(display_name="検索　担当", roles=["operator"], registers=["juki", "fuhyo"], affairs=["search"]),
+    "KANSA01": dict(display_name="監査　担当", roles=["auditor"], registers=[], affairs=[]),
+}
 
 
-@pytest.fixture(scope="module")
-def j(tmp_path_factory):
-    port = free_port()
-    data = tmp_path_factory.mktemp("browser") / "data"
-    config, registers, app, code, admin_id, token = setup_site(data, port=port)
-    s = Journey()
-    s.base = f"http://localhost:{port}"
-    s.config, s.registers, s.app, s.sec = config, registers, app, app.state.security
-    s.admin_id, s.admin_token, s.activation = admin_id, token, code
+@pytest.fixture
+def j(make_site, browser):
+    """A fresh installation (people seeded; terminal pending; administrator registered, not enrolled)
+    and the reset browser; nothing done in it yet."""
+    s = make_site()
+    s.b = browser
+    s.activation = s.code
     s.links = {}
-    with Server(app, port):
-        b = Browser()
-        s.b = b
-        try:
-            yield s
-        finally:
-            b.close()
-            registers.dispose()
+    return s
+
+
+@pytest.fixture
+def terminal(j):
+    """This browser activated as the terminal T0001."""
+    j.b.go(f"{j.base}/terminal/activate?code={j.code}")
+    j.b.wait_css("#activate-button").click()
+    j.b.wait_css("#message")
+    assert "T0001" in j.b.find("#message").text
+
+
+@pytest.fixture
+def admin_logged_in(j, terminal):
+    """The administrator's fingerprint enrolled on this terminal; logged in."""
+    enroll(j, f"{j.base}/enroll?token={j.admin_token}")
+    login(j, j.admin_id)
+
+
+def register(j, operator_id: str) -> None:
+    """Register an operator as the administrator does on the roster; keep the enrollment link."""
+    from jukinet.security.oplog import Actor
+
+    _op, token = j.sec.register_operator(Actor(j.admin_id, "T0001"), operator_id=operator_id,
+                                         **OPERATORS[operator_id])
+    j.links[operator_id] = f"{j.base}/enroll?token={token}"
+
+
+@pytest.fixture
+def kensaku_registered(j, terminal):
+    register(j, "KENSAKU01")
+
+
+@pytest.fixture
+def kensaku_logged_in(j, kensaku_registered):
+    enroll(j, j.links["KENSAKU01"])
+    login(j, "KENSAKU01")
+
+
+@pytest.fixture
+def kansa_registered(j, terminal):
+    register(j, "KANSA01")
 
 
 def login(j, operator_id: str):
@@ -95,7 +130,7 @@ def test_a1_terminal_activation_enrollment_and_biometric_login(j):
     assert json.loads(login_entry.detail)["method"] == "webauthn"
 
 
-def test_a1_login_refused_without_user_verification(j):
+def test_a1_login_refused_without_user_verification(j, admin_logged_in):
     b = j.b
     logout(j)
     j.last_login_seq = oplog(j, "admin")[-1].seq
@@ -115,7 +150,7 @@ def test_a1_login_refused_without_user_verification(j):
     login(j, j.admin_id)
 
 
-def test_a2_administrator_registers_operators_on_the_roster(j):
+def test_a2_administrator_registers_operators_on_the_roster(j, admin_logged_in):
     b = j.b
     b.go(f"{j.base}/roster")
     b.wait_css("#new-operator")
@@ -140,7 +175,7 @@ def test_a2_administrator_registers_operators_on_the_roster(j):
     logout(j)
 
 
-def test_s1_d4_search_and_detail_in_the_browser(j):
+def test_s1_d4_search_and_detail_in_the_browser(j, kensaku_registered):
     b = j.b
     enroll(j, j.links["KENSAKU01"])
     login(j, "KENSAKU01")
@@ -182,7 +217,7 @@ def test_s1_d4_search_and_detail_in_the_browser(j):
     assert ("search", "granted", "KENSAKU01", "inquiry") in actions and ("detail", "granted", "KENSAKU01", "inquiry") in actions
 
 
-def test_a6_idle_screen_locks_blanks_personal_data_and_needs_reauthentication(j):
+def test_a6_idle_screen_locks_blanks_personal_data_and_needs_reauthentication(j, kensaku_logged_in):
     b = j.b
     from selenium.webdriver.support.ui import Select
 
@@ -211,7 +246,7 @@ def test_a6_idle_screen_locks_blanks_personal_data_and_needs_reauthentication(j)
     logout(j)
 
 
-def test_a3_role_without_scope_is_refused_and_logged(j):
+def test_a3_role_without_scope_is_refused_and_logged(j, kansa_registered):
     b = j.b
     enroll(j, j.links["KANSA01"])
     login(j, "KANSA01")

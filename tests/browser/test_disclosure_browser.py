@@ -14,34 +14,27 @@ import pytest
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Browser, Server, free_port, require_browser, setup_site  # noqa: E402
+from harness import require_browser  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")
 
 require_browser()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
+@pytest.fixture
+def site(make_site, browser):
+    """A fresh installation with the disclosure residents and the operator DISC01 (事務3 in scope); this
+    browser activated as the terminal T0001, DISC01's fingerprint enrolled, DISC01 logged in."""
     from disclosure.conftest import seed   # tests/disclosure/conftest.py
 
     from jukinet.security.oplog import Actor
 
-    port = free_port()
-    data = tmp_path_factory.mktemp("browser-disclosure") / "data"
-    config, registers, app, code, _admin_id, _token = setup_site(data, port=port, people=False)
-    seed(registers)
-    sec = app.state.security
-    _op, token = sec.register_operator(Actor("bootstrap", None), display_name="開示　担当", roles=["operator"],
-                                       registers=["juki", "fuhyo"], affairs=["disclosure"], operator_id="DISC01")
-    with Server(app, port):
-        b = Browser()
-        try:
-            yield {"b": b, "base": f"http://localhost:{port}", "code": code, "token": token, "registers": registers,
-                   "app": app}
-        finally:
-            b.close()
-            registers.dispose()
+    s = make_site(people=False)
+    seed(s.registers)
+    _op, token = s.sec.register_operator(Actor("bootstrap", None), display_name="開示　担当", roles=["operator"],
+                                         registers=["juki", "fuhyo"], affairs=["disclosure"], operator_id="DISC01")
+    browser.activate_enroll_login(s.base, s.code, token, "DISC01")
+    return {"b": browser, "base": s.base, "registers": s.registers, "app": s.app}
 
 
 def test_o1_disclosure_request_partial_match_decision_and_form_in_a_real_browser(site):
@@ -53,7 +46,6 @@ def test_o1_disclosure_request_partial_match_decision_and_form_in_a_real_browser
     from jukinet.store.tables_disclosure import DISCLOSURE_REQUESTS, form_register
 
     b, base = site["b"], site["base"]
-    b.activate_enroll_login(base, site["code"], site["token"], "DISC01")
 
     b.go(f"{base}/disclosure")
     b.wait_css("#request_no").send_keys("B-0001")

@@ -19,11 +19,12 @@ pytestmark = pytest.mark.xdist_group("browser")
 require_browser()
 
 
-def test_a7_operations_contractor_sees_status_and_is_refused_personal_data(tmp_path):
+def test_a7_operations_contractor_sees_status_and_is_refused_personal_data(tmp_path, backend, request):
     from jukinet.security.oplog import Actor
 
     port = free_port()
-    config, registers, app, code, _admin_id, _token = setup_site(tmp_path / "data", port=port)
+    config, registers, app, code, _admin_id, _token = setup_site(tmp_path / "data", port=port, backend=backend,
+                                                                    request=request)
     status_file = config.resolve(config.observability.backup_status_file)
     status_file.parent.mkdir(parents=True, exist_ok=True)
     status_file.write_text(json.dumps({"last_success_at": "2026-11-25T17:30:00+00:00", "last_failure_at": None,

@@ -13,37 +13,30 @@ import pytest
 from sqlalchemy import select, update
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Browser, Server, free_port, require_browser, setup_site  # noqa: E402
+from harness import require_browser  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")
 
 require_browser()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
+@pytest.fixture
+def site(make_site, browser):
+    """A fresh installation with the provision residents, the default catalogue and the operator PROV01
+    (事務2 in scope); this browser activated as the terminal T0001, PROV01 enrolled and logged in."""
     from provision import people as P   # tests/provision/people.py
 
     from jukinet.provision import catalogue as C
     from jukinet.security.oplog import Actor
 
-    port = free_port()
-    data = tmp_path_factory.mktemp("browser-provision") / "data"
-    config, registers, app, code, _admin_id, _token = setup_site(data, port=port, people=False)
-    config.provision.national_fallback = False
-    P.seed(registers)
-    C.ensure_default(registers, app.state.provision.oplog)
-    sec = app.state.security
-    op, token = sec.register_operator(Actor("bootstrap", None), display_name="提供　担当", roles=["operator"],
-                                      registers=["juki", "fuhyo"], affairs=["provision"], operator_id="PROV01")
-    with Server(app, port):
-        b = Browser()
-        try:
-            yield {"b": b, "base": f"http://localhost:{port}", "code": code, "token": token, "registers": registers,
-                   "P": P}
-        finally:
-            b.close()
-            registers.dispose()
+    s = make_site(people=False)
+    s.config.provision.national_fallback = False
+    P.seed(s.registers)
+    C.ensure_default(s.registers, s.app.state.provision.oplog)
+    _op, token = s.sec.register_operator(Actor("bootstrap", None), display_name="提供　担当", roles=["operator"],
+                                         registers=["juki", "fuhyo"], affairs=["provision"], operator_id="PROV01")
+    browser.activate_enroll_login(s.base, s.code, token, "PROV01")
+    return {"b": browser, "base": s.base, "registers": s.registers, "P": P}
 
 
 def records(site):
@@ -58,7 +51,6 @@ def test_p2_single_provision_in_a_real_browser(site):
     from selenium.webdriver.support.ui import Select
 
     b, base, P = site["b"], site["base"], site["P"]
-    b.activate_enroll_login(base, site["code"], site["token"], "PROV01")
 
     b.go(f"{base}/provision")
     Select(b.wait_css("#grant")).select_by_value("KOAN|KOAN-UNTEN")
