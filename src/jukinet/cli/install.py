@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from jukinet import geo
 from jukinet.cli.common import DataDir, console, fail, installation, open_installation
 from jukinet.config import CONFIG_NAME, DEFAULT_PORT_BASE, Config, NationalConfig, ServerConfig
 from jukinet.errors import JukinetError
@@ -20,8 +21,14 @@ from jukinet.store import provision
 
 def init(data_dir: Path = DataDir,
          db_url: Optional[str] = typer.Option(None, "--db-url", help="PostgreSQL の管理者URL (省略時は SQLite)"),
-         port_base: int = typer.Option(DEFAULT_PORT_BASE, "--port-base", help="サーバN, 全国サーバN+1, 附票全国サーバN+2")):
+         port_base: int = typer.Option(DEFAULT_PORT_BASE, "--port-base", help="サーバN, 全国サーバN+1, 附票全国サーバN+2"),
+         prefecture: str = typer.Option(str(geo.DEFAULT_PREFECTURE), "--prefecture",
+                                        help="都道府県 (番号 01〜47・6桁の団体コード・名称; 既定 24 三重県)")):
     """データベース・設定を作成する (databases, migrations, config)."""
+    try:
+        pref = geo.prefecture(prefecture)
+    except JukinetError as e:
+        fail(e)
     if (data_dir / CONFIG_NAME).exists():  # ADR 0028: an installation is upgraded, never initialised again
         fail(JukinetError("INIT_ALREADY_INITIALISED",
                            f"このデータディレクトリは初期化済みです (設定ファイルは変更していません)。アップグレードは "
@@ -32,7 +39,8 @@ def init(data_dir: Path = DataDir,
         provision.migrate_all(db, data_dir)
     except JukinetError as e:
         fail(e)
-    config = Config(data_dir=data_dir, database=db, server=ServerConfig(port=port_base),
+    config = Config(data_dir=data_dir, database=db, prefecture_code=pref.code, prefecture_name=pref.name,
+                    server=ServerConfig(port=port_base),
                     national=NationalConfig(port=port_base + 1, fuhyo_port=port_base + 2))
     config.save()
     genesis_checkpoints(data_dir)              # A4: the empty chains, MAC'd, before any history (ADR 0031)
@@ -51,8 +59,10 @@ def init(data_dir: Path = DataDir,
 
 def seed(data_dir: Path = DataDir,
          residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (現存者)"),
-         seed_: int = typer.Option(0, "--seed", help="乱数シード (同じシードで同じデータ)")):
-    """合成の三重県住民データを両ファイルに投入する (synthetic population, both registers)."""
+         seed_: int = typer.Option(0, "--seed", help="乱数シード (同じシードで同じデータ)"),
+         prefecture: Optional[str] = typer.Option(None, "--prefecture",
+                                                  help="都道府県 (省略時は init で指定した都道府県; 異なれば拒否)")):
+    """合成の住民データ (この都道府県の実在の市区町村・町域) を両ファイルに投入する (synthetic population)."""
     inst = open_installation(data_dir)
     started = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -63,12 +73,12 @@ def seed(data_dir: Path = DataDir,
             bar.update(task, completed=done, total=total)
 
         try:
-            report = populate(inst.registers, residents, seed_, progress=progress)
+            report = populate(inst.registers, residents, seed_, progress=progress, prefecture=prefecture)
         except JukinetError as e:
             fail(e)
         finally:
             inst.close()
     r = report
-    console.print(f"投入しました ({time.monotonic() - started:.1f} 秒): 本人確認情報 現存 {r.residents:,} 人・消除 {r.removed:,} 人・"
+    console.print(f"投入しました ({geo.prefecture(r.prefecture_code).name}, {time.monotonic() - started:.1f} 秒): 本人確認情報 現存 {r.residents:,} 人・消除 {r.removed:,} 人・"
                   f"履歴 {r.history:,} 件 / 附票 現存 {r.fuhyo_current:,} 件 (うち国外 {r.fuhyo_abroad:,}・県外 "
                   f"{r.fuhyo_other_prefecture:,})・消除 {r.fuhyo_removed:,} 件・履歴 {r.fuhyo_history:,} 件")

@@ -24,7 +24,7 @@ from rich.table import Table
 from jukinet.cli.common import DataDir, console, open_installation
 from jukinet.config import Config
 from jukinet.errors import JukinetError
-from jukinet.geo.mie import BY_CODE
+from jukinet import geo
 from jukinet.reconcile import service
 from jukinet.reconcile.service import due_status, known_municipalities
 from jukinet.reconcile.simulate import build_snapshot
@@ -116,7 +116,7 @@ def _status(registers, config: Config, register: str) -> None:
 
 
 def municipality_name(code: str) -> str:
-    m = BY_CODE.get(code)
+    m = geo.find(code)
     return m.name if m else code
 
 

@@ -65,16 +65,17 @@ def run_server(inst: Installation, demo_log: Optional[Path] = None) -> None:
 
 
 def demo(data_dir: Path = DataDir,
-         residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (初回のみ投入)")):
+         residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (初回のみ投入)"),
+         prefecture: str = typer.Option("24", "--prefecture", help="都道府県 (初回のみ; 既定 24 三重県)")):
     """デモ: 初期化・合成データ投入 (初回のみ)・起動し、確認先を表示する."""
     if not (data_dir / CONFIG_NAME).exists():
-        init(data_dir=data_dir, db_url=None, port_base=DEFAULT_PORT_BASE)
+        init(data_dir=data_dir, db_url=None, port_base=DEFAULT_PORT_BASE, prefecture=prefecture)
     config = load_config(data_dir)
     with installation(config) as inst:
         with inst.registers.juki_uow(write=False) as uow:
             empty = uow.repo.count() == 0
     if empty:
-        seed(data_dir=data_dir, residents=residents, seed_=0)
+        seed(data_dir=data_dir, residents=residents, seed_=0, prefecture=None)
     ensure_pki(config)
 
     try:

@@ -14,7 +14,7 @@ import typer
 
 from jukinet import codes
 from jukinet.cli.common import DataDir, console, installation, load_config, open_installation
-from jukinet.geo.mie import BY_CODE
+from jukinet import geo
 from jukinet.outbox.worker import outbox_counts
 from jukinet.server import ensure_pki
 from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
@@ -77,8 +77,9 @@ def cs(data_dir: Path = DataDir,
        seed: Optional[int] = typer.Option(None, "--seed", help="乱数シード")):
     """市町村CSの模擬装置: 通知を実際の CS 通信路 (mTLS) で送り、1通知1行の結果を出力する."""
     config = load_config(data_dir)
-    if not codes.is_valid_lg_code(municipality) or municipality not in BY_CODE:
-        console.print("[red]MUNICIPALITY_UNKNOWN[/red]: 三重県の市町村コードを指定してください。")
+    pref = geo.prefecture(config.prefecture_code)
+    if not codes.is_valid_lg_code(municipality) or municipality not in pref:
+        console.print(f"[red]MUNICIPALITY_UNKNOWN[/red]: {pref.name}の市区町村コードを指定してください。")
         raise typer.Exit(2)
     if (send is None) == (events is None):
         console.print("[red]USAGE[/red]: --send FILE か --events N のどちらか一方を指定してください。")

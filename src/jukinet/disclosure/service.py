@@ -43,7 +43,7 @@ from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_disclosure import (CORRECTION_REQUESTS, CORRECTION_STEPS, DISCLOSURE_REQUESTS,
                                              form_register, inquiries)
 from jukinet.store.tables_provision import provision_affairs, provision_requesters
-from jukinet.geo.mie import BY_CODE
+from jukinet import geo
 
 JST = timezone(timedelta(hours=9))
 MATCH, MISMATCH = "一致", "不一致"
@@ -599,7 +599,7 @@ class DisclosureService:
 
 
 def _municipality(code: Optional[str]) -> Optional[str]:
-    m = BY_CODE.get(code or "")
+    m = geo.find(code)
     return m.name if m else code
 
 

@@ -49,7 +49,7 @@ from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, 
 from jukinet.observability import metrics
 from jukinet.store.tables_intake import INTAKE_TABLES
 import hashlib
-from jukinet.geo.mie import BY_CODE
+from jukinet import geo
 
 log = logging.getLogger("jukinet.intake")
 
@@ -124,7 +124,8 @@ class IntakeService:
         self.config = config
         self.on_applied = on_applied
 
-        self._prefix = {code: m.address_prefix for code, m in BY_CODE.items()}
+        #: the address prefix of each municipality of the installation's prefecture (ADR 0034)
+        self._prefix = {m.code: m.address_prefix for m in geo.municipalities(config.prefecture_code)}
         self._groups = {"juki": _Group(), "fuhyo": _Group()}
 
     # --- logging of refusals that never reach a register ------------------------------------

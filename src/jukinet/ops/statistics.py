@@ -40,7 +40,7 @@ from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juk
 from jukinet.store.tables_disclosure import CORRECTION_REQUESTS, DISCLOSURE_REQUESTS
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_affairs, provision_requesters
 from jukinet.store.tables_reconcile import RECONCILE
-from jukinet.geo.mie import BY_CODE, OTHER_BY_CODE
+from jukinet import geo
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -368,11 +368,12 @@ def collect(registers, period: Period, names: Optional[list[str]] = None) -> dic
     return {n: s.table(registers, period) for n, s in all_.items()}
 
 
-def municipality_name(code: str) -> str:
-    m = BY_CODE.get(code) or OTHER_BY_CODE.get(code)
+def municipality_name(code: str, prefecture_code: str = geo.mie.PREFECTURE_CODE) -> str:
+    """The municipality's name; prefixed by its prefecture when that is not ``prefecture_code``."""
+    m = geo.find(code)
     if m is None:
         return code
-    return m.name if m.prefecture == "三重県" else m.prefecture + m.name
+    return m.name if m.prefecture_code == prefecture_code else m.prefecture + m.name
 
 
 def with_names(table: StatTable) -> StatTable:

@@ -44,7 +44,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jukinet import codes
 from jukinet.errors import JukinetError
-from jukinet.geo.mie import MUNICIPALITIES
+from jukinet import geo
 
 __all__ = [
     "PeerIdentity", "PkiError", "parse_identity_uri", "identity_of", "fingerprint", "municipality_codes",
@@ -95,9 +95,9 @@ def parse_identity_uri(uri: str) -> Optional[PeerIdentity]:
     return None
 
 
-def municipality_codes() -> list[str]:
-    """The 29 municipalities of Mie (``jukinet.geo.mie``), each code checked."""
-    return [codes.validate_lg_code(m.code) for m in MUNICIPALITIES]
+def municipality_codes(prefecture_code: str = geo.mie.PREFECTURE_CODE) -> list[str]:
+    """The municipalities of a prefecture (``jukinet.geo``; 三重県's 29 by default), each code checked."""
+    return [codes.validate_lg_code(m.code) for m in geo.municipalities(prefecture_code)]
 
 
 def fingerprint(der: bytes) -> str:

@@ -21,8 +21,9 @@ def ensure_dev_pki(tls, data_dir: Path, prefecture_code: str, hosts: Iterable[st
                    municipalities: Optional[Iterable[str]] = None) -> bool:
     """Create the development CA and every missing certificate named by ``tls`` (a
     :class:`jukinet.config.TlsConfig`). Existing files are kept. Returns True when something was
-    created. Production installations set the paths to the prefecture's own certificates and
-    leave ``ca_key`` empty: nothing is created then."""
+    created. The CS certificates are those of ``municipalities``, by default every municipality of
+    the prefecture ``prefecture_code`` names (ADR 0034). Production installations set the paths to
+    the prefecture's own certificates and leave ``ca_key`` empty: nothing is created then."""
     resolve = lambda p: (Path(data_dir) / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731
     ca_cert_p, ca_key_p = resolve(tls.ca_cert), resolve(tls.ca_key) if tls.ca_key else None
     created = False
@@ -42,7 +43,7 @@ def ensure_dev_pki(tls, data_dir: Path, prefecture_code: str, hosts: Iterable[st
         (PeerIdentity("national-fuhyo"), tls.national_fuhyo_cert, tls.national_fuhyo_key, "附票全国サーバ (模擬)",
          True, False),
     ]
-    for code in (municipalities if municipalities is not None else municipality_codes()):
+    for code in (municipalities if municipalities is not None else municipality_codes(prefecture_code)):
         c, k = cs_paths(tls.cs_dir, code)  # resolved once, in the loop below
         wanted.append((PeerIdentity("cs", code), c, k, f"市町村CS {code}", False, True))
     for ident, c, k, cn, srv, cli in wanted:

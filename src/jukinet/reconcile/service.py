@@ -43,7 +43,7 @@ from jukinet.store.atrest import cipher_of
 from jukinet.store.repository import _as_utc, utcnow
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_reconcile import RECONCILE
-from jukinet.geo.mie import MUNICIPALITIES, PREFECTURE_CODE
+from jukinet import geo
 
 log = logging.getLogger("jukinet.reconcile")
 
@@ -472,12 +472,14 @@ def mark_details_erased(conn, register: str, run_ids: list[int], at: datetime) -
 
 
 def known_municipalities(registers, register: str) -> list[str]:
-    """The municipalities of this prefecture: Mie's 29 from :mod:`jukinet.geo.mie` when the
-    installation is Mie's, otherwise those our file manages; plus any that ever sent a check."""
+    """The municipalities of this prefecture: all of them from :mod:`jukinet.geo` (ADR 0034) when
+    the configured code is a prefecture's, otherwise those our file manages; plus any that ever
+    sent a check."""
     runs, _ = RECONCILE[_check_register(register)]
     codes_: set[str] = set()
-    if registers.config.prefecture_code == PREFECTURE_CODE:
-        codes_ |= {m.code for m in MUNICIPALITIES}
+    pref = next((p for p in geo.prefectures() if p.code == registers.config.prefecture_code), None)
+    if pref is not None:
+        codes_ |= set(pref.by_code)
     else:
         t = juki_current if register == "juki" else fuhyo_current
         col = t.c.municipality_code if register == "juki" else t.c.fuhyo_municipality_code

@@ -1,4 +1,5 @@
-"""Synthetic Mie population for both registers (``jukinet seed --residents N [--seed S]``).
+"""Synthetic population of the installation's prefecture (三重県 by default) for both registers
+(``jukinet seed --residents N [--seed S] [--prefecture NN]``).
 
     from jukinet.seed import populate
     report = populate(registers, 100_000, seed=0, progress=lambda done, total: ...)

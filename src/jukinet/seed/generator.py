@@ -1,10 +1,14 @@
-"""Deterministic synthetic population of Mie for both registers (D1 and D2), in batches.
+"""Deterministic synthetic population of one prefecture (三重県 by default) for both registers (D1 and D2).
 
 :func:`generate` yields :class:`Batch` objects: the D1 records (:class:`JukiRecord`, current and
 removed) with their history rows, and the D2 records (:class:`FuhyoRecord`) with theirs. Nothing is
 kept between batches except a few counters and small caches, so memory does not grow with the
 population. Everything comes from one ``random.Random(seed)`` in a fixed order: the same seed and
 ``residents`` give the same rows, timestamps included.
+
+The prefecture (``prefecture``: a number, code or name; 三重県 when None) gives the real 市区町村
+codes and 町域 (:mod:`jukinet.geo`, ADR 0034); "Mie" below stands for it. Municipalities are drawn by
+their ``weight``: the population for 三重県, a proxy from Japan Post's 町域 elsewhere.
 
 What a population looks like (``residents`` = N, the current D1 persons)
     * **Residents** (N): age from Japan's 2025 age pyramid (5-year groups; ~30% aged 65+), share
@@ -50,7 +54,7 @@ D2 (附票, persons whose 本籍 is in Mie)
       国外転出); 国内転出 — 住所変更 to an address in another prefecture (same 住民票コード as the
       removed D1 record).
     * Plus ``other_prefecture_ratio`` × N (default 15%) persons who never lived in Mie in D1's time:
-      new 住民票コード, an address in :data:`jukinet.geo.mie.OTHER_MUNICIPALITIES`, 20% with an
+      new 住民票コード, an address in :func:`jukinet.geo.elsewhere`, 20% with an
       earlier address, 8% removed (消除: 転籍 out of Mie or death).
     * 個人番号 never appears in D2.
 
@@ -70,7 +74,7 @@ from jukinet import kana as _kana
 from jukinet import moji as _moji
 from jukinet.codes import juminhyo_code_check_digit, kojin_bango_check_digit
 from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
-from jukinet.geo import mie
+from jukinet import geo
 from jukinet.seed import names
 from jukinet.store.repository import fuhyo_to_row, juki_to_row
 
@@ -95,6 +99,10 @@ _FEMALE_BY_GROUP = tuple(0.488 if g < 11 else 0.50 if g < 13 else 0.52 if g < 15
 # age at death (years) and at moving out: (low, high, weight)
 _DEATH_AGES = ((0, 40, 2), (40, 60, 6), (60, 70, 10), (70, 80, 20), (80, 90, 37), (90, 100, 23), (100, 106, 2))
 _MOVER_AGES = ((0, 18, 15), (18, 30, 40), (30, 45, 25), (45, 65, 12), (65, 90, 8))
+
+#: addresses outside the prefecture use the first 80 町域 of each place (what the Mie-only tables held,
+#: so that a Mie seed gives the same rows as before ADR 0034)
+OTHER_TOWN_LIMIT = 80
 
 _REMOVAL = (("死亡", 0.45), ("国内転出", 0.50), ("国外転出", 0.05))
 _EVENTS = (("転居", 0.50), ("移動", 0.25), ("職権修正", 0.15), ("個人番号変更", 0.10))
@@ -222,7 +230,8 @@ class _V:
 class Generator:
     """The state of one generation run; see :func:`generate`."""
 
-    def __init__(self, residents: int, seed: int = 0, today: date = DEFAULT_TODAY, params: Params = Params()):
+    def __init__(self, residents: int, seed: int = 0, today: date = DEFAULT_TODAY, params: Params = Params(),
+                 prefecture: Optional[geo.places.PrefectureRef] = None):
         if residents < 0:
             raise ValueError("residents must be >= 0")
         self.p = params
@@ -240,8 +249,10 @@ class Generator:
         self.juki_seq = 0
         self.fuhyo_seq = 0
         self.last_ts = {}
-        self._mie_pick = _Pick(mie.MUNICIPALITIES, [m.population for m in mie.MUNICIPALITIES])
-        self._other_pick = _Pick(mie.OTHER_MUNICIPALITIES, [m.population for m in mie.OTHER_MUNICIPALITIES])
+        self.prefecture = pref = geo.prefecture(prefecture)
+        others = geo.elsewhere(pref)
+        self._mie_pick = _Pick(pref.municipalities, [m.weight for m in pref.municipalities])
+        self._other_pick = _Pick(others, [m.weight for m in others])
         self._surname_pick = _Pick(names.SURNAMES, names.SURNAME_WEIGHTS)
         self._age_group_pick = _Pick(range(len(_PYRAMID)), _PYRAMID)
         self._death_pick = _Pick(_DEATH_AGES, [w for *_, w in _DEATH_AGES])
@@ -250,7 +261,8 @@ class Generator:
         self._event_pick = _Pick([e for e, _ in _EVENTS], [w for _, w in _EVENTS])
         self._count_pick = _Pick([n for n, _ in _EVENT_COUNT], [w for _, w in _EVENT_COUNT])
         self._start_ord = max(JUKINET_START.toordinal(), 1)
-        self._towns = {m.code: mie.towns(m.code) for m in mie.MUNICIPALITIES + mie.OTHER_MUNICIPALITIES}
+        self._towns = {**{m.code: geo.towns(m.code)[:OTHER_TOWN_LIMIT] for m in others},
+                       **{m.code: geo.towns(m.code) for m in pref.municipalities}}
 
     # --- codes -------------------------------------------------------------------------------
 
@@ -281,20 +293,22 @@ class Generator:
         pool = names.given_pool(sex, birth_year)
         return pool[int(self.rng.random() * len(pool))]
 
-    def _address(self, m: mie.Municipality) -> tuple[str, int, str]:
+    def _address(self, m: geo.Municipality) -> tuple[str, int, str]:
         rng = self.rng
         ts = self._towns[m.code]
         town = ts[int(rng.random() * len(ts))]
         base = m.address_prefix + town.name
-        banchi = mie.random_banchi(rng, town)
+        banchi = geo.random_banchi(rng, town)
         dv = self.derived
         return base + banchi, dv.gaiji(base) + dv.banchi_gaiji(banchi), town.oaza_code
 
-    def _other_mie(self, code: str) -> mie.Municipality:
-        while True:
+    def _other_mie(self, code: str) -> geo.Municipality:
+        """Another municipality of the prefecture (the same one if it has only one)."""
+        while len(self.prefecture.municipalities) > 1:
             m = self._mie_pick(self.rng)
             if m.code != code:
                 return m
+        return self.prefecture.municipalities[0]
 
     def _resident_birth(self) -> tuple[str, int]:
         rng = self.rng
@@ -407,7 +421,7 @@ class Generator:
                 continue
             rev.append(cur.copy(reason=kind, change_date=date.fromordinal(d)))
             if kind == "転居":
-                a, ag, oz = self._address(mie.BY_CODE[cur.muni])
+                a, ag, oz = self._address(self.prefecture.by_code[cur.muni])
                 cur = cur.copy(address=a, address_gaiji=ag, oaza_code=oz)
             elif kind == "職権修正":
                 old = fs if fs and fs[0] != cur.surname[0] else None  # marriage: the 旧氏 was the surname
@@ -501,7 +515,7 @@ class Generator:
             batch.fuhyo_removed += 1
         elif last.address is None:
             batch.fuhyo_abroad += 1
-        elif not mie.is_mie(last.address_municipality_code):
+        elif last.address_municipality_code not in self.prefecture:
             batch.fuhyo_other_prefecture += 1
 
     @staticmethod
@@ -597,6 +611,7 @@ class Generator:
 
 
 def generate(residents: int, seed: int = 0, *, today: date = DEFAULT_TODAY, params: Params = Params(),
-             batch_size: int = 5000) -> Iterator[Batch]:
-    """Yield the population in batches of ``batch_size`` persons (see the module docstring)."""
-    return Generator(residents, seed, today, params).batches(batch_size)
+             batch_size: int = 5000, prefecture: Optional[geo.places.PrefectureRef] = None) -> Iterator[Batch]:
+    """Yield the population of ``prefecture`` (三重県 when None) in batches of ``batch_size`` persons
+    (see the module docstring)."""
+    return Generator(residents, seed, today, params, prefecture).batches(batch_size)

@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 from sqlalchemy.engine import Connection
 
+from jukinet import geo
 from jukinet.errors import JukinetError
 from jukinet.seed.generator import DEFAULT_TODAY, Generator, Params
 from jukinet.store.engine import writer
@@ -43,7 +44,7 @@ class SeedReport:
 
     D1: ``residents`` current persons, ``removed`` 消除者 (both in the current table, one row each),
     ``history`` earlier versions (history table). D2: ``fuhyo_current`` records with status 現存
-    (of which ``fuhyo_abroad`` 国外転出者 and ``fuhyo_other_prefecture`` living outside Mie),
+    (of which ``fuhyo_abroad`` 国外転出者 and ``fuhyo_other_prefecture`` living outside the prefecture),
     ``fuhyo_removed`` with status 消除, ``fuhyo_history`` earlier versions.
     """
 
@@ -57,6 +58,7 @@ class SeedReport:
     fuhyo_history: int
     seed: int
     seconds: float
+    prefecture_code: str = ""
 
     @property
     def juki_rows(self) -> int:
@@ -82,7 +84,8 @@ def _pragmas(conn: Connection, synchronous: str, cache_kib: Optional[int]) -> No
 
 
 def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Progress] = None,
-             today: date = DEFAULT_TODAY, params: Params = Params(), batch_size: int = 5000) -> SeedReport:
+             today: date = DEFAULT_TODAY, params: Params = Params(), batch_size: int = 5000,
+             prefecture: Optional[geo.places.PrefectureRef] = None) -> SeedReport:
     """Generate ``residents`` current persons (plus removed persons, history and the 附票) and store them.
 
     ``registers`` is a :class:`jukinet.store.registers.Registers`; both registers must be empty.
@@ -90,9 +93,19 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
     if given, is called after every batch as ``progress(done, total)`` in persons (D1 persons, then
     the 附票-only persons); e.g. with rich: ``lambda done, total: bar.update(task, completed=done,
     total=total)``.
+
+    The population is the installation's prefecture's (``config.prefecture_code``; real 市区町村 codes
+    and 町域, ADR 0034). ``prefecture``, if given, must be that prefecture (``PREFECTURE_MISMATCH``
+    otherwise: the CS certificates and the intake are the configured prefecture's).
     """
     started = time.perf_counter()
-    gen = Generator(residents, seed, today, params)
+    pref = geo.prefecture(registers.config.prefecture_code)
+    if prefecture is not None and geo.prefecture(prefecture).code != pref.code:
+        raise JukinetError("PREFECTURE_MISMATCH",
+                           f"このデータディレクトリは{pref.name}のものです。別の都道府県は "
+                           "`jukinet init --prefecture NN` で作成した新しいデータディレクトリに投入してください。",
+                           field="prefecture")
+    gen = Generator(residents, seed, today, params, pref)
     sync = registers.config.database.sqlite_synchronous
     totals = dict(residents=0, removed=0, history=0, fuhyo=0, fuhyo_removed=0, fuhyo_abroad=0,
                   fuhyo_other_prefecture=0, fuhyo_history=0)
@@ -147,4 +160,5 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
         fuhyo_current=totals["fuhyo"] - totals["fuhyo_removed"], fuhyo_removed=totals["fuhyo_removed"],
         fuhyo_abroad=totals["fuhyo_abroad"], fuhyo_other_prefecture=totals["fuhyo_other_prefecture"],
         fuhyo_history=totals["fuhyo_history"], seed=seed, seconds=time.perf_counter() - started,
+        prefecture_code=pref.code,
     )

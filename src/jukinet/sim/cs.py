@@ -58,7 +58,8 @@ from sqlalchemy import select
 
 from jukinet import pki
 from jukinet.config import Config
-from jukinet.geo.mie import BY_CODE, MUNICIPALITIES, OTHER_MUNICIPALITIES, random_address
+from jukinet import geo
+from jukinet.geo import random_address
 from jukinet.intake.service import today_jst
 from jukinet.intake.wire import SCHEMA
 from jukinet.sim import synthetic as syn
@@ -161,7 +162,10 @@ class EventGenerator:
         self.run_id = self.run_id or _run_id()
         self.today = self.today or today_jst()
         self.n = 0
-        self.municipality = BY_CODE[self.code]
+        self.municipality = geo.by_code(self.code)
+        self.prefecture = geo.prefecture(self.municipality.prefecture_code)   # the CS's own prefecture
+        self._home = self.prefecture.municipalities
+        self._elsewhere = geo.elsewhere(self.prefecture)
         self._juki_keys = list(self.juki)
         self._fuhyo_keys = list(self.fuhyo)
         self.used_codes: set[str] = set(self.juki) | set(self.fuhyo)
@@ -357,8 +361,8 @@ class EventGenerator:
 
     def _somewhere(self):
         if self.rng.random() < 0.75:
-            return self.rng.choices(MUNICIPALITIES, [m.population for m in MUNICIPALITIES])[0]
-        return self.rng.choices(OTHER_MUNICIPALITIES, [m.population for m in OTHER_MUNICIPALITIES])[0]
+            return self.rng.choices(self._home, [m.weight for m in self._home])[0]
+        return self.rng.choices(self._elsewhere, [m.weight for m in self._elsewhere])[0]
 
 
 def _run_id() -> str:

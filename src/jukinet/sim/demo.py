@@ -5,19 +5,38 @@ from __future__ import annotations
 
 import threading
 
+from jukinet import geo
 from jukinet.bootstrap import Installation
 from jukinet.sim.cs import CsClient, EventGenerator
 from jukinet.sim.national import start_national
 
 
-class DemoPeers:
-    """The national sims and a few CS simulators sending a slow stream (``jukinet demo``)."""
+_MIE_DEMO = ("242012", "242021", "242047", "243418")
 
-    def __init__(self, installation: Installation, municipalities=("242012", "242021", "242047", "243418"),
-                 interval: float = 3.0, batch: int = 1):
+
+def demo_municipalities(prefecture_code: str, n: int = 4) -> tuple[str, ...]:
+    """The municipalities whose CS the demo simulates.
+
+    >>> demo_municipalities("240001"), len(demo_municipalities("230006"))
+    (('242012', '242021', '242047', '243418'), 4)
+    """
+    pref = geo.prefecture(prefecture_code)
+    if pref.code == geo.mie.PREFECTURE_CODE:
+        return _MIE_DEMO[:n]
+    return tuple(sorted(m.code for m in sorted(pref.municipalities, key=lambda m: -m.weight)[:n]))
+
+
+class DemoPeers:
+    """The national sims and a few CS simulators sending a slow stream (``jukinet demo``).
+
+    ``municipalities``: the CS that send; by default four of the installation's prefecture (for 三重県
+    津市, 四日市市, 松阪市 and 菰野町; elsewhere the four with the largest sampling weight)."""
+
+    def __init__(self, installation: Installation, municipalities=None, interval: float = 3.0, batch: int = 1):
         self.installation = installation
         self.config = installation.config
-        self.municipalities = municipalities
+        self.municipalities = municipalities if municipalities is not None else demo_municipalities(
+            self.config.prefecture_code)
         self.interval = interval
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []

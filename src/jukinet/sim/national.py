@@ -43,7 +43,7 @@ from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.intake.api import decode, peer_certificate
 from jukinet.store.repository import utcnow
-from jukinet.geo.mie import OTHER_BY_CODE
+from jukinet import geo
 from jukinet.sim.synthetic import other_prefecture_people
 from jukinet.intake.transport import ServerThread, make_server
 from starlette.concurrency import run_in_threadpool
@@ -105,14 +105,15 @@ class NationalStore:
     def close(self) -> None:
         self.db.close()
 
-    def ensure_synthetic(self, n: int = SYNTHETIC_PERSONS, seed: int = 7) -> None:
+    def ensure_synthetic(self, n: int = SYNTHETIC_PERSONS, seed: int = 7, prefecture_code: str = "240001") -> None:
+        """Persons of other prefectures than ``prefecture_code`` (the installation's), once."""
         with self.lock:
-            if self.db.execute("SELECT count(*) FROM persons WHERE prefecture != '240001'").fetchone()[0]:
+            if self.db.execute("SELECT count(*) FROM persons WHERE prefecture != ?", (prefecture_code,)).fetchone()[0]:
                 return
-            people = other_prefecture_people(n, seed, date(2026, 1, 1))
+            people = other_prefecture_people(n, seed, date(2026, 1, 1), prefecture_code)
             rows = [(p.juminhyo_code, p.kojin_bango if self.register == "juki" else None, p.name, p.name_kana,
                      kana.seion(p.name_kana), p.birth_date.isoformat(), p.sex, p.address, p.municipality_code,
-                     OTHER_BY_CODE[p.municipality_code].prefecture, "現存") for p in people]
+                     geo.by_code(p.municipality_code).prefecture, "現存") for p in people]
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR IGNORE INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
@@ -304,7 +305,7 @@ def start_national(config: Config, registers: tuple[str, ...] = ("juki", "fuhyo"
     for register in registers:
         store = NationalStore(db_path(config, register), register)
         if synthetic:
-            store.ensure_synthetic(synthetic)
+            store.ensure_synthetic(synthetic, prefecture_code=config.prefecture_code)
         cert, key = ((tls.national_cert, tls.national_key) if register == "juki"
                      else (tls.national_fuhyo_cert, tls.national_fuhyo_key))
         ctx = pki.server_context(config.resolve(cert), config.resolve(key), config.resolve(tls.ca_cert),

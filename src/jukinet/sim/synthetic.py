@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Optional
 
-from jukinet import codes
-from jukinet.geo.mie import Municipality, random_address
+from jukinet import codes, geo
+from jukinet.geo import Municipality, random_address
 from jukinet.seed.names import GAIJI_SURNAMES, SURNAME_WEIGHTS, SURNAMES, given_pool
-from jukinet.geo.mie import OTHER_MUNICIPALITIES
 
 
 def new_juminhyo_code(rng: random.Random) -> str:
@@ -60,13 +59,15 @@ class Person:
     municipality_code: str
 
 
-def other_prefecture_people(n: int, seed: int, today: date) -> list[Person]:
-    """``n`` deterministic persons living outside Mie (for the national sims' query API)."""
+def other_prefecture_people(n: int, seed: int, today: date, prefecture: Optional[str] = None) -> list[Person]:
+    """``n`` deterministic persons living outside ``prefecture`` (三重県 when None), for the national
+    sims' query API."""
     rng = random.Random(seed)
-    weights = [m.population for m in OTHER_MUNICIPALITIES]
+    others = geo.elsewhere(prefecture)
+    weights = [m.weight for m in others]
     out = []
     for _ in range(n):
-        m: Municipality = rng.choices(OTHER_MUNICIPALITIES, weights)[0]
+        m: Municipality = rng.choices(others, weights)[0]
         sex = rng.choice("12")
         birth = random_birth(rng, today)
         name, kana = full_name(surname(rng), given(rng, sex, birth.year))
