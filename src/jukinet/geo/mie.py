@@ -1,6 +1,6 @@
 """三重県 (the default prefecture) under the names the callers of the Mie-only tables used.
 
-Since ADR 0034 the municipalities and 町域 of every prefecture are data (:mod:`jukinet.geo.places`);
+Since ADR 0035 the municipalities and 町域 of every prefecture are data (:mod:`jukinet.geo.places`);
 this module is :func:`~jukinet.geo.places.prefecture` ``(24)`` seen through the old names. New code
 should ask :mod:`jukinet.geo` for the installation's prefecture (``config.prefecture_code``).
 

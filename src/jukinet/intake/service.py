@@ -124,7 +124,7 @@ class IntakeService:
         self.config = config
         self.on_applied = on_applied
 
-        #: the address prefix of each municipality of the installation's prefecture (ADR 0034)
+        #: the address prefix of each municipality of the installation's prefecture (ADR 0035)
         self._prefix = {m.code: m.address_prefix for m in geo.municipalities(config.prefecture_code)}
         self._groups = {"juki": _Group(), "fuhyo": _Group()}
 

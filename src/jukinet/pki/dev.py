@@ -22,7 +22,7 @@ def ensure_dev_pki(tls, data_dir: Path, prefecture_code: str, hosts: Iterable[st
     """Create the development CA and every missing certificate named by ``tls`` (a
     :class:`jukinet.config.TlsConfig`). Existing files are kept. Returns True when something was
     created. The CS certificates are those of ``municipalities``, by default every municipality of
-    the prefecture ``prefecture_code`` names (ADR 0034). Production installations set the paths to
+    the prefecture ``prefecture_code`` names (ADR 0035). Production installations set the paths to
     the prefecture's own certificates and leave ``ca_key`` empty: nothing is created then."""
     resolve = lambda p: (Path(data_dir) / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731
     ca_cert_p, ca_key_p = resolve(tls.ca_cert), resolve(tls.ca_key) if tls.ca_key else None

@@ -472,7 +472,7 @@ def mark_details_erased(conn, register: str, run_ids: list[int], at: datetime) -
 
 
 def known_municipalities(registers, register: str) -> list[str]:
-    """The municipalities of this prefecture: all of them from :mod:`jukinet.geo` (ADR 0034) when
+    """The municipalities of this prefecture: all of them from :mod:`jukinet.geo` (ADR 0035) when
     the configured code is a prefecture's, otherwise those our file manages; plus any that ever
     sent a check."""
     runs, _ = RECONCILE[_check_register(register)]

@@ -7,7 +7,7 @@ population. Everything comes from one ``random.Random(seed)`` in a fixed order: 
 ``residents`` give the same rows, timestamps included.
 
 The prefecture (``prefecture``: a number, code or name; 三重県 when None) gives the real 市区町村
-codes and 町域 (:mod:`jukinet.geo`, ADR 0034); "Mie" below stands for it. Municipalities are drawn by
+codes and 町域 (:mod:`jukinet.geo`, ADR 0035); "Mie" below stands for it. Municipalities are drawn by
 their ``weight``: the population for 三重県, a proxy from Japan Post's 町域 elsewhere.
 
 What a population looks like (``residents`` = N, the current D1 persons)
@@ -101,7 +101,7 @@ _DEATH_AGES = ((0, 40, 2), (40, 60, 6), (60, 70, 10), (70, 80, 20), (80, 90, 37)
 _MOVER_AGES = ((0, 18, 15), (18, 30, 40), (30, 45, 25), (45, 65, 12), (65, 90, 8))
 
 #: addresses outside the prefecture use the first 80 町域 of each place (what the Mie-only tables held,
-#: so that a Mie seed gives the same rows as before ADR 0034)
+#: so that a Mie seed gives the same rows as before ADR 0035)
 OTHER_TOWN_LIMIT = 80
 
 _REMOVAL = (("死亡", 0.45), ("国内転出", 0.50), ("国外転出", 0.05))

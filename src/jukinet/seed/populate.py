@@ -95,7 +95,7 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
     total=total)``.
 
     The population is the installation's prefecture's (``config.prefecture_code``; real 市区町村 codes
-    and 町域, ADR 0034). ``prefecture``, if given, must be that prefecture (``PREFECTURE_MISMATCH``
+    and 町域, ADR 0035). ``prefecture``, if given, must be that prefecture (``PREFECTURE_MISMATCH``
     otherwise: the CS certificates and the intake are the configured prefecture's).
     """
     started = time.perf_counter()
