@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -388,14 +388,22 @@ def op_thread(term: Terminal, people: list[tuple], a, rec: Recorder, stop_at: fl
                 rec.note(f"provision:{r.json()['outcome']}")
 
 
+def page(marker: str):
+    """A screen answered 200 must be that screen (not a login page or a message)."""
+    def judge(r: httpx.Response) -> str | None:
+        return error_code(r) or (None if marker in r.text else f"{r.status_code} UNEXPECTED_PAGE")
+    return judge
+
+
 def mgr_thread(term: Terminal, a, rec: Recorder, stop_at: float, stopping: threading.Event):
     last_report = time.monotonic() - a.report_every + a.first_report
     for _ in Paced(a.disclosure_every, stop_at, stopping):
-        timed(rec, "disclosure_forms", lambda: term.ui("GET", "/disclosure/forms"))
+        timed(rec, "disclosure_forms", lambda: term.ui("GET", "/disclosure/forms"), judge=page("<h1>帳票管理簿</h1>"))
         if time.monotonic() - last_report >= a.report_every:
             last_report = time.monotonic()
             month = datetime.now(JST).strftime("%Y-%m")
-            timed(rec, "audit_report", lambda: term.ui("POST", "/audit/reports/generate", {"month": month}))
+            timed(rec, "audit_report", lambda: term.ui("POST", "/audit/reports/generate", {"month": month}),
+                  judge=page("<h1>操作ログ月次分析"))
 
 
 # ------------------------------------------------------------------ report
@@ -430,18 +438,18 @@ def report(a, engine: str, rows, samples, rec: Recorder, duration: float, baseli
     out.append("| request kind | count | errors | first third p50 / p95 ms | last third p50 / p95 ms | "
                "p95 last ÷ first |")
     out.append("|---|---:|---:|---:|---:|---:|")
-    errors = defaultdict(Counter)
+    errors: dict[str, Counter] = {}
     for kind in KINDS:
         mine = [r for r in rows if r[1] == kind]
         if not mine:
             continue
-        for r in mine:
-            if r[3]:
-                errors[kind][r[3]] += 1
+        errs = Counter(r[3] for r in mine if r[3])
+        if errs:
+            errors[kind] = errs
         first = [r[2] for r in mine if r[0] < third and not r[3]]
         last = [r[2] for r in mine if r[0] >= 2 * third and not r[3]]
         ratio_txt = f"{pct(last, 95) / pct(first, 95):.2f}" if first and last else "—"
-        out.append(f"| {LABEL[kind]} | {len(mine):,} | {sum(errors[kind].values())} | "
+        out.append(f"| {LABEL[kind]} | {len(mine):,} | {sum(errs.values())} | "
                    f"{ms(pct(first, 50))} / {ms(pct(first, 95))} ({len(first)}) | "
                    f"{ms(pct(last, 50))} / {ms(pct(last, 95))} ({len(last)}) | {ratio_txt} |")
     total = len(rows)
