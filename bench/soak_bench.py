@@ -515,6 +515,7 @@ def main() -> None:
     data = work / "data"
     pg = PostgresDb(a.db_url) if a.db_url else None
     srv = nat = None
+    stopping = threading.Event()      # set on the way out (Ctrl-C, a failure): the client threads end
     try:
         port = free_port_base()
         t = time.perf_counter()
@@ -541,7 +542,6 @@ def main() -> None:
         mgr_term.login()
         duration = a.minutes * 60
         stop_at = t0 + duration
-        stopping = threading.Event()
         failures = []
 
         def guard(fn, *args):
@@ -551,7 +551,7 @@ def main() -> None:
                 except BaseException as e:  # noqa: BLE001
                     failures.append(f"{fn.__name__}: {type(e).__name__}: {e}")
                     stopping.set()
-            return threading.Thread(target=run, name=fn.__name__)
+            return threading.Thread(target=run, name=fn.__name__, daemon=True)
 
         threads = [guard(cs_thread, config, gens, a, rec, stop_at, stopping),
                    guard(op_thread, op_term, people, a, rec, stop_at, stopping),
@@ -590,6 +590,7 @@ def main() -> None:
         if failures:
             sys.exit(1)
     finally:
+        stopping.set()
         stop(srv)
         stop(nat)
         if pg is not None:
