@@ -73,6 +73,8 @@ from jukinet.web import auth as A  # noqa: E402
 MUNIS = ["242012", "242021", "242047", "242071"]        # 津, 四日市, 伊勢, 鈴鹿
 BENCH = Actor("soak-bench", None)
 JST = timezone(timedelta(hours=9))
+#: every client connection of the load: closed before the server is stopped (it waits for open ones)
+OPEN: list[httpx.Client] = []
 KINDS = ["intake_single", "intake_batch", "search", "detail", "provision", "disclosure_forms", "audit_report",
          "login"]
 LABEL = {
@@ -101,14 +103,19 @@ def spawn(*args) -> subprocess.Popen:
 
 
 def stop(p: subprocess.Popen | None) -> None:
+    """SIGINT (as Ctrl-C), then SIGKILL after 20 s."""
     if p is None or p.poll() is not None:
         return
+    t = time.monotonic()
     p.send_signal(signal.SIGINT)
     try:
         p.wait(20)
+        how = "stopped"
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait(10)
+        how = "killed"
+    print(f"{p.args[3]} {how} in {time.monotonic() - t:.1f} s", file=sys.stderr)
 
 
 def free_port_base() -> int:
@@ -279,6 +286,7 @@ def timed(rec: Recorder, kind: str, fn, judge=None):
 
 def cs_thread(config: Config, gens: dict, a, rec: Recorder, stop_at: float, stopping: threading.Event) -> None:
     clients = {m: CsClient(config, m, timeout=120) for m in MUNIS}
+    OPEN.extend(c.http for c in clients.values())
     try:
         k = 0
         for _ in Paced(1.0 / a.cs_rate, stop_at, stopping):
@@ -316,6 +324,7 @@ class Terminal:
     def __init__(self, base: str, ctx, login: Login, rec: Recorder):
         self.login_data, self.rec = login, rec
         self.http = httpx.Client(base_url=base, verify=ctx, timeout=120)
+        OPEN.append(self.http)
         self.token = None
         self.csrf = None
 
@@ -510,6 +519,7 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=500, help="persons the operator load draws on")
     ap.add_argument("--keep", action="store_true", help="keep the data directory (SQLite)")
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # a kill runs the finally below too
 
     work = Path(tempfile.mkdtemp(prefix="jukinet-soak-"))
     data = work / "data"
@@ -591,6 +601,11 @@ def main() -> None:
             sys.exit(1)
     finally:
         stopping.set()
+        for c in OPEN:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - a request in flight in a client thread; the server is stopped next
+                pass
         stop(srv)
         stop(nat)
         if pg is not None:
