@@ -33,6 +33,7 @@ def main() -> int:
         ["retention_bench.py", *(["--residents", "2000", "--expired", "20000"] if q else [])],
         ["disclosure_bench.py", "--records", "20000" if q else "5000000", *dd],
         ["ops_bench.py", *(dd or ["--residents", "5000" if q else "200000"]), "--samples", "50" if q else "200"],
+        *([["soak_bench.py", "--minutes", "1", "--residents", "2000", "--sample-every", "15"]] if q else []),
     ]
     failed = 0
     for script, *args in runs:
@@ -41,8 +42,8 @@ def main() -> int:
         if rc:
             print(f"(exit {rc})", flush=True)
             failed += 1
-    print("\nprovision_bench.py and reconcile_bench.py take a Mie-scale --data-dir and several minutes each; "
-          "run them on their own (see bench/RESULTS.md).")
+    print("\nprovision_bench.py and reconcile_bench.py take a Mie-scale --data-dir and several minutes each, "
+          "soak_bench.py 30 minutes; run them on their own (see bench/RESULTS.md).")
     return 1 if failed else 0
 
 
