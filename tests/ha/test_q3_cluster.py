@@ -219,10 +219,10 @@ def _drill(config, national, cluster, action) -> tuple[dict, _Stream, dict]:
         time.sleep(3.0)                               # keep streaming on the new primary
         stream.finish()
         result["first_commit_after_s"] = round(stream.first_commit_after(t_event), 2)
+        counts = _check_every_ack_applied_once(config, national, stream)   # the worker still delivers
     finally:
         stream.stop.set()
         server.stop()
-    counts = _check_every_ack_applied_once(config, national, stream)
     return result, stream, counts
 
 
@@ -236,18 +236,20 @@ def test_q3_failover_drill_kill_9_leader_under_load_loses_nothing(cluster, jukin
         return {"_t": t, "killed": old, "new_leader": new, "expected": before.sync_standby,
                 "promoted_after_s": round(time.monotonic() - t, 2)}
 
-    result, stream, counts = _drill(jukinet_on_cluster, national, cluster, kill)
+    try:
+        result, stream, counts = _drill(jukinet_on_cluster, national, cluster, kill)
+    finally:
+        cluster.start_stopped()       # the killed node comes back as a standby (pg_rewind if needed)
     print(f"\nQ3 failover drill: {result} retries={stream.retries} retried_requests={stream.retried_requests} "
           f"applied={counts}")
     assert result["new_leader"] == result["expected"]    # the synchronous standby took over
     assert stream.retried_requests >= 1                  # the CS saw the outage and resent
     assert result["first_commit_after_s"] < 60
-    # the killed node comes back as a standby (pg_rewind if needed); the cluster is whole again
-    cluster.start_node(result["killed"])
-    cluster.wait(cluster.healthy, 120, "killed node rejoined")
+    cluster.wait(cluster.healthy, 120, "killed node rejoined")     # the cluster is whole again
 
 
 def test_q3_switchover_under_load_loses_nothing(cluster, jukinet_on_cluster, national):
+    cluster.start_stopped()
     cluster.wait(cluster.healthy, 120, "healthy before switchover")
 
     def switch():

@@ -471,6 +471,14 @@ class LocalCluster:
         """Start (or restart) the Patroni of one node; it starts its PostgreSQL and rejoins."""
         return self._spawn(name, ["patroni", str(self.dir / name / "patroni.yml")])
 
+    def start_stopped(self) -> list[str]:
+        """Start the Patroni of every node that is not running (after a drill); returns their names."""
+        self._reap()
+        down = [n for n in self.names() if not _alive(self.pid(n), "patroni")]
+        for n in down:
+            self.start_node(n)
+        return down
+
     def backup(self, kind: str = "full") -> None:
         """A pgBackRest backup (full or diff) taken from the current primary."""
         leader = self.status().leader
