@@ -42,16 +42,18 @@ def up(directory: Path = ClusterDir,
        base_port: int = typer.Option(DEFAULT_BASE_PORT, "--base-port", help="etcd B..B+5, PostgreSQL B+10.., REST B+20.."),
        etcd_members: int = typer.Option(1, "--etcd-members", min=1, max=3, help="etcd のメンバ数 (本番は 3)"),
        timeout: float = typer.Option(240.0, "--timeout", help="起動待ちの秒数"),
+       database: str = typer.Option("jukinet", "--database", help="作成する空のデータベース (jukinet init 用)"),
        as_json: bool = typer.Option(False, "--json")):
     """etcd と 3 ノードの PostgreSQL (Patroni, 同期スタンバイ 1) を起動し、pgBackRest の完全バックアップを取る。"""
     c = LocalCluster(directory, base_port=base_port, etcd_members=etcd_members)
     try:
         status = c.up(timeout)
+        c.create_database(database)
     except JukinetError as e:
         fail(e)
     _print(status, as_json)
     if not as_json:
-        console.print(f"database URL (superuser): {c.admin_url()}")
+        console.print(f"jukinet init --db-url '{c.admin_url(database)}'")
 
 
 @cluster_app.command("status")

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
+import psycopg
 
 from jukinet.errors import JukinetError
 
@@ -470,6 +471,14 @@ class LocalCluster:
     def start_node(self, name: str) -> int:
         """Start (or restart) the Patroni of one node; it starts its PostgreSQL and rejoins."""
         return self._spawn(name, ["patroni", str(self.dir / name / "patroni.yml")])
+
+    def create_database(self, name: str) -> None:
+        """An empty database on the primary (for ``jukinet init --db-url``); no-op if it exists."""
+        if not name.replace("_", "").isalnum() or not name[0].isalpha() or name != name.lower():
+            raise JukinetError("DB_NAME_INVALID", "データベース名は英小文字・数字・_ で指定してください。")
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
 
     def start_stopped(self) -> list[str]:
         """Start the Patroni of every node that is not running (after a drill); returns their names."""
