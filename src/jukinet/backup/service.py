@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 import jukinet
 from jukinet.backup import snapshot as snap
@@ -39,7 +38,7 @@ from jukinet.store.migrate import STORES
 from jukinet.store.repository import utcnow
 from jukinet.keyring import KeyRing
 from jukinet.security.oplog import Actor, OperationLog
-from jukinet.store.engine import make_engine, writer
+from jukinet.store.engine import make_engine, postgres_url, writer
 from jukinet.store.provision import postgres_roles
 
 log = logging.getLogger("jukinet.ops")
@@ -331,7 +330,7 @@ def _safe(rel: str) -> Path:
 
 
 def _pg_schemas_used(admin_url: str) -> bool:
-    engine = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"))
+    engine = create_engine(postgres_url(admin_url))
     try:
         with engine.connect() as c:
             return bool(c.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname IN ('juki', 'fuhyo', 'admin')"))
@@ -343,7 +342,7 @@ def _pg_schemas_used(admin_url: str) -> bool:
 
 
 def _pg_drop(admin_url: str) -> None:
-    engine = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    engine = create_engine(postgres_url(admin_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
         for s in STORES:
             c.execute(text(f"DROP SCHEMA IF EXISTS {s} CASCADE"))

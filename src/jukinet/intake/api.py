@@ -22,6 +22,7 @@ import ssl
 from typing import Any, Optional
 
 from fastapi import APIRouter, Request
+from sqlalchemy.exc import DBAPIError, OperationalError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -260,13 +261,34 @@ async def post_batch(request: Request):
     return JSONResponse(status_code=200, content={"results": answers})
 
 
+def database_unavailable(e: BaseException) -> bool:
+    """The database could not be reached or the connection died (a failover, a restart)."""
+    return isinstance(e, OperationalError) or (isinstance(e, DBAPIError) and e.connection_invalidated)
+
+
 async def _submit(svc: IntakeService, ident, items, fp, envelope):
     """The intake, with any unexpected failure turned into a 503 the CS will retry. Only the
-    exception's type is logged: database errors can quote the values of a statement."""
+    exception's type is logged: database errors can quote the values of a statement.
+
+    A connection lost to the database (the primary died, a switchover) is answered 503
+    ``DATABASE_UNAVAILABLE`` whatever moment it died at — even during COMMIT, when the transaction
+    may or may not have been committed. Resending is safe either way: the intake is idempotent on
+    the notification id, so a resend of what was committed is answered ``duplicate`` and nothing is
+    applied twice (ADR 0034). Nothing is acknowledged before a commit that the synchronous standby
+    has flushed (``synchronous_commit = on`` under Patroni's ``synchronous_mode``)."""
     try:
         return await run_in_threadpool(svc.submit, ident, items, fingerprint=fp, envelope_digest=envelope)
     except JukinetError:
         raise
+    except DBAPIError as e:
+        if database_unavailable(e):
+            log.warning("intake: database unavailable (%s); not acknowledged, the CS will resend",
+                        type(e.orig).__name__ if e.orig is not None else type(e).__name__)
+            return JSONResponse(status_code=503, headers={"Retry-After": "1"}, content={"error": {
+                "code": "DATABASE_UNAVAILABLE",
+                "message": "データベースに接続できません (切替中の可能性があります)。同じ通知を再送してください。"}})
+        log.error("intake failed (%s); nothing was applied, the CS will resend", type(e).__name__)
+        return _refusal(503, "INTAKE_UNAVAILABLE", "一時的に受け付けできません。同じ通知を再送してください。")
     except Exception as e:  # noqa: BLE001
         log.error("intake failed (%s); nothing was applied, the CS will resend", type(e).__name__)
         return _refusal(503, "INTAKE_UNAVAILABLE", "一時的に受け付けできません。同じ通知を再送してください。")

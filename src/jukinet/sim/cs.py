@@ -72,20 +72,55 @@ JUKI_RATES = {"転居": 25.0, "国内転入": 22.0, "国内転出": 22.0, "死�
 FUHYO_RATES = {"住所変更": 45.0, "消除": 14.0, "記載": 8.0, "職権修正": 4.0, "国外転出": 1.3}
 
 
+#: answers a CS resends unchanged: the prefectural server could not take the request now (a database
+#: failover, no valid CRL); nothing was acknowledged, and a resend is answered ``duplicate`` if the
+#: first attempt was applied after all (ADR 0034). A 500 is a fault and is not resent.
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
 class CsClient:
-    """One municipality's CS talking to the prefectural server over mutual TLS."""
+    """One municipality's CS talking to the prefectural server over mutual TLS.
+
+    ``retry_for`` > 0: a request that fails in transport or is answered 502/503/504 is resent (the
+    same body) with exponential backoff (``retry_initial`` doubling up to ``retry_max`` seconds) for
+    up to ``retry_for`` seconds; ``retries`` counts the resends, ``retried_requests`` the requests
+    that needed one. 0 (the default): one attempt, the answer as it is.
+    """
 
     def __init__(self, config: Config, code: str, *, base_url: Optional[str] = None,
-                 cert: Optional[tuple[Path, Path]] = None, timeout: float = 60.0):
+                 cert: Optional[tuple[Path, Path]] = None, timeout: float = 60.0,
+                 retry_for: float = 0.0, retry_initial: float = 0.1, retry_max: float = 2.0):
         tls = config.tls
         cert = cert or pki.cs_paths(config.resolve(tls.cs_dir), code)
         ctx = pki.client_context(cert[0], cert[1], config.resolve(tls.ca_cert))
         self.code = code
         self.base_url = base_url or f"https://{config.server.host}:{config.server.port}"
         self.http = httpx.Client(base_url=self.base_url, verify=ctx, timeout=timeout)
+        self.retry_for, self.retry_initial, self.retry_max = retry_for, retry_initial, retry_max
+        self.retries = 0
+        self.retried_requests = 0
 
     def post(self, path: str, body: bytes) -> httpx.Response:
-        return self.http.post(path, content=body, headers={"content-type": "application/json"})
+        if self.retry_for <= 0:
+            return self.http.post(path, content=body, headers={"content-type": "application/json"})
+        deadline = time.monotonic() + self.retry_for
+        delay, first = self.retry_initial, True
+        while True:
+            try:
+                r = self.http.post(path, content=body, headers={"content-type": "application/json"})
+                if r.status_code not in RETRY_STATUSES:
+                    return r
+                if time.monotonic() + delay > deadline:
+                    return r
+            except httpx.TransportError:
+                if time.monotonic() + delay > deadline:
+                    raise
+            self.retries += 1
+            if first:
+                self.retried_requests += 1
+                first = False
+            time.sleep(delay)
+            delay = min(delay * 2, self.retry_max)
 
     def send(self, notification) -> dict:
         """Send one notification (a dict, or raw bytes as read); return the answer line."""

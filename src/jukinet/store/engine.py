@@ -4,16 +4,48 @@ SQLite: WAL journal, foreign keys on, ``synchronous`` from the config (FULL by d
 acknowledged commit survives a power loss), a busy timeout so concurrent writers wait instead of
 failing. PostgreSQL: psycopg 3; each register connects as its own role whose ``search_path`` is
 its own schema (see :mod:`jukinet.store.provision`).
+
+A PostgreSQL URL may list several hosts, as libpq does (``postgresql://u:p@h1:5432,h2:5432/db
+?target_session_attrs=read-write``): :func:`postgres_url` turns it into SQLAlchemy's form (one
+``host=`` query parameter per host), which psycopg hands to libpq as ``host=h1,h2 port=…``. libpq
+tries the hosts in order and keeps the first that accepts writes, so after a failover new
+connections find the new primary; ``pool_pre_ping`` drops pooled connections to a dead one
+(ADR 0034).
 """
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def postgres_url(url: str | URL) -> URL:
+    """A PostgreSQL URL for SQLAlchemy + psycopg, the libpq multi-host form accepted.
+
+    >>> u = postgres_url("postgresql://app:pw@10.0.0.1:5432,10.0.0.2:5433/jukinet?target_session_attrs=read-write")
+    >>> u.drivername, u.username, u.database, u.query["host"], u.query["target_session_attrs"]
+    ('postgresql+psycopg', 'app', 'jukinet', ('10.0.0.1:5432', '10.0.0.2:5433'), 'read-write')
+    >>> postgres_url("postgresql://app@db1/jukinet").host
+    'db1'
+    """
+    if isinstance(url, URL):
+        return url.set(drivername="postgresql+psycopg")
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    if sep and "," in hostlist:
+        hosts = [h for h in hostlist.split(",") if h]
+        u = make_url(f"{scheme}://{userinfo}{at}{slash}{tail}")
+        query = dict(u.query)
+        query["host"] = tuple(unquote(h) for h in hosts)
+        return u.set(drivername="postgresql+psycopg", query=query)
+    return make_url(url).set(drivername="postgresql+psycopg")
 
 
 def make_engine(url: str, *, synchronous: str = "FULL", **kw) -> Engine:
@@ -38,7 +70,7 @@ def make_engine(url: str, *, synchronous: str = "FULL", **kw) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kw)
+    return create_engine(postgres_url(url), pool_pre_ping=True, **kw)
 
 
 def writer(engine: Engine) -> Engine:

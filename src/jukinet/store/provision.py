@@ -17,12 +17,11 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from jukinet.config import DatabaseConfig
 from jukinet.errors import JukinetError
 from jukinet.store import migrate
-from jukinet.store.engine import is_sqlite, make_engine
+from jukinet.store.engine import is_sqlite, make_engine, postgres_url
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
@@ -37,11 +36,11 @@ def sqlite_urls(data_dir: Path) -> DatabaseConfig:
 
 def postgres_roles(admin_url: str) -> DatabaseConfig:
     """Create (or reset) the two schemas and roles; return the per-register URLs."""
-    url = make_url(admin_url)
+    url = postgres_url(admin_url)       # a multi-host URL (several nodes) is kept as such
     db = url.database or ""
     if not _IDENT.match(db):
         raise JukinetError("DB_NAME_INVALID", "データベース名は英小文字・数字・_ で指定してください。")
-    engine = create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
     urls = {}
     with engine.connect() as conn:
         conn.execute(text(f'REVOKE CONNECT ON DATABASE "{db}" FROM PUBLIC'))

@@ -26,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from jukinet import text
 
@@ -193,6 +194,12 @@ def install(app: FastAPI) -> None:
 
 
 def _internal(request: Request, exc: BaseException) -> JSONResponse:
+    if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        # the database is unreachable or the connection died (a failover): retry later, not a fault
+        log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse(status_code=503, headers={**_NO_STORE, "Retry-After": "1"}, content={"error": {
+            "code": "DATABASE_UNAVAILABLE",
+            "message": "データベースに接続できません (切替中の可能性があります)。時間をおいて再度お試しください。"}})
     log.error("internal error (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
     return JSONResponse(status_code=500, headers=_NO_STORE, content={"error": {
         "code": "INTERNAL_ERROR", "message": "サーバ内部でエラーが発生しました。時間をおいて再度お試しください。"}})
