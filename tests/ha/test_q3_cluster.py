@@ -1,4 +1,4 @@
-"""Q3 — no single point of failure: jukinet on a real Patroni cluster (issue 15, ADR 0034).
+"""Q3 — no single point of failure: jukinet on a real Patroni cluster (issue 15, ADR 0037).
 
 (a) ``cluster up`` gives a leader and a synchronous standby, commits wait for it, pgBackRest has a
 full backup and archives WAL; (b) the failover drill: CS notifications streaming through a real

@@ -1,5 +1,5 @@
 """Q3: a database that cannot be reached (a failover in progress) is a coded 503 the CS resends —
-never a 500 — and the CS simulator resends until it is answered (issue 15, ADR 0034)."""
+never a 500 — and the CS simulator resends until it is answered (issue 15, ADR 0037)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ module                 commands
 ``cli.backup``         ``backup …``, ``restore`` (A7; ADR 0024)
 ``cli.keys``           ``keys …`` (個人番号 at rest; ADR 0025)
 ``cli.pki``            ``pki …`` (revocation; ADR 0030)
-``cli.cluster``        ``cluster up|down|status|failover|switchover|backup`` (Q3; ADR 0034)
+``cli.cluster``        ``cluster up|down|status|failover|switchover|backup`` (Q3; ADR 0037)
 =====================  ===================================================================
 """
 
@@ -71,7 +71,7 @@ app.command("restore")(restore_command)
 app.add_typer(keys_app, name="keys")                         # ADR 0025
 app.add_typer(pki_app, name="pki")                           # U1, U6 (ADR 0030)
 app.command("migrate")(migrate_command)                      # A7, Q2 (ADR 0028)
-app.add_typer(cluster_app, name="cluster")                   # Q3 (ADR 0034): local HA cluster
+app.add_typer(cluster_app, name="cluster")                   # Q3 (ADR 0037): local HA cluster
 
 
 def main() -> None:  # pragma: no cover

@@ -1,5 +1,5 @@
 """``jukinet cluster up | down | status | failover | switchover | backup``: the local replicated
-PostgreSQL for development and tests (issue 15, ADR 0034; :mod:`jukinet.cluster.local`).
+PostgreSQL for development and tests (issue 15, ADR 0037; :mod:`jukinet.cluster.local`).
 
 etcd, three PostgreSQL 15 nodes under Patroni (one synchronous standby) and pgBackRest, on 127.0.0.1
 ports from ``--base-port`` in ``--dir``. No personal data: names of nodes, roles, ports, LSN lags.

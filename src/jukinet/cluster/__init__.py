@@ -1,4 +1,4 @@
-"""A replicated PostgreSQL for development and tests: etcd + Patroni + pgBackRest (issue 15, ADR 0034).
+"""A replicated PostgreSQL for development and tests: etcd + Patroni + pgBackRest (issue 15, ADR 0037).
 
 :mod:`jukinet.cluster.local` starts, inspects, switches over and stops a local cluster — the real
 Debian components (``etcd-server``, ``patroni``, ``postgresql-15``, ``pgbackrest``) on 127.0.0.1

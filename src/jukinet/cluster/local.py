@@ -19,7 +19,7 @@ the program's own, so that ``failover`` can ``kill -9`` exactly Patroni and the 
 
 Patroni runs with ``synchronous_mode`` (one synchronous standby; ``synchronous_commit = on``): a
 commit returns only once the synchronous standby has flushed it, so an acknowledged notification
-survives the loss of the primary (ADR 0034). ``synchronous_mode_strict`` is on: without any
+survives the loss of the primary (ADR 0037). ``synchronous_mode_strict`` is on: without any
 standby, writes wait rather than degrade to asynchronous.
 
 Status comes from Patroni's REST API (``GET /cluster``), never from parsing ``patronictl``.
@@ -307,7 +307,7 @@ class LocalCluster:
             f"repo1-path={self.dir / 'pgbackrest' / 'repo'}",
             "repo1-retention-full=2",
             # production: repo1-cipher-type=aes-256-cbc and repo1-cipher-pass from the prefecture's
-            # backup key (ADR 0034); the local development repository is not encrypted
+            # backup key (ADR 0037); the local development repository is not encrypted
             f"log-path={self.dir / 'pgbackrest' / 'log'}",
             f"lock-path={self.dir / 'pgbackrest' / 'lock'}",
             f"spool-path={self.dir / 'pgbackrest' / 'spool'}",

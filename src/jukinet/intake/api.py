@@ -274,7 +274,7 @@ async def _submit(svc: IntakeService, ident, items, fp, envelope):
     ``DATABASE_UNAVAILABLE`` whatever moment it died at — even during COMMIT, when the transaction
     may or may not have been committed. Resending is safe either way: the intake is idempotent on
     the notification id, so a resend of what was committed is answered ``duplicate`` and nothing is
-    applied twice (ADR 0034). Nothing is acknowledged before a commit that the synchronous standby
+    applied twice (ADR 0037). Nothing is acknowledged before a commit that the synchronous standby
     has flushed (``synchronous_commit = on`` under Patroni's ``synchronous_mode``)."""
     try:
         return await run_in_threadpool(svc.submit, ident, items, fingerprint=fp, envelope_digest=envelope)

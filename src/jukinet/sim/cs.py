@@ -74,7 +74,7 @@ FUHYO_RATES = {"住所変更": 45.0, "消除": 14.0, "記載": 8.0, "職権修�
 
 #: answers a CS resends unchanged: the prefectural server could not take the request now (a database
 #: failover, no valid CRL); nothing was acknowledged, and a resend is answered ``duplicate`` if the
-#: first attempt was applied after all (ADR 0034). A 500 is a fault and is not resent.
+#: first attempt was applied after all (ADR 0037). A 500 is a fault and is not resent.
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 

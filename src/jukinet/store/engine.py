@@ -10,7 +10,7 @@ A PostgreSQL URL may list several hosts, as libpq does (``postgresql://u:p@h1:54
 ``host=`` query parameter per host), which psycopg hands to libpq as ``host=h1,h2 port=…``. libpq
 tries the hosts in order and keeps the first that accepts writes, so after a failover new
 connections find the new primary; ``pool_pre_ping`` drops pooled connections to a dead one
-(ADR 0034).
+(ADR 0037).
 """
 
 from __future__ import annotations
