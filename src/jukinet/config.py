@@ -31,6 +31,11 @@ class DatabaseConfig:
     admin_url: str
     #: SQLite synchronous mode: FULL keeps every acknowledged commit through a power loss (ADR 0002)
     sqlite_synchronous: str = "FULL"
+    #: PostgreSQL connection pool per register (SQLAlchemy's defaults: 5 kept + 10 on demand). A
+    #: consolidated center writes small pools into each tenant (ADR 0036): connections are opened
+    #: lazily, so an idle tenant holds at most what it once needed, up to ``pool_size``.
+    pool_size: int = 5
+    max_overflow: int = 10
 
     def url(self, store: str) -> str:
         return {"juki": self.juki_url, "fuhyo": self.fuhyo_url, "admin": self.admin_url}[store]

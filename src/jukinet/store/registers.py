@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from jukinet.config import Config
 from jukinet.store import atrest
-from jukinet.store.engine import make_engine, writer
+from jukinet.store.engine import is_sqlite, make_engine, writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
 
 
@@ -32,10 +32,16 @@ class UnitOfWork:
 class Registers:
     def __init__(self, config: Config):
         self.config = config
-        sync = config.database.sqlite_synchronous
-        self.juki_engine: Engine = make_engine(config.database.juki_url, synchronous=sync)
-        self.fuhyo_engine: Engine = make_engine(config.database.fuhyo_url, synchronous=sync)
-        self.admin_engine: Engine = make_engine(config.database.admin_url, synchronous=sync)
+        db = config.database
+        sync = db.sqlite_synchronous
+
+        def engine(url: str) -> Engine:
+            pool = {} if is_sqlite(url) else {"pool_size": db.pool_size, "max_overflow": db.max_overflow}
+            return make_engine(url, synchronous=sync, **pool)
+
+        self.juki_engine: Engine = engine(db.juki_url)
+        self.fuhyo_engine: Engine = engine(db.fuhyo_url)
+        self.admin_engine: Engine = engine(db.admin_url)
         # 個人番号 at rest (ADR 0025): the keys are loaded and checked against D1 at startup
         self.kojin_bango_cipher = atrest.load_for(config.data_dir, self.juki_engine)
 

@@ -1,0 +1,176 @@
+"""Tenants of a center: each prefecture an ordinary installation in its own data directory.
+
+``add_tenant`` does what ``jukinet init`` does, for one prefecture under ``CENTER/tenants/NN``:
+its own databases (SQLite files, or its own PostgreSQL database with three roles that reach only
+their own schema — ``jukinet.store.provision``), its own config with its ``prefecture_code``, its own
+keys, hash chains, catalogue and development PKI (a CA per prefecture that issues the CS
+certificates of that prefecture's municipalities only). ``remove_tenant`` exports the whole
+installation with the encrypted backup of :mod:`jukinet.backup` under the tenant's own public key
+and moves the directory aside; it never deletes.
+
+Routing: the first two digits of a 全国地方公共団体コード are the prefecture (総務省's rule; the
+check digit is verified first), so 名古屋市 231002 — which has no row in Japan Post's data, only
+its wards — belongs to 愛知県 (23).
+
+>>> prefecture_of("231002"), prefecture_of("242012"), prefecture_of("231003"), prefecture_of("481234")
+(23, 24, None, None)
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from jukinet import codes, geo, pki
+from jukinet.backup.demo import ensure_demo_key
+from jukinet.backup.service import make_backup
+from jukinet.bootstrap import Installation, bootstrap
+from jukinet.center.registry import Center, TenantEntry
+from jukinet.config import Config, ServerConfig
+from jukinet.errors import JukinetError
+from jukinet.security.checkpoints import genesis as genesis_checkpoints
+from jukinet.security.oplog import Actor
+from jukinet.store import provision
+
+#: PostgreSQL pool per register of a tenant (ADR 0036): 3 registers × (1 + 2) ≤ 9 connections a tenant
+TENANT_POOL_SIZE = 1
+TENANT_MAX_OVERFLOW = 2
+CENTER_ACTOR = Actor("center", None)
+
+
+def prefecture_of(code: Optional[str]) -> Optional[int]:
+    """The prefecture number (1–47) a 6-digit 全国地方公共団体コード belongs to, or None."""
+    if not code or len(code) != 6 or not code.isdigit() or not codes.is_valid_lg_code(code):
+        return None
+    n = int(code[:2])
+    return n if 1 <= n <= 47 else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pg_key(url: str) -> tuple:
+    u = make_url(url)
+    return (u.host or "", u.port or 5432, u.database or "")
+
+
+def _ensure_pg_database(admin_url: str) -> None:
+    """Create the tenant's database on its cluster when it does not exist yet (needs CREATEDB)."""
+    url = make_url(admin_url).set(drivername="postgresql+psycopg")
+    name = url.database or ""
+    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": name}).scalar() is None:
+                if not provision._IDENT.match(name):
+                    raise JukinetError("DB_NAME_INVALID", "データベース名は英小文字・数字・_ で指定してください。")
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def add_tenant(center: Center, prefecture: str | int, *, db_url: Optional[str] = None,
+               backup_public_key: Optional[Path] = None, training_required: bool = True) -> TenantEntry:
+    """Create the installation of ``prefecture`` and register it in ``center.toml``."""
+    pref = geo.prefecture(prefecture)
+    if center.tenant(pref.number) is not None:
+        raise JukinetError("CENTER_TENANT_EXISTS", f"{pref.name} は既にこのセンターに収容されています。")
+    data_dir = center.dir / "tenants" / f"{pref.number:02d}"
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise JukinetError("CENTER_TENANT_DIR_EXISTS",
+                           "収容先のディレクトリが空ではありません (以前の切り離しの残りなら detached/ へ移してください)。")
+    if db_url:
+        mine = _pg_key(db_url)
+        for t in center.tenants:
+            other = Config.load(center.tenant_dir(t)).database.juki_url
+            if not other.startswith("sqlite") and _pg_key(other) == mine:
+                raise JukinetError("CENTER_DB_SHARED",
+                                   "このデータベースは他の都道府県が使用しています。都道府県ごとに別のデータベースを指定してください。")
+        _ensure_pg_database(db_url)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db = provision.database_config(data_dir, db_url)
+    provision.migrate_all(db, data_dir)
+    if db_url:
+        db.pool_size, db.max_overflow = TENANT_POOL_SIZE, TENANT_MAX_OVERFLOW
+    config = Config(data_dir=data_dir, database=db, prefecture_code=pref.code, prefecture_name=pref.name,
+                    server=ServerConfig(host=center.host, port=center.port))
+    config.security.training_required = training_required
+    config.save()
+    genesis_checkpoints(data_dir)
+    pki.ensure_dev_pki(config.tls, data_dir, pref.code, hosts=sorted({center.host, "127.0.0.1", "localhost"}))
+    if backup_public_key is not None:
+        target = config.resolve(config.backup.public_key)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(backup_public_key, target)
+    else:
+        ensure_demo_key(config)    # development: a key pair in the tenant's directory (ADR 0036)
+    with bootstrap(config) as inst:
+        inst.ensure_default_catalogue()
+        with inst.registers.admin_tx() as conn:
+            inst.oplog.append(conn, "admin", actor=CENTER_ACTOR, action="center_attach",
+                              detail={"target": pref.code})
+    entry = TenantEntry(prefecture=pref.number, code=pref.code, name=pref.name,
+                        data_dir=str(data_dir.relative_to(center.dir)), added_at=_now())
+    center.tenants.append(entry)
+    center.save()
+    center.log_event("tenant_add", prefecture=pref.number)
+    return entry
+
+
+def remove_tenant(center: Center, prefecture: str | int, *, confirm: bool = False) -> tuple[Path, Path]:
+    """Export the tenant encrypted for its governor and detach it; returns (archive, moved directory).
+
+    Without ``confirm`` nothing happens (``CENTER_CONFIRM_REQUIRED``). The databases are not dropped:
+    on PostgreSQL they stay on their cluster, unreachable from the center, until the governor has
+    verified the archive (the README's procedure)."""
+    pref = geo.prefecture(prefecture)
+    t = center.tenant(pref.number)
+    if t is None:
+        raise JukinetError("TENANT_UNKNOWN", f"{pref.name} はこのセンターに収容されていません。")
+    if not confirm:
+        center.log_event("tenant_remove_refused", code="CENTER_CONFIRM_REQUIRED", prefecture=pref.number)
+        raise JukinetError("CENTER_CONFIRM_REQUIRED",
+                           f"{pref.name} の切り離しには --confirm が必要です (暗号化して書き出し、センターから外します。削除はしません)。")
+    data_dir = center.tenant_dir(t)
+    config = Config.load(data_dir)
+    with bootstrap(config) as inst:
+        with inst.registers.admin_tx() as conn:   # in the tenant's own chain, inside the archive
+            inst.oplog.append(conn, "admin", actor=CENTER_ACTOR, action="center_detach",
+                              detail={"target": pref.code})
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    archive = center.dir / "exports" / f"{pref.number:02d}-{stamp}.jkb"
+    try:
+        result = make_backup(config, out=archive)
+    except JukinetError as e:
+        center.log_event("tenant_remove_failed", code=e.code, prefecture=pref.number)
+        raise
+    center.tenants = [x for x in center.tenants if x.prefecture != pref.number]
+    center.save()
+    moved = center.dir / "detached" / f"{pref.number:02d}-{stamp}"
+    moved.parent.mkdir(parents=True, exist_ok=True)
+    os_replace_dir(data_dir, moved)
+    center.log_event("tenant_remove", prefecture=pref.number, archive=result.path.name, bytes=result.bytes)
+    return result.path, moved
+
+
+def os_replace_dir(src: Path, dst: Path) -> None:
+    shutil.move(str(src), str(dst))
+
+
+def open_tenants(center: Center, stack: ExitStack) -> dict[int, Installation]:
+    """Every tenant's installation through the composition root, closed with ``stack``."""
+    out: dict[int, Installation] = {}
+    for t in sorted(center.tenants, key=lambda t: t.prefecture):
+        inst = stack.enter_context(bootstrap(center.tenant_dir(t)))
+        if inst.config.prefecture_code != t.code:
+            raise JukinetError("CENTER_TENANT_MISMATCH",
+                               f"{t.name} のデータディレクトリの都道府県コードが center.toml と一致しません。")
+        out[t.prefecture] = inst
+    return out

@@ -1,0 +1,353 @@
+"""The consolidated center's server process (issue 14, Q1; ADR 0036): ONE HTTPS server with mutual
+TLS in front of N tenants, each the ordinary application of its own installation.
+
+A door beside :mod:`jukinet.server`: it opens every tenant through the composition root
+(:func:`jukinet.center.tenants.open_tenants`), builds each tenant's ``create_app(inst)``, intake and
+outbox worker, and serves :class:`CenterApp`, an ASGI router that chooses the tenant of a request
+from what the TLS layer or the tenant's own database vouches for — never from the URL, a header
+naming a prefecture, or the body:
+
+* **a client certificate** (a 市町村CS): the 全国地方公共団体コード in the verified certificate → its
+  prefecture (:func:`jukinet.center.tenants.prefecture_of`). The tenant's own application then
+  checks the certificate again against *that tenant's* CA and the body against the certificate, so a
+  certificate issued by another tenant's CA is refused there too. No hosted prefecture →
+  ``TENANT_UNKNOWN`` (403), in the center log;
+* **no certificate** (operators): the terminal cookie (``jukinet_terminal``; the header
+  ``X-Jukinet-Terminal`` on ``/api/``) is looked up in each tenant's terminal table; exactly one
+  must know it. Terminal activation is routed by the activation code (a secret only its tenant
+  knows). An unknown terminal gets ``TERMINAL_UNREGISTERED`` from the center (logged in the center
+  log: it belongs to no tenant). Static files and the empty activation form come from the first
+  tenant (no data);
+* ``/center/ops`` and ``/center/api/status``: the center operations view (loopback only), no
+  personal data; ``/health``: every tenant's health in one answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import ssl
+from contextlib import AsyncExitStack, ExitStack
+from typing import Optional
+from urllib.parse import parse_qs
+
+from cryptography import x509
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, JSONResponse
+
+from jukinet import pki
+from jukinet.bootstrap import Installation
+from jukinet.center.registry import Center
+from jukinet.center.status import center_status
+from jukinet.center.tenants import open_tenants, prefecture_of
+from jukinet.intake import transport
+from jukinet.pki.certs import parse_identity_uri
+from jukinet.pki.crl import RevocationChecker
+from jukinet.security.service import sha256
+from jukinet.store.tables_security import terminals
+from jukinet.web import auth as A
+from jukinet.web.app import create_app
+
+log = logging.getLogger("jukinet.center")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+#: served by the first tenant for a browser that is not (yet) a terminal: no data behind them
+RECEPTION_PREFIXES = ("/static/", "/fonts/", "/favicon")
+CS_PREFIXES = ("/cs/", "/reconcile/")
+
+
+class TenantRuntime:
+    """One tenant inside the center: its application, intake and outbox worker (as in
+    :class:`jukinet.server.PrefectureServer`, without a listening socket of its own)."""
+
+    def __init__(self, inst: Installation, *, outbox: Optional[bool] = None):
+        self.installation = inst
+        config = inst.config
+        self.app = create_app(inst)
+        run_outbox = config.intake.outbox_worker if outbox is None else outbox
+        self.worker = inst.outbox_worker() if run_outbox else None
+        self.app.state.outbox_wake = self.worker.wake if self.worker else None
+        self.app.state.intake = inst.intake_service(on_applied=self.app.state.outbox_wake)
+        self.revocation = None
+        if config.tls.enabled:
+            self.revocation = self.app.state.revocation = RevocationChecker(config)
+            self.revocation.refresh(force=True)
+
+    def start(self) -> None:
+        if self.revocation is not None:
+            self.revocation.watch()
+        if self.worker is not None:
+            self.worker.start()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self.revocation is not None:
+            self.revocation.stop()
+
+
+def _json(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
+def _page(status: int, code: str, title: str, message: str) -> HTMLResponse:
+    body = (f"<!doctype html><html lang=\"ja\"><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p><p><small>{code}</small></p></body></html>")
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def certificate_identity(der: bytes):
+    """The identity the SAN of a certificate names (the TLS layer has verified the chain)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        ident = parse_identity_uri(uri)
+        if ident is not None:
+            return ident
+    return None
+
+
+class CenterApp:
+    """The ASGI router of the center (see the module's docstring)."""
+
+    def __init__(self, center: Center, tenants: dict[int, TenantRuntime]):
+        self.center = center
+        self.tenants = tenants
+        self._terminal_tenant: dict[str, int] = {}   # sha256(cookie) -> prefecture (routing only)
+
+    # ---- lifespan: every tenant application's startup and shutdown ---------------------------------
+
+    async def _lifespan(self, receive, send) -> None:
+        stack = AsyncExitStack()
+        msg = await receive()
+        try:
+            for rt in self.tenants.values():
+                await stack.enter_async_context(rt.app.router.lifespan_context(rt.app))
+        except Exception:  # noqa: BLE001
+            await send({"type": "lifespan.startup.failed", "message": "tenant startup failed"})
+            return
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await receive()            # lifespan.shutdown
+        await stack.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    # ---- routing -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        path = scope.get("path", "")
+        tls = (scope.get("extensions") or {}).get("tls") or {}
+        der = tls.get("client_cert_der")
+        if der:
+            return await self._cs(scope, receive, send, der)
+        if path.startswith(CS_PREFIXES):
+            await self._log("cs_refused", code="CLIENT_CERT_REQUIRED")
+            return await _json(401, "CLIENT_CERT_REQUIRED",
+                               "市町村CSのクライアント証明書による相互認証が必要です。")(scope, receive, send)
+        if path in ("/center/ops", "/center/api/status"):
+            return await self._ops(scope, receive, send, html_view=path == "/center/ops")
+        if path == "/health":
+            return await self._health(scope, receive, send)
+        return await self._operator(scope, receive, send)
+
+    async def _log(self, event: str, **kw) -> None:
+        await run_in_threadpool(self.center.log_event, event, **kw)
+
+    async def _cs(self, scope, receive, send, der: bytes):
+        ident = certificate_identity(der)
+        if ident is None or ident.kind != "cs":
+            await self._log("cs_refused", code="NOT_A_CS")
+            return await _json(403, "NOT_A_CS", "市町村CSの証明書ではありません。")(scope, receive, send)
+        number = prefecture_of(ident.code)
+        rt = self.tenants.get(number) if number is not None else None
+        if rt is None:
+            await self._log("cs_refused", code="TENANT_UNKNOWN", prefecture=number,
+                            fingerprint=pki.fingerprint(der))
+            return await _json(403, "TENANT_UNKNOWN",
+                               "この証明書の市町村が属する都道府県は、この集約センターに収容されていません。")(scope, receive, send)
+        return await rt.app(scope, receive, send)
+
+    # ---- operators: the tenant of the terminal --------------------------------------------------------
+
+    def _find_terminal(self, raw: str) -> list[int]:
+        return [n for n, rt in self.tenants.items()
+                if rt.installation.security.terminal_from_secret(raw) is not None]
+
+    def _find_activation(self, code: str) -> list[int]:
+        h = sha256(code)
+        found = []
+        for n, rt in self.tenants.items():
+            with rt.installation.registers.admin_tx(write=False) as conn:
+                if conn.execute(select(terminals.c.terminal_id).where(terminals.c.activation_hash == h)).first():
+                    found.append(n)
+        return found
+
+    async def _operator(self, scope, receive, send):
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        api = path.startswith("/api/")
+        raw = headers.get(A.TERMINAL_HEADER.lower()) if api else _cookie(headers.get("cookie", ""), A.TERMINAL_COOKIE)
+        if raw:
+            key = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+            number = self._terminal_tenant.get(key)
+            if number is None or number not in self.tenants:
+                found = await run_in_threadpool(self._find_terminal, raw)
+                if len(found) == 1:
+                    number = self._terminal_tenant[key] = found[0]
+                else:
+                    number = None
+            if number is not None:
+                return await self.tenants[number].app(scope, receive, send)
+        if path == "/terminal/activate" and method == "POST":
+            return await self._activate(scope, receive, send)
+        if self.tenants and (path.startswith(RECEPTION_PREFIXES) or (path == "/terminal/activate" and method == "GET")):
+            first = self.tenants[min(self.tenants)]
+            return await first.app(scope, receive, send)
+        await self._log("operator_refused", code="TERMINAL_UNREGISTERED")
+        message = "この端末は操作端末として登録されていません。システム管理者に端末登録を依頼してください。"
+        if api:
+            return await _json(403, "TERMINAL_UNREGISTERED", message)(scope, receive, send)
+        return await _page(403, "TERMINAL_UNREGISTERED", "操作端末ではありません", message)(scope, receive, send)
+
+    async def _activate(self, scope, receive, send):
+        body, more = b"", True
+        while more:
+            msg = await receive()
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if len(body) > 64 * 1024:
+                break
+        code = (parse_qs(body.decode("utf-8", "replace")).get("code") or [""])[0]
+        found = await run_in_threadpool(self._find_activation, code) if code else []
+        if len(found) != 1:
+            await self._log("operator_refused", code="TERMINAL_ACTIVATION_INVALID")
+            return await _page(403, "TERMINAL_ACTIVATION_INVALID", "操作端末の登録",
+                               "登録コードが無効か期限切れです。")(scope, receive, send)
+        sent = [False]
+
+        async def replay():
+            if not sent[0]:
+                sent[0] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.tenants[found[0]].app(scope, replay, send)
+
+    # ---- the center's own views ------------------------------------------------------------------------
+
+    def _client_is_loopback(self, scope) -> bool:
+        client = scope.get("client") or ("", 0)
+        return client[0] in LOOPBACK
+
+    def _status_rows(self) -> list[dict]:
+        return [s.as_dict() for s in center_status(self.center, {n: rt.installation for n, rt in self.tenants.items()})]
+
+    async def _ops(self, scope, receive, send, *, html_view: bool):
+        if not self._client_is_loopback(scope):
+            await self._log("ops_refused", code="CENTER_OPS_FORBIDDEN")
+            return await _json(403, "CENTER_OPS_FORBIDDEN",
+                               "集約センターの運用画面は運用端末 (ループバック) からのみ表示できます。")(scope, receive, send)
+        rows = await run_in_threadpool(self._status_rows)
+        if not html_view:
+            return await JSONResponse({"tenants": rows})(scope, receive, send)
+        return await HTMLResponse(render_ops(rows), headers={"Cache-Control": "no-store"})(scope, receive, send)
+
+    async def _health(self, scope, receive, send):
+        rows = await run_in_threadpool(self._status_rows)
+        ok = all(r["health"] == "ok" for r in rows)
+        return await JSONResponse({"status": "ok" if ok else "degraded",
+                                   "tenants": {f"{r['prefecture']:02d}": r["health"] for r in rows}},
+                                  status_code=200 if ok else 503)(scope, receive, send)
+
+
+def _cookie(header: str, name: str) -> Optional[str]:
+    for part in header.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == name:
+            return v.strip('"')
+    return None
+
+
+def render_ops(rows: list[dict]) -> str:
+    head = ("<tr><th>都道府県</th><th>状態</th><th>送信待ち (本人確認情報/附票)</th><th>最古の待ち (秒)</th>"
+            "<th>最終バックアップ (UTC)</th><th>証明書の最短期限 (UTC)</th><th>使用容量 (バイト)</th></tr>")
+    body = "".join(
+        f"<tr><td>{r['prefecture']:02d} {html.escape(r['name'])}</td><td>{html.escape(r['health'])}"
+        f"{' ' + html.escape(r['error_code']) if r['error_code'] else ''}</td>"
+        f"<td>{r['outbox_depth'].get('juki')} / {r['outbox_depth'].get('fuhyo')}</td>"
+        f"<td>{r['outbox_oldest_age_seconds'].get('juki')} / {r['outbox_oldest_age_seconds'].get('fuhyo')}</td>"
+        f"<td>{r['last_backup_at'] or '—'}</td><td>{r['cert_expires_at'] or '—'}</td><td>{r['disk_bytes']:,}</td></tr>"
+        for r in rows)
+    return ("<!doctype html><html lang=\"ja\"><meta charset=\"utf-8\"><title>集約センター 運用状況</title>"
+            f"<body><h1>集約センター 運用状況</h1><table>{head}{body}</table>"
+            "<p>件数は送信待ちの数のみ。本人確認情報の値・人数は表示しません。</p></body></html>")
+
+
+class CenterServer:
+    """All tenants of a center behind one HTTPS port (mutual TLS: every tenant's CA is trusted for
+    client certificates; the tenant then checks against its own CA)."""
+
+    def __init__(self, center: Center, *, outbox: Optional[bool] = None, log_level: str = "warning"):
+        self.center = center
+        self._stack = ExitStack()
+        try:
+            installations = open_tenants(center, self._stack)
+            self.tenants = {n: TenantRuntime(inst, outbox=outbox) for n, inst in installations.items()}
+        except BaseException:
+            self._stack.close()
+            raise
+        center.ensure_pki()
+        self.app = CenterApp(center, self.tenants)
+        ctx = pki.server_context(center.server_cert, center.server_key, center.ca_cert, client_cert="optional",
+                                 sslobject_class=transport.recording_class(self._handshake_refused))
+        for rt in self.tenants.values():
+            cfg = rt.installation.config
+            ctx.load_verify_locations(str(cfg.resolve(cfg.tls.ca_cert)))
+        self.ssl_context: ssl.SSLContext = ctx
+        self.server = transport.make_server(self.app, center.host, center.port, ctx, log_level=log_level,
+                                            plain_http_on_loopback=True)
+        self._thread: Optional[transport.ServerThread] = None
+
+    def _handshake_refused(self, code: str, _peer) -> None:
+        try:
+            self.center.log_event("tls_refused", code=code)
+        except OSError:  # pragma: no cover
+            log.warning("center log not writable")
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.center.host}:{self.center.port}"
+
+    def _start_tenants(self) -> None:
+        for rt in self.tenants.values():
+            rt.start()
+
+    def run(self) -> None:
+        self._start_tenants()
+        try:
+            self.server.run()
+        finally:
+            self.close()
+
+    def start(self) -> "CenterServer":
+        self._thread = transport.ServerThread(self.server).start()
+        self._start_tenants()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+        self.close()
+
+    def close(self) -> None:
+        for rt in self.tenants.values():
+            rt.stop()
+        self._stack.close()
