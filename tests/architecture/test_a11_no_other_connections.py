@@ -24,6 +24,7 @@ ALLOWED = {
     "outbox/worker.py": "forwards updates to the national servers (U5)",
     "provision/national.py": "queries the national servers (P3, N1)",
     "sim/cs.py": "simulator of a municipal CS (test/demo tooling, not the server)",
+    "cluster/local.py": "the local development cluster's Patroni REST API on 127.0.0.1 (tooling, Q3; ADR 0037)",
     "cli/reconcile.py": "`sim cs-snapshot`: the simulated CS sending its snapshot (tooling)",
 }
 
