@@ -51,7 +51,7 @@ def main() -> int:
         runs += [
             ["provision_bench.py", *(dd or ["--residents", "5000"]), *(["--samples", "200", "--batch-rows", "2000",
                                                                         "--records", "50000"] if q else [])],
-            ["reconcile_bench.py", *(dd or ["--residents", "5000"])],
+            ["reconcile_bench.py", *(dd or ["--residents", "5000"]), *(["--inject", "5"] if q else [])],
         ]
     if q:           # atrest_bench modifies the installation it is given (rotation): only on its own seed here
         runs += [["atrest_bench.py", "--residents", "5000", "--samples", "500"]]
