@@ -23,9 +23,12 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
-## Benchmarks (writes figures to stdout; see bench/RESULTS.md).
+## Benchmarks (writes figures to stdout; see bench/RESULTS.md). SQLite unless DB names a PostgreSQL
+## server where the benchmarks may create (and drop) their own databases and roles:
+##   make bench DB=postgresql://postgres@127.0.0.1:5432/postgres
+DB ?=
 bench: venv
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(if $(DB),--db-url $(DB))
 
 ## Regenerate docs/requirements-trace.md from the test names.
 trace: venv

@@ -2,10 +2,14 @@
 
 Usage:
     python bench/atrest_bench.py --data-dir COPY [--samples K] [--skip-rotation]
+    python bench/atrest_bench.py [--db-url URL] --residents N [--samples K] [--skip-rotation]
 
 ``COPY`` is a *copy* of a seeded SQLite installation (``cp -a``; fix the absolute paths in its
 ``jukinet.toml``). It is modified: if its juki database is still at ``juki_0006`` (plaintext
-個人番号) it is migrated in place first, and timed.
+個人番号) it is migrated in place first, and timed. Without ``--data-dir``, N residents are seeded into
+a fresh installation — SQLite files, or with ``--db-url`` a throwaway PostgreSQL database (dropped at
+the end; bench/engines.py) — already at the head, so step 1 is skipped; steps 2 and 3 run with their
+baselines on the same engine (the bare driver: ``sqlite3`` / ``psycopg``).
 
 1. **Migration** ``juki_0007`` (only when the copy was at ``juki_0006``): seal every 個人番号 of
    ``juki_current`` and ``juki_history``, drop the plaintext column and index. Baseline: the bare
@@ -32,13 +36,19 @@ import sys
 import time
 from pathlib import Path
 
+import tempfile
+
 from sqlalchemy import select
 
-from jukinet.config import Config
-from jukinet.store import migrate, provision
-from jukinet.store.registers import Registers
-from jukinet.store.repository import JukiRepository, row_to_juki
-from jukinet.store.tables import juki_current
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Bare, Server, add_argument  # noqa: E402
+
+from jukinet.bootstrap import bootstrap  # noqa: E402
+from jukinet.config import Config  # noqa: E402
+from jukinet.security import atrest_rotation  # noqa: E402
+from jukinet.store import migrate, provision  # noqa: E402
+from jukinet.store.repository import JukiRepository, row_to_juki  # noqa: E402
+from jukinet.store.tables import juki_current  # noqa: E402
 
 
 def pct(xs, p):
@@ -74,7 +84,7 @@ def bare_drop_column(path: Path) -> float:
     return took
 
 
-def build_plain_table(registers: Registers) -> dict[str, str]:
+def build_plain_table(registers) -> dict[str, str]:
     """The bench's plaintext-indexed copy of the numbers (code → 個人番号), in the same database."""
     cipher = registers.kojin_bango_cipher
     t = juki_current
@@ -83,31 +93,32 @@ def build_plain_table(registers: Registers) -> dict[str, str]:
         for r in conn.execute(select(t.c.juminhyo_code, t.c.kojin_bango_ct, t.c.kojin_bango_key)
                               .where(t.c.kojin_bango_ct.is_not(None))):
             numbers[r.juminhyo_code] = cipher.open_value(r._mapping)
-    c = sqlite3.connect(juki_path(registers.config), isolation_level=None)
+    c = Bare.of(registers, "juki")
     c.execute("DROP TABLE IF EXISTS bench_plain_kojin_bango")
     c.execute("CREATE TABLE bench_plain_kojin_bango (juminhyo_code VARCHAR(11) PRIMARY KEY, kojin_bango VARCHAR(12))")
     c.execute("BEGIN")
-    c.executemany("INSERT INTO bench_plain_kojin_bango VALUES (?, ?)", numbers.items())
+    c.executemany("INSERT INTO bench_plain_kojin_bango VALUES (?, ?)", list(numbers.items()))
     c.execute("COMMIT")
     c.execute("CREATE INDEX ix_bench_plain_kojin_bango ON bench_plain_kojin_bango (kojin_bango)")
+    c.analyze()
     c.close()
     return numbers
 
 
-def drop_plain_table(config: Config) -> None:
-    c = sqlite3.connect(juki_path(config), isolation_level=None)
+def drop_plain_table(registers) -> None:
+    c = Bare.of(registers, "juki")
     c.execute("DROP TABLE IF EXISTS bench_plain_kojin_bango")
     c.close()
 
 
-def lookups(registers: Registers, numbers: dict[str, str], k: int) -> dict:
+def lookups(registers, numbers: dict[str, str], k: int) -> dict:
     rng = random.Random(7)
-    sample = rng.sample(sorted(numbers.items()), k)
+    sample = rng.sample(sorted(numbers.items()), min(k, len(numbers)))
     from sqlalchemy import column, table
 
     plain = table("bench_plain_kojin_bango", column("juminhyo_code"), column("kojin_bango"))
     times = {"ours": [], "plain_sa": [], "bare": []}
-    bare = sqlite3.connect(juki_path(registers.config))
+    bare = Bare.of(registers, "juki")
     bare_sql = ("SELECT c.*, p.kojin_bango FROM bench_plain_kojin_bango p JOIN juki_current c "
                 "ON c.juminhyo_code = p.juminhyo_code WHERE p.kojin_bango = ?")
     plain_q = (select(juki_current, plain.c.kojin_bango)
@@ -145,12 +156,13 @@ def lookups(registers: Registers, numbers: dict[str, str], k: int) -> dict:
     return {name: (pct(v, 50), pct(v, 95)) for name, v in times.items()} | {"crypto": crypto}
 
 
-def bare_rotation_baseline(config: Config) -> float:
-    c = sqlite3.connect(juki_path(config), isolation_level=None)
+def bare_rotation_baseline(registers) -> float:
+    c = Bare.of(registers, "juki")
+    empty = "''::bytea" if c.postgres else "x''"
     t = time.perf_counter()
     for table in ("juki_current", "juki_history"):
         c.execute("BEGIN")
-        c.execute(f"UPDATE {table} SET kojin_bango_ct = kojin_bango_ct || x'' WHERE kojin_bango_ct IS NOT NULL")
+        c.execute(f"UPDATE {table} SET kojin_bango_ct = kojin_bango_ct || {empty} WHERE kojin_bango_ct IS NOT NULL")
         c.execute("COMMIT")
     took = time.perf_counter() - t
     c.close()
@@ -159,15 +171,22 @@ def bare_rotation_baseline(config: Config) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--residents", type=int, default=20_000, help="without --data-dir: seed N into a fresh installation")
     ap.add_argument("--plaintext-copy", type=Path, help="a second copy of the plaintext juki.sqlite3 (baseline 1)")
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--skip-rotation", action="store_true")
+    add_argument(ap)
     args = ap.parse_args()
-    config = Config.load(args.data_dir)
+    with tempfile.TemporaryDirectory(prefix="jukinet-atrest-bench-") as tmp, Server(args.db_url) as server:
+        data_dir = args.data_dir or server.installation(Path(tmp) / "data", args.residents)
+        print(f"{server.version() if not args.data_dir else 'installation ' + str(data_dir)}", flush=True)
+        measure(args, Config.load(data_dir))
+
+
+def measure(args, config: Config) -> None:
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    jp = juki_path(config)
-    if revision(jp) == "juki_0006":
+    if config.database.juki_url.startswith("sqlite") and revision(juki_path(config)) == "juki_0006":
         t = time.perf_counter()
         provision.migrate_all(config.database, config.data_dir)
         took = time.perf_counter() - t
@@ -175,7 +194,8 @@ def main() -> None:
         if args.plaintext_copy:
             base = bare_drop_column(args.plaintext_copy)
             print(f"bare DROP COLUMN rewrite of both tables: {base:.1f} s; ratio {took / base:.2f}x", flush=True)
-    registers = Registers(config)
+    inst = bootstrap(config)
+    registers = inst.registers
     with registers.juki_engine.connect() as c:
         assert migrate.current_revision(registers.juki_engine) == migrate.head_revision("juki", registers.juki_engine)
         n_cur = c.exec_driver_sql("SELECT count(*) FROM juki_current WHERE kojin_bango_ct IS NOT NULL").scalar()
@@ -187,25 +207,23 @@ def main() -> None:
     try:
         r = lookups(registers, numbers, args.samples)
     finally:
-        drop_plain_table(config)
+        drop_plain_table(registers)
     print(f"\n## exact lookup by 個人番号, {args.samples} persons, warm (µs)\n")
     print("| path | p50 | p95 | ratio p50 |\n|---|---:|---:|---:|")
     for name, label in (("ours", "blind index + AES-GCM open, through the repository"),
                         ("plain_sa", "plaintext-indexed table, same SQLAlchemy layer"),
-                        ("bare", "plaintext-indexed table, bare sqlite3")):
+                        ("bare", "plaintext-indexed table, bare driver")):
         p50, p95 = r[name]
         print(f"| {label} | {us(p50)} | {us(p95)} | {r['ours'][0] / p50:.2f}x |")
     print(f"\nHMAC + AES-GCM open alone: {r['crypto'] * 1e6:.1f} µs per lookup", flush=True)
     if not args.skip_rotation:
         t = time.perf_counter()
-        from jukinet.security import atrest_rotation
-
         rep = atrest_rotation.rotate(registers)
         took = time.perf_counter() - t
-        base = bare_rotation_baseline(config)
+        base = bare_rotation_baseline(registers)
         print(f"\n## rotation: {rep.rows:,} rows re-encrypted in {took:.1f} s ({rep.passes} pass(es)); "
               f"bare UPDATE of the same column {base:.1f} s; ratio {took / base:.2f}x", flush=True)
-    registers.dispose()
+    inst.close()
     print(f"load average at end: {os.getloadavg()}")
 
 

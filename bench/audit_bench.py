@@ -1,8 +1,9 @@
 """A4/A2: the monthly access-log analysis and the roster inventory on a busy month; same run, baseline.
 
-Usage: python bench/audit_bench.py [--entries N] [--operators K] [--residents R] [--pg URL]
+Usage: python bench/audit_bench.py [--entries N] [--operators K] [--residents R] [--db-url URL]
 
-1. A fresh installation (SQLite, or PostgreSQL with ``--pg``) with R residents and K operators, and
+1. A fresh installation (SQLite, or with ``--db-url`` a throwaway PostgreSQL database and its register
+   roles, dropped at the end; bench/engines.py) with R residents and K operators, and
    N operation-log entries (default 100,000) spread over last month in the ``juki`` chain, inserted
    directly (search / detail / provision by operators in working hours, plus a few irregularities).
    The analysis reads entries by time and never checks the chain, so direct rows measure the same
@@ -28,8 +29,8 @@ import time
 from datetime import datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Server, add_argument  # noqa: E402
 
 
 def main() -> None:
@@ -37,33 +38,25 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--operators", type=int, default=60)
     ap.add_argument("--residents", type=int, default=20_000)
-    ap.add_argument("--pg", help="PostgreSQL admin URL (else SQLite)")
+    add_argument(ap)
     a = ap.parse_args()
 
     from sqlalchemy import func, insert, select
 
     from jukinet.audit.analysis import JST, closed_day
     from jukinet.audit.inventory import InventoryService
-    from jukinet.audit.service import AuditService, previous_month
-    from jukinet.config import Config
+    from jukinet.audit.service import previous_month
+    from jukinet.bootstrap import bootstrap
     from jukinet.security.oplog import Actor
-    from jukinet.security.service import Security
-    from jukinet.seed import populate
-    from jukinet.store import provision
-    from jukinet.store.registers import Registers
     from jukinet.store.tables import juki_current
     from jukinet.store.tables_security import OPLOG
 
     rnd = random.Random(4)
-    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
-        data = Path(tmp) / "data"
-        db = provision.database_config(data, a.pg)
-        provision.migrate_all(db)
-        config = Config(data_dir=data, database=db)
-        config.save()
-        registers = Registers(config)
-        populate(registers, a.residents, 2)
-        sec = Security(config, registers)
+    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp, Server(a.db_url) as server:
+        data = server.installation(Path(tmp) / "data", a.residents, 2)
+        inst = bootstrap(data)
+        config, registers = inst.config, inst.registers
+        sec = inst.security
         surnames = ["伊藤", "田中", "佐藤", "鈴木", "高橋", "中村", "小林", "加藤"]
         ops = []
         for i in range(a.operators):
@@ -105,7 +98,7 @@ def main() -> None:
             with registers.juki_uow() as uow:
                 uow.conn.execute(insert(log), rows)
         fill = time.perf_counter() - t0
-        svc = AuditService(config, registers)
+        svc = inst.audit
 
         t0 = time.perf_counter()
         with registers.engine("juki").connect() as conn:
@@ -124,9 +117,10 @@ def main() -> None:
         taken = inv.take()
         t_inv = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        registers.dispose()
+        inst.close()
+        version = server.version()
     assert sum(r[3] for r in base) == a.entries
-    print(f"backend {'postgresql' if a.pg else 'sqlite'}, {a.entries:,} entries, {a.operators} operators, "
+    print(f"{version}, {a.entries:,} entries, {a.operators} operators, "
           f"{a.residents:,} residents; fill {fill:.1f} s; load {os.getloadavg()[0]:.2f}; peak RSS {rss:.0f} MB")
     print(f"flags {analysis.flag_counts()}; PDF {len(pdf) / 1024:.0f} KiB, CSV {len(csv) / 1024:.0f} KiB; "
           f"inventory findings {len(taken.findings)}")

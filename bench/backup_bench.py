@@ -1,6 +1,6 @@
 """Encrypted backup and restore (A7): jukinet vs the bare engine and plain Unix tools, same run.
 
-Usage: python bench/backup_bench.py [--data-dir DIR | --db-url ADMIN_URL] [--work DIR] [--residents N]
+Usage: python bench/backup_bench.py [--data-dir DIR | --db-url URL] [--work DIR] [--residents N]
 
 ``--data-dir`` is a seeded installation (SQLite; e.g. the 1.8M-resident Mie one), used read-only: its
 three database files and its keys/pki/audit files are first copied with ``cp`` into ``--work``
@@ -21,10 +21,11 @@ Each step runs as its own process; wall time and peak RSS (``wait4``) are record
 
 Prints a markdown table with the ratios and the load average.
 
-``--db-url ADMIN_URL`` measures the PostgreSQL variant instead: N residents seeded into a throwaway
-database; ``jukinet backup`` (three ``pg_dump`` of one exported snapshot, encrypted) vs one
+``--db-url URL`` (a PostgreSQL server where the bench may create databases and roles) measures the
+PostgreSQL variant instead: N residents seeded into a throwaway database; ``jukinet backup`` (three ``pg_dump`` of one exported snapshot, encrypted) vs one
 ``pg_dump -Fc`` of the three schemas (and the same through ``openssl enc``); ``jukinet restore
---db-url`` vs ``pg_restore`` into an empty database. The databases and roles are dropped afterwards.
+--db-url`` vs ``pg_restore`` into an empty database. The databases and roles (unique names per run,
+bench/engines.py) are dropped afterwards.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from engines import Server, add_argument  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 STORES = ("juki", "fuhyo", "admin")
 
@@ -96,61 +99,43 @@ for s in ("juki", "fuhyo", "admin"):
 def postgres(a) -> int:
     """The PostgreSQL variant: jukinet backup/restore vs one ``pg_dump -Fc`` of the three schemas (as
     the administrator) and ``pg_restore`` into an empty database."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from jukinet.backup.keys import PASSPHRASE_ENV, PRIVATE_NAME, PUBLIC_NAME, generate_key_pair
-
-    admin = make_url(a.db_url).set(drivername="postgresql+psycopg")
-    names = ["jukinet_bench_src", "jukinet_bench_restored", "jukinet_bench_plain"]
-    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-
-    def sql(q):
-        with eng.connect() as c:
-            c.execute(text(q))
-
-    def url(db):
-        return admin.set(drivername="postgresql", database=db).render_as_string(hide_password=False)
 
     work = a.work
     if work.exists():
         raise SystemExit(f"{work} exists: remove it first")
     work.mkdir(parents=True)
-    for n in names:
-        sql(f'CREATE DATABASE "{n}"')
     jk = str(VENV_BIN / "jukinet")
     env = dict(os.environ, **{PASSPHRASE_ENV: "bench"})
     rows = {}
     try:
-        inst = work / "installation"
-        subprocess.run([jk, "init", "--data-dir", str(inst), "--db-url", url(names[0])], check=True, capture_output=True)
-        subprocess.run([jk, "seed", "--data-dir", str(inst), "--residents", str(a.residents)], check=True,
-                       capture_output=True)
-        generate_key_pair(work / "keys", passphrase="bench")
-        shutil.copy(work / "keys" / PUBLIC_NAME, inst / "keys" / "backup-public.pem")
-        rows["backup"] = run([jk, "backup", "--data-dir", str(inst), "--out", str(work / "b.jkb")])
-        size = (work / "b.jkb").stat().st_size
-        dump = ["pg_dump", "-Fc", "--compress=1", "-n", "juki", "-n", "fuhyo", "-n", "admin", "--no-owner"]
-        rows["base_dump"] = run([*dump, "-f", str(work / "plain.dump"), url(names[0])])
-        plain_size = (work / "plain.dump").stat().st_size
-        rows["base_enc"] = run(" ".join(dump) + f" '{url(names[0])}' | openssl enc -aes-256-ctr -pbkdf2 -pass pass:bench"
-                               f" -out {work / 'plain.enc'}", shell=True)
-        priv = str(work / "keys" / PRIVATE_NAME)
-        rows["restore"] = run([jk, "restore", str(work / "b.jkb"), "--key", priv, "--data-dir", str(work / "restored"),
-                               "--db-url", url(names[1])], env=env)
-        rows["base_restore"] = run(["pg_restore", "--no-owner", "-d", url(names[2]), str(work / "plain.dump")])
-        ok = subprocess.run([jk, "audit", "verify", "--data-dir", str(work / "restored"), "--no-checkpoint"],
-                            capture_output=True).returncode == 0
+        with Server(a.db_url) as server:    # three throwaway databases and their roles, dropped at the end
+            src, restored, plain = (server.database(n) for n in ("src", "restored", "plain"))
+            inst = work / "installation"
+            subprocess.run([jk, "init", "--data-dir", str(inst), "--db-url", src], check=True, capture_output=True)
+            subprocess.run([jk, "seed", "--data-dir", str(inst), "--residents", str(a.residents)], check=True,
+                           capture_output=True)
+            generate_key_pair(work / "keys", passphrase="bench")
+            shutil.copy(work / "keys" / PUBLIC_NAME, inst / "keys" / "backup-public.pem")
+            rows["backup"] = run([jk, "backup", "--data-dir", str(inst), "--out", str(work / "b.jkb")])
+            size = (work / "b.jkb").stat().st_size
+            dump = ["pg_dump", "-Fc", "--compress=1", "-n", "juki", "-n", "fuhyo", "-n", "admin", "--no-owner"]
+            rows["base_dump"] = run([*dump, "-f", str(work / "plain.dump"), src])
+            plain_size = (work / "plain.dump").stat().st_size
+            rows["base_enc"] = run(" ".join(dump) + f" '{src}' | openssl enc -aes-256-ctr -pbkdf2 -pass pass:bench"
+                                   f" -out {work / 'plain.enc'}", shell=True)
+            priv = str(work / "keys" / PRIVATE_NAME)
+            rows["restore"] = run([jk, "restore", str(work / "b.jkb"), "--key", priv, "--data-dir",
+                                   str(work / "restored"), "--db-url", restored], env=env)
+            rows["base_restore"] = run(["pg_restore", "--no-owner", "-d", plain, str(work / "plain.dump")])
+            ok = subprocess.run([jk, "audit", "verify", "--data-dir", str(work / "restored"), "--no-checkpoint"],
+                                capture_output=True).returncode == 0
+            version = server.version()
     finally:
-        for n in names:
-            sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-            for s in STORES:
-                sql(f'DROP ROLE IF EXISTS "{n}_{s}"')
-        eng.dispose()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
-    print(f"PostgreSQL, {a.residents:,} residents; restored copy passes `jukinet audit verify`: {ok}; "
+    print(f"{version}, {a.residents:,} residents; restored copy passes `jukinet audit verify`: {ok}; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
     print("| step | jukinet | time | peak RSS | size | baseline (same run) | time | size | ratio |")
     print("|---|---|---:|---:|---:|---|---:|---:|---:|")
@@ -171,8 +156,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/work/bench-data/restore-tmp"))
     ap.add_argument("--residents", type=int, default=20_000)
     ap.add_argument("--keep", action="store_true", help="do not delete --work at the end")
-    ap.add_argument("--db-url", help="PostgreSQL administrator URL: measure the PostgreSQL variant instead "
-                                     "(N residents seeded into a throwaway database)")
+    add_argument(ap)     # PostgreSQL: measure the PostgreSQL variant (N residents seeded into a throwaway database)
     a = ap.parse_args()
     if a.db_url:
         return postgres(a)

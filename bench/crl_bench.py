@@ -5,11 +5,16 @@
 2. The per-request check (``RevocationChecker.check``) against the application's existing
    certificate re-check (``pki.identity_of``, cached) on the same certificate.
 
-Usage: .venv/bin/python bench/crl_bench.py [N]   (a throwaway installation under /tmp)
+Usage: .venv/bin/python bench/crl_bench.py [N] [--db-url URL]   (a throwaway installation under /tmp)
+
+Revocation touches no database: the CRL is a file and the check is in memory. ``--db-url`` (issue 16:
+every benchmark takes it) initialises the throwaway installation on PostgreSQL — a throwaway database,
+dropped at the end (bench/engines.py) — so the figures are the same on either engine by construction.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import subprocess
@@ -20,16 +25,29 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from jukinet import pki
-from jukinet.config import Config
-from jukinet.pki.crl import DevCa, RevocationChecker
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Server, add_argument  # noqa: E402
+
+from jukinet import pki  # noqa: E402
+from jukinet.config import Config  # noqa: E402
+from jukinet.pki.crl import DevCa, RevocationChecker  # noqa: E402
 
 
-def main(n: int = 10000) -> None:
-    d = Path(tempfile.mkdtemp(prefix="crlbench-"))
-    subprocess.run([str(Path(sys.executable).parent / "jukinet"), "init", "--data-dir", str(d)], check=True,
-                   capture_output=True)
-    config = Config.load(d)
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int, nargs="?", default=10000)
+    add_argument(ap)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="crlbench-") as tmp, Server(a.db_url) as server:
+        d = Path(tmp) / "data"
+        db = ["--db-url", server.database()] if server.postgres else []
+        subprocess.run([sys.executable, "-m", "jukinet.cli", "init", "--data-dir", str(d), *db], check=True,
+                       capture_output=True)
+        print(f"installation on {server.version()}")
+        measure(Config.load(d), a.n)
+
+
+def measure(config: Config, n: int) -> None:
     t = time.perf_counter()
     DevCa(config).publish([(random.getrandbits(120), "key_compromise", None) for _ in range(n)])
     print(f"publish {n} entries: {time.perf_counter() - t:.2f} s")
@@ -63,4 +81,4 @@ def main(n: int = 10000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10000)
+    main()

@@ -3,9 +3,10 @@ among many provision-record rows — each next to the bare library / engine doin
 Prints markdown tables.
 
 Usage:
-    python bench/disclosure_bench.py [--samples K] [--records M] [--data-dir DIR]
+    python bench/disclosure_bench.py [--samples K] [--records M] [--data-dir DIR] [--db-url URL]
 
-1. **Disclosure form** (O1): an installation (SQLite) with a 外字 person (IVS) and history. Ours:
+1. **Disclosure form** (O1): an installation (SQLite, or with ``--db-url`` a throwaway PostgreSQL
+   database dropped at the end; bench/engines.py) with a 外字 person (IVS) and history. Ours:
    :meth:`DisclosureService.disclosure_form` end to end — access check, the form-register entry
    (serial, admin database and its log), the read of current record + history and the register's
    operation-log entry, typesetting with HarfBuzz shaping and the embedded IPAmj subset, the
@@ -13,16 +14,16 @@ Usage:
    and bare fpdf2 typesetting the same text the documented way (``add_font`` per document).
    Target < 300 ms.
 2. **Provision history** (O3): M rows in the installation's ``provision_records`` (D1), generated in
-   SQL by the bare engine (persons drawn from 2,000,000 random digests), indexes rebuilt, plus one
-   target person with 25 rows. Ours: :meth:`DisclosureService.provisions_form` end to end (both
-   registers' lookups and log entries, catalogue names, PDF, form register). Bare: the indexed SELECT
-   of the person's rows with ``sqlite3``. Target < 1 s.
+   SQL by the bare engine (persons drawn from 2,000,000 random digests; a recursive CTE on SQLite,
+   ``generate_series`` on PostgreSQL), indexes rebuilt, plus one target person with 25 rows. Ours:
+   :meth:`DisclosureService.provisions_form` end to end (both registers' lookups and log entries,
+   catalogue names, PDF, form register). Bare: the indexed SELECT of the person's rows with the bare
+   driver (``sqlite3`` / ``psycopg``). Target < 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -30,9 +31,17 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from sqlalchemy.schema import CreateIndex
+
 HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parent.parent / "src"))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent.parent / "tests"))
+from engines import Bare, Server, add_argument  # noqa: E402
+
+from jukinet.bootstrap import bootstrap  # noqa: E402
+from jukinet.keyring import KeyRing  # noqa: E402
+from jukinet.provision.records import Digests  # noqa: E402
+from jukinet.store.tables_provision import juki_provision_records  # noqa: E402
 
 
 def pct(xs, p):
@@ -44,22 +53,12 @@ def ms(x):
     return f"{x * 1000:.1f}"
 
 
-def install(data_dir: Path):
-    from jukinet.config import Config
-    from jukinet.provision import catalogue as C
-    from jukinet.provision.service import ProvisionService
-    from jukinet.store import provision
-    from jukinet.store.registers import Registers
-
-    db = provision.database_config(data_dir, None)
-    provision.migrate_all(db)
-    config = Config(data_dir=data_dir, database=db)
-    config.save()
-    registers = Registers(config)
-    prov = ProvisionService(config, registers)
-    C.ensure_default(registers, prov.oplog)
-    config.provision.national_fallback = False
-    return config, registers, prov
+def install(server: Server, data_dir: Path):
+    server.installation(data_dir)
+    inst = bootstrap(data_dir)
+    inst.ensure_default_catalogue()
+    inst.config.provision.national_fallback = False
+    return inst
 
 
 def bench_form(svc, samples: int) -> list[str]:
@@ -105,52 +104,57 @@ def bench_form(svc, samples: int) -> list[str]:
 
 
 def fill_records(config, registers, m: int, target: str) -> float:
-    from sqlalchemy.schema import CreateIndex
-
-    from jukinet.provision.records import Digests
-    from jukinet.keyring import KeyRing
-    from jukinet.store.tables_provision import juki_provision_records as t
-
-    path = registers.engine("juki").url.database
+    t = juki_provision_records
+    engine = registers.engine("juki")
     registers.dispose()
     t0 = time.perf_counter()
-    db = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000", "temp_store=FILE"):
-        db.execute(f"PRAGMA {pragma}")
+    db = Bare.of(registers, "juki")
     for i in t.indexes:
         db.execute(f"DROP INDEX IF EXISTS {i.name}")
-    db.execute("CREATE TEMP TABLE pool (id INTEGER PRIMARY KEY, d TEXT)")
-    db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) "
-               "INSERT INTO pool SELECT x, lower(hex(randomblob(16))) FROM c")
     start = datetime(2019, 12, 1, tzinfo=timezone.utc).timestamp()
     span = 7 * 365 * 86400 - 86400 * 40
     step = 5_000_000
+    columns = ("at, operator_id, terminal_id, channel, kind, requester_code, affair_code, purpose_code, key_kind, "
+               "keys_digest, person_digest, source, outcome, items, number_included, oplog_seq")
+    consts = ("'OP0001', 'T0001', 'terminal', 'provision', 'KOAN', 'KOAN-UNTEN', 'provision', 'juminhyo_code', '{}'")
+    if not db.postgres:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000", "temp_store=FILE"):
+            db.execute(f"PRAGMA {pragma}")
+        db.execute("CREATE TEMP TABLE pool (id INTEGER PRIMARY KEY, d TEXT)")
+        db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) "
+                   "INSERT INTO pool SELECT x, lower(hex(randomblob(16))) FROM c")
     for lo in range(0, m, step):
         n = min(step, m - lo)
         db.execute("BEGIN")
-        db.execute(
-            f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) "
-            "INSERT INTO provision_records (at, operator_id, terminal_id, channel, kind, requester_code, affair_code, "
-            "purpose_code, key_kind, keys_digest, person_digest, source, outcome, items, number_included, oplog_seq) "
-            f"SELECT strftime('%Y-%m-%d %H:%M:%f', {start} + abs(random()) % {span}, 'unixepoch'), 'OP0001', 'T0001', "
-            "'terminal', 'provision', 'KOAN', 'KOAN-UNTEN', 'provision', 'juminhyo_code', '{}', "
-            "(SELECT d FROM pool WHERE id = 1 + (abs(random()) + x * 0) % 2000000), 'local', 'provided', "
-            "'name,name_kana,birth_date,sex,address', 0, x FROM c")
-        db.execute("COMMIT")
+        if db.postgres:     # person digests: md5 of one of 2,000,000 numbers (as random as the SQLite pool)
+            db.execute(
+                f"INSERT INTO provision_records ({columns}) "
+                f"SELECT to_timestamp({start} + floor(random() * {span})), {consts}, "
+                "md5((floor(random() * 2000000))::int::text), 'local', 'provided', "
+                f"'name,name_kana,birth_date,sex,address', false, x FROM generate_series(1, {n}) AS x")
+        else:
+            db.execute(
+                f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) "
+                f"INSERT INTO provision_records ({columns}) "
+                f"SELECT strftime('%Y-%m-%d %H:%M:%f', {start} + abs(random()) % {span}, 'unixepoch'), {consts}, "
+                "(SELECT d FROM pool WHERE id = 1 + (abs(random()) + x * 0) % 2000000), 'local', 'provided', "
+                "'name,name_kana,birth_date,sex,address', 0, x FROM c")
+        db.commit()
         print(f"  … {lo + n:,} rows", file=sys.stderr)
     person = Digests(KeyRing(config.data_dir)).person(target)
-    rows = [(datetime.fromtimestamp(start + j * 86400 * 90, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"), person)
-            for j in range(25)]
-    db.execute("BEGIN")
+    rows = [(datetime.fromtimestamp(start + j * 86400 * 90, timezone.utc), person) for j in range(25)]
+    if not db.postgres:
+        rows = [(at.strftime("%Y-%m-%d %H:%M:%S.%f"), p) for at, p in rows]
+    db.begin_write()
     db.executemany("INSERT INTO provision_records (at, operator_id, terminal_id, channel, kind, requester_code, "
                    "affair_code, purpose_code, key_kind, keys_digest, person_digest, source, outcome, items, "
                    "number_included) VALUES (?, 'OP0001', 'T0001', 'terminal', 'provision', 'KOAN', 'KOAN-UNTEN', "
-                   "'provision', 'juminhyo_code', '{}', ?, 'local', 'provided', 'name,address', 0)", rows)
-    db.execute("COMMIT")
-    eng = __import__("sqlalchemy").create_engine("sqlite://")
+                   f"'provision', 'juminhyo_code', '{{}}', ?, 'local', 'provided', 'name,address', "
+                   f"{'false' if db.postgres else '0'})", rows)
+    db.commit()
     for i in t.indexes:
-        db.execute(str(CreateIndex(i).compile(eng)))
-    db.execute("ANALYZE")
+        db.execute(str(CreateIndex(i).compile(engine)))
+    db.analyze()
     db.close()
     return time.perf_counter() - t0
 
@@ -158,8 +162,6 @@ def fill_records(config, registers, m: int, target: str) -> float:
 def bench_history(config, registers, svc, m: int, samples: int) -> list[str]:
     from disclosure.conftest import KATSURAGI, OP
     from jukinet.disclosure.service import IntakeCommand
-    from jukinet.provision.records import Digests
-    from jukinet.keyring import KeyRing
 
     build = fill_records(config, registers, m, KATSURAGI)
     svc.intake(IntakeCommand("juki", "BENCH-2", "葛\U000E0102城𠮷子", "1961-02-03", "2", "名張市丸之内79番地"), OP, "T1")
@@ -171,8 +173,7 @@ def bench_history(config, registers, svc, m: int, samples: int) -> list[str]:
         ours.append(time.perf_counter() - t)
         first = first or ours[0]
     person = Digests(KeyRing(config.data_dir)).person(KATSURAGI)
-    path = registers.engine("juki").url.database
-    db = sqlite3.connect(path)
+    db = Bare.of(registers, "juki")
     for _ in range(samples):
         t = time.perf_counter()
         n = len(db.execute("SELECT * FROM provision_records WHERE person_digest = ? ORDER BY at, record_id",
@@ -185,7 +186,7 @@ def bench_history(config, registers, svc, m: int, samples: int) -> list[str]:
             "| what | samples | first ms | p50 ms | p95 ms |", "|---|---:|---:|---:|---:|",
             f"| ours: provisions_form end to end (both registers, logs, names, PDF, form register) | {samples} | "
             f"{ms(first)} | {ms(pct(ours, 50))} | {ms(pct(ours, 95))} |",
-            f"| bare sqlite3: the indexed SELECT of the person's rows | {samples} | {ms(bare[0])} | "
+            f"| bare driver: the indexed SELECT of the person's rows | {samples} | {ms(bare[0])} | "
             f"{ms(pct(bare, 50))} | {ms(pct(bare, 95))} |"]
 
 
@@ -193,19 +194,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--records", type=int, default=5_000_000)
-    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--data-dir", type=Path, help="where to create the installation (default: a temporary directory)")
+    add_argument(ap)
     a = ap.parse_args()
     from disclosure.conftest import seed
     from jukinet.disclosure.service import DisclosureService
 
-    with tempfile.TemporaryDirectory(prefix="disclosure-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="disclosure-bench-") as tmp, Server(a.db_url) as server:
         data = a.data_dir or Path(tmp) / "data"
-        config, registers, _prov = install(data)
+        inst = install(server, data)
+        config, registers = inst.config, inst.registers
         seed(registers)
         svc = DisclosureService(config, registers)
         lines = bench_form(svc, a.samples)
         lines += bench_history(config, registers, svc, a.records, a.samples)
-        registers.dispose()
+        inst.close()
+        version = server.version()
+    print(f"{version}\n")
     print("\n".join(lines))
 
 

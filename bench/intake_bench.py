@@ -1,17 +1,19 @@
 """事務1 throughput: the whole intake pipeline against the bare engine writing the same rows.
 
-    .venv/bin/python bench/intake_bench.py [--residents 20000] [--single 3000] [--batched 20000]
+    .venv/bin/python bench/intake_bench.py [--residents 20000] [--single 3000] [--batched 20000] [--db-url URL]
 
 Starts, as separate processes, ``jukinet serve`` (HTTPS with mutual TLS, checks, history, outbox,
-communication log, the outbox worker) and ``jukinet sim national``, on a fresh SQLite installation
-seeded with ``--residents`` persons. Then, from this process, municipal CS simulators (one thread
+communication log, the outbox worker) and ``jukinet sim national``, on a fresh installation seeded
+with ``--residents`` persons — SQLite, or with ``--db-url`` a throwaway PostgreSQL database (dropped at
+the end; bench/engines.py). Then, from this process, municipal CS simulators (one thread
 per municipality, each its own mTLS connection) send realistic generated changes:
 
 - *single*: one notification per request (``POST /cs/v1/notifications``), ``--clients`` CS at once;
 - *batched*: 1,000 notifications per request (``/cs/v1/notifications:batch``).
 
-The baseline is the bare engine (``sqlite3``, WAL, synchronous=FULL, as the server) writing the
-equivalent rows — the new current row, a history row, the outbox row, the idempotency row and the
+The baseline is the bare engine (``sqlite3``, WAL, synchronous=FULL, as the server, on a copy of the
+seeded file; or ``psycopg`` on the same PostgreSQL database once the server has stopped, with its
+default durable commit) writing the equivalent rows — the new current row, a history row, the outbox row, the idempotency row and the
 communication-log row; the sealed 個人番号 as a ready-made blob — with ``executemany``: one
 transaction per notification for the single case, one per 1,000 for the batched case. The
 forwarding lag is ``delivered_at − created_at`` of the outbox entries (intake commit → confirmed
@@ -36,12 +38,12 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Bare, Server, add_argument  # noqa: E402
 
+from jukinet.bootstrap import bootstrap  # noqa: E402
 from jukinet.config import Config  # noqa: E402
 from jukinet.sim.cs import CsClient, EventGenerator  # noqa: E402
-from jukinet.store.registers import Registers  # noqa: E402
 
 MUNIS = ["242012", "242021", "242047", "242071", "242055", "242039", "242161", "242080"]
 
@@ -101,35 +103,39 @@ CURRENT_COLUMNS = (
     "former_surname_kana, former_surname_gaiji_change_seq")
 
 
-def bare_engine(src_db: Path, work: Path, notifications: list[dict], per_tx: int) -> float:
-    """sqlite3 executemany of the rows the pipeline writes for these notifications."""
-    db = work / f"bare-{per_tx}.sqlite3"
-    shutil.copy(src_db, db)
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+def bare_engine(src: Path | str, work: Path, notifications: list[dict], per_tx: int) -> float:
+    """The bare driver's executemany of the rows the pipeline writes for these notifications: on a copy
+    of the seeded SQLite file, or on the PostgreSQL database (a URL) with codes and seqs of its own."""
+    if isinstance(src, Path):
+        db = work / f"bare-{per_tx}.sqlite3"
+        shutil.copy(src, db)
+        conn = Bare(sqlite3.connect(db, isolation_level=None), False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    else:
+        conn = Bare.of_url(src)
     now = datetime.now(timezone.utc).isoformat()
     cur_rows, hist_rows, out_rows, proc_rows, log_rows = [], [], [], [], []
-    base = 10_000_000
+    base = 1_000_000 * per_tx     # distinct codes and seqs per run (PostgreSQL: the same database)
     for i, n in enumerate(notifications):
         r = n["record"]
         seq = base + i
-        code = f"9{i:010d}"
+        code = f"9{base + i:010d}"
         cur_rows.append((code, r["name"], 0, r["name_kana"], r["birth_date"], r["sex"], r.get("address") or "",
                          0, (r.get("kojin_bango") or "").encode() * 3, 1, "b" * 32,   # sealed 個人番号
-                         n["reason"], n["change_date"], 0, r["name_kana"],
-                         n["municipality_code"], r.get("oaza_code"), None, None, now, now[:10], 0, 0, seq, 0, 0,
-                         None, 0, None, 0))
+                         n["reason"], n["change_date"], False, r["name_kana"],
+                         n["municipality_code"], r.get("oaza_code"), None, None, now, now[:10], False, False, seq,
+                         0, 0, None, 0, None, 0))
         hist_rows.append((now, seq, n["reason"], *cur_rows[-1]))
         out_rows.append((seq, f"240001-juki-{seq}", code, None, "pending", 0, None, now, None))
-        proc_rows.append((n["municipality_code"], n["notification_id"], "0" * 64, seq, now))
+        proc_rows.append((n["municipality_code"], f"bare-{seq}", "0" * 64, seq, now))
         log_rows.append((now, "cs", "in", "lg:" + n["municipality_code"], "f" * 64, n["notification_id"],
                          "0" * 64, "0" * 64, 700, "accepted", None))
     ph = lambda k: ",".join("?" * k)  # noqa: E731
     t0 = time.perf_counter()
     for s in range(0, len(notifications), per_tx):
         e = s + per_tx
-        conn.execute("BEGIN IMMEDIATE")
+        conn.begin_write()
         conn.executemany(f"INSERT INTO juki_current ({CURRENT_COLUMNS}) VALUES ({ph(30)})", cur_rows[s:e])
         conn.executemany(f"INSERT INTO juki_history (superseded_at, superseded_by_seq, superseded_by_reason, "
                          f"{CURRENT_COLUMNS}) VALUES ({ph(33)})", hist_rows[s:e])
@@ -137,14 +143,14 @@ def bare_engine(src_db: Path, work: Path, notifications: list[dict], per_tx: int
         conn.executemany(f"INSERT INTO intake_notifications VALUES ({ph(5)})", proc_rows[s:e])
         conn.executemany("INSERT INTO comm_log (at, channel, direction, peer, peer_cert_sha256, message_id, digest, "
                          f"envelope_digest, size, result, code) VALUES ({ph(11)})", log_rows[s:e])
-        conn.execute("COMMIT")
+        conn.commit()
     dt = time.perf_counter() - t0
     conn.close()
     return dt
 
 
 def lag_stats(config) -> tuple[float, float, float, int]:
-    regs = Registers(config)
+    regs = bootstrap(config).registers
     try:
         lags = []
         for reg in ("juki", "fuhyo"):
@@ -163,7 +169,7 @@ def lag_stats(config) -> tuple[float, float, float, int]:
 
 
 def pending(config) -> int:
-    regs = Registers(config)
+    regs = bootstrap(config).registers
     try:
         n = 0
         for reg in ("juki", "fuhyo"):
@@ -184,22 +190,31 @@ def main() -> None:
     ap.add_argument("--forward-after", action="store_true",
                     help="run serve without its outbox worker; forward afterwards with `jukinet outbox --once` "
                          "(intake without concurrent forwarding, and the forwarding rate on its own)")
+    add_argument(ap)
     args = ap.parse_args()
+    with Server(args.db_url) as server:
+        run(args, server)
 
+
+def run(args, server: Server) -> None:
     work = Path(tempfile.mkdtemp(prefix="jukinet-intake-bench-"))
     data = work / "data"
     port = 19700 + os.getpid() % 1000 * 3
-    jukinet("init", "--data-dir", str(data), "--port-base", str(port))
+    db_url = server.database("inst")
+    jukinet("init", "--data-dir", str(data), "--port-base", str(port), *(["--db-url", db_url] if db_url else []))
     jukinet("seed", "--data-dir", str(data), "--residents", str(args.residents))
     config = Config.load(data)
     if args.forward_after:
         config.intake.outbox_worker = False
         config.save()
-    template = work / "template-juki.sqlite3"
-    shutil.copy(data / "juki.sqlite3", template)   # for the bare engine: same schema and rows
+    if db_url:
+        template = config.database.juki_url     # the bare engine writes to the same database afterwards
+    else:
+        template = work / "template-juki.sqlite3"
+        shutil.copy(data / "juki.sqlite3", template)   # for the bare engine: same schema and rows
     ctx = ssl.create_default_context(cafile=str(config.resolve(config.tls.ca_cert)))
 
-    regs = Registers(config)
+    regs = bootstrap(config).registers
     gens = {m: EventGenerator.from_registers(regs, m, seed=i, run_id="bench") for i, m in enumerate(MUNIS)}
     regs.dispose()
     singles = {m: [[n] for n in gens[m].take(args.single // args.clients)] for m in MUNIS[:args.clients]}
@@ -239,7 +254,7 @@ def main() -> None:
 
     r_single, r_batch = n_single / t_single, n_batch / t_batch
     b_single, b_batch = len(flat_single) / bare_single, len(flat_batch) / bare_batch
-    print(f"\n事務1 intake — SQLite, {os.cpu_count()} cores, {args.residents:,} residents seeded, "
+    print(f"\n事務1 intake — {server.version()}, {os.cpu_count()} cores, {args.residents:,} residents seeded, "
           f"{args.clients} CS at once (single), {len(MUNIS)} CS (batched), forwarding "
           f"{'after the intake' if args.forward_after else 'concurrent (outbox worker in serve)'}\n")
     print("| case | notifications | refused | pipeline /s | bare engine /s | pipeline ÷ bare | target |")

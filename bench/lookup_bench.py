@@ -1,29 +1,29 @@
 """Lookup by 住民票コード and by 個人番号: jukinet's repository vs the bare engine, same run.
 
-Usage: python bench/lookup_bench.py [--data-dir DIR] [--residents N] [--samples K]
+Usage: python bench/lookup_bench.py [--db-url URL] [--data-dir DIR] [--residents N] [--samples K]
 
-With --data-dir pointing at a seeded installation, it measures there; otherwise it seeds N
-residents into a temporary directory first. For each key kind it draws K random existing keys and
-times, interleaved, (a) ``JukiRepository.get`` / ``by_kojin_bango`` through SQLAlchemy, a unit of
-work and the row→record mapping, and (b) the bare ``sqlite3`` module running the same primary-key /
-index SELECT on the same file. Prints p50/p99 in microseconds and the ratio as a markdown table.
+With --data-dir pointing at a seeded installation (either engine), it measures there; otherwise it
+seeds N residents into a fresh installation — SQLite files in a temporary directory, or, with
+``--db-url``, a throwaway PostgreSQL database (dropped at the end; bench/engines.py). For each key
+kind it draws K random persons that have a 個人番号 and times, interleaved, (a)
+``JukiRepository.get`` / ``by_kojin_bango`` through SQLAlchemy, a unit of work and the row→record
+mapping (for 個人番号: the HMAC blind index, the index probe and the AES-GCM open, ADR 0025), and (b)
+the bare driver (``sqlite3`` / ``psycopg``) running the same primary-key / blind-index SELECT on the
+same database (the blind index precomputed). Prints p50/p99 in microseconds and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Bare, Server, add_argument, pct  # noqa: E402
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+from jukinet.bootstrap import bootstrap  # noqa: E402
 
 
 def main() -> None:
@@ -31,65 +31,51 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--residents", type=int, default=100_000)
     ap.add_argument("--samples", type=int, default=5_000)
+    add_argument(ap)
     a = ap.parse_args()
 
-    from jukinet.config import Config
-    from jukinet.store import provision
-    from jukinet.store.registers import Registers
+    with tempfile.TemporaryDirectory(prefix="jukinet-lookup-bench-") as tmp, Server(a.db_url) as server:
+        data_dir = a.data_dir or server.installation(Path(tmp) / "data", a.residents)
+        with bootstrap(data_dir) as inst:
+            registers = inst.registers
+            bare = Bare.of(registers, "juki")
+            n = bare.execute("SELECT count(*) FROM juki_current").fetchone()[0]
+            codes = [r[0] for r in bare.execute(
+                "SELECT juminhyo_code FROM juki_current WHERE kojin_bango_bi IS NOT NULL ORDER BY random() LIMIT ?",
+                (a.samples,))]
+            keys = []   # (住民票コード, 個人番号, its blind index) — removed before 2015 have no number
+            with registers.juki_uow(write=False) as uow:
+                for code in codes:
+                    number = uow.repo.get(code).kojin_bango
+                    keys.append((code, number, bare.execute(
+                        "SELECT kojin_bango_bi FROM juki_current WHERE juminhyo_code = ?", (code,)).fetchone()[0]))
 
-    if a.data_dir is None:
-        from jukinet.seed import populate
-        tmp = Path(tempfile.mkdtemp(prefix="jukinet-bench-"))
-        db = provision.database_config(tmp, None)
-        provision.migrate_all(db)
-        config = Config(data_dir=tmp, database=db)
-        config.save()
-        registers = Registers(config)
-        print(f"seeding {a.residents:,} residents into {tmp} …", file=sys.stderr)
-        populate(registers, a.residents, 0)
-    else:
-        config = Config.load(a.data_dir)
-        registers = Registers(config)
+            results = []
+            for label, col, idx, ours in (
+                ("住民票コード", "juminhyo_code", 0, lambda repo, k: repo.get(k[0])),
+                ("個人番号", "kojin_bango_bi", 2, lambda repo, k: repo.by_kojin_bango(k[1])),
+            ):
+                t_ours, t_bare = [], []
+                with registers.juki_uow(write=False) as uow:
+                    for k in keys:
+                        t0 = time.perf_counter()
+                        got = ours(uow.repo, k)
+                        t1 = time.perf_counter()
+                        row = bare.execute(f"SELECT * FROM juki_current WHERE {col} = ?", (k[idx],)).fetchall()
+                        t2 = time.perf_counter()
+                        assert got and row
+                        t_ours.append((t1 - t0) * 1e6)
+                        t_bare.append((t2 - t1) * 1e6)
+                results.append((label, t_ours, t_bare))
+            bare.close()
+            version = server.version() if not a.data_dir else registers.juki_engine.dialect.name
 
-    path = registers.juki_engine.url.database
-    bare = sqlite3.connect(path)
-    n = bare.execute("SELECT count(*) FROM juki_current").fetchone()[0]
-    max_rowid = bare.execute("SELECT max(rowid) FROM juki_current").fetchone()[0]
-    rng = random.Random(1)
-    keys = []
-    while len(keys) < a.samples:  # random persons that have a 個人番号 (removed before 2015 have none)
-        row = bare.execute("SELECT juminhyo_code, kojin_bango FROM juki_current WHERE rowid = ?",
-                           (rng.randint(1, max_rowid),)).fetchone()
-        if row and row[1]:
-            keys.append(row)
-
-    results = []
-    for label, col, ours in (
-        ("住民票コード", "juminhyo_code", lambda repo, k: repo.get(k)),
-        ("個人番号", "kojin_bango", lambda repo, k: repo.by_kojin_bango(k)),
-    ):
-        idx = 0 if col == "juminhyo_code" else 1
-        t_ours, t_bare = [], []
-        with registers.juki_uow(write=False) as uow:
-            for k in keys:
-                key = k[idx]
-                t0 = time.perf_counter()
-                got = ours(uow.repo, key)
-                t1 = time.perf_counter()
-                row = bare.execute(f"SELECT * FROM juki_current WHERE {col} = ?", (key,)).fetchall()
-                t2 = time.perf_counter()
-                assert got and row
-                t_ours.append((t1 - t0) * 1e6)
-                t_bare.append((t2 - t1) * 1e6)
-        results.append((label, t_ours, t_bare))
-
-    print(f"\nlookups on {n:,} current rows (SQLite, {a.samples:,} random keys each, interleaved)\n")
-    print("| lookup | jukinet p50 µs | jukinet p99 µs | bare sqlite3 p50 µs | bare p99 µs | ratio p50 | ratio p99 |")
+    print(f"\nlookups on {n:,} current rows ({version}, {len(keys):,} random keys each, interleaved)\n")
+    print("| lookup | jukinet p50 µs | jukinet p99 µs | bare driver p50 µs | bare p99 µs | ratio p50 | ratio p99 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, o, b in results:
         print(f"| {label} | {pct(o, 50):.0f} | {pct(o, 99):.0f} | {pct(b, 50):.0f} | {pct(b, 99):.0f} "
               f"| {pct(o, 50) / pct(b, 50):.1f}× | {pct(o, 99) / pct(b, 99):.1f}× |")
-    registers.dispose()
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """A7 operations: the cost of /metrics, of the operations status and of the request middleware,
 each beside a baseline doing the same work in the same run.
 
-Usage: python bench/ops_bench.py [--data-dir DIR] [--residents N] [--samples K]
+Usage: python bench/ops_bench.py [--db-url URL] [--data-dir DIR] [--residents N] [--samples K]
 
-With --data-dir pointing at a seeded SQLite installation it measures there; otherwise it seeds N
-residents (default 200,000; the seeder adds removed persons, history and the 附票) into a temporary
-directory. In-process (Starlette TestClient from 127.0.0.1), p50/p95 in milliseconds:
+With --data-dir pointing at a seeded installation (either engine) it measures there; otherwise it
+seeds N residents (default 200,000; the seeder adds removed persons, history and the 附票) into a
+fresh installation — SQLite files, or with ``--db-url`` a throwaway PostgreSQL database (dropped at
+the end; bench/engines.py). In-process (Starlette TestClient from 127.0.0.1), p50/p95 in ms:
 
 * ``GET /metrics`` (event counters + the state collector: 3 databases probed, outbox, retention,
-  backup file) vs the bare ``sqlite3`` module running the same probe queries;
-* ``GET /api/v1/ops/status`` (every table counted) vs bare ``sqlite3`` ``COUNT(*)`` of every table;
+  backup file) vs the bare driver (``sqlite3`` / ``psycopg``) running the same probe queries;
+* ``GET /api/v1/ops/status`` (every table counted) vs the bare driver's ``COUNT(*)`` of every table;
 * the observability middleware: ``GET /stats/stats.css`` (no database) through the application
   with and without it.
 """
@@ -17,17 +18,25 @@ directory. In-process (Starlette TestClient from 127.0.0.1), p50/p95 in millisec
 from __future__ import annotations
 
 import argparse
-import sqlite3
+import os
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+from sqlalchemy import update
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Bare, Server, add_argument, pct  # noqa: E402
+
+from jukinet.bootstrap import bootstrap  # noqa: E402
+from jukinet.security.oplog import Actor  # noqa: E402
+from jukinet.store.tables_security import operators  # noqa: E402
+from jukinet.web.app import create_app  # noqa: E402
+from jukinet.web.ops import Observe  # noqa: E402
 
 
 def timed(fn, k):
@@ -44,21 +53,19 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--residents", type=int, default=200_000)
     ap.add_argument("--samples", type=int, default=200)
+    add_argument(ap)
     a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jukinet-ops-bench-") as tmp, Server(a.db_url) as server:
+        data_dir = a.data_dir or server.installation(Path(tmp) / "data", a.residents)
+        with bootstrap(data_dir) as inst:
+            inst.ensure_default_catalogue()
+            version = server.version() if not a.data_dir else inst.registers.juki_engine.dialect.name
+            run(inst, a.samples, version)
 
-    from fastapi.testclient import TestClient
-    from sqlalchemy import update
 
-    from jukinet.security.oplog import Actor
-    from jukinet.store.tables_security import operators
-    from jukinet.web.app import create_app
-    from jukinet.web.ops import Observe
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from provision_bench import open_installation   # seeds into a temporary directory unless --data-dir
-
-    _, config, registers = open_installation(a.data_dir, a.residents)
-    app = create_app(config, registers)
+def run(inst, k: int, version: str) -> None:
+    registers = inst.registers
+    app = create_app(inst)
     sec = app.state.security
     _, code = sec.add_terminal(Actor("bench", None), "bench")
     tid, secret = sec.activate_terminal(code)
@@ -71,10 +78,8 @@ def main() -> None:
     local = TestClient(app, client=("127.0.0.1", 40000))
     api = TestClient(app, client=("127.0.0.1", 40000),
                      headers={"X-Jukinet-Terminal": f"{tid}.{secret}", "Authorization": f"Bearer {token}"})
-    files = {s: registers.engine(s).url.database for s in ("juki", "fuhyo", "admin")}
-    raw = {s: sqlite3.connect(p) for s, p in files.items()}
-    tables = {s: [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table' "
-                                          "AND name NOT LIKE 'sqlite_%'")] for s, c in raw.items()}
+    raw = {s: Bare.of(registers, s) for s in ("juki", "fuhyo", "admin")}
+    tables = {s: c.tables() for s, c in raw.items()}
     rows = sum(raw["juki"].execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables["juki"])
 
     def bare_probe():
@@ -85,7 +90,7 @@ def main() -> None:
             c = raw[s]
             c.execute("SELECT state, COUNT(*) FROM outbox WHERE state IN ('pending','failed') GROUP BY state").fetchall()
             c.execute("SELECT MIN(created_at) FROM outbox WHERE state IN ('pending','failed')").fetchone()
-            c.execute("SELECT batch_id, finished_at FROM retention_runs WHERE dry_run = 0 "
+            c.execute("SELECT batch_id, finished_at FROM retention_runs WHERE NOT dry_run "
                       "ORDER BY run_id DESC LIMIT 1").fetchone()
 
     def bare_counts():
@@ -94,16 +99,15 @@ def main() -> None:
                 c.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()
 
     results = []
-    k = a.samples
     assert local.get("/metrics").status_code == 200
     m = timed(lambda: local.get("/metrics"), k)
     b = timed(bare_probe, k)
-    results.append(("GET /metrics (scrape)", m, b, "bare sqlite3: the same probe queries"))
+    results.append(("GET /metrics (scrape)", m, b, "bare driver: the same probe queries"))
     assert api.get("/api/v1/ops/status").status_code == 200
     ks = max(5, k // 10)
     s_ = timed(lambda: api.get("/api/v1/ops/status"), ks)
     bc = timed(bare_counts, ks)
-    results.append(("GET /api/v1/ops/status (every table counted)", s_, bc, "bare sqlite3: COUNT(*) of every table"))
+    results.append(("GET /api/v1/ops/status (every table counted)", s_, bc, "bare driver: COUNT(*) of every table"))
     with_mw = timed(lambda: local.get("/stats/stats.css"), k)
     app.user_middleware = [mw for mw in app.user_middleware if mw.cls is not Observe]
     app.middleware_stack = None
@@ -111,8 +115,9 @@ def main() -> None:
     results.append(("GET /stats/stats.css with the request log + metrics middleware", with_mw, without,
                     "the same app without it"))
 
-    import os
-    print(f"\nD1 rows (all juki tables): {rows:,}; load average {os.getloadavg()[0]:.2f}\n")
+    for c in raw.values():
+        c.close()
+    print(f"\n{version}; D1 rows (all juki tables): {rows:,}; load average {os.getloadavg()[0]:.2f}\n")
     print("| | jukinet p50 / p95 | baseline p50 / p95 | ratio (p50) | baseline |")
     print("|---|---:|---:|---:|---|")
     for name, x, y, what in results:

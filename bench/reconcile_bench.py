@@ -1,10 +1,12 @@
 """Consistency check (C1) of the whole prefecture: jukinet vs ``sort | join`` on the same data, same run.
 
-Usage: python bench/reconcile_bench.py [--data-dir DIR] [--residents N] [--register juki|fuhyo]
-                                       [--inject PER_MILLE] [--work DIR]
+Usage: python bench/reconcile_bench.py [--db-url URL] [--data-dir DIR] [--residents N]
+                                       [--register juki|fuhyo] [--inject PER_MILLE] [--work DIR]
 
-With --data-dir pointing at a seeded installation (SQLite) it measures there; otherwise it seeds
-N residents (default 1,741,266) into a temporary directory with ``jukinet.seed.populate``.
+With --data-dir pointing at a seeded installation (either engine) it measures there; otherwise it
+seeds N residents (default 1,741,266) with ``jukinet.seed.populate`` into a fresh installation —
+SQLite files, or with ``--db-url`` a throwaway PostgreSQL database (dropped at the end;
+bench/engines.py). The baseline (``sort | join`` on text exports) is the same for either engine.
 
 1. **Prepare** (not timed): for each of the 29 municipalities, the CS's snapshot
    (``jukinet.snapshot/1``, built from the register with ``--inject`` differences per mille: altered
@@ -35,33 +37,16 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Server, add_argument  # noqa: E402
+
+from jukinet.bootstrap import bootstrap  # noqa: E402
+
 SEP = "\x1f"  # unit separator inside the compared-items field
 
 
 def _registers(data_dir: Path):
-    from jukinet.config import Config
-    from jukinet.store.registers import Registers
-
-    return Registers(Config.load(data_dir))
-
-
-def _seed(residents: int) -> Path:
-    from jukinet.config import Config
-    from jukinet.seed import populate
-    from jukinet.store import provision
-    from jukinet.store.registers import Registers
-
-    tmp = Path(tempfile.mkdtemp(prefix="jukinet-reconcile-bench-"))
-    db = provision.database_config(tmp, None)
-    provision.migrate_all(db)
-    Config(data_dir=tmp, database=db).save()
-    registers = Registers(Config.load(tmp))
-    print(f"seeding {residents:,} residents into {tmp} …", file=sys.stderr)
-    t = time.perf_counter()
-    populate(registers, residents, 0)
-    print(f"  seeded in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    registers.dispose()
-    return tmp
+    return bootstrap(data_dir).registers   # the caller disposes them
 
 
 def _tsv(values) -> str:
@@ -71,7 +56,8 @@ def _tsv(values) -> str:
 def prepare(data_dir: Path, work: Path, register: str, per_mille: float) -> list[dict]:
     """Snapshots and the baseline's text files, per municipality."""
     from jukinet.geo.mie import MUNICIPALITIES
-    from jukinet.reconcile.service import _server_query, _server_values
+    from jukinet.reconcile.service import _opened, _server_query, _server_values
+    from jukinet.store.atrest import cipher_of
     from jukinet.reconcile.simulate import build_snapshot
     from jukinet.reconcile.snapshot import SnapshotReader
 
@@ -94,9 +80,10 @@ def prepare(data_dir: Path, work: Path, register: str, per_mille: float) -> list
                 o.write(f"{rec.juminhyo_code}\t{_tsv(rec.values)}\n")
         right = work / f"{m.code}.{register}.server.tsv"
         with registers.engine(register).connect() as c, open(right, "w", encoding="utf-8") as o:
+            cipher = cipher_of(c) if register == "juki" else None   # 個人番号 sealed at rest (ADR 0025)
             for row in c.execution_options(stream_results=True, yield_per=5000).execute(
                     _server_query(register, m.code)):
-                o.write(f"{row[0]}\t{_tsv(_server_values(register, row))}\n")
+                o.write(f"{row[0]}\t{_tsv(_server_values(register, _opened(register, row, cipher)))}\n")
         out.append({"code": m.code, "name": m.name, "persons": n, "snapshot": str(snap), "left": str(left),
                     "right": str(right), "injected": injected, "bytes": snap.stat().st_size})
         print(f"  {m.code} {m.name}: {n:,} persons, {inject} injected", file=sys.stderr)
@@ -169,6 +156,7 @@ def main() -> None:
     ap.add_argument("--inject", type=float, default=1.0, help="differences per mille of each municipality")
     ap.add_argument("--work", type=Path)
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    add_argument(ap)
     a = ap.parse_args()
 
     if a.child is not None:  # the measured child: run the checks of the plan
@@ -176,8 +164,12 @@ def main() -> None:
         print(json.dumps(run_ours(a.data_dir, a.register, plan)))
         return
 
-    data_dir = a.data_dir or _seed(a.residents)
-    work = a.work or Path(tempfile.mkdtemp(prefix="jukinet-reconcile-work-"))
+    with tempfile.TemporaryDirectory(prefix="jukinet-reconcile-bench-") as tmp, Server(a.db_url) as server:
+        data_dir = a.data_dir or server.installation(Path(tmp) / "data", a.residents)
+        measure(a, data_dir, a.work or Path(tmp) / "work", server.version() if not a.data_dir else "")
+
+
+def measure(a, data_dir: Path, work: Path, version: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"preparing snapshots and text exports in {work} …", file=sys.stderr)
     plan = prepare(data_dir, work, a.register, a.inject)
@@ -198,7 +190,7 @@ def main() -> None:
     largest = max(ours["per"], key=lambda p: next(q["persons"] for q in plan if q["code"] == p["code"]))
     lp = next(q for q in plan if q["code"] == largest["code"])
     print()
-    print(f"Consistency check of the whole prefecture ({a.register}): {persons:,} current persons in 29 "
+    print(f"Consistency check of the whole prefecture ({a.register}, {version}): {persons:,} current persons in 29 "
           f"municipalities, snapshots {size / 1e6:,.0f} MB, {injected:,} injected differences; "
           f"{os.cpu_count()} cores.")
     print()

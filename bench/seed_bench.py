@@ -1,14 +1,17 @@
-"""Seeding speed: ``jukinet.seed.populate`` against a bare sqlite3 ``executemany`` of the same rows.
+"""Seeding speed: ``jukinet.seed.populate`` against the bare engine loading the same rows.
 
-    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000]
+    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000] [--db-url URL]
 
-1. ``populate`` seeds N residents (plus removed persons, history and the 附票) into a fresh data
-   directory: generation + SQLAlchemy Core executemany through the repositories, end to end.
-2. The same rows are generated again, into memory (timed separately: "generate"), converted to
-   what SQLite stores (ISO dates, timestamps as text, booleans as 0/1), and inserted with the
-   ``sqlite3`` module's ``executemany`` into tables created from the same SQLAlchemy metadata
-   (same columns and indexes), with the same pragmas as seeding (WAL, synchronous=OFF, 256 MiB
-   cache) and the same batches (one transaction per batch and register).
+1. ``populate`` seeds N residents (plus removed persons, history and the 附票) into a fresh
+   installation (SQLite files, or with ``--db-url`` a throwaway PostgreSQL database with its register
+   roles; bench/engines.py): generation + SQLAlchemy Core executemany through the repositories.
+2. The same rows are generated again, into memory (timed separately: "generate"), and loaded by the
+   bare driver into tables created from the same SQLAlchemy metadata (same columns and indexes), in
+   the same batches (one transaction per batch and register):
+   * SQLite: converted to what SQLite stores (ISO dates, timestamps as text, booleans as 0/1), the
+     ``sqlite3`` module's ``executemany``, same pragmas as seeding (WAL, synchronous=OFF, 256 MiB cache);
+   * PostgreSQL: ``COPY … FROM STDIN`` (psycopg's copy API) into two more throwaway databases — the
+     engine's own fast path, so the ratio shows what a COPY-based seed could gain (issue 16).
 
 Prints the figures and one markdown table row (for bench/RESULTS.md). Peak RSS is the process's
 (``resource.getrusage``): after step 1, and after step 2, which holds all rows in memory — so keep
@@ -28,13 +31,14 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from jukinet.config import Config
-from jukinet.seed import generate, populate
-from jukinet.store import provision
-from jukinet.store.registers import Registers
-from jukinet.store.repository import fuhyo_to_row, juki_to_row
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Bare, Server, add_argument  # noqa: E402
+
+from jukinet.bootstrap import bootstrap  # noqa: E402
+from jukinet.seed import generate, populate  # noqa: E402
+from jukinet.store.repository import fuhyo_to_row, juki_to_row  # noqa: E402
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_metadata, juki_counters,
-                                  juki_current, juki_history, juki_metadata)
+                                  juki_current, juki_history, juki_metadata)  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -53,24 +57,21 @@ def _sqlite_value(v):
     return v
 
 
-def _tuples(rows, columns):
+def _tuples(rows, columns, postgres=False):
+    if postgres:    # psycopg adapts dates, timestamps, booleans and bytes itself
+        return [tuple(r.get(c) for c in columns) for r in rows]
     return [tuple(_sqlite_value(r.get(c)) for c in columns) for r in rows]
 
 
-def seed_with_populate(n: int, seed: int, batch_size: int, workdir: Path) -> tuple[float, object]:
-    data = workdir / "populate"
-    db = provision.database_config(data, None)
-    provision.migrate_all(db)
-    registers = Registers(Config(data_dir=data, database=db))
-    try:
+def seed_with_populate(server: Server, n: int, seed: int, batch_size: int, workdir: Path) -> tuple[float, object]:
+    data = server.installation(workdir / "populate")
+    with bootstrap(data) as inst:
         t = time.perf_counter()
-        report = populate(registers, n, seed, batch_size=batch_size)
+        report = populate(inst.registers, n, seed, batch_size=batch_size)
         return time.perf_counter() - t, report
-    finally:
-        registers.dispose()
 
 
-def pregenerate(n: int, seed: int, batch_size: int):
+def pregenerate(n: int, seed: int, batch_size: int, postgres: bool = False):
     """All batches as ready-to-insert tuples per table."""
     jc = [c.name for c in juki_current.columns]
     jh = [c.name for c in juki_history.columns if c.name != "history_id"]
@@ -80,8 +81,8 @@ def pregenerate(n: int, seed: int, batch_size: int):
     max_seq = {"juki": 0, "fuhyo": 0}
     for b in generate(n, seed, batch_size=batch_size):
         batches.append((
-            _tuples([juki_to_row(r) for r in b.juki], jc), _tuples(b.juki_history, jh),
-            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc), _tuples(b.fuhyo_history, fh),
+            _tuples([juki_to_row(r) for r in b.juki], jc, postgres), _tuples(b.juki_history, jh, postgres),
+            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc, postgres), _tuples(b.fuhyo_history, fh, postgres),
         ))
         for key, recs in (("juki", b.juki), ("fuhyo", b.fuhyo)):
             if recs:
@@ -131,30 +132,67 @@ def insert_raw(batches, columns, max_seq, workdir: Path) -> float:
     return elapsed
 
 
+def copy_raw(server: Server, batches, columns, max_seq) -> float:
+    """PostgreSQL: COPY of the same batches into tables built from the same metadata (two databases,
+    as the registers are two)."""
+    bares = []
+    for key, metadata, tables in (("juki", juki_metadata, [juki_current, juki_history, juki_counters]),
+                                  ("fuhyo", fuhyo_metadata, [fuhyo_current, fuhyo_history, fuhyo_counters])):
+        url = server.database(f"raw_{key}")
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        metadata.create_all(engine, tables=tables)
+        engine.dispose()
+        bares.append(Bare.of_url(url))
+    jb, fb = bares
+    jc, jh, fc, fh = columns
+    t = time.perf_counter()
+    for jrows, jhist, frows, fhist in batches:
+        for b, (cur_t, cur_c, cur_rows), (hist_t, hist_c, hist_rows) in (
+                (jb, ("juki_current", jc, jrows), ("juki_history", jh, jhist)),
+                (fb, ("fuhyo_current", fc, frows), ("fuhyo_history", fh, fhist))):
+            if cur_rows or hist_rows:
+                b.begin_write()
+                if cur_rows:
+                    b.copy(cur_t, cur_c, cur_rows)
+                if hist_rows:
+                    b.copy(hist_t, hist_c, hist_rows)
+                b.commit()
+    for b, key in ((jb, "juki"), (fb, "fuhyo")):
+        b.execute("INSERT INTO counters (name, value) VALUES ('update_seq', ?)", (max_seq[key],))
+    elapsed = time.perf_counter() - t
+    for b in bares:
+        b.close()
+    return elapsed
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("residents", type=int, nargs="?", default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=5000)
+    add_argument(ap)
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp, Server(args.db_url) as server:
         work = Path(tmp)
-        populate_s, report = seed_with_populate(args.residents, args.seed, args.batch_size, work)
+        populate_s, report = seed_with_populate(server, args.residents, args.seed, args.batch_size, work)
         rss_populate = peak_rss_mib()
         rows = report.juki_rows + report.fuhyo_rows
         print(f"populate: {populate_s:.2f} s for {args.residents:,} residents, {rows:,} rows "
               f"(D1 {report.juki_rows:,}, D2 {report.fuhyo_rows:,}); peak RSS {rss_populate:.0f} MiB", file=sys.stderr)
         t = time.perf_counter()
-        batches, columns, max_seq = pregenerate(args.residents, args.seed, args.batch_size)
+        batches, columns, max_seq = pregenerate(args.residents, args.seed, args.batch_size, server.postgres)
         generate_s = time.perf_counter() - t
         raw_rows = sum(len(x) for b in batches for x in b)
         assert raw_rows == rows, (raw_rows, rows)
-        raw_s = insert_raw(batches, columns, max_seq, work)
+        raw_s = (copy_raw(server, batches, columns, max_seq) if server.postgres
+                 else insert_raw(batches, columns, max_seq, work))
+        bare = "bare COPY" if server.postgres else "bare sqlite3 executemany"
         rss_all = peak_rss_mib()
-        print(f"generate (in memory): {generate_s:.2f} s; bare sqlite3 executemany: {raw_s:.2f} s; "
+        print(f"generate (in memory): {generate_s:.2f} s; {bare}: {raw_s:.2f} s; "
               f"peak RSS {rss_all:.0f} MiB", file=sys.stderr)
         ratio = populate_s / raw_s if raw_s else float("inf")
-        print("| residents | rows | populate s | generate s | bare sqlite3 insert s | populate / bare | "
+        print(f"\n{server.version()}\n")
+        print(f"| residents | rows | populate s | generate s | {bare} s | populate / bare | "
               "peak RSS populate MiB | peak RSS with in-memory rows MiB |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         print(f"| {args.residents:,} | {rows:,} | {populate_s:.1f} | {generate_s:.1f} | {raw_s:.1f} | {ratio:.2f} | "

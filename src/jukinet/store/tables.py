@@ -116,6 +116,7 @@ juki_history = Table(
     Index("ix_juki_history_code", "juminhyo_code", "update_seq"),
     Index("ix_juki_history_kojin_bango_bi", "kojin_bango_bi"),
     Index("ix_juki_history_superseded_at", "superseded_at"),
+    Index("ix_juki_history_superseded_by_seq", "superseded_by_seq"),   # 旧住民票コード chain (juki_0009)
 )
 juki_counters = _counter_table(juki_metadata)
 
