@@ -27,7 +27,6 @@ p50/p95 in milliseconds and the ratio as a markdown table.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import tempfile
