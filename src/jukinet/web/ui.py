@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +30,7 @@ from jukinet.web import auth as A
 from jukinet.web.transport_security import cookie_secure, delete_cookie, set_cookie
 from jukinet.web.auth import authorize_search
 from jukinet.security.oplog import verify_all
-from jukinet.web import api_auth, api_roster, api_search
+from jukinet.web import api_auth, api_roster, api_search, safety
 
 HERE = Path(__file__).parent
 JST = timezone(timedelta(hours=9))
@@ -544,7 +543,7 @@ def font(request: Request):
     """IPAmj明朝 (fonts-ipamj-mincho) from the system path, for 外字 (D4). Not personal data: cacheable."""
     path = Path(A.security(request).cfg.font_path)
     if not path.is_file():
-        return Response(status_code=404)
+        return safety.http_refusal(404)
     return FileResponse(path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
 
 
@@ -583,7 +582,7 @@ def install(app: FastAPI, inst: Installation) -> None:
     async def _invalid(request: Request, exc: RequestValidationError):
         """Terminal API: say which field is wrong, never echo the value (it may be personal data)."""
         if not A.is_api(request):
-            return await request_validation_exception_handler(request, exc)
+            return safety.validation_refusal(exc)
         fields = [".".join(str(x) for x in e.get("loc", ()) if x != "body") for e in exc.errors()]
         ctx = getattr(request.state, "ctx", None)
         actor = ctx.actor if ctx else A.Actor(None, A.terminal_id(request))
