@@ -56,7 +56,8 @@ from typing import Iterator, Optional
 import httpx
 from sqlalchemy import select
 
-from jukinet import pki
+from jukinet import pki, text
+from jukinet.errors import JukinetError
 from jukinet.config import Config
 from jukinet.geo.mie import BY_CODE, MUNICIPALITIES, OTHER_MUNICIPALITIES, random_address
 from jukinet.intake.service import today_jst
@@ -126,16 +127,31 @@ def _answer_line(nid: Optional[str], r: httpx.Response) -> dict:
 
 
 def read_jsonl(path: Path) -> Iterator[bytes | dict]:
-    """Each non-empty line: the decoded object, or the raw bytes when it is not JSON (sent as is)."""
-    with open(path, "rb") as f:
-        for raw in f:
-            line = raw.strip()
-            if not line:
-                continue
+    """Each non-empty line: the decoded object, or the raw bytes when it is not JSON (sent as is).
+
+    A line whose text no encoder takes (a JSON ``\\ud800`` escape decodes to a lone surrogate) is
+    also sent as the raw bytes it was written as: the server judges it (``TEXT_NOT_ENCODABLE``), the
+    simulator does not crash re-encoding it. An unreadable file is :class:`JukinetError`
+    ``FILE_UNREADABLE``."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        raise JukinetError("FILE_UNREADABLE", "送信ファイルを読み取れません (権限・種類を確認してください)。") from None
+    with f:
+        for line in _lines(f):
             try:
-                yield json.loads(line)
-            except ValueError:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):
                 yield line
+                continue
+            yield line if text.find(obj, test=text.is_encodable) is not None else obj
+
+
+def _lines(f) -> Iterator[bytes]:
+    for raw in f:
+        line = raw.strip()
+        if line:
+            yield line
 
 
 # --- generated streams --------------------------------------------------------------------------
