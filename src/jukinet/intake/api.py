@@ -31,6 +31,7 @@ from jukinet.errors import JukinetError
 from jukinet.intake import wire
 from jukinet.intake.service import IntakeService, make_item
 from jukinet.pki.crl import RevocationChecker
+from jukinet.store import faults
 
 router = APIRouter(prefix="/cs/v1", tags=["事務1 市町村CS"])
 log = logging.getLogger("jukinet.intake")
@@ -268,5 +269,14 @@ async def _submit(svc: IntakeService, ident, items, fp, envelope):
     except JukinetError:
         raise
     except Exception as e:  # noqa: BLE001
+        if faults.is_storage_fault(e):   # a full disk, a read-only database (ADR 0034)
+            log.error("intake: storage unavailable (%s); nothing was applied, the CS will resend", type(e).__name__)
+            return storage_refusal()
         log.error("intake failed (%s); nothing was applied, the CS will resend", type(e).__name__)
         return _refusal(503, "INTAKE_UNAVAILABLE", "一時的に受け付けできません。同じ通知を再送してください。")
+
+
+def storage_refusal() -> JSONResponse:
+    """503 ``STORAGE_UNAVAILABLE`` with ``Retry-After``: nothing was written; resend the same."""
+    return JSONResponse(status_code=503, headers={"Retry-After": str(faults.RETRY_AFTER_SECONDS)},
+                        content={"error": {"code": faults.CODE, "message": faults.MESSAGE}})

@@ -84,8 +84,24 @@ class CsClient:
         self.base_url = base_url or f"https://{config.server.host}:{config.server.port}"
         self.http = httpx.Client(base_url=self.base_url, verify=ctx, timeout=timeout)
 
+    #: a 503 with ``Retry-After`` (``STORAGE_UNAVAILABLE``: a full disk, a read-only database; nothing
+    #: was applied) is sent again, as a real CS does, up to this many times, waiting ``Retry-After``
+    #: but at most ``retry_cap`` seconds (ADR 0034)
+    retries_503: int = 5
+    retry_cap: float = 10.0
+
     def post(self, path: str, body: bytes) -> httpx.Response:
-        return self.http.post(path, content=body, headers={"content-type": "application/json"})
+        for attempt in range(self.retries_503 + 1):
+            r = self.http.post(path, content=body, headers={"content-type": "application/json"})
+            after = r.headers.get("retry-after")
+            if r.status_code != 503 or after is None or attempt == self.retries_503:
+                return r
+            try:
+                wait = float(after)
+            except ValueError:
+                wait = 1.0
+            time.sleep(max(0.0, min(wait, self.retry_cap)))
+        return r
 
     def send(self, notification) -> dict:
         """Send one notification (a dict, or raw bytes as read); return the answer line."""

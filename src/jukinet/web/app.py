@@ -17,6 +17,7 @@ from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.ops import status as ops_status
 from jukinet.store import migrate
+from jukinet.store.faults import StorageUnavailable
 from jukinet.bootstrap import Installation, bootstrap
 from jukinet.store.registers import Registers
 from jukinet.web import safety, transport_security
@@ -42,6 +43,8 @@ def create_app(installation: Installation | Config, registers: Registers | None 
 
     @app.exception_handler(JukinetError)
     async def _refused(_request: Request, exc: JukinetError):
+        if isinstance(exc, StorageUnavailable):   # a full disk, a read-only database: 503, retry (ADR 0034)
+            return safety.storage_refusal()
         return JSONResponse(status_code=400, content={"error": exc.as_dict()})
 
     safety.install(app)  # Q2: an unexpected exception is a coded JSON answer, never text/plain

@@ -14,6 +14,11 @@ take (405), any other ``HTTPException`` and a request that does not fit a route'
 are coded JSON ``{"error": {"code", "message"}}`` with a Japanese message (:func:`http_refusal`),
 never ``{"detail": …}``. The operator UI renders its own refusals as HTML pages (``Refused``).
 
+A full disk or a read-only database (:mod:`jukinet.store.faults`) is neither the client's error nor a
+bug: wherever it surfaces (a route, the operation log, a session write) the answer is 503
+``STORAGE_UNAVAILABLE`` with ``Retry-After`` (:class:`StorageGuard`); nothing was written, and the
+next request succeeds once the storage takes writes again (ADR 0034).
+
 No request ever gets a bare ``text/plain`` 500. An encoding error about a lone surrogate can only come from request text (nothing
 the system itself writes holds one): it is the client's, 400 ``TEXT_NOT_ENCODABLE``. Anything else
 unexpected is a real server fault and stays one — a coded JSON 500 ``INTERNAL_ERROR`` — so a fault
@@ -35,6 +40,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jukinet import text
+from jukinet.store import faults
 
 log = logging.getLogger("jukinet.http")
 
@@ -164,6 +170,40 @@ class TextGuard:
         await JSONResponse(status_code=400, headers=_NO_STORE, content={"error": err})(scope, receive, send)
 
 
+class StorageGuard:
+    """ASGI middleware: a storage fault that escaped a route is 503 ``STORAGE_UNAVAILABLE`` (JSON,
+    ``Retry-After``), not a 500 — unless the answer had already begun (then it is re-raised)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started or not faults.is_storage_fault(exc):
+                raise
+            log.error("storage unavailable (%s) on %s", type(exc).__name__, scope.get("method"))
+            await storage_refusal()(scope, receive, send)
+
+
+def storage_refusal() -> JSONResponse:
+    """503 ``STORAGE_UNAVAILABLE``: nothing was written; the same request may be sent again later."""
+    return JSONResponse(status_code=503, headers={**_NO_STORE, "Retry-After": str(faults.RETRY_AFTER_SECONDS)},
+                        content={"error": {"code": faults.CODE, "message": faults.MESSAGE}})
+
+
 def _once(message):
     async def receive():
         return message
@@ -230,8 +270,9 @@ def validation_refusal(exc: RequestValidationError) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Add the text guard and the handlers to ``app``."""
+    """Add the text guard, the storage guard and the handlers to ``app``."""
     app.add_middleware(TextGuard)
+    app.add_middleware(StorageGuard)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
