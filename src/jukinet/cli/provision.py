@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select
 
 from jukinet.cli.common import DataDir, console, fail, installation, open_installation
+from jukinet import text as textrule
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals
@@ -84,6 +85,14 @@ def load_default_catalogue(config: Config) -> int:
         return inst.ensure_default_catalogue()
 
 
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise JukinetError("FILE_UNREADABLE", "ファイルを読み取れません (権限・種類を確認してください)。",
+                           field="file") from None
+
+
 @catalogue_app.command("load")
 def catalogue_load(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="カタログ (TOML)"),
                    operator: Optional[str] = typer.Option(None, "--operator", help="システム管理者の操作者ID"),
@@ -98,7 +107,7 @@ def catalogue_load(file: Path = typer.Argument(..., exists=True, dir_okay=False,
             actor = Actor(op.operator_id, TERMINAL)
         else:
             actor = Actor(f"console:{getpass.getuser()}"[:32], TERMINAL)
-        changes = C.load_file(ctx.registers, ctx.svc.oplog, file.read_bytes(), actor=actor)
+        changes = C.load_file(ctx.registers, ctx.svc.oplog, _read_file(file), actor=actor)
     except JukinetError as e:
         fail(e)
     finally:
@@ -280,6 +289,24 @@ def approval_list(data_dir: Path = DataDir):
 
 # ------------------------------------------------------------------ national query (事務4)
 
+def _stdin_keys() -> dict:
+    """The query keys on standard input: a UTF-8 JSON object of strings (or numbers), every string
+    storable (Q2) — else a coded exit, never a traceback."""
+    stream = getattr(sys.stdin, "buffer", None)
+    raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    form = JukinetError("QUERY_FORMAT", "照会キーを JSON オブジェクトで標準入力に与えてください。")
+    try:
+        keys = json.loads(raw.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        fail(form)
+    if not isinstance(keys, dict) or not all(v is None or isinstance(v, (str, int)) and not isinstance(v, bool)
+                                             for v in keys.values()):
+        fail(form)
+    if textrule.find(keys) is not None:
+        fail(textrule.TextNotEncodable(textrule.CODE, textrule.message("照会キー"), field="keys"))
+    return keys
+
+
 @query_app.command("national")
 def query_national(operator: str = typer.Option(..., "--operator", help="操作者ID"),
                    register: str = typer.Option("juki", "--register", help="juki (全国サーバ) | fuhyo (附票全国サーバ)"),
@@ -288,11 +315,7 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
                    data_dir: Path = DataDir):
     """全国サーバへ照会する。照会キーは標準入力の JSON ({"juminhyo_code": …} | {"kojin_bango": …} |
     {"name": …, "birth_date": …[, "sex", "address"]}); 結果は1行1 JSON で出力する."""
-    try:
-        keys = json.loads(sys.stdin.read() or "{}")
-        assert isinstance(keys, dict)
-    except (ValueError, AssertionError):
-        fail(JukinetError("QUERY_FORMAT", "照会キーを JSON オブジェクトで標準入力に与えてください。"))
+    keys = _stdin_keys()
     allowed = {"juminhyo_code", "kojin_bango", "name", "birth_date", "sex", "address"}
     if set(keys) - allowed:
         fail(JukinetError("QUERY_FORMAT", "照会キーに規定外の項目があります。"))

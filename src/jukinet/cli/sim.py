@@ -13,8 +13,9 @@ from typing import Optional
 import typer
 
 from jukinet import codes
-from jukinet.cli.common import DataDir, console, installation, load_config, open_installation
 from jukinet import geo
+from jukinet.cli.common import DataDir, console, fail, installation, load_config, open_installation
+from jukinet.errors import JukinetError
 from jukinet.outbox.worker import outbox_counts
 from jukinet.server import ensure_pki
 from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
@@ -92,16 +93,23 @@ def cs(data_dir: Path = DataDir,
             if not send.exists():
                 console.print("[red]FILE_NOT_FOUND[/red]: 送信ファイルがありません。")
                 raise typer.Exit(2)
-            for n in read_jsonl(send):
-                total += 1
-                try:
-                    _out(client.send(n))
-                    answered += 1
-                except Exception as e:  # noqa: BLE001 - the line is not answered
-                    _out({"notification_id": n.get("notification_id") if isinstance(n, dict) else None,
-                          "status": "rejected", "error": {"code": "NO_ANSWER", "message": f"応答がありません ({type(e).__name__})。"}})
-                if interval:
-                    time.sleep(interval)
+            if not send.is_file():
+                console.print("[red]FILE_UNREADABLE[/red]: 送信ファイルを読み取れません (権限・種類を確認してください)。")
+                raise typer.Exit(2)
+            try:
+                for n in read_jsonl(send):
+                    total += 1
+                    try:
+                        _out(client.send(n))
+                        answered += 1
+                    except Exception as e:  # noqa: BLE001 - the line is not answered
+                        _out({"notification_id": n.get("notification_id") if isinstance(n, dict) else None,
+                              "status": "rejected",
+                              "error": {"code": "NO_ANSWER", "message": f"応答がありません ({type(e).__name__})。"}})
+                    if interval:
+                        time.sleep(interval)
+            except JukinetError as e:   # the file itself (unreadable): a coded exit
+                fail(e)
         else:
             with installation(config) as inst:
                 gen = EventGenerator.from_registers(inst.registers, municipality, seed=seed)

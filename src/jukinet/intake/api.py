@@ -32,6 +32,7 @@ from jukinet.errors import JukinetError
 from jukinet.intake import wire
 from jukinet.intake.service import IntakeService, make_item
 from jukinet.pki.crl import RevocationChecker
+from jukinet.store import faults
 
 router = APIRouter(prefix="/cs/v1", tags=["事務1 市町村CS"])
 log = logging.getLogger("jukinet.intake")
@@ -280,8 +281,11 @@ async def _submit(svc: IntakeService, ident, items, fp, envelope):
         return await run_in_threadpool(svc.submit, ident, items, fingerprint=fp, envelope_digest=envelope)
     except JukinetError:
         raise
-    except DBAPIError as e:
-        if database_unavailable(e):
+    except Exception as e:  # noqa: BLE001
+        if faults.is_storage_fault(e) and not faults.connection_lost(e):   # full disk, read-only (ADR 0038)
+            log.error("intake: storage unavailable (%s); nothing was applied, the CS will resend", type(e).__name__)
+            return storage_refusal()
+        if isinstance(e, DBAPIError) and database_unavailable(e):
             log.warning("intake: database unavailable (%s); not acknowledged, the CS will resend",
                         type(e.orig).__name__ if e.orig is not None else type(e).__name__)
             return JSONResponse(status_code=503, headers={"Retry-After": "1"}, content={"error": {
@@ -289,6 +293,9 @@ async def _submit(svc: IntakeService, ident, items, fp, envelope):
                 "message": "データベースに接続できません (切替中の可能性があります)。同じ通知を再送してください。"}})
         log.error("intake failed (%s); nothing was applied, the CS will resend", type(e).__name__)
         return _refusal(503, "INTAKE_UNAVAILABLE", "一時的に受け付けできません。同じ通知を再送してください。")
-    except Exception as e:  # noqa: BLE001
-        log.error("intake failed (%s); nothing was applied, the CS will resend", type(e).__name__)
-        return _refusal(503, "INTAKE_UNAVAILABLE", "一時的に受け付けできません。同じ通知を再送してください。")
+
+
+def storage_refusal() -> JSONResponse:
+    """503 ``STORAGE_UNAVAILABLE`` with ``Retry-After``: nothing was written; resend the same."""
+    return JSONResponse(status_code=503, headers={"Retry-After": str(faults.RETRY_AFTER_SECONDS)},
+                        content={"error": {"code": faults.CODE, "message": faults.MESSAGE}})

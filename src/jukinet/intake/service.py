@@ -42,6 +42,7 @@ from jukinet.errors import JukinetError
 from jukinet.intake import wire
 from jukinet.pki import PeerIdentity
 from jukinet.store.engine import is_sqlite
+from jukinet.store import faults
 from jukinet.store.registers import Registers
 from jukinet.store.repository import JST, FuhyoRepository, JukiRepository, utcnow
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
@@ -216,7 +217,14 @@ class IntakeService:
             results = self._apply_requests(register, [w.req for w in batch])
             for w, r in zip(batch, results):
                 w.answers = r
-        except Exception:
+        except Exception as e:
+            if faults.is_storage_fault(e):
+                # a full disk or a read-only database (ADR 0038): no request can be applied now, and
+                # splitting would only repeat the failure per notification — all are answered 503
+                for w in batch:
+                    w.error = e
+                    w.done = True
+                return
             # something unexpected (a database error): each request on its own, and within a request
             # each notification on its own, so that one bad apple does not cost the others
             if len(batch) > 1 or len(batch[0].req.items) > 1:

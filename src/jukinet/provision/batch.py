@@ -37,6 +37,7 @@ from typing import BinaryIO, Callable, Iterator, Optional
 
 from sqlalchemy import insert, update
 
+from jukinet import text
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals, kojin_bango_link as link, lookup
 from jukinet.provision import catalogue as C
@@ -69,6 +70,22 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "cp932": "cp932", "shift_jis": "
 
 def _refuse(code: str, message: str, field: str | None = None) -> JukinetError:
     return JukinetError(code, message, field=field)
+
+
+#: the command's text fields (from a form, the API or the command line) and how a refusal names them
+_COMMAND_TEXT = {"requester_code": "依頼者コード", "affair_code": "事務コード", "encoding": "文字コード",
+                 "approval_id": "承認番号", "purpose": "利用目的", "case_ref": "案件番号"}
+
+
+def check_command_text(cmd: "BatchCommand") -> None:
+    """Q2: every text field of the command is storable (no NUL, no lone surrogate) — before any lookup."""
+    for name, label in _COMMAND_TEXT.items():
+        v = getattr(cmd, name)
+        if isinstance(v, str):
+            text.check(v, label, field=name)
+    for item in cmd.items or ():
+        if isinstance(item, str):
+            text.check(item, "提供項目", field="items")
 
 
 # ------------------------------------------------------------------ reading the conditions file
@@ -270,6 +287,7 @@ class BatchService:
 
     def _prepare(self, cmd: BatchCommand, op, att: _Attempt, actor: Actor, channel: str, now: datetime):
         try:
+            check_command_text(cmd)
             att.case_ref = _case_ref(cmd.case_ref)
             spec = self.svc.catalogue()
             try:
@@ -301,6 +319,7 @@ class BatchService:
         actor = Actor(op.operator_id if op else None, terminal_id)
         att = _Attempt(key_kind="file")
         try:
+            check_command_text(cmd)
             att.case_ref = _case_ref(cmd.case_ref)
             spec = self.svc.catalogue()
             try:

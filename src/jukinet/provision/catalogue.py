@@ -36,6 +36,7 @@ from typing import Optional
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from jukinet import text
 from jukinet.errors import JukinetError
 from jukinet.provision.items import ITEMS
 from jukinet.security.oplog import Actor, OperationLog
@@ -102,6 +103,11 @@ class Spec:
 
 # ------------------------------------------------------------------ validation
 
+def _shown(code: str, i: int) -> str:
+    """How a message names an entry: its code when well-formed, else its position (never a raw value)."""
+    return code if _CODE.match(code) else f"#{i + 1}"
+
+
 def _str(d: dict, key: str, where: str, *, maxlen: int = 400, required: bool = True) -> Optional[str]:
     v = d.get(key)
     if v is None or (isinstance(v, str) and not v.strip()):
@@ -116,7 +122,7 @@ def _str(d: dict, key: str, where: str, *, maxlen: int = 400, required: bool = T
 def validate_requester(r: Requester) -> Requester:
     where = f"requesters {r.code}"
     if not _CODE.match(r.code or "") or len(r.code) > 20:
-        raise _invalid(f"requesters: code {r.code!r} の形式")
+        raise _invalid("requesters: code の形式")
     if not r.name or len(r.name) > 100:
         raise _invalid(f"{where}: name")
     if r.kind not in KINDS:
@@ -129,7 +135,7 @@ def validate_requester(r: Requester) -> Requester:
 def validate_affair(a: Affair) -> Affair:
     where = f"affairs {a.code}"
     if not _CODE.match(a.code or ""):
-        raise _invalid(f"affairs: code {a.code!r} の形式")
+        raise _invalid("affairs: code の形式")
     if not a.name or len(a.name) > 200 or not a.basis or len(a.basis) > 400:
         raise _invalid(f"{where}: name / basis")
     if a.source not in SOURCES:
@@ -171,6 +177,8 @@ def parse(data: bytes) -> Spec:
         d = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         raise JukinetError("CATALOGUE_FORMAT", "カタログファイルを読み取れません (UTF-8 の TOML で作成してください)。") from None
+    if text.find(d) is not None:   # Q2: e.g. "\u0000", which TOML allows and no database column can hold
+        raise text.TextNotEncodable(text.CODE, text.message("カタログファイル"), field="file")
     if d.get("format") != FORMAT:
         raise JukinetError("CATALOGUE_FORMAT", f"カタログファイルの format は {FORMAT} としてください。")
     spec = Spec(version=str(d.get("version", "")))
@@ -178,15 +186,16 @@ def parse(data: bytes) -> Spec:
         if not isinstance(r, dict):
             raise _invalid(f"requesters #{i + 1}")
         code = _str(r, "code", f"requesters #{i + 1}", maxlen=20)
+        where = f"requesters {_shown(code, i)}"
         if code in spec.requesters:
-            raise _invalid(f"requesters {code}: 重複")
-        spec.requesters[code] = Requester(code, _str(r, "name", f"requesters {code}", maxlen=100),
-                                          _str(r, "kind", f"requesters {code}", maxlen=12))
+            raise _invalid(f"{where}: 重複")
+        spec.requesters[code] = Requester(code, _str(r, "name", where, maxlen=100),
+                                          _str(r, "kind", where, maxlen=12))
     for i, a in enumerate(d.get("affairs", [])):
         if not isinstance(a, dict):
             raise _invalid(f"affairs #{i + 1}")
         code = _str(a, "code", f"affairs #{i + 1}", maxlen=40)
-        where = f"affairs {code}"
+        where = f"affairs {_shown(code, i)}"
         if code in spec.affairs:
             raise _invalid(f"{where}: 重複")
         items = a.get("items")

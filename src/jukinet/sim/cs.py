@@ -56,7 +56,8 @@ from typing import Iterator, Optional
 import httpx
 from sqlalchemy import select
 
-from jukinet import pki
+from jukinet import pki, text
+from jukinet.errors import JukinetError
 from jukinet.config import Config
 from jukinet import geo
 from jukinet.geo import random_address
@@ -76,6 +77,17 @@ FUHYO_RATES = {"住所変更": 45.0, "消除": 14.0, "記載": 8.0, "職権修�
 #: failover, no valid CRL); nothing was acknowledged, and a resend is answered ``duplicate`` if the
 #: first attempt was applied after all (ADR 0037). A 500 is a fault and is not resent.
 RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def _retry_after(r: httpx.Response) -> float:
+    """The server's ``Retry-After`` in seconds (0 when absent, 1 when not a number)."""
+    after = r.headers.get("retry-after")
+    if after is None:
+        return 0.0
+    try:
+        return float(after)
+    except ValueError:
+        return 1.0
 
 
 class CsClient:
@@ -100,17 +112,25 @@ class CsClient:
         self.retries = 0
         self.retried_requests = 0
 
+    #: a 503 with ``Retry-After`` (``STORAGE_UNAVAILABLE``: a full disk, a read-only database; nothing
+    #: was applied) is sent again, as a real CS does, up to this many times, waiting ``Retry-After``
+    #: but at most ``retry_cap`` seconds (ADR 0038)
+    retries_503: int = 5
+    retry_cap: float = 10.0
+
     def post(self, path: str, body: bytes) -> httpx.Response:
         if self.retry_for <= 0:
-            return self.http.post(path, content=body, headers={"content-type": "application/json"})
+            return self._post_honouring_retry_after(path, body)
         deadline = time.monotonic() + self.retry_for
         delay, first = self.retry_initial, True
         while True:
+            wait = delay
             try:
                 r = self.http.post(path, content=body, headers={"content-type": "application/json"})
                 if r.status_code not in RETRY_STATUSES:
                     return r
-                if time.monotonic() + delay > deadline:
+                wait = max(delay, min(_retry_after(r), self.retry_cap))
+                if time.monotonic() + wait > deadline:
                     return r
             except httpx.TransportError:
                 if time.monotonic() + delay > deadline:
@@ -119,8 +139,18 @@ class CsClient:
             if first:
                 self.retried_requests += 1
                 first = False
-            time.sleep(delay)
+            time.sleep(wait)
             delay = min(delay * 2, self.retry_max)
+
+    def _post_honouring_retry_after(self, path: str, body: bytes) -> httpx.Response:
+        """Without ``retry_for``: only a 503 that says ``Retry-After`` is sent again (``retries_503``)."""
+        for attempt in range(self.retries_503 + 1):
+            r = self.http.post(path, content=body, headers={"content-type": "application/json"})
+            if r.status_code != 503 or r.headers.get("retry-after") is None or attempt == self.retries_503:
+                return r
+            self.retries += 1
+            time.sleep(max(0.0, min(_retry_after(r), self.retry_cap)))
+        return r
 
     def send(self, notification) -> dict:
         """Send one notification (a dict, or raw bytes as read); return the answer line."""
@@ -162,16 +192,31 @@ def _answer_line(nid: Optional[str], r: httpx.Response) -> dict:
 
 
 def read_jsonl(path: Path) -> Iterator[bytes | dict]:
-    """Each non-empty line: the decoded object, or the raw bytes when it is not JSON (sent as is)."""
-    with open(path, "rb") as f:
-        for raw in f:
-            line = raw.strip()
-            if not line:
-                continue
+    """Each non-empty line: the decoded object, or the raw bytes when it is not JSON (sent as is).
+
+    A line whose text no encoder takes (a JSON ``\\ud800`` escape decodes to a lone surrogate) is
+    also sent as the raw bytes it was written as: the server judges it (``TEXT_NOT_ENCODABLE``), the
+    simulator does not crash re-encoding it. An unreadable file is :class:`JukinetError`
+    ``FILE_UNREADABLE``."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        raise JukinetError("FILE_UNREADABLE", "送信ファイルを読み取れません (権限・種類を確認してください)。") from None
+    with f:
+        for line in _lines(f):
             try:
-                yield json.loads(line)
-            except ValueError:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):
                 yield line
+                continue
+            yield line if text.find(obj, test=text.is_encodable) is not None else obj
+
+
+def _lines(f) -> Iterator[bytes]:
+    for raw in f:
+        line = raw.strip()
+        if line:
+            yield line
 
 
 # --- generated streams --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from jukinet.intake.api import router as intake_router
 from jukinet.ops import status as ops_status
 from jukinet.reconcile.http import router as reconcile_router
 from jukinet.store import migrate
+from jukinet.store.faults import StorageUnavailable
 from jukinet.store.registers import Registers
 from jukinet.web import safety, transport_security
 from jukinet.web.audit_reports import router as audit_router
@@ -43,6 +44,8 @@ def create_app(installation: Installation | Config, registers: Registers | None 
 
     @app.exception_handler(JukinetError)
     async def _refused(_request: Request, exc: JukinetError):
+        if isinstance(exc, StorageUnavailable):   # a full disk, a read-only database: 503, retry (ADR 0038)
+            return safety.storage_refusal()
         return JSONResponse(status_code=400, content={"error": exc.as_dict()})
 
     safety.install(app)  # Q2: an unexpected exception is a coded JSON answer, never text/plain

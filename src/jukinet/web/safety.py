@@ -9,6 +9,16 @@ form parser would silently turn bad bytes into U+FFFD). The CS channel (``/cs/``
 text, per notification (:mod:`jukinet.intake.wire`). Multipart bodies (file uploads) are left to
 the parser of the file they carry (:mod:`jukinet.provision.batch`, the catalogue).
 
+No answer is ever a framework default body: an unknown route (404), a method the route does not
+take (405), any other ``HTTPException`` and a request that does not fit a route's parameters (422)
+are coded JSON ``{"error": {"code", "message"}}`` with a Japanese message (:func:`http_refusal`),
+never ``{"detail": …}``. The operator UI renders its own refusals as HTML pages (``Refused``).
+
+A full disk or a read-only database (:mod:`jukinet.store.faults`) is neither the client's error nor a
+bug: wherever it surfaces (a route, the operation log, a session write) the answer is 503
+``STORAGE_UNAVAILABLE`` with ``Retry-After`` (:class:`StorageGuard`); nothing was written, and the
+next request succeeds once the storage takes writes again (ADR 0038).
+
 No request ever gets a bare ``text/plain`` 500. An encoding error about a lone surrogate can only come from request text (nothing
 the system itself writes holds one): it is the client's, 400 ``TEXT_NOT_ENCODABLE``. Anything else
 unexpected is a real server fault and stays one — a coded JSON 500 ``INTERNAL_ERROR`` — so a fault
@@ -25,10 +35,13 @@ from typing import Optional
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jukinet import text
+from jukinet.store import faults
 
 log = logging.getLogger("jukinet.http")
 
@@ -158,6 +171,40 @@ class TextGuard:
         await JSONResponse(status_code=400, headers=_NO_STORE, content={"error": err})(scope, receive, send)
 
 
+class StorageGuard:
+    """ASGI middleware: a storage fault that escaped a route is 503 ``STORAGE_UNAVAILABLE`` (JSON,
+    ``Retry-After``), not a 500 — unless the answer had already begun (then it is re-raised)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started or not faults.is_storage_fault(exc):
+                raise
+            log.error("storage unavailable (%s) on %s", type(exc).__name__, scope.get("method"))
+            await storage_refusal()(scope, receive, send)
+
+
+def storage_refusal() -> JSONResponse:
+    """503 ``STORAGE_UNAVAILABLE``: nothing was written; the same request may be sent again later."""
+    return JSONResponse(status_code=503, headers={**_NO_STORE, "Retry-After": str(faults.RETRY_AFTER_SECONDS)},
+                        content={"error": {"code": faults.CODE, "message": faults.MESSAGE}})
+
+
 def _once(message):
     async def receive():
         return message
@@ -176,9 +223,65 @@ def _replay(body: bytes, receive):
     return replayed
 
 
+#: status → (code, Japanese message) for the framework's own refusals
+HTTP_REFUSALS = {
+    400: ("BAD_REQUEST", "リクエストの形式が正しくありません。"),
+    401: ("AUTH_REQUIRED", "認証が必要です。"),
+    403: ("FORBIDDEN", "この操作は許可されていません。"),
+    404: ("NOT_FOUND", "指定された場所は存在しません。"),
+    405: ("METHOD_NOT_ALLOWED", "この場所ではその操作（メソッド）は受け付けていません。"),
+    406: ("NOT_ACCEPTABLE", "要求された形式では応答できません。"),
+    408: ("REQUEST_TIMEOUT", "リクエストが時間内に届きませんでした。"),
+    409: ("CONFLICT", "他の処理と競合しました。"),
+    411: ("LENGTH_REQUIRED", "リクエストの長さが指定されていません。"),
+    413: ("REQUEST_TOO_LARGE", "リクエストが大きすぎます。"),
+    414: ("URI_TOO_LONG", "URL が長すぎます。"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "この形式のリクエストは受け付けていません。"),
+    422: ("INPUT_INVALID", "入力の形式が正しくありません。"),
+    429: ("TOO_MANY_REQUESTS", "リクエストが多すぎます。時間をおいて再度お試しください。"),
+    503: ("SERVICE_UNAVAILABLE", "ただいま処理できません。時間をおいて再度お試しください。"),
+}
+
+
+def http_refusal(status: int, headers: Optional[dict] = None) -> JSONResponse:
+    """The coded JSON answer for a framework refusal of ``status`` (never the exception's detail).
+
+    >>> r = http_refusal(405, {"Allow": "GET"})
+    >>> r.status_code, json.loads(r.body)["error"]["code"], r.headers["allow"]
+    (405, 'METHOD_NOT_ALLOWED', 'GET')
+    >>> json.loads(http_refusal(418).body)["error"]["code"]
+    'HTTP_418'
+    """
+    if status >= 500:
+        code, msg = HTTP_REFUSALS.get(status, ("INTERNAL_ERROR", "サーバ内部でエラーが発生しました。時間をおいて再度お試しください。"))
+    else:
+        code, msg = HTTP_REFUSALS.get(status, (f"HTTP_{status}", "リクエストを処理できませんでした。"))
+    return JSONResponse(status_code=status, headers={**_NO_STORE, **(headers or {})},
+                        content={"error": {"code": code, "message": msg}})
+
+
+def validation_refusal(exc: RequestValidationError) -> JSONResponse:
+    """422 ``INPUT_INVALID`` naming the fields (never their values)."""
+    fields = [".".join(str(x) for x in e.get("loc", ()) if x != "body") for e in exc.errors()]
+    code, msg = HTTP_REFUSALS[422]
+    err = {"code": code, "message": msg}
+    if fields:
+        err["field"] = ",".join(fields)[:200]
+    return JSONResponse(status_code=422, headers=_NO_STORE, content={"error": err})
+
+
 def install(app: FastAPI) -> None:
-    """Add the text guard and the two handlers to ``app``."""
+    """Add the text guard, the storage guard and the handlers to ``app``."""
     app.add_middleware(TextGuard)
+    app.add_middleware(StorageGuard)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return http_refusal(exc.status_code, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return validation_refusal(exc)
 
     @app.exception_handler(UnicodeError)
     async def _unicode(request: Request, exc: UnicodeError):

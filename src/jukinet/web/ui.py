@@ -10,15 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from jukinet.bootstrap import Installation
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
-from jukinet.web import api_auth, api_roster, api_search, oplog, roster, search, signin
+from jukinet.web import api_auth, api_roster, api_search, oplog, roster, safety, search, signin
 from jukinet.web import auth as A
 from jukinet.web.pages import HERE, _redirect, message
 
@@ -32,7 +31,7 @@ def font(request: Request):
     """IPAmj明朝 (fonts-ipamj-mincho) from the system path, for 外字 (D4). Not personal data: cacheable."""
     path = Path(A.security(request).cfg.font_path)
     if not path.is_file():
-        return Response(status_code=404)
+        return safety.http_refusal(404)
     return FileResponse(path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
 
 
@@ -73,7 +72,7 @@ def install(app: FastAPI, inst: Installation) -> None:
     async def _invalid(request: Request, exc: RequestValidationError):
         """Terminal API: say which field is wrong, never echo the value (it may be personal data)."""
         if not A.is_api(request):
-            return await request_validation_exception_handler(request, exc)
+            return safety.validation_refusal(exc)
         fields = [".".join(str(x) for x in e.get("loc", ()) if x != "body") for e in exc.errors()]
         ctx = getattr(request.state, "ctx", None)
         actor = ctx.actor if ctx else A.Actor(None, A.terminal_id(request))
