@@ -107,6 +107,9 @@ REFUSED = {
     ("POST", "/roster/inventory/csv"): ("ui", "/roster/inventory/csv", {}, None),
     ("POST", "/roster/operators/{operator_id}/watch"): (
         "ui", "/roster/operators/OPERATOR-JUKI/watch", {"address_prefix": "三重県津市広明町"}, None),
+    ("GET", "/roster/training"): ("ui", "/roster/training", None, None),
+    ("POST", "/roster/training"): ("ui", "/roster/training", {"operator_id": "OPERATOR-JUKI", "course": "研修",
+                                                             "taken_on": "2026-04-10"}, None),
     ("POST", "/roster/terminals"): ("ui", "/roster/terminals", {"name": "保守端末"}, None),
     ("POST", "/roster/terminals/{terminal_id}/revoke"): ("ui", "/roster/terminals/T0002/revoke", {}, None),
     ("POST", "/roster/terminals/{terminal_id}/activation"): ("ui", "/roster/terminals/T0002/activation", {}, None),
@@ -126,6 +129,9 @@ REFUSED = {
                                           None),
     ("POST", "/audit/reports/signoff"): ("ui", "/audit/reports/signoff", {"month": LAST_MONTH, "decision": "ok"},
                                          None),
+    ("POST", "/audit/reports/actions"): ("ui", "/audit/reports/actions", {"month": LAST_MONTH, "flag_no": "1",
+                                                                          "operator_id": "OPERATOR-JUKI",
+                                                                          "action": "guidance"}, None),
     # 事務2 / 事務4
     ("GET", "/provision"): ("ui", "/provision", None, None),
     ("POST", "/provision"): ("ui", "/provision", {**PROVIDE, "grant": "SOMU|SOMU-KENZEI"}, None),
