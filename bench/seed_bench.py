@@ -1,14 +1,18 @@
-"""Seeding speed: ``jukinet.seed.populate`` against a bare sqlite3 ``executemany`` of the same rows.
+"""Seeding speed: ``jukinet.seed.populate`` against a bare ``executemany`` / ``COPY`` of the same rows.
 
-    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000]
+    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000] [--slow]
+    .venv/bin/python bench/seed_bench.py 100000 --db-url postgresql://postgres@127.0.0.1:5432/postgres
 
 1. ``populate`` seeds N residents (plus removed persons, history and the 附票) into a fresh data
-   directory: generation + SQLAlchemy Core executemany through the repositories, end to end.
+   directory (SQLite) or fresh database (``--db-url``: an administrator URL; the bench creates its
+   databases and roles and drops them): generation + the engine fast path (issue 16), end to end.
+   ``--slow`` also times the slow path (SQLAlchemy Core ``insert``, indexes in place) into another one.
 2. The same rows are generated again, into memory (timed separately: "generate"), converted to
-   what SQLite stores (ISO dates, timestamps as text, booleans as 0/1), and inserted with the
-   ``sqlite3`` module's ``executemany`` into tables created from the same SQLAlchemy metadata
-   (same columns and indexes), with the same pragmas as seeding (WAL, synchronous=OFF, 256 MiB
-   cache) and the same batches (one transaction per batch and register).
+   what the engine stores, and inserted — SQLite: the ``sqlite3`` module's ``executemany``, with the
+   same pragmas as seeding (WAL, synchronous=OFF, 256 MiB cache); PostgreSQL: psycopg's
+   ``COPY … FROM STDIN`` (``write_row``) — into tables created from the same SQLAlchemy metadata
+   (same columns and indexes), in the same batches (one transaction per batch and register).
+   The bare load neither seals the 個人番号 nor records progress.
 
 Prints the figures and one markdown table row (for bench/RESULTS.md). Peak RSS is the process's
 (``resource.getrusage``): after step 1, and after step 2, which holds all rows in memory — so keep
@@ -18,6 +22,7 @@ N moderate (100,000 needs about 1 GiB for step 2).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sqlite3
 import sys
@@ -26,7 +31,9 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from jukinet.config import Config
 from jukinet.seed import generate, populate
@@ -53,25 +60,51 @@ def _sqlite_value(v):
     return v
 
 
-def _tuples(rows, columns):
+def _tuples(rows, columns, convert=True):
+    if not convert:
+        return [tuple(r.get(c) for c in columns) for r in rows]
     return [tuple(_sqlite_value(r.get(c)) for c in columns) for r in rows]
 
 
-def seed_with_populate(n: int, seed: int, batch_size: int, workdir: Path) -> tuple[float, object]:
-    data = workdir / "populate"
-    db = provision.database_config(data, None)
+class PgDatabases:
+    """Throwaway PostgreSQL databases (and the register roles ``init`` makes in them), dropped at the end."""
+
+    def __init__(self, admin_url: str):
+        self.admin = make_url(admin_url).set(drivername="postgresql+psycopg")
+        self.engine = create_engine(self.admin, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+
+    def create(self, label: str) -> str:
+        name = f"jukinet_seedbench_{os.getpid()}_{label}"
+        with self.engine.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return self.admin.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        with self.engine.connect() as c:
+            for name in self.names:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                for register in ("juki", "fuhyo", "admin"):
+                    c.execute(text(f'DROP ROLE IF EXISTS "{name}_{register}"'))
+        self.engine.dispose()
+
+
+def seed_with_populate(n: int, seed: int, batch_size: int, workdir: Path, db_url=None, fast=True):
+    data = workdir / ("populate" if fast else "populate-slow")
+    db = provision.database_config(data, db_url)
     provision.migrate_all(db)
     registers = Registers(Config(data_dir=data, database=db))
     try:
         t = time.perf_counter()
-        report = populate(registers, n, seed, batch_size=batch_size)
+        report = populate(registers, n, seed, batch_size=batch_size, fast=fast)
         return time.perf_counter() - t, report
     finally:
         registers.dispose()
 
 
-def pregenerate(n: int, seed: int, batch_size: int):
-    """All batches as ready-to-insert tuples per table."""
+def pregenerate(n: int, seed: int, batch_size: int, raw_values: bool = True):
+    """All batches as ready-to-insert tuples per table (SQLite's stored values, or Python's for COPY)."""
     jc = [c.name for c in juki_current.columns]
     jh = [c.name for c in juki_history.columns if c.name != "history_id"]
     fc = [c.name for c in fuhyo_current.columns]
@@ -80,8 +113,8 @@ def pregenerate(n: int, seed: int, batch_size: int):
     max_seq = {"juki": 0, "fuhyo": 0}
     for b in generate(n, seed, batch_size=batch_size):
         batches.append((
-            _tuples([juki_to_row(r) for r in b.juki], jc), _tuples(b.juki_history, jh),
-            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc), _tuples(b.fuhyo_history, fh),
+            _tuples([juki_to_row(r) for r in b.juki], jc, raw_values), _tuples(b.juki_history, jh, raw_values),
+            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc, raw_values), _tuples(b.fuhyo_history, fh, raw_values),
         ))
         for key, recs in (("juki", b.juki), ("fuhyo", b.fuhyo)):
             if recs:
@@ -131,34 +164,90 @@ def insert_raw(batches, columns, max_seq, workdir: Path) -> float:
     return elapsed
 
 
+def insert_raw_pg(batches, columns, max_seq, url: str) -> float:
+    """The same rows with psycopg's COPY into tables made from the same metadata (indexes included)."""
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    with engine.begin() as c:
+        c.execute(text("CREATE SCHEMA juki; CREATE SCHEMA fuhyo"))
+    for schema, metadata, tables in (("juki", juki_metadata, [juki_current, juki_history, juki_counters]),
+                                     ("fuhyo", fuhyo_metadata, [fuhyo_current, fuhyo_history, fuhyo_counters])):
+        with engine.begin() as c:
+            c.execute(text(f"SET LOCAL search_path = {schema}"))
+            metadata.create_all(c, tables=tables)
+    engine.dispose()
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    jconn = psycopg.connect(conninfo, options="-c search_path=juki")
+    fconn = psycopg.connect(conninfo, options="-c search_path=fuhyo")
+    jc, jh, fc, fh = columns
+    sql = [f'COPY {t} ({", ".join(chr(34) + c + chr(34) for c in cols)}) FROM STDIN'
+           for t, cols in (("juki_current", jc), ("juki_history", jh), ("fuhyo_current", fc), ("fuhyo_history", fh))]
+    t = time.perf_counter()
+    for jrows, jhist, frows, fhist in batches:
+        for conn, pairs in ((jconn, ((sql[0], jrows), (sql[1], jhist))), (fconn, ((sql[2], frows), (sql[3], fhist)))):
+            if any(rows for _, rows in pairs):
+                with conn.cursor() as cur:
+                    for q, rows in pairs:
+                        if rows:
+                            with cur.copy(q) as cp:
+                                for r in rows:
+                                    cp.write_row(r)
+                conn.commit()
+    for conn, key in ((jconn, "juki"), (fconn, "fuhyo")):
+        conn.execute("INSERT INTO counters (name, value) VALUES ('update_seq', %s)", (max_seq[key],))
+        conn.commit()
+    elapsed = time.perf_counter() - t
+    jconn.close()
+    fconn.close()
+    return elapsed
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("residents", type=int, nargs="?", default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=5000)
+    ap.add_argument("--db-url", default=None, help="PostgreSQL administrator URL (default: SQLite files)")
+    ap.add_argument("--slow", action="store_true", help="also time the slow path (populate(fast=False))")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp:
-        work = Path(tmp)
-        populate_s, report = seed_with_populate(args.residents, args.seed, args.batch_size, work)
-        rss_populate = peak_rss_mib()
-        rows = report.juki_rows + report.fuhyo_rows
-        print(f"populate: {populate_s:.2f} s for {args.residents:,} residents, {rows:,} rows "
-              f"(D1 {report.juki_rows:,}, D2 {report.fuhyo_rows:,}); peak RSS {rss_populate:.0f} MiB", file=sys.stderr)
-        t = time.perf_counter()
-        batches, columns, max_seq = pregenerate(args.residents, args.seed, args.batch_size)
-        generate_s = time.perf_counter() - t
-        raw_rows = sum(len(x) for b in batches for x in b)
-        assert raw_rows == rows, (raw_rows, rows)
-        raw_s = insert_raw(batches, columns, max_seq, work)
-        rss_all = peak_rss_mib()
-        print(f"generate (in memory): {generate_s:.2f} s; bare sqlite3 executemany: {raw_s:.2f} s; "
-              f"peak RSS {rss_all:.0f} MiB", file=sys.stderr)
-        ratio = populate_s / raw_s if raw_s else float("inf")
-        print("| residents | rows | populate s | generate s | bare sqlite3 insert s | populate / bare | "
-              "peak RSS populate MiB | peak RSS with in-memory rows MiB |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        print(f"| {args.residents:,} | {rows:,} | {populate_s:.1f} | {generate_s:.1f} | {raw_s:.1f} | {ratio:.2f} | "
-              f"{rss_populate:.0f} | {rss_all:.0f} |")
+    pg = PgDatabases(args.db_url) if args.db_url else None
+    engine_name = "PostgreSQL" if pg else "SQLite"
+    list(generate(10, args.seed))   # warm-up: the 町域 tables load once, outside the timings
+    try:
+        with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp:
+            work = Path(tmp)
+            populate_s, report = seed_with_populate(args.residents, args.seed, args.batch_size, work,
+                                                    pg.create("fast") if pg else None)
+            rss_populate = peak_rss_mib()
+            rows = report.juki_rows + report.fuhyo_rows
+            print(f"{engine_name} populate (fast path): {populate_s:.2f} s for {args.residents:,} residents, {rows:,} "
+                  f"rows (D1 {report.juki_rows:,}, D2 {report.fuhyo_rows:,}); peak RSS {rss_populate:.0f} MiB",
+                  file=sys.stderr)
+            slow_s = None
+            if args.slow:
+                slow_s, _ = seed_with_populate(args.residents, args.seed, args.batch_size, work,
+                                               pg.create("slow") if pg else None, fast=False)
+                print(f"{engine_name} populate (slow path): {slow_s:.2f} s", file=sys.stderr)
+            t = time.perf_counter()
+            batches, columns, max_seq = pregenerate(args.residents, args.seed, args.batch_size, raw_values=not pg)
+            generate_s = time.perf_counter() - t
+            raw_rows = sum(len(x) for b in batches for x in b)
+            assert raw_rows == rows, (raw_rows, rows)
+            raw_s = insert_raw_pg(batches, columns, max_seq, pg.create("bare")) if pg else \
+                insert_raw(batches, columns, max_seq, work)
+            rss_all = peak_rss_mib()
+            bare = "COPY" if pg else "sqlite3 executemany"
+            print(f"generate (in memory): {generate_s:.2f} s; bare {bare}: {raw_s:.2f} s; "
+                  f"peak RSS {rss_all:.0f} MiB", file=sys.stderr)
+            ratio = populate_s / raw_s if raw_s else float("inf")
+            print(f"| engine | residents | rows | populate s | slow path s | generate s | bare {bare} s | "
+                  "populate / bare | populate / (generate + bare) | peak RSS populate MiB |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            slow = f"{slow_s:.1f}" if slow_s is not None else "—"
+            print(f"| {engine_name} | {args.residents:,} | {rows:,} | {populate_s:.1f} | {slow} | {generate_s:.1f} | "
+                  f"{raw_s:.1f} | {ratio:.2f} | {populate_s / (generate_s + raw_s):.2f} | {rss_populate:.0f} |")
+    finally:
+        if pg:
+            pg.drop()
     return 0
 
 
