@@ -1,10 +1,11 @@
 """Seeding speed: ``jukinet.seed.populate`` against the bare engine loading the same rows.
 
-    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000] [--db-url URL]
+    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000] [--slow] [--db-url URL]
 
 1. ``populate`` seeds N residents (plus removed persons, history and the 附票) into a fresh
    installation (SQLite files, or with ``--db-url`` a throwaway PostgreSQL database with its register
-   roles; bench/engines.py): generation + SQLAlchemy Core executemany through the repositories.
+   roles; bench/engines.py): generation + the engine's fast path (COPY on PostgreSQL, executemany on
+   SQLite, secondary indexes built after the load; issue 16). ``--slow`` also times the slow path.
 2. The same rows are generated again, into memory (timed separately: "generate"), and loaded by the
    bare driver into tables created from the same SQLAlchemy metadata (same columns and indexes), in
    the same batches (one transaction per batch and register):
@@ -63,11 +64,14 @@ def _tuples(rows, columns, postgres=False):
     return [tuple(_sqlite_value(r.get(c)) for c in columns) for r in rows]
 
 
-def seed_with_populate(server: Server, n: int, seed: int, batch_size: int, workdir: Path) -> tuple[float, object]:
-    data = server.installation(workdir / "populate")
+def seed_with_populate(server: Server, n: int, seed: int, batch_size: int, workdir: Path,
+                       fast: bool = True) -> tuple[float, object]:
+    """``populate`` end to end: the engine's fast path (COPY / executemany, indexes after the load;
+    issue 16), or with ``fast=False`` the slow path (SQLAlchemy Core inserts, indexes in place)."""
+    data = server.installation(workdir / ("populate" if fast else "populate-slow"))
     with bootstrap(data) as inst:
         t = time.perf_counter()
-        report = populate(inst.registers, n, seed, batch_size=batch_size)
+        report = populate(inst.registers, n, seed, batch_size=batch_size, fast=fast)
         return time.perf_counter() - t, report
 
 
@@ -170,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("residents", type=int, nargs="?", default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=5000)
+    ap.add_argument("--slow", action="store_true", help="also time the slow path (populate(fast=False))")
     add_argument(ap)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp, Server(args.db_url) as server:
@@ -197,6 +202,10 @@ def main(argv=None) -> int:
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         print(f"| {args.residents:,} | {rows:,} | {populate_s:.1f} | {generate_s:.1f} | {raw_s:.1f} | {ratio:.2f} | "
               f"{rss_populate:.0f} | {rss_all:.0f} |")
+        if args.slow:
+            slow_s, _ = seed_with_populate(server, args.residents, args.seed, args.batch_size, work, fast=False)
+            print(f"\nslow path (SQLAlchemy Core inserts, indexes in place): {slow_s:.1f} s — "
+                  f"fast path {populate_s / slow_s:.2f}× of it; slow / bare {slow_s / raw_s:.2f}")
     return 0
 
 

@@ -25,7 +25,8 @@ from jukinet.seed.names import GAIJI_SURNAMES
 from jukinet.store import provision
 from jukinet.store.registers import Registers
 from jukinet.store.repository import row_to_fuhyo, row_to_juki
-from jukinet.store.tables import fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current, juki_history
+from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_seed_progress, juki_counters,
+                                  juki_current, juki_history, juki_seed_progress)
 
 N = 2000
 JST = timezone(timedelta(hours=9))
@@ -355,8 +356,8 @@ def test_seed_refuses_non_empty(seeded):
     before = (len(seeded.juki), len(seeded.fuhyo))
     with pytest.raises(JukinetError) as e:
         populate(seeded.registers, 10, seed=1)
-    assert e.value.code == "SEED_NOT_EMPTY"
-    assert "登録済みのデータがあるため投入できません。" in e.value.message
+    assert e.value.code == "SEED_ALREADY_DONE"        # a completed seed (issue 16)
+    assert "住民データは投入済みです" in e.value.message
     assert before == (len(_rows(seeded.registers.juki_engine, juki_current)),
                       len(_rows(seeded.registers.fuhyo_engine, fuhyo_current)))
 
@@ -368,6 +369,9 @@ def test_seed_refuses_when_only_fuhyo_has_data(tmp_path):
         with registers.juki_uow() as uow:
             uow.conn.execute(juki_history.delete())
             uow.conn.execute(juki_current.delete())
+            uow.conn.execute(juki_seed_progress.delete())
+        with registers.fuhyo_uow() as uow:              # data, but not from a seed
+            uow.conn.execute(fuhyo_seed_progress.delete())
         with pytest.raises(JukinetError, match="SEED_NOT_EMPTY"):
             populate(registers, 20, seed=1)
     finally:
@@ -403,7 +407,7 @@ def _seed_peak(path: Path, residents: int) -> int:
     registers = _installation(path)
     try:
         tracemalloc.start()
-        populate(registers, residents, seed=3, batch_size=500)
+        populate(registers, residents, seed=3, batch_size=250)   # small: enough batches for a steady state
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -61,8 +61,13 @@ def seed(data_dir: Path = DataDir,
          residents: int = typer.Option(20_000, "--residents", min=1, help="住民数 (現存者)"),
          seed_: int = typer.Option(0, "--seed", help="乱数シード (同じシードで同じデータ)"),
          prefecture: Optional[str] = typer.Option(None, "--prefecture",
-                                                  help="都道府県 (省略時は init で指定した都道府県; 異なれば拒否)")):
-    """合成の住民データ (この都道府県の実在の市区町村・町域) を両ファイルに投入する (synthetic population)."""
+                                                  help="都道府県 (省略時は init で指定した都道府県; 異なれば拒否)"),
+         batch_size: int = typer.Option(5000, "--batch-size", min=1,
+                                        help="1トランザクションの人数 (中断後の再実行では最初の値を使う)"),
+         slow: bool = typer.Option(False, "--slow", help="高速投入 (COPY 等) を使わない (比較・検証用)")):
+    """合成の住民データ (この都道府県の実在の市区町村・町域) を両ファイルに投入する (synthetic population).
+
+    中断 (kill を含む) した投入は、同じ --residents と --seed で再実行すると続きから投入する。"""
     inst = open_installation(data_dir)
     started = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -73,7 +78,8 @@ def seed(data_dir: Path = DataDir,
             bar.update(task, completed=done, total=total)
 
         try:
-            report = populate(inst.registers, residents, seed_, progress=progress, prefecture=prefecture)
+            report = populate(inst.registers, residents, seed_, progress=progress, prefecture=prefecture,
+                              batch_size=batch_size, fast=not slow)
         except JukinetError as e:
             fail(e)
         finally:

@@ -1,34 +1,54 @@
 """Load a synthetic population into both registers (``jukinet seed``).
 
-:func:`populate` streams :mod:`jukinet.seed.generator` batches into the two databases through the
-repositories' ``bulk_load`` (SQLAlchemy Core ``executemany``), one transaction per batch and
-register, and finally moves each register's 更新順番号 counter past the last number used. Memory
-stays flat: one batch (``batch_size`` persons, default 5,000) at a time.
+:func:`populate` streams :mod:`jukinet.seed.generator` batches into the two databases, one
+transaction per batch and register, and finally moves each register's 更新順番号 counter past the
+last number used. Memory stays flat: one batch (``batch_size`` persons, default 5,000) at a time,
+and at most two more generated ahead (one queued, one being generated).
 
-SQLite: for the duration of the load the seeding connections run with ``PRAGMA synchronous=OFF``
-and a 256 MiB page cache (``cache_size``); both are put back (synchronous from the config, the
-default cache) when the load ends, and the WAL is checkpointed and truncated. A crash or power
-loss *during* seeding may therefore leave a broken database — seed again into a fresh data
-directory. Nothing else is changed: the schema, indexes and constraints are the migrations'.
+Fast path (default; issue 16): the rows go through the engine's own bulk path
+(:mod:`jukinet.store.bulk`: ``COPY`` on PostgreSQL, the driver's ``executemany`` on SQLite), the
+batches are generated in a background thread while the previous one is written, and the secondary
+indexes of the four big tables are dropped for the load and built once at the end. ``fast=False``
+(``jukinet seed --slow``) is the SQLAlchemy ``insert`` path with the indexes in place; both give the
+same rows (test_q1_seed_fast_path_*). 履歴 ``history_id`` are assigned by the seed, in generation order,
+so that they do not depend on the engine's sequence (which a rolled-back transaction advances).
 
-A register that already holds records is refused (``SEED_NOT_EMPTY``): seeding is for a new
-installation only, and never mixes with real data.
+Resumable (issue 16): each register has a ``seed_progress`` row (prefecture, residents, seed, batch
+size, batches written), updated in the transaction of every batch. A seed killed half way and run
+again regenerates the same batches (one random stream), skips what each register has committed and
+writes the rest: the same rows as a run that was never interrupted. ``complete`` is set only by the
+last step (after the counters, the indexes and, on SQLite, a checkpoint with the configured
+``synchronous``); a register without it is a seed in progress. Refusals: ``SEED_ALREADY_DONE`` (a
+completed seed), ``SEED_OTHER_PREFECTURE`` (another prefecture's seed or data), ``SEED_RESUME_MISMATCH``
+(a seed in progress with other residents/seed), ``SEED_NOT_EMPTY`` (records not from a seed).
+
+Durability during the load — only because it is restartable: SQLite runs the load with
+``synchronous=OFF`` (WAL kept: a ``kill -9`` cannot corrupt it, an OS crash or power loss may; seed
+again into a fresh data directory then) and a 256 MiB page cache, both put back before the
+``complete`` marker is written; PostgreSQL commits the batches with ``synchronous_commit=off`` (a
+server crash may lose the last batches, data and progress row together, never corrupt them).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from jukinet import geo
 from jukinet.errors import JukinetError
-from jukinet.seed.generator import DEFAULT_TODAY, Generator, Params
+from jukinet.seed.generator import DEFAULT_TODAY, Batch, Generator, Params
+from jukinet.store.bulk import create_secondary_indexes, drop_secondary_indexes, relax_commit, reset_identity
 from jukinet.store.engine import writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
+from jukinet.store.tables import (fuhyo_current, fuhyo_history, fuhyo_seed_progress, juki_current, juki_history,
+                                  juki_seed_progress)
 
 __all__ = ["populate", "SeedReport", "Progress"]
 
@@ -83,16 +103,140 @@ def _pragmas(conn: Connection, synchronous: str, cache_kib: Optional[int]) -> No
     raw.execute(f"PRAGMA cache_size={-cache_kib if cache_kib else -2000}")
 
 
+
+class _Register:
+    """One register during a seed: its connection, tables and how many batches it has committed."""
+
+    def __init__(self, conn: Connection, repo, current, history, progress, area_column):
+        self.conn, self.repo, self.current, self.history, self.progress = conn, repo, current, history, progress
+        self.area_column = area_column
+        self.done = 0
+        self.indexes_dropped = False
+
+    def progress_row(self):
+        return self.conn.execute(select(self.progress).where(self.progress.c.name == _SEED)).first()
+
+    def data_prefecture(self) -> Optional[str]:
+        """The 2-digit prefecture of any record on file (None when the register is empty)."""
+        row = self.conn.execute(select(self.area_column).limit(1)).first()
+        return None if row is None else (row[0] or "")[:2]
+
+    def write(self, index: int, records: list, history: list, fast: bool) -> None:
+        with self.conn.begin():
+            if fast:
+                relax_commit(self.conn)
+                if not self.indexes_dropped:   # built once at the end (create_secondary_indexes)
+                    drop_secondary_indexes(self.conn, (self.current, self.history))
+                    self.indexes_dropped = True
+            self.repo(self.conn).bulk_load(records, history, fast=fast)
+            self.conn.execute(update(self.progress).where(self.progress.c.name == _SEED)
+                              .values(batches_done=index + 1))
+        self.done = index + 1
+
+
+_SEED = "seed"
+_END = object()
+
+
+def _ahead(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """The batches, generated in a background thread up to ``depth`` ahead of the one being written."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for b in batches:
+                if not put(b):
+                    return
+            put(_END)
+        except BaseException as e:  # handed to the consumer, raised there
+            put(e)
+
+    t = threading.Thread(target=run, name="jukinet-seed-generator", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+def _prefecture_name(two_digits: str) -> str:
+    try:
+        return geo.prefecture(two_digits).name
+    except JukinetError:
+        return "不明"
+
+
+def _start(regs: list[_Register], pref, residents: int, seed: int, batch_size: int) -> int:
+    """Refuse what must not be seeded; record or resume the seed's progress. The batch size to use."""
+    rows = []
+    for r in regs:
+        with r.conn.begin():
+            rows.append((r.progress_row(), r.data_prefecture()))
+    found = [p for p, _ in rows if p is not None]
+    for p in found:
+        if p.prefecture_code != pref.code:
+            raise JukinetError("SEED_OTHER_PREFECTURE",
+                               f"このデータベースには別の都道府県（{_prefecture_name(p.prefecture_code[:2])}）の住民データが"
+                               f"投入されています。{pref.name}のデータは新しいデータベースに投入してください。")
+    if found and all(p is not None and p.complete for p, _ in rows):
+        p = found[0]
+        raise JukinetError("SEED_ALREADY_DONE",
+                           f"住民データは投入済みです（{pref.name}・住民数 {p.residents:,} 人・シード {p.seed}）。"
+                           "もう一度投入するには新しいデータディレクトリで init してください。")
+    for p in found:
+        if (p.residents, p.seed) != (residents, seed):
+            raise JukinetError("SEED_RESUME_MISMATCH",
+                               f"中断した投入（住民数 {p.residents:,} 人・シード {p.seed}）と条件が異なります。"
+                               "同じ住民数とシードで再実行すると続きから投入します。")
+    for p, area in rows:
+        if p is None and area is not None:
+            if area != pref.code[:2]:
+                raise JukinetError("SEED_OTHER_PREFECTURE",
+                                   f"このデータベースには別の都道府県（{_prefecture_name(area)}）のデータがあります。"
+                                   f"{pref.name}のデータは新しいデータベースに投入してください。")
+            raise JukinetError("SEED_NOT_EMPTY",
+                               "登録済みのデータがあるため投入できません。"
+                               "新しいデータディレクトリで init してから seed を実行してください。")
+    batch_size = found[0].batch_size if found else batch_size
+    for r, (p, _) in zip(regs, rows):
+        if p is None:
+            with r.conn.begin():
+                r.conn.execute(insert(r.progress).values(name=_SEED, prefecture_code=pref.code, residents=residents,
+                                                         seed=seed, batch_size=batch_size, batches_done=0,
+                                                         complete=False))
+        else:
+            r.done = p.batches_done
+    return batch_size
+
+
 def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Progress] = None,
              today: date = DEFAULT_TODAY, params: Params = Params(), batch_size: int = 5000,
-             prefecture: Optional[geo.places.PrefectureRef] = None) -> SeedReport:
+             prefecture: Optional[geo.places.PrefectureRef] = None, fast: bool = True) -> SeedReport:
     """Generate ``residents`` current persons (plus removed persons, history and the 附票) and store them.
 
-    ``registers`` is a :class:`jukinet.store.registers.Registers`; both registers must be empty.
-    The same ``seed`` (and ``residents``, ``today``, ``params``) gives the same rows. ``progress``,
-    if given, is called after every batch as ``progress(done, total)`` in persons (D1 persons, then
-    the 附票-only persons); e.g. with rich: ``lambda done, total: bar.update(task, completed=done,
-    total=total)``.
+    ``registers`` is a :class:`jukinet.store.registers.Registers`; both registers must be empty, or
+    hold a seed of the same ``residents`` and ``seed`` that was interrupted: it is resumed (with the
+    batch size it started with). The same ``seed`` (and ``residents``, ``today``, ``params``) gives
+    the same rows, with ``fast`` or not, interrupted or not. ``progress``, if given, is called after
+    every batch as ``progress(done, total)`` in persons (D1 persons, then the 附票-only persons);
+    e.g. with rich: ``lambda done, total: bar.update(task, completed=done, total=total)``.
 
     The population is the installation's prefecture's (``config.prefecture_code``; real 市区町村 codes
     and 町域, ADR 0035). ``prefecture``, if given, must be that prefecture (``PREFECTURE_MISMATCH``
@@ -110,26 +254,28 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
     totals = dict(residents=0, removed=0, history=0, fuhyo=0, fuhyo_removed=0, fuhyo_abroad=0,
                   fuhyo_other_prefecture=0, fuhyo_history=0)
     with writer(registers.juki_engine).connect() as jc, writer(registers.fuhyo_engine).connect() as fc:
+        juki = _Register(jc, JukiRepository, juki_current, juki_history, juki_seed_progress,
+                         juki_current.c.municipality_code)
+        fuhyo = _Register(fc, FuhyoRepository, fuhyo_current, fuhyo_history, fuhyo_seed_progress,
+                          fuhyo_current.c.fuhyo_municipality_code)
         conns = [c for c in (jc, fc) if _is_sqlite(c)]
         for c in conns:
             _pragmas(c, "OFF", _SEED_CACHE_KIB)
+        restored = False
         try:
-            with jc.begin():
-                juki_count = JukiRepository(jc).count()
-            with fc.begin():
-                fuhyo_count = FuhyoRepository(fc).count()
-            if juki_count or fuhyo_count:
-                raise JukinetError("SEED_NOT_EMPTY",
-                                   "登録済みのデータがあるため投入できません。"
-                                   "新しいデータディレクトリで init してから seed を実行してください。")
-            done = 0
-            for batch in gen.batches(batch_size):
-                if batch.juki or batch.juki_history:
-                    with jc.begin():
-                        JukiRepository(jc).bulk_load(batch.juki, batch.juki_history)
-                if batch.fuhyo or batch.fuhyo_history:
-                    with fc.begin():
-                        FuhyoRepository(fc).bulk_load(batch.fuhyo, batch.fuhyo_history)
+            batch_size = _start([juki, fuhyo], pref, residents, seed, batch_size)
+            batches = gen.batches(batch_size)
+            done = juki_hid = fuhyo_hid = 0
+            for i, batch in enumerate(_ahead(batches) if fast else batches):
+                # history ids in generation order, whatever the engine's sequence did (rolled-back batches)
+                for juki_hid, h in enumerate(batch.juki_history, juki_hid + 1):
+                    h["history_id"] = juki_hid
+                for fuhyo_hid, h in enumerate(batch.fuhyo_history, fuhyo_hid + 1):
+                    h["history_id"] = fuhyo_hid
+                if i >= juki.done and (batch.juki or batch.juki_history):
+                    juki.write(i, batch.juki, batch.juki_history, fast)
+                if i >= fuhyo.done and (batch.fuhyo or batch.fuhyo_history):
+                    fuhyo.write(i, batch.fuhyo, batch.fuhyo_history, fast)
                 totals["residents"] += batch.residents
                 totals["removed"] += batch.removed
                 totals["history"] += len(batch.juki_history)
@@ -141,18 +287,20 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
                 done += batch.persons
                 if progress is not None:
                     progress(done, gen.total_persons)
-            if gen.juki_seq:
-                with jc.begin():
-                    JukiRepository(jc).set_seq_at_least(gen.juki_seq)
-            if gen.fuhyo_seq:
-                with fc.begin():
-                    FuhyoRepository(fc).set_seq_at_least(gen.fuhyo_seq)
+            for reg, seq in ((juki, gen.juki_seq), (fuhyo, gen.fuhyo_seq)):
+                with reg.conn.begin():
+                    if seq:
+                        reg.repo(reg.conn).set_seq_at_least(seq)
+                    reset_identity(reg.conn, reg.history, "history_id")
+                    create_secondary_indexes(reg.conn, (reg.current, reg.history))
+            _restore(conns, sync)
+            restored = True
+            for reg in (juki, fuhyo):   # last: a register without it is a seed in progress
+                with reg.conn.begin():
+                    reg.conn.execute(update(reg.progress).where(reg.progress.c.name == _SEED).values(complete=True))
         finally:
-            for c in conns:
-                if c.in_transaction():
-                    c.rollback()
-                _pragmas(c, sync, None)
-                c.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            if not restored:
+                _restore(conns, sync)
     if progress is not None and gen.total_persons == 0:
         progress(0, 0)
     return SeedReport(
@@ -162,3 +310,12 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
         fuhyo_history=totals["fuhyo_history"], seed=seed, seconds=time.perf_counter() - started,
         prefecture_code=pref.code,
     )
+
+
+def _restore(conns: list[Connection], sync: str) -> None:
+    """SQLite: the configured ``synchronous`` and cache again, and the WAL checkpointed into the file."""
+    for c in conns:
+        if c.in_transaction():
+            c.rollback()
+        _pragmas(c, sync, None)
+        c.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
 from jukinet.store.atrest import cipher_of
+from jukinet.store.bulk import write_rows
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, juki_counters, juki_current,
                                   juki_history)
 
@@ -146,12 +147,20 @@ class _Repository:
         self.conn.execute(insert(self.current).values(**self._to_row(new)))
         return new
 
-    def bulk_load(self, records: Iterable, history: Iterable = ()) -> int:
-        """Insert many versions at once (seeding, migration from another system)."""
+    def bulk_load(self, records: Iterable, history: Iterable = (), *, fast: bool = False) -> int:
+        """Insert many versions at once (seeding, migration from another system).
+
+        ``fast``: through the engine's own bulk path (:func:`jukinet.store.bulk.write_rows`: COPY on
+        PostgreSQL, the driver's executemany on SQLite) instead of SQLAlchemy's ``insert``; the same rows.
+        """
         rows = [self._to_row(r) for r in records]
+        hrows = [self._history_row(dict(h)) for h in history]
+        if fast:
+            write_rows(self.conn, self.current, rows)
+            write_rows(self.conn, self.history, hrows)
+            return len(rows)
         if rows:
             self.conn.execute(insert(self.current), rows)
-        hrows = [self._history_row(dict(h)) for h in history]
         if hrows:
             self.conn.execute(insert(self.history), hrows)
         return len(rows)

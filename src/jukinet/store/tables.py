@@ -95,6 +95,20 @@ def _history_columns() -> list[Column]:
     ]
 
 
+def _seed_progress_table(metadata: MetaData) -> Table:
+    """How far ``jukinet seed`` got in this register (one row, ``name = 'seed'``), committed with each
+    batch: a seed killed half way resumes after the last committed batch; ``complete`` is set only
+    by the last step of a seed (issue 16)."""
+    return Table("seed_progress", metadata,
+                 Column("name", String(20), primary_key=True),
+                 Column("prefecture_code", String(6), nullable=False),
+                 Column("residents", BigInteger, nullable=False),
+                 Column("seed", BigInteger, nullable=False),
+                 Column("batch_size", Integer, nullable=False),
+                 Column("batches_done", BigInteger, nullable=False),
+                 Column("complete", Boolean, nullable=False))
+
+
 def _counter_table(metadata: MetaData) -> Table:
     return Table("counters", metadata,
                  Column("name", String(40), primary_key=True),
@@ -119,6 +133,7 @@ juki_history = Table(
     Index("ix_juki_history_superseded_by_seq", "superseded_by_seq"),   # 旧住民票コード chain (juki_0009)
 )
 juki_counters = _counter_table(juki_metadata)
+juki_seed_progress = _seed_progress_table(juki_metadata)
 
 fuhyo_current = Table(
     "fuhyo_current", fuhyo_metadata, *_fuhyo_version_columns(True),
@@ -135,5 +150,6 @@ fuhyo_history = Table(
     Index("ix_fuhyo_history_superseded_at", "superseded_at"),
 )
 fuhyo_counters = _counter_table(fuhyo_metadata)
+fuhyo_seed_progress = _seed_progress_table(fuhyo_metadata)
 
 METADATA = {"juki": juki_metadata, "fuhyo": fuhyo_metadata, "admin": admin_metadata}
