@@ -68,6 +68,12 @@ def seed(data_dir: Path = DataDir,
     """合成の住民データ (この都道府県の実在の市区町村・町域) を両ファイルに投入する (synthetic population).
 
     中断 (kill を含む) した投入は、同じ --residents と --seed で再実行すると続きから投入する。"""
+    run_seed(data_dir, residents, seed_, prefecture=prefecture, batch_size=batch_size, fast=not slow)
+
+
+def run_seed(data_dir: Path, residents: int, seed_: int = 0, *, prefecture: Optional[str] = None,
+             batch_size: int = 5000, fast: bool = True) -> None:
+    """The seed with a progress bar (``jukinet seed``; ``jukinet demo`` calls it with its defaults)."""
     inst = open_installation(data_dir)
     started = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -79,7 +85,7 @@ def seed(data_dir: Path = DataDir,
 
         try:
             report = populate(inst.registers, residents, seed_, progress=progress, prefecture=prefecture,
-                              batch_size=batch_size, fast=not slow)
+                              batch_size=batch_size, fast=fast)
         except JukinetError as e:
             fail(e)
         finally:

@@ -15,7 +15,7 @@ import typer
 from jukinet.backup.demo import demo_backup
 from jukinet.bootstrap import Installation
 from jukinet.cli.common import DataDir, console, fail, installation, load_config
-from jukinet.cli.install import init, seed
+from jukinet.cli.install import init, run_seed
 from jukinet.config import CONFIG_NAME, DEFAULT_PORT_BASE
 from jukinet.errors import JukinetError
 from jukinet.observability.logs import configure as configure_logs
@@ -75,7 +75,7 @@ def demo(data_dir: Path = DataDir,
         with inst.registers.juki_uow(write=False) as uow:
             empty = uow.repo.count() == 0
     if empty:
-        seed(data_dir=data_dir, residents=residents, seed_=0, prefecture=None)
+        run_seed(data_dir, residents)
     ensure_pki(config)
 
     try:

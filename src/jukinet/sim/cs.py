@@ -56,14 +56,14 @@ from typing import Iterator, Optional
 import httpx
 from sqlalchemy import select
 
-from jukinet import pki, text
-from jukinet.errors import JukinetError
+from jukinet import geo, pki, text
 from jukinet.config import Config
-from jukinet import geo
+from jukinet.errors import JukinetError
 from jukinet.geo import random_address
 from jukinet.intake.service import today_jst
 from jukinet.intake.wire import SCHEMA
 from jukinet.sim import synthetic as syn
+from jukinet.store import faults
 from jukinet.store.registers import Registers
 from jukinet.store.tables import fuhyo_current, juki_current
 
@@ -77,6 +77,14 @@ FUHYO_RATES = {"住所変更": 45.0, "消除": 14.0, "記載": 8.0, "職権修�
 #: failover, no valid CRL); nothing was acknowledged, and a resend is answered ``duplicate`` if the
 #: first attempt was applied after all (ADR 0037). A 500 is a fault and is not resent.
 RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def _error_code(r: httpx.Response) -> Optional[str]:
+    """The ``error.code`` of a coded JSON answer (None for anything else)."""
+    try:
+        return (r.json().get("error") or {}).get("code")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _retry_after(r: httpx.Response) -> float:
@@ -143,10 +151,13 @@ class CsClient:
             delay = min(delay * 2, self.retry_max)
 
     def _post_honouring_retry_after(self, path: str, body: bytes) -> httpx.Response:
-        """Without ``retry_for``: only a 503 that says ``Retry-After`` is sent again (``retries_503``)."""
+        """Without ``retry_for``: only a 503 ``STORAGE_UNAVAILABLE`` that says ``Retry-After`` (a full or
+        read-only store: nothing was written) is sent again, ``retries_503`` times; any other answer —
+        a lost database connection included — is returned as it is (``retry_for`` resends those)."""
         for attempt in range(self.retries_503 + 1):
             r = self.http.post(path, content=body, headers={"content-type": "application/json"})
-            if r.status_code != 503 or r.headers.get("retry-after") is None or attempt == self.retries_503:
+            if r.status_code != 503 or r.headers.get("retry-after") is None or attempt == self.retries_503 \
+                    or _error_code(r) != faults.CODE:
                 return r
             self.retries += 1
             time.sleep(max(0.0, min(_retry_after(r), self.retry_cap)))
