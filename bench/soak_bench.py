@@ -206,6 +206,9 @@ def prepare(data_dir: Path, sample: int) -> tuple[Login, Login, list[tuple], dic
                                           ("SOAK-MGR", ["manager"], ["juki"], [])):
             sec.register_operator(BENCH, display_name=f"ソーク {oid}", roles=roles, registers=regs, affairs=affairs,
                                   operator_id=oid, password_allowed=True)
+            # G1 (ADR 0034): no operator is activated without this year's security training
+            sec.record_training(BENCH, oid, course="住基ネット情報セキュリティ研修",
+                                taken_on=datetime.now(timezone(timedelta(hours=9))).date().isoformat())
             grant = sec.grant_password(BENCH, oid)              # pending → active, password + TOTP secret
             _t, code = sec.add_terminal(BENCH, f"ソーク端末 {oid}")
             tid, secret = sec.activate_terminal(code)
