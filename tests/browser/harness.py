@@ -126,11 +126,21 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait(self, cond, timeout: float = 20):
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
+        def settled(driver):
+            # an htmx swap can replace the node between chromium's lookup and its visibility check
+            # ("Node with given id does not belong to the document"): the same as a stale element
+            try:
+                return cond(driver)
+            except WebDriverException as e:
+                if "does not belong to the document" in (e.msg or ""):
+                    return False
+                raise
+
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
-                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(cond)
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(settled)
 
     def wait_css(self, css: str, timeout: float = 20):
         from selenium.webdriver.common.by import By
