@@ -213,6 +213,11 @@ def test_q1_operator_of_aichi_cannot_open_a_mie_record(running):
 
 def test_q1_center_status_shows_no_personal_data(running):
     c, srv = running
+    code = jcode(24_000_101)      # this test's own resident: it passes alone and in any order
+    with cs_client(c, srv, 24, TSU) as cs:
+        posted = cs.post("/cs/v1/notifications",
+                         json=notification("status-1", TSU, code, MIE_NAME, "ミエ\u3000イチロウ"))
+        assert posted.status_code == 200, posted.text
     r = httpx.get(f"http://127.0.0.1:{c.port}/center/api/status")
     assert r.status_code == 200
     rows = {t["prefecture"]: t for t in r.json()["tenants"]}
@@ -223,7 +228,8 @@ def test_q1_center_status_shows_no_personal_data(running):
     assert out.exit_code == 0, out.output
     assert {t["prefecture"] for t in json.loads(out.stdout)["tenants"]} == {23, 24}
     for text in (r.text, page, out.stdout, (c.dir / "logs" / "center.jsonl").read_text(encoding="utf-8")):
-        for secret in (MIE_NAME, AICHI_NAME, "ミエ", "アイチ", jcode(24_000_001), jcode(23_000_001), kbango(24_000_001)):
+        for secret in (MIE_NAME, AICHI_NAME, "ミエ", "アイチ", code, kbango(24_000_101),
+                       jcode(24_000_001), jcode(23_000_001), kbango(24_000_001)):
             assert secret not in text
     listing = CliRunner().invoke(cli, ["center", "list", "--center-dir", str(c.dir)])
     assert "三重県" in listing.stdout and "愛知県" in listing.stdout
