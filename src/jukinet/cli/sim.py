@@ -18,7 +18,7 @@ from jukinet.cli.common import DataDir, console, fail, installation, load_config
 from jukinet.errors import JukinetError
 from jukinet.outbox.worker import outbox_counts
 from jukinet.server import ensure_pki
-from jukinet.sim.cs import CsClient, EventGenerator, read_jsonl
+from jukinet.sim.cs import CsClient, EventGenerator, ReportInbox, read_jsonl, receive_reports
 from jukinet.sim.national import dump, start_national
 
 sim_app = typer.Typer(help="模擬装置: 全国サーバ・附票全国サーバ・市町村CS", no_args_is_help=True)
@@ -132,6 +132,41 @@ def cs(data_dir: Path = DataDir,
     finally:
         client.close()
     raise typer.Exit(0 if answered == total else 1)
+
+
+@sim_app.command("cs-reports")
+def cs_reports(data_dir: Path = DataDir,
+               municipality: str = typer.Option(..., "--municipality", help="市町村コード (6桁)"),
+               no_ack: bool = typer.Option(False, "--no-ack", help="受領確認を送らない (再送の確認用)"),
+               show: bool = typer.Option(False, "--show", help="受信済みの通報を表示するだけ (通信しない)")):
+    """市町村CSの模擬装置: 都道府県からの通報 (住基法第12条の5) を CS 通信路 (mTLS) で受け取り、受領確認する.
+
+    1通報1行: ``{"report_id", "received": "new"|"again", "ack": "acknowledged"|"duplicate"|"rejected"|null}``;
+    受信した通報は ``DIR/sim/cs-reports/CODE.jsonl`` に保存される (report_id で重複排除)."""
+    config = load_config(data_dir)
+    pref = geo.prefecture(config.prefecture_code)
+    if not codes.is_valid_lg_code(municipality) or municipality not in pref:
+        console.print(f"[red]MUNICIPALITY_UNKNOWN[/red]: {pref.name}の市区町村コードを指定してください。")
+        raise typer.Exit(2)
+    inbox = ReportInbox(config, municipality)
+    if show:
+        for rep in inbox.reports():
+            _out(rep)
+        raise typer.Exit(0)
+    client = CsClient(config, municipality)
+    try:
+        try:
+            lines = receive_reports(client, inbox, ack=not no_ack)
+        except JukinetError as e:
+            fail(e)
+        except Exception as e:  # noqa: BLE001 - no answer: nothing is lost, the prefecture keeps the 通報
+            console.print(f"[red]NO_ANSWER[/red]: 都道府県サーバから応答がありません ({type(e).__name__})。")
+            raise typer.Exit(1)
+    finally:
+        client.close()
+    for line in lines:
+        _out(line)
+    raise typer.Exit(0 if all(no_ack or line["ack"] in ("acknowledged", "duplicate") for line in lines) else 1)
 
 
 def outbox(data_dir: Path = DataDir,

@@ -263,3 +263,82 @@ def correction_letter(name: str, *, kind: str, items: str, result: str, municipa
     else:
         pdf.para("調査の結果、記録に誤りは認められませんでした。記録は訂正しません。")
     return _done(pdf)
+
+
+def _yen(n: int) -> str:
+    return f"{int(n):,}円"
+
+
+def suspension_receipt(name: str, *, suspension_id: str, kind: str, grounds: str, received: date, due: date,
+                       copy_sheets: int, copy_size: Optional[str], unit_yen: int, fee_yen: int, serial: str,
+                       prefecture: str, request_no: str, issued: date, font: Optional[Path] = None) -> Rendered:
+    """利用停止請求受付票 (O4): what was asked, the legal deadline and the fees (PIA V.1③)."""
+    copies = (f"{copy_sheets}枚（{copy_size}）× {unit_yen}円 = {_yen(copy_sheets * unit_yen)}" if copy_sheets
+              else "写しの交付の求めなし　0円")
+    pdf = Form(title="保有個人情報利用停止請求受付票", serial=serial, prefecture=prefecture, request_no=request_no,
+               issued=issued, font=font, text=[name, kind, grounds, copies, suspension_id])
+    pdf.add_page()
+    pdf.para(f"{name} 様")
+    pdf.ln(2)
+    pdf.para(f"あなたの保有個人情報（本人確認情報）の利用停止請求を、次のとおり受け付けました。")
+    pdf.items([("利用停止請求番号", suspension_id), ("受付日", wa(received)), ("請求の種類", kind),
+               ("請求の理由", grounds), ("決定の期限", f"{wa(due)}（請求があった日から30日以内）")])
+    pdf.heading("手数料等")
+    pdf.items([("手数料", "無料　0円"), ("複写費用（A3まで1枚10円）", copies), ("お支払いいただく額", _yen(fee_yen))])
+    pdf.ln(3)
+    pdf.para("事務処理上の困難その他正当な理由があるときは、決定の期限を30日以内に限り延長することがあります。"
+             "その場合は、延長後の期間と理由を書面でお知らせします。", size=9)
+    return _done(pdf)
+
+
+def suspension_letter(name: str, *, suspension_id: str, kind: str, decision: str, decision_label: str, reason: str,
+                      received: date, reported_to: Sequence[str], serial: str, prefecture: str, request_no: str,
+                      issued: date, font: Optional[Path] = None) -> Rendered:
+    """利用停止決定通知書 / 保有個人情報の利用停止をしない旨の決定通知書 (O4)."""
+    title = "保有個人情報利用停止決定通知書" if decision != "not_suspend" else "保有個人情報の利用停止をしない旨の決定通知書"
+    pdf = Form(title=title, serial=serial, prefecture=prefecture, request_no=request_no, issued=issued, font=font,
+               text=[name, kind, decision_label, reason, suspension_id, *reported_to])
+    pdf.add_page()
+    pdf.para(f"{name} 様")
+    pdf.ln(2)
+    pdf.para(f"{wa(received)}に受け付けた保有個人情報の{kind}の請求（利用停止請求番号 {suspension_id}）について、"
+             "次のとおり決定したので通知します。")
+    pdf.items([("決定", decision_label), ("理由", reason)])
+    if reported_to:
+        pdf.ln(2)
+        pdf.para("調査の過程で記録の誤りが判明したため、住民基本台帳法第12条の5の規定により"
+                 f"{'、'.join(reported_to)}長に通報しました。住民票の修正の通知を受けて記録を訂正します。")
+    pdf.ln(3)
+    pdf.para("この決定に不服があるときは、行政不服審査法の規定により、この決定があったことを知った日の翌日から起算して"
+             "3か月以内に審査請求をすることができます。", size=9)
+    return _done(pdf)
+
+
+def municipal_report(name: str, *, report_id: str, juminhyo_code: str, municipality: Optional[str], source: str,
+                     case_id: str, kind: str, held: Sequence[tuple[str, str]], statement: str, register_label: str,
+                     serial: str, prefecture: str, request_no: str, issued: date,
+                     font: Optional[Path] = None) -> Rendered:
+    """通報書 (O5): the prefecture tells the municipality that the record it sent is wrong."""
+    held_rows = [(label, value or "（記録なし）") for label, value in held]
+    pdf = Form(title="本人確認情報の誤りに関する通報書", serial=serial, prefecture=prefecture, request_no=request_no,
+               issued=issued, font=font,
+               text=[name, municipality or "", source, kind, statement, report_id, juminhyo_code,
+                     register_label, *(v for _l, v in held_rows), *(label for label, _v in held_rows)])
+    pdf.add_page()
+    pdf.para(f"{municipality or ''}長　様")
+    pdf.para(f"{prefecture}知事", size=10)
+    pdf.ln(2)
+    pdf.para(f"住民基本台帳法第30条の35の規定による調査（{source}）の結果、当都道府県サーバが保存する{register_label}に"
+             "誤りがあることが判明したので、同法第12条の5の規定により通報します。事実を確認のうえ、住民票の記載の修正等を行い、"
+             "市町村CSから修正の通知を送信してください。")
+    pdf.items([("通報番号", report_id), ("端緒", f"{source}（{case_id}）"), ("住民票コード", juminhyo_code),
+               ("氏名", name), ("誤りの種類", kind)], label_w=36)
+    pdf.heading("誤りのある項目と当方の記録")
+    pdf.table(["項目", "都道府県サーバの記録"], [44, 130], held_rows, size=10)
+    if statement:
+        pdf.heading("本人の申出の内容")
+        pdf.para(statement, size=10)
+    pdf.ln(3)
+    pdf.para(f"この通報は、市町村CSとの相互認証による通信路でも送信します（通報番号 {report_id}）。"
+             "市町村CSの受領確認をもって送達を記録します。", size=9)
+    return _done(pdf)

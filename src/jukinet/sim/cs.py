@@ -180,8 +180,68 @@ class CsClient:
         return [{"notification_id": n.get("notification_id") if isinstance(n, dict) else None, "status": "rejected",
                  "error": err} for n in notifications]
 
+    # --- 通報 from the prefecture (O5; ADR 0039) --------------------------------------------------
+
+    def fetch_reports(self) -> list[dict]:
+        """The 通報 the prefecture holds for this municipality (handed over again until acknowledged)."""
+        r = self.http.get("/cs/v1/reports")
+        if r.status_code != 200:
+            err = _error_of(r)
+            raise JukinetError(err.get("code") or f"HTTP_{r.status_code}", err.get("message") or "")
+        return r.json()["reports"]
+
+    def ack_reports(self, report_ids: list[str]) -> list[dict]:
+        body = json.dumps({"report_ids": list(report_ids)}).encode()
+        r = self.http.post("/cs/v1/reports/ack", content=body, headers={"content-type": "application/json"})
+        if r.status_code != 200:
+            err = _error_of(r)
+            return [{"report_id": i, "status": "rejected", "error": err} for i in report_ids]
+        return r.json()["results"]
+
     def close(self) -> None:
         self.http.close()
+
+
+class ReportInbox:
+    """What a simulated CS received as 通報: ``DIR/sim/cs-reports/{code}.jsonl``, one report a line,
+    deduplicated by ``report_id`` (the prefecture hands a 通報 over again until it is acknowledged)."""
+
+    def __init__(self, config: Config, code: str):
+        self.path = config.data_dir / "sim" / "cs-reports" / f"{code}.jsonl"
+
+    def ids(self) -> set[str]:
+        if not self.path.exists():
+            return set()
+        return {json.loads(line)["report_id"] for line in self.path.read_text(encoding="utf-8").splitlines() if line}
+
+    def reports(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
+
+    def store(self, report: dict) -> bool:
+        """Keep a 通報 (before acknowledging it); False when it was already kept."""
+        if report.get("report_id") in self.ids():
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(report, ensure_ascii=False, sort_keys=True) + "\n")
+            f.flush()
+        return True
+
+
+def receive_reports(client: CsClient, inbox: ReportInbox, *, ack: bool = True) -> list[dict]:
+    """One poll of the CS: take the 通報, keep each, acknowledge them; one line per 通報
+    ``{"report_id", "received": "new"|"again", "ack": "acknowledged"|"duplicate"|"rejected"|None}``."""
+    lines = []
+    for rep in client.fetch_reports():
+        lines.append({"report_id": rep.get("report_id"), "received": "new" if inbox.store(rep) else "again",
+                      "ack": None})
+    if ack and lines:
+        answers = {a.get("report_id"): a for a in client.ack_reports([l["report_id"] for l in lines])}
+        for line in lines:
+            line["ack"] = (answers.get(line["report_id"]) or {}).get("status")
+    return lines
 
 
 def _error_of(r: httpx.Response) -> dict:

@@ -19,6 +19,7 @@ from jukinet.errors import JukinetError
 from jukinet.intake.api import router as intake_router
 from jukinet.ops import status as ops_status
 from jukinet.reconcile.http import router as reconcile_router
+from jukinet.disclosure.reports import router as municipal_reports_router
 from jukinet.store import migrate
 from jukinet.store.faults import StorageUnavailable
 from jukinet.store.registers import Registers
@@ -52,6 +53,7 @@ def create_app(installation: Installation | Config, registers: Registers | None 
     app.include_router(intake_router)
 
     app.include_router(reconcile_router)
+    app.include_router(municipal_reports_router)   # O5: 通報 to the municipality's CS (ADR 0039)
 
     @app.get("/health", tags=["運用"])
     def health() -> JSONResponse:
