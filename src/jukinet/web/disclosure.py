@@ -5,6 +5,7 @@ Personal data travels only in POST bodies and answers (request numbers are offic
 personal data); every page and PDF is ``Cache-Control: no-store`` (the operator side's middleware).
 
 Screens: ``/disclosure`` (受付・突合・帳票交付), ``/disclosure/corrections`` (訂正等の申出),
+``/disclosure/suspensions`` (利用停止請求, O4), ``/disclosure/reports`` (市町村への通報, O5),
 ``/disclosure/forms`` (帳票管理簿, CSV), ``/disclosure/inquiries`` (問合せ記録, CSV).
 """
 
@@ -15,6 +16,7 @@ from fastapi.responses import Response
 
 from jukinet.bootstrap import Installation
 from jukinet.disclosure import access
+from jukinet.disclosure import reports as R
 from jukinet.disclosure import service as S
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
@@ -149,14 +151,15 @@ async def correction_step(request: Request):
     ctx, form = await ctx_post(request)
     register, cid = _reg(form.get("register")), form.get("correction_id") or ""
     try:
-        svc(request).step(register, cid, form.get("to_status") or "", ctx.operator, ctx.terminal_id,
-                          assignee=(form.get("assignee") or "").strip() or None,
-                          municipality_code=(form.get("municipality_code") or "").strip() or None)
+        rid = svc(request).step(register, cid, form.get("to_status") or "", ctx.operator, ctx.terminal_id,
+                                assignee=(form.get("assignee") or "").strip() or None,
+                                municipality_code=(form.get("municipality_code") or "").strip() or None)
     except Refused:
         raise
     except JukinetError as e:
         return _corrections(request, ctx, register, status=_status(e), error=e)
-    return _corrections(request, ctx, register, notice=f"申出 {cid} の状態を更新しました。")
+    extra = f" 通報 {rid} を記録し、通報書を作成しました (市町村CSへ送信します)。" if rid else ""
+    return _corrections(request, ctx, register, notice=f"申出 {cid} の状態を更新しました。{extra}")
 
 
 @router.post("/disclosure/corrections/letter")
@@ -170,6 +173,132 @@ async def correction_letter(request: Request):
         raise
     except JukinetError as e:
         return _corrections(request, ctx, register, status=_status(e), error=e)
+    return _pdf(issued)
+
+
+# ---- 利用停止請求 (O4) -----------------------------------------------------------------------------
+
+def _suspensions(request: Request, ctx: A.Ctx, register: str, status: int = 200, **kw):
+    rows = svc(request).suspensions(register, ctx.operator, ctx.terminal_id)
+    steps = {r.suspension_id: svc(request).suspension_steps(register, r.suspension_id) for r in rows[:50]}
+    reps: dict = {}
+    for rep in svc(request).municipal_reports(register, ctx.operator, ctx.terminal_id):
+        if rep.source == "suspension":
+            reps.setdefault(rep.case_id, []).append(rep)
+    return _page(request, "suspensions.html", ctx, status=status, register=register, rows=rows, steps=steps,
+                 reports=reps, R=R, today=S.today_jst(), f=kw.pop("f", {}), **kw)
+
+
+@router.get("/disclosure/suspensions")
+def suspensions(request: Request, register: str = "juki"):
+    ctx = A.context(request)
+    return _suspensions(request, ctx, _reg(register))
+
+
+@router.post("/disclosure/suspensions")
+async def suspension_open(request: Request):
+    ctx, form = await ctx_post(request)
+    register = _reg(form.get("register"))
+    f = {k: (form.get(k) or "").strip() for k in ("request_no", "kind", "grounds", "statement", "copy_sheets",
+                                                   "copy_size")}
+    try:
+        sid = svc(request).open_suspension(register, f["request_no"], f["kind"], f["grounds"], f["statement"],
+                                           ctx.operator, ctx.terminal_id, copy_sheets=f["copy_sheets"] or "0",
+                                           copy_size=f["copy_size"] or None)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _suspensions(request, ctx, register, status=_status(e), error=e, f=f)
+    return _suspensions(request, ctx, register, notice=f"利用停止請求 {sid} を受け付けました。受付票を交付してください。",
+                        opened=sid)
+
+
+async def _suspension_action(request: Request, action):
+    ctx, form = await ctx_post(request)
+    register, sid = _reg(form.get("register")), form.get("suspension_id") or ""
+    try:
+        notice = action(register, sid, form, ctx)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _suspensions(request, ctx, register, status=_status(e), error=e)
+    if isinstance(notice, S.Issued):
+        return _pdf(notice)
+    return _suspensions(request, ctx, register, notice=notice)
+
+
+@router.post("/disclosure/suspensions/step")
+async def suspension_step(request: Request):
+    def act(register, sid, form, ctx):
+        svc(request).step_suspension(register, sid, form.get("to_status") or "", ctx.operator, ctx.terminal_id,
+                                     assignee=(form.get("assignee") or "").strip() or None)
+        return f"利用停止請求 {sid} の状態を更新しました。"
+    return await _suspension_action(request, act)
+
+
+@router.post("/disclosure/suspensions/decide")
+async def suspension_decide(request: Request):
+    def act(register, sid, form, ctx):
+        svc(request).decide_suspension(register, sid, form.get("decision") or "", form.get("reason") or "",
+                                       ctx.operator, ctx.terminal_id)
+        return f"利用停止請求 {sid} の決定を記録しました。決定通知書を交付してください。"
+    return await _suspension_action(request, act)
+
+
+@router.post("/disclosure/suspensions/extend")
+async def suspension_extend(request: Request):
+    def act(register, sid, form, ctx):
+        due = svc(request).extend_suspension(register, sid, form.get("reason") or "", ctx.operator, ctx.terminal_id)
+        return f"利用停止請求 {sid} の期限を延長しました (新しい期限 {S.wareki.to_wareki(due)})。"
+    return await _suspension_action(request, act)
+
+
+@router.post("/disclosure/suspensions/report")
+async def suspension_report(request: Request):
+    def act(register, sid, form, ctx):
+        rid = svc(request).report_suspension_finding(
+            register, sid, (form.get("municipality_code") or "").strip(), form.get("kind") or "",
+            [i for i in form.getlist("items") if i], ctx.operator, ctx.terminal_id)
+        return f"通報 {rid} を記録しました。通報書を作成し、市町村CSへ送信します。"
+    return await _suspension_action(request, act)
+
+
+@router.post("/disclosure/suspensions/receipt")
+async def suspension_receipt(request: Request):
+    return await _suspension_action(request, lambda register, sid, form, ctx: svc(request).suspension_receipt(
+        register, sid, ctx.operator, ctx.terminal_id))
+
+
+@router.post("/disclosure/suspensions/letter")
+async def suspension_letter(request: Request):
+    return await _suspension_action(request, lambda register, sid, form, ctx: svc(request).suspension_letter(
+        register, sid, ctx.operator, ctx.terminal_id))
+
+
+# ---- 市町村への通報 (O5) ---------------------------------------------------------------------------
+
+def _reports(request: Request, ctx: A.Ctx, register: str, status: int = 200, **kw):
+    rows = svc(request).municipal_reports(register, ctx.operator, ctx.terminal_id)
+    late = {r.report_id for r in R.overdue(svc(request).registers, register)}
+    return _page(request, "reports.html", ctx, status=status, register=register, rows=rows, late=late, R=R, **kw)
+
+
+@router.get("/disclosure/reports")
+def reports_page(request: Request, register: str = "juki"):
+    ctx = A.context(request)
+    return _reports(request, ctx, _reg(register))
+
+
+@router.post("/disclosure/reports/document")
+async def report_document(request: Request):
+    ctx, form = await ctx_post(request)
+    register = _reg(form.get("register"))
+    try:
+        issued = svc(request).report_document(register, form.get("report_id") or "", ctx.operator, ctx.terminal_id)
+    except Refused:
+        raise
+    except JukinetError as e:
+        return _reports(request, ctx, register, status=_status(e), error=e)
     return _pdf(issued)
 
 
