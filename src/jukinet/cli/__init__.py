@@ -17,6 +17,7 @@ module                 commands
 ``cli.reconcile``      ``reconcile``, ``sim cs-snapshot`` (事務6, C1)
 ``cli.ops``            ``retention …``, ``stats`` (A8, A9)
 ``cli.provision``      ``catalogue …``, ``provision …``, ``query …`` (事務2, 事務4)
+``cli.disclosure``     ``disclosure suspension …``, ``disclosure reports`` (事務3: O4, O5; ADR 0039)
 ``cli.backup``         ``backup …``, ``restore`` (A7; ADR 0024)
 ``cli.keys``           ``keys …`` (個人番号 at rest; ADR 0025)
 ``cli.pki``            ``pki …`` (revocation; ADR 0030)
@@ -35,6 +36,7 @@ from jukinet.cli.audit import inventory_command, report_command, watch_command
 from jukinet.cli.backup import backup_app, restore_command
 from jukinet.cli.center import center_app
 from jukinet.cli.cluster import cluster_app
+from jukinet.cli.disclosure import disclosure_app
 from jukinet.cli.install import init, seed
 from jukinet.cli.keys import keys_app
 from jukinet.cli.migrate import migrate_command
@@ -68,6 +70,7 @@ app.command("stats")(stats_command)                          # A9
 app.add_typer(catalogue_app, name="catalogue")               # 事務2 (P1)
 app.add_typer(provision_app, name="provision")
 app.add_typer(query_app, name="query")                       # 事務4 (N1)
+app.add_typer(disclosure_app, name="disclosure")             # 事務3 (O4, O5; ADR 0039)
 app.add_typer(backup_app, name="backup")                     # A7 (ADR 0024)
 app.command("restore")(restore_command)
 app.add_typer(keys_app, name="keys")                         # ADR 0025
