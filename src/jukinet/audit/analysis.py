@@ -58,7 +58,9 @@ LOOKUP_ACTIONS = frozenset({"search", "detail"})
 #: business that justifies a lookup the same day: provision (事務2/4), disclosure, correction (事務3)
 BUSINESS_ACTIONS = frozenset({"provision", "provision_batch", "national_query", "disclosure_intake",
                               "disclosure_decide", "disclosure_form", "disclosure_provisions", "correction_open",
-                              "correction_step", "correction_letter"})
+                              "correction_step", "correction_letter", "suspension_open", "suspension_step",
+                              "suspension_decide", "suspension_extend", "suspension_receipt", "suspension_letter",
+                              "municipal_report", "municipal_report_document"})
 #: every action that reads a resident's data (for the office-hours rule (c))
 PERSONAL_ACTIONS = LOOKUP_ACTIONS | BUSINESS_ACTIONS
 #: batch outputs (e)

@@ -68,7 +68,9 @@ AFFAIR_ACTIONS = {
     "search": {"search", "detail"},
     "provision": {"provision", "provision_batch", "provision_batch_check", "media_start", "media_download"},
     "disclosure": {"disclosure_intake", "disclosure_decide", "disclosure_form", "disclosure_provisions",
-                   "correction_open", "correction_step", "correction_letter", "form_issue", "form_dispose"},
+                   "correction_open", "correction_step", "correction_letter", "form_issue", "form_dispose",
+                   "suspension_open", "suspension_step", "suspension_decide", "suspension_extend",
+                   "suspension_receipt", "suspension_letter", "municipal_report", "municipal_report_document"},
     "national": {"national_query"},
     "consistency": {"reconcile", "consistency"},
 }

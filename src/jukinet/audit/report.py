@@ -20,6 +20,7 @@ from fpdf import FPDF
 
 from jukinet import wareki
 from jukinet.audit import analysis as an
+from jukinet.audit.casework import OVERDUE_HOURS, Casework
 from jukinet.errors import JukinetError
 from jukinet import charts as ch
 from jukinet.security import outcomes as OUTCOMES
@@ -34,6 +35,9 @@ ACTION_LABELS = {
     "provision_batch_check": "一括提供 事前確認", "national_query": "全国サーバ照会", "disclosure_intake": "開示 受付・突合",
     "disclosure_decide": "開示 決定", "disclosure_form": "開示 帳票", "disclosure_provisions": "開示 提供状況",
     "correction_open": "訂正 受付", "correction_step": "訂正 処理", "correction_letter": "訂正 通知",
+    "suspension_open": "利用停止 受付", "suspension_step": "利用停止 処理", "suspension_decide": "利用停止 決定",
+    "suspension_extend": "利用停止 期限延長", "suspension_receipt": "利用停止 受付票", "suspension_letter": "利用停止 通知",
+    "municipal_report": "市町村へ通報", "municipal_report_document": "通報書",
     "login": "ログイン", "login_password": "ログイン (代替)", "logout": "ログアウト", "screen_lock": "画面ロック",
     "login_lockout": "ログイン停止", "enroll": "生体認証登録", "oplog_view": "操作ログ閲覧", "audit_verify": "操作ログ検証",
     "audit_report": "月次分析 作成", "audit_signoff": "月次分析 確認", "roster_export": "名簿出力",
@@ -56,6 +60,7 @@ class Meta:
     last_day: date
     rules: an.Rules
     partial: bool = False      # the month has not ended: a provisional report (暫定版), not for sign-off
+    casework: Casework = Casework()   # 利用停止請求 and 通報 (O4, O5): deadlines and acknowledgements
 
 
 def font_path() -> Path:
@@ -231,10 +236,11 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
         doc.set_font("gothic", size=10)
         doc.cell(0, 6, f"ほか {len(a.flags) - flags_max} 件のフラグは CSV に全件を記載しています。",
                  new_x="LMARGIN", new_y="NEXT")
+    _casework(doc, meta.casework)
     if doc.get_y() > doc.page_break_trigger - 40:
         doc.add_page()
     doc.ln(4)
-    _heading(doc, "5. 管理責任者の確認")
+    _heading(doc, "6. 管理責任者の確認")
     doc.set_font("gothic", size=9)
     doc.multi_cell(0, 5, "確認の記録は管理画面 (操作ログ月次分析) で行い、この報告書の SHA-256 とともに管理データベースと"
                          "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
@@ -244,6 +250,31 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     doc.cell(60, 12, "管理責任者:", border=1)
     doc.cell(60, 12, "所見:", border=1, new_x="LMARGIN", new_y="NEXT", align="L")
     return bytes(doc.output())
+
+
+def _casework(doc: FPDF, cw: Casework) -> None:
+    """5. 利用停止請求・市町村への通報: deadlines and acknowledgements at the end of the month (O4, O5)."""
+    doc.ln(2)
+    _heading(doc, f"5. 利用停止請求・市町村への通報 (期限と受領確認)  要確認 {cw.attention} 件")
+    _table(doc, ["ファイル", "利用停止請求 受付", "決定", "期限延長", "期限超過 (月末時点)"],
+           [list(r) for r in cw.suspensions], [36, 36, 30, 30, 48], aligns=["L", "R", "R", "R", "R"])
+    if cw.overdue:
+        doc.ln(1)
+        _table(doc, ["ファイル", "期限超過の利用停止請求番号", "決定の期限"],
+               [[lbl, sid, wareki.to_wareki(due)] for lbl, sid, due in cw.overdue], [36, 90, 54],
+               aligns=["L", "L", "L"])
+    doc.ln(2)
+    _table(doc, ["ファイル", "通報 (住基法第12条の5)", "受領確認済み", f"未確認 ({OVERDUE_HOURS}時間超)"],
+           [list(r) for r in cw.reports], [36, 56, 40, 48], aligns=["L", "R", "R", "R"])
+    if cw.unacknowledged:
+        doc.ln(1)
+        _table(doc, ["ファイル", "受領確認のない通報番号", "通報先", "通報日"],
+               [[lbl, rid, muni, wareki.to_wareki(at.date())] for lbl, rid, muni, at in cw.unacknowledged],
+               [30, 90, 24, 36], aligns=["L", "L", "L", "L"])
+    doc.set_font("gothic", size=8.5)
+    doc.multi_cell(0, 4.5, "利用停止決定等の期限は請求があった日から30日 (延長は30日以内、1回)。通報は市町村CSの受領確認で"
+                           "送達を記録し、受領確認があるまで再送します。件数と番号のみ記載しています。",
+                   new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
 
 
 def _rule_text(kind: str, r: an.Rules) -> str:
@@ -276,4 +307,11 @@ def csv_bytes(a: an.Analysis, names: dict, meta: Meta) -> bytes:
             w.writerow(["フラグ", meta.month, f.operator_id or "", names.get(f.operator_id or "", ""), f.no,
                         f"{f.kind} {f.label}", f.day or "", e.chain, e.seq, e.local.strftime("%Y-%m-%d %H:%M:%S"),
                         e.action, e.outcome, "" if e.result_count is None else e.result_count, f.reason])
+    cw = meta.casework
+    for lbl, sid, due in cw.overdue:
+        w.writerow(["期限超過", meta.month, "", "", "", "", due.isoformat(), lbl, "", "", "suspension_open",
+                    "overdue", "", f"利用停止請求 {sid} 決定の期限を過ぎて未決定"])
+    for lbl, rid, muni, at in cw.unacknowledged:
+        w.writerow(["通報未確認", meta.month, "", "", "", "", at.date().isoformat(), lbl, "", "", "municipal_report",
+                    "unacknowledged", "", f"通報 {rid} ({muni}) 受領確認なし"])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

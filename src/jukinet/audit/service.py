@@ -34,6 +34,7 @@ from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_audit import audit_reports, audit_signoffs, audit_watch
 from jukinet.store.tables_security import OPLOG, improper_actions, operators
 from jukinet.audit import report
+from jukinet.audit.casework import casework
 
 JST = an.JST
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -200,8 +201,11 @@ class AuditService:
 
     def render(self, month: Month, now: datetime | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
         a, names = self.analyse(month)
+        now = now or datetime.now(timezone.utc)
+        cw = casework(self.registers, month.start_utc, month.end_utc, month.last_day,
+                      now=now if now < month.end_utc else None)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
-                           partial=(now or datetime.now(timezone.utc)) < month.end_utc)
+                           partial=now < month.end_utc, casework=cw)
         return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max), report.csv_bytes(a, names, meta)
 
     def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
