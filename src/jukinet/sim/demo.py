@@ -1,5 +1,6 @@
 """The demo's background (``jukinet demo``): the national server simulators and a few municipal CS
-simulators sending a slow stream of changes through the real CS channel."""
+simulators sending a slow stream of changes through the real CS channel; every ``REPORT_POLL`` sends
+they also take and acknowledge the prefecture's 通報 (O5, ADR 0039) into ``DIR/sim/cs-reports/``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import threading
 
 from jukinet import geo
 from jukinet.bootstrap import Installation
-from jukinet.sim.cs import CsClient, EventGenerator
+from jukinet.sim.cs import CsClient, EventGenerator, ReportInbox, receive_reports
 from jukinet.sim.national import start_national
 
 
 _MIE_DEMO = ("242012", "242021", "242047", "243418")
+#: a demo CS polls for 通報 once every this many sends
+REPORT_POLL = 10
 
 
 def demo_municipalities(prefecture_code: str, n: int = 4) -> tuple[str, ...]:
@@ -56,11 +59,16 @@ class DemoPeers:
             return
         gen = EventGenerator.from_registers(self.installation.registers, code)
         client = CsClient(self.config, code)
+        inbox = ReportInbox(self.config, code)
+        n = 0
         try:
             while not self.stop_event.is_set():
                 try:
                     client.send(gen.next())
                     self.sent += 1
+                    n += 1
+                    if n % REPORT_POLL == 0:
+                        receive_reports(client, inbox)
                 except Exception:  # noqa: BLE001 - server not up yet, or shutting down
                     pass
                 self.stop_event.wait(self.interval)
