@@ -184,6 +184,26 @@ REFUSED = {
         "register": "juki", "correction_id": "C1", "to_status": "investigating"}, None),
     ("POST", "/disclosure/corrections/letter"): ("ui", "/disclosure/corrections/letter", {
         "register": "juki", "correction_id": "C1"}, None),
+    ("GET", "/disclosure/suspensions"): ("ui", "/disclosure/suspensions", None, None),
+    ("POST", "/disclosure/suspensions"): ("ui", "/disclosure/suspensions", {
+        "register": "juki", "request_no": "R8-001", "kind": "stop_use", "grounds": "outside_purpose",
+        "statement": "目的外利用", "copy_sheets": "0"}, None),
+    ("POST", "/disclosure/suspensions/step"): ("ui", "/disclosure/suspensions/step", {
+        "register": "juki", "suspension_id": "JS1", "to_status": "investigating"}, None),
+    ("POST", "/disclosure/suspensions/decide"): ("ui", "/disclosure/suspensions/decide", {
+        "register": "juki", "suspension_id": "JS1", "decision": "suspend", "reason": "violation_found"}, None),
+    ("POST", "/disclosure/suspensions/extend"): ("ui", "/disclosure/suspensions/extend", {
+        "register": "juki", "suspension_id": "JS1", "reason": "volume"}, None),
+    ("POST", "/disclosure/suspensions/report"): ("ui", "/disclosure/suspensions/report", {
+        "register": "juki", "suspension_id": "JS1", "municipality_code": "242012", "kind": "correct",
+        "items": ["address"]}, None),
+    ("POST", "/disclosure/suspensions/receipt"): ("ui", "/disclosure/suspensions/receipt", {
+        "register": "juki", "suspension_id": "JS1"}, None),
+    ("POST", "/disclosure/suspensions/letter"): ("ui", "/disclosure/suspensions/letter", {
+        "register": "juki", "suspension_id": "JS1"}, None),
+    ("GET", "/disclosure/reports"): ("ui", "/disclosure/reports", None, None),
+    ("POST", "/disclosure/reports/document"): ("ui", "/disclosure/reports/document", {
+        "register": "juki", "report_id": "juki-JS1-242012"}, None),
     ("GET", "/disclosure/forms"): ("ui", "/disclosure/forms", None, None),
     ("GET", "/disclosure/forms.csv"): ("ui", "/disclosure/forms.csv", None, None),
     ("POST", "/disclosure/forms/dispose"): ("ui", "/disclosure/forms/dispose", {"serial": "F1", "method": "shred"},
@@ -202,6 +222,8 @@ REFUSED = {
     ("GET", "/cs/v1/consistency/{register}/results/{run_id}"): ("cs", "/cs/v1/consistency/juki/results/1", None,
                                                                  None),
     ("GET", "/cs/v1/consistency/{register}/due"): ("cs", "/cs/v1/consistency/juki/due", None, None),
+    ("GET", "/cs/v1/reports"): ("cs", "/cs/v1/reports", None, None),
+    ("POST", "/cs/v1/reports/ack"): ("cs", "/cs/v1/reports/ack", {"report_ids": ["juki-JS1-242012"]}, None),
 }
 
 
