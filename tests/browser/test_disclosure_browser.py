@@ -91,3 +91,68 @@ def test_o1_disclosure_request_partial_match_decision_and_form_in_a_real_browser
     shots = os.environ.get("JUKINET_SCREENSHOTS")
     if shots:
         b.screenshot(Path(shots) / "disclosure-forms.png")
+
+
+def test_o4_o5_suspension_request_report_and_decision_in_a_real_browser(site):
+    """O4/O5 at the counter: a 利用停止請求 for a disclosed request — a refusal shown with its code, the
+    fees on the screen, investigation, the 通報 to 名張市, the decision; the 通報 list shows it waiting
+    for the CS."""
+    from selenium.webdriver.support.ui import Select
+
+    from disclosure.conftest import OP
+
+    from jukinet.disclosure.service import DisclosureService, IntakeCommand
+    from jukinet.store.tables_disclosure import MUNICIPAL_REPORTS, SUSPENSION_REQUESTS
+
+    b, base = site["b"], site["base"]
+    svc = DisclosureService(site["app"].state.config, site["registers"])
+    svc.intake(IntakeCommand(register="juki", request_no="B-0100", name="葛城𠮷子".replace("葛", "葛\U000E0102"),
+                             birth_date="1961-02-03", sex="2", address="名張市丸之内79番地"), OP, "T0001")
+    svc.disclosure_form("juki", "B-0100", OP, "T0001")
+
+    b.go(f"{base}/disclosure/suspensions")
+    b.wait_css("#s_request_no").send_keys("B-0100")
+    Select(b.find("#s_kind")).select_by_value("stop_use")
+    Select(b.find("#s_grounds")).select_by_value("unlawful_provision")     # does not fit 利用の停止
+    b.find("#s_statement").send_keys("目的外に利用されている")
+    b.find("#suspension-button").click()
+    err = b.wait_css("#disclosure-error")
+    assert err.get_attribute("data-code") == "SUSPENSION_GROUNDS_MISMATCH"
+    with site["registers"].engine("juki").connect() as conn:
+        assert conn.execute(select(SUSPENSION_REQUESTS["juki"])).first() is None
+
+    Select(b.find("#s_grounds")).select_by_value("outside_purpose")
+    copies = b.find("#s_copy_sheets")
+    copies.clear()
+    copies.send_keys("2")
+    b.find("#suspension-button").click()
+    b.wait_css("#disclosure-notice")
+    row = b.wait_css('#suspensions tr[data-status="received"]')
+    sid = row.get_attribute("data-suspension")
+    assert "手数料 無料" in row.text and "複写 2枚 (A4) 20円" in row.text
+
+    sel = f'#suspensions tr[data-suspension="{sid}"]'
+    b.find(f'{sel} .step-button[data-to="investigating"]').click()
+    b.wait_css(f'#suspensions tr[data-suspension="{sid}"][data-status="investigating"]')
+    b.find(f"{sel} form.report input[name=municipality_code]").send_keys("242080")
+    b.find(f'{sel} form.report input[name=items][value="address"]').click()
+    b.find(f"{sel} .report-button").click()
+    assert "通報 juki-" in b.wait_css("#disclosure-notice").text
+    Select(b.find(f"{sel} form.decide select[name=decision]")).select_by_value("partial")
+    Select(b.find(f"{sel} form.decide select[name=reason]")).select_by_value("violation_found")
+    b.find(f"{sel} .decide-button").click()
+    b.wait_css(f'#suspensions tr[data-suspension="{sid}"][data-status="decided"]')
+    with site["registers"].engine("juki").connect() as conn:
+        s = conn.execute(select(SUSPENSION_REQUESTS["juki"])).one()
+        rep = conn.execute(select(MUNICIPAL_REPORTS["juki"])).one()
+    assert (s.decision, s.decided_by, s.fee_yen) == ("partial", "DISC01", 20)
+    assert rep.municipality_code == "242080" and rep.state == "pending" and rep.form_serial
+
+    b.go(f"{base}/disclosure/reports")
+    r = b.wait_css(f'#municipal-reports tr[data-report="{rep.report_id}"]')
+    assert "送信待ち" in r.text and rep.form_serial in r.text
+    shots = os.environ.get("JUKINET_SCREENSHOTS")
+    if shots:
+        b.go(f"{base}/disclosure/suspensions")
+        b.wait_css("#suspensions")
+        b.screenshot(Path(shots) / "disclosure-suspensions.png")
