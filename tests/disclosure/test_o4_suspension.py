@@ -117,6 +117,8 @@ def test_o4_no_copies_is_free_and_refusal_letter(world):
     (dict(copy_sheets="abc"), "COPY_SHEETS_RANGE"),
     (dict(copy_sheets=2, copy_size="A2"), "COPY_SIZE_OVER_A3"),
     (dict(statement="   "), "FIELD_REQUIRED"),
+    (dict(statement="目的外\x00利用"), "TEXT_NOT_ENCODABLE"),
+    (dict(statement="目的外\ud800利用"), "TEXT_NOT_ENCODABLE"),
     (dict(request_no="NOPE-1"), "REQUEST_NOT_FOUND"),
 ])
 def test_o4_bad_input_is_refused_with_a_code_nothing_changed_and_logged(world, kw, code):

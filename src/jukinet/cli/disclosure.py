@@ -83,7 +83,10 @@ def suspension_open(data_dir: Path = DataDir, operator: str = OperatorId, regist
                     copy_size: Optional[str] = typer.Option(None, "--copy-size", help="A4 | B5 | B4 | A3"),
                     receipt_out: Optional[Path] = typer.Option(None, "--receipt-out", help="受付票 (PDF) の出力先")):
     """利用停止請求を受け付ける (請求の内容は標準入力から)。手数料等を表示する."""
-    statement = sys.stdin.read() if not sys.stdin.isatty() else ""
+    try:
+        statement = sys.stdin.read() if not sys.stdin.isatty() else ""
+    except UnicodeDecodeError:
+        fail(JukinetError("TEXT_NOT_ENCODABLE", "請求の内容は UTF-8 で入力してください。", field="statement"))
     with _Ctx(data_dir, operator) as c:
         sid = _run(lambda: c.svc.open_suspension(register, request_no, kind, grounds, statement, c.op, TERMINAL,
                                                  copy_sheets=copies, copy_size=copy_size))

@@ -45,6 +45,7 @@ from jukinet.store.tables_disclosure import (CORRECTION_REQUESTS, CORRECTION_STE
                                              form_register, inquiries)
 from jukinet.store.tables_provision import provision_affairs, provision_requesters
 from jukinet import geo
+from jukinet import text as textrule
 
 JST = timezone(timedelta(hours=9))
 MATCH, MISMATCH = "一致", "不一致"
@@ -635,6 +636,7 @@ class DisclosureService:
                 size = None
             if not (statement or "").strip():
                 raise JukinetError("FIELD_REQUIRED", "請求の内容を入力してください。", field="statement")
+            textrule.check(statement, "請求の内容", field="statement")     # e.g. NUL, a lone surrogate (Q2)
             day = today or today_jst()
             st, sp = SUSPENSION_REQUESTS[register], SUSPENSION_STEPS[register]
             with self.registers.uow(register) as uow:
