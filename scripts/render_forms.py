@@ -1,4 +1,5 @@
-"""Render each 事務3 form (disclosure form with history, provision history, correction result letter)
+"""Render each 事務3 form (disclosure form with history, provision history, correction result letter,
+the 利用停止請求 receipt and decision letter, the 通報書 to the municipality)
 from synthetic persons in a throwaway installation, and write docs/forms/<form>.png with pdftoppm
 (poppler-utils) — first page, 100 dpi. The PDFs are written next to them only with ``--pdf``.
 
@@ -28,15 +29,19 @@ def main() -> None:
     if shutil.which("pdftoppm") is None:
         sys.exit("pdftoppm (poppler-utils) is needed")
     from disclosure.conftest import KATSURAGI, OP, seed
-    from disclosure_bench import install
+    from jukinet_testing import make_installation
 
+    from jukinet.bootstrap import bootstrap
     from jukinet.disclosure.service import DisclosureService, IntakeCommand
     from jukinet.provision.service import ProvideCommand
     from provision import people as P
 
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="render-forms-") as tmp:
-        config, registers, prov = install(Path(tmp) / "data")
+        inst = bootstrap(make_installation(Path(tmp) / "data", "sqlite"))
+        inst.ensure_default_catalogue()
+        config, registers, prov = inst.config, inst.registers, inst.provision
+        config.provision.national_fallback = False
         seed(registers)
         svc = DisclosureService(config, registers)
         for req, aff in (("KOAN", "KOAN-UNTEN"), ("SOMU", "SOMU-KENZEI"), ("SOMU", "SOMU-KENZEI-F")):
@@ -50,7 +55,17 @@ def main() -> None:
         svc.step("juki", cid, "reported", OP, "T0001", municipality_code="242080")
         svc.step("juki", cid, "closed", OP, "T0001")
         forms["correction-result"] = svc.correction_letter("juki", cid, OP, "T0001")
-        registers.dispose()
+        from jukinet.store.tables_disclosure import MUNICIPAL_REPORTS
+        with registers.engine("juki").connect() as conn:
+            rid = conn.execute(MUNICIPAL_REPORTS["juki"].select()).first().report_id
+        forms["municipal-report"] = svc.report_document("juki", rid, OP, "T0001")
+        sid = svc.open_suspension("juki", "R8-0001", "stop_provision", "unlawful_provision",
+                                  "法令の根拠なく他の機関に提供されたと思われる", OP, "T0001", copy_sheets=3, copy_size="A3")
+        forms["suspension-receipt"] = svc.suspension_receipt("juki", sid, OP, "T0001")
+        svc.step_suspension("juki", sid, "investigating", OP, "T0001")
+        svc.decide_suspension("juki", sid, "not_suspend", "no_violation", OP, "T0001")
+        forms["suspension-result"] = svc.suspension_letter("juki", sid, OP, "T0001")
+        inst.close()
         for name, issued in forms.items():
             pdf = Path(tmp) / f"{name}.pdf"
             pdf.write_bytes(issued.pdf)

@@ -271,23 +271,25 @@ def _yen(n: int) -> str:
 
 def suspension_receipt(name: str, *, suspension_id: str, kind: str, grounds: str, received: date, due: date,
                        copy_sheets: int, copy_size: Optional[str], unit_yen: int, fee_yen: int, serial: str,
-                       prefecture: str, request_no: str, issued: date, font: Optional[Path] = None) -> Rendered:
+                       prefecture: str, request_no: str, issued: date, font: Optional[Path] = None,
+                       register_label: str = "本人確認情報") -> Rendered:
     """利用停止請求受付票 (O4): what was asked, the legal deadline and the fees (PIA V.1③)."""
     copies = (f"{copy_sheets}枚（{copy_size}）× {unit_yen}円 = {_yen(copy_sheets * unit_yen)}" if copy_sheets
               else "写しの交付の求めなし　0円")
     pdf = Form(title="保有個人情報利用停止請求受付票", serial=serial, prefecture=prefecture, request_no=request_no,
-               issued=issued, font=font, text=[name, kind, grounds, copies, suspension_id])
+               issued=issued, font=font, text=[name, kind, grounds, copies, suspension_id, register_label])
     pdf.add_page()
     pdf.para(f"{name} 様")
     pdf.ln(2)
-    pdf.para(f"あなたの保有個人情報（本人確認情報）の利用停止請求を、次のとおり受け付けました。")
+    pdf.para(f"あなたの保有個人情報（{register_label}）の利用停止請求を、次のとおり受け付けました。")
     pdf.items([("利用停止請求番号", suspension_id), ("受付日", wa(received)), ("請求の種類", kind),
                ("請求の理由", grounds), ("決定の期限", f"{wa(due)}（請求があった日から30日以内）")])
     pdf.heading("手数料等")
-    pdf.items([("手数料", "無料　0円"), ("複写費用（A3まで1枚10円）", copies), ("お支払いいただく額", _yen(fee_yen))])
+    pdf.items([("手数料", "無料　0円"), ("複写費用", f"{copies}（A3まで1枚{unit_yen}円）"),
+               ("お支払いいただく額", _yen(fee_yen))])
     pdf.ln(3)
-    pdf.para("事務処理上の困難その他正当な理由があるときは、決定の期限を30日以内に限り延長することがあります。"
-             "その場合は、延長後の期間と理由を書面でお知らせします。", size=9)
+    pdf.para("事務処理上の困難その他正当な理由があるときは、決定の期限を30日以内に限り延長することがあります。", size=9)
+    pdf.para("その場合は、延長後の期間と理由を書面でお知らせします。", size=9)
     return _done(pdf)
 
 

@@ -800,7 +800,8 @@ class DisclosureService:
                     grounds=SUSPENSION_GROUNDS[s.grounds], received=_jst_date(s.received_at), due=s.due_date,
                     copy_sheets=s.copy_sheets, copy_size=s.copy_size, unit_yen=COPY_FEE_YEN, fee_yen=s.fee_yen,
                     serial=serial, prefecture=self.config.prefecture_name, request_no=s.request_no,
-                    issued=today_jst(), font=self.font)
+                    issued=today_jst(), font=self.font,
+                    register_label="本人確認情報" if register == "juki" else "附票本人確認情報")
 
             return self._issue("suspension_receipt", register, s.request_no, "suspension", copies, actor, render)
 
