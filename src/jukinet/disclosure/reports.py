@@ -116,6 +116,11 @@ def hand_over(registers, prefecture_code: str, municipality_code: str, *, peer: 
     for register in ("juki", "fuhyo"):
         t = MUNICIPAL_REPORTS[register]
         comm = INTAKE_TABLES[register][2]
+        waiting = select(t.c.report_id).where(t.c.municipality_code == municipality_code,
+                                              t.c.state.in_(("pending", "sent"))).limit(1)
+        with registers.engine(register).connect() as conn:   # a poll with nothing waiting writes nothing
+            if conn.execute(waiting).first() is None:
+                continue
         with registers.uow(register) as uow:
             rows = uow.conn.execute(select(t).where(t.c.municipality_code == municipality_code,
                                                     t.c.state.in_(("pending", "sent")))
