@@ -281,7 +281,7 @@ class GovernanceService:
                 self.oplog.append(conn, "admin", actor=actor, action="governance_review", now=now,
                                   detail={"review_id": rid, "target": tg, "target_id": tid, "decision": dec})
                 return rid
-        return self._run(actor, "governance_review", by, "governance_review", work,
+        return self._run(actor, "governance_review", by, "governance_view", work,
                          {"target": str(target)[:20]})
 
     def reviews(self, target: str | None = None) -> list:

@@ -810,6 +810,9 @@ class Security:
                 who = op.operator_id
                 if "maintenance" not in op.roles:
                     raise refused(MAINTENANCE_ROLE_REQUIRED)
+                if claimed["witness"] == op.operator_id:    # before the witness's proof is looked at
+                    phase, who = "checks", op.operator_id
+                    raise refused(MAINTENANCE_WITNESS_SAME)
                 phase = "witness"
                 who = claimed["witness"]
                 wop, m2 = self._maintenance_party(conn, terminal_id, witness, chs.get("witness"), now)
