@@ -41,6 +41,15 @@ ACTION_LABELS = {
     "operator_suspended": "利用停止", "operator_removed": "削除", "operator_active": "利用再開",
     "form_issue": "帳票発行", "form_dispose": "帳票廃棄", "media_start": "媒体作成", "media_download": "媒体受渡し",
     "stats_view": "統計閲覧", "stats_export": "統計出力",
+    # G4, G5 (ADR 0041)
+    "incident_open": "事故 登録", "incident_step": "事故 対応", "incident_notify": "事故 報告・連絡",
+    "incident_link": "事故 ログ関連付け", "incident_close": "事故 終結", "incident_view": "事故記録簿 閲覧",
+    "inspection_record": "自己点検 記録", "inspection_view": "自己点検 閲覧", "governance_review": "管理責任者の確認",
+    "contractor_worker_add": "作業従事者 登録", "contractor_worker_end": "作業従事者 従事終了",
+    "contractor_report": "委託先月次報告 受領", "contractor_view": "委託先 閲覧",
+    "maintenance_login": "保守作業 ログイン", "maintenance_witness": "保守作業 立会い開始",
+    "maintenance_end": "保守作業 終了", "maintenance_witness_end": "保守作業 立会い終了",
+    "oplog_entry_view": "操作ログ項目 閲覧",
 }
 
 
