@@ -64,7 +64,7 @@ def test_g5_witnessed_session_every_action_logged_under_both_and_ended_by_the_wi
     token = r.cookies.get(A.SESSION_COOKIE) or b.cookies.get(A.SESSION_COOKIE)
     row = _session_row(site, token)
     assert row.operator_id == c.operator_id and row.witness_id == w.operator_id
-    assert row.method == "maintenance:password_totp+password_totp"
+    assert row.method == "mnt:pw+pw"
     start = len(log(site))
     # the start is written under both: the contractor's login names the witness, the witness has an entry of their own
     login = log(site, action="login")[-1]
@@ -116,7 +116,7 @@ def test_g5_witness_by_fingerprint_in_the_same_flow(site):  # noqa: F811
     assert r.status_code == 200, r.text
     tok = r.cookies.get(A.SESSION_COOKIE) or b.cookies.get(A.SESSION_COOKIE)
     row = _session_row(site, tok)
-    assert row.witness_id == "WIT-01" and row.method == "maintenance:password_totp+webauthn"
+    assert row.witness_id == "WIT-01" and row.method == "mnt:pw+wa"
     # the same assertion cannot be replayed for another session
     r = b.post("/auth/maintenance/verify", json=body, headers={"X-CSRF-Token": "t"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "LOGIN_FAILED"

@@ -826,7 +826,8 @@ class Security:
                     raise refused(TR.TRAINING_REQUIRED)
                 if not self._on_roster(conn, op.operator_id, now):
                     raise refused(MAINTENANCE_NOT_ON_ROSTER)
-                res = self._start_session(conn, op, terminal_id, f"maintenance:{m1}+{m2}", now, witness=wop)
+                short = {"password_totp": "pw", "webauthn": "wa"}    # sessions.method is String(20)
+                res = self._start_session(conn, op, terminal_id, f"mnt:{short[m1]}+{short[m2]}", now, witness=wop)
                 self.oplog.append(conn, "admin", actor=Actor(wop.operator_id, terminal_id), action="maintenance_witness",
                                   now=now, detail={"contractor_id": op.operator_id, "method": m2})
                 return res
