@@ -108,7 +108,7 @@ def test_g4_web_steps_notifications_and_closing_by_the_manager_only(site):  # no
     n_before = _count(site, incident_events)
     r = admin.post(f"/incidents/{no}/close", data={"csrf_token": site.csrf("admin"), "at": now_local(-1),
                                                    "cause": "設定誤り", "prevention": "設定手順の見直し"})
-    assert r.status_code == 400 and 'data-code="APPROVAL_NOT_MANAGER"' in r.text
+    assert r.status_code == 403 and 'data-code="APPROVAL_NOT_MANAGER"' in r.text
     assert _count(site, incident_events) == n_before and incidents_of(site).get(no).row.status == "open"
     assert detail(log(site, action="incident_close")[-1])["code"] == "APPROVAL_NOT_MANAGER"
     r = site.client("manager").post(f"/incidents/{no}/close", data={

@@ -129,7 +129,7 @@ async def _incident_post(request: Request, no: str, permission: str, action: str
         if e.code == "INCIDENT_NOT_FOUND":
             return message(request, "事故記録簿", e.message, code=e.code, status=404, ctx=ctx, link="/incidents",
                            link_text="事故記録簿へ")
-        return await _incident_page(request, ctx, no, error=e, status=400)
+        return await _incident_page(request, ctx, no, error=e, status=403 if e.code == "APPROVAL_NOT_MANAGER" else 400)
     return await _incident_page(request, ctx, no, notice=done)
 
 
