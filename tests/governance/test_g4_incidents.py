@@ -18,7 +18,7 @@ from jukinet.errors import JukinetError
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_governance import incident_events, incident_links, incidents
 from tests.governance.people import JST, detail, incidents_of, log, now_local
-from tests.web.operator_site import ADMIN, site  # noqa: F401  (fixture)
+from tests.web.operator_site import site  # noqa: F401  (fixture)
 
 
 def _juki_entry(site, action="search") -> int:
