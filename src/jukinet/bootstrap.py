@@ -43,6 +43,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Optional
 
+from jukinet.audit.governance import GovernanceService
+from jukinet.audit.incidents import IncidentService
 from jukinet.audit.service import AuditService
 from jukinet.config import Config
 from jukinet.disclosure.service import DisclosureService
@@ -98,6 +100,16 @@ class Installation:
     @cached_property
     def audit(self) -> AuditService:
         return AuditService(self.config, self.registers)
+
+    @cached_property
+    def incidents(self) -> IncidentService:
+        """The incident register (G4; ADR 0041)."""
+        return IncidentService(self.config, self.registers)
+
+    @cached_property
+    def governance(self) -> GovernanceService:
+        """Self-inspection, internal audit, the contractor's roster and reports (G5; ADR 0041)."""
+        return GovernanceService(self.config, self.registers)
 
     def intake_service(self, on_applied: Optional[Callable[[str], None]] = None) -> IntakeService:
         """The intake of both registers (事務1); one per server process."""

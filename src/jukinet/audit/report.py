@@ -12,8 +12,8 @@ from __future__ import annotations
 import csv
 import glob
 import io
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from fpdf import FPDF
@@ -45,6 +45,15 @@ ACTION_LABELS = {
     "operator_suspended": "利用停止", "operator_removed": "削除", "operator_active": "利用再開",
     "form_issue": "帳票発行", "form_dispose": "帳票廃棄", "media_start": "媒体作成", "media_download": "媒体受渡し",
     "stats_view": "統計閲覧", "stats_export": "統計出力",
+    # G4, G5 (ADR 0041)
+    "incident_open": "事故 登録", "incident_step": "事故 対応", "incident_notify": "事故 報告・連絡",
+    "incident_link": "事故 ログ関連付け", "incident_close": "事故 終結", "incident_view": "事故記録簿 閲覧",
+    "inspection_record": "自己点検 記録", "inspection_view": "自己点検 閲覧", "governance_review": "管理責任者の確認",
+    "contractor_worker_add": "作業従事者 登録", "contractor_worker_end": "作業従事者 従事終了",
+    "contractor_report": "委託先月次報告 受領", "contractor_view": "委託先 閲覧",
+    "maintenance_login": "保守作業 ログイン", "maintenance_witness": "保守作業 立会い開始",
+    "maintenance_end": "保守作業 終了", "maintenance_witness_end": "保守作業 立会い終了",
+    "oplog_entry_view": "操作ログ項目 閲覧",
 }
 
 
@@ -61,6 +70,51 @@ class Meta:
     rules: an.Rules
     partial: bool = False      # the month has not ended: a provisional report (暫定版), not for sign-off
     casework: Casework = Casework()   # 利用停止請求 and 通報 (O4, O5): deadlines and acknowledgements
+
+
+@dataclass(frozen=True)
+class GovernanceMonth:
+    """What the month's report says of G4 and G5 (ADR 0041): incidents (opened, closed, still open at
+    the month's end, notifications per incident), the contractor's monthly security report(s) with
+    their reviews, and the witnessed maintenance sessions."""
+
+    incidents: dict = field(default_factory=lambda: {"opened": [], "closed": [], "open": [], "notifications": {}})
+    contractor_reports: list = field(default_factory=list)     # [(row, [reviews])]
+    maintenance: list = field(default_factory=list)            # session rows
+
+
+_JST = timezone(timedelta(hours=9))
+INCIDENT_STATUS = {"open": "対応中", "closed": "終結"}
+REVIEW_DECISIONS = {"accepted": "確認済", "follow_up": "要対応"}
+
+
+def _local(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=timezone.utc)
+    loc = v.astimezone(_JST)
+    return f"{wareki.to_wareki(loc.date(), style='short')} {loc:%H:%M}"
+
+
+def _governance_rows(gov: GovernanceMonth) -> tuple[list, list, list]:
+    inc = gov.incidents
+    seen, rows = set(), []
+    for label, group in (("発生・登録", inc["opened"]), ("終結", inc["closed"]), ("月末で対応中", inc["open"])):
+        for r in group:
+            if (r.incident_no, label) in seen:
+                continue
+            seen.add((r.incident_no, label))
+            rows.append([r.incident_no, label, r.title, _local(r.occurred_at), INCIDENT_STATUS.get(r.status, r.status),
+                         inc["notifications"].get(r.incident_id, 0)])
+    reports = [[r.company, r.month, wareki.to_wareki(r.received_on), f"{r.checks_ng}/{r.checks_total}",
+                ("、".join(f"{REVIEW_DECISIONS.get(v.decision, v.decision)} {v.reviewed_by}" for v in revs)
+                 or "未確認")] for r, revs in gov.contractor_reports]
+    maint = [[m.operator_id, m.witness_id, m.terminal_id, _local(m.created_at), _local(m.ended_at),
+              m.end_reason or ""] for m in gov.maintenance]
+    return rows, reports, maint
 
 
 def font_path() -> Path:
@@ -166,7 +220,8 @@ def _heading(doc: FPDF, text: str, room: float = 40) -> None:
     doc.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT", align="L")
 
 
-def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, flags_max: int = 200) -> bytes:
+def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, flags_max: int = 200,
+        gov: GovernanceMonth | None = None) -> bytes:
     doc = _Doc(orientation="P", unit="mm", format="A4")
     doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
     doc.set_producer("jukinet")
@@ -237,10 +292,36 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
         doc.cell(0, 6, f"ほか {len(a.flags) - flags_max} 件のフラグは CSV に全件を記載しています。",
                  new_x="LMARGIN", new_y="NEXT")
     _casework(doc, meta.casework)
+    gov = gov or GovernanceMonth()
+    inc_rows, rep_rows, maint_rows = _governance_rows(gov)
+    doc.ln(2)
+    _heading(doc, "6. 事故記録簿 (当月に登録・終結したもの、月末で対応中のもの)")
+    if inc_rows:
+        _table(doc, ["事故番号", "区分", "件名", "発生日時", "状態", "報告"], inc_rows, [28, 24, 62, 30, 16, 20],
+               size=8, aligns=["L", "L", "L", "L", "C", "R"])
+    else:
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 6, "該当なし", new_x="LMARGIN", new_y="NEXT", align="L")
+    doc.ln(2)
+    _heading(doc, "7. 委託先の月次セキュリティ確認結果報告")
+    if rep_rows:
+        _table(doc, ["委託先", "対象月", "受領日", "不適合/項目", "管理責任者の確認"], rep_rows, [50, 18, 36, 24, 52],
+               size=8, aligns=["L", "C", "L", "R", "L"])
+    else:
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 6, "当月分の報告は未受領です (要確認)。", new_x="LMARGIN", new_y="NEXT", align="L")
+    doc.ln(2)
+    _heading(doc, "8. 保守作業 (職員立会い) のセッション")
+    if maint_rows:
+        _table(doc, ["保守作業者", "立会者", "端末", "開始", "終了", "終了理由"], maint_rows, [30, 30, 20, 36, 36, 28],
+               size=8, aligns=["L", "L", "L", "L", "L", "L"])
+    else:
+        doc.set_font("gothic", size=10)
+        doc.cell(0, 6, "該当なし", new_x="LMARGIN", new_y="NEXT", align="L")
     if doc.get_y() > doc.page_break_trigger - 40:
         doc.add_page()
     doc.ln(4)
-    _heading(doc, "6. 管理責任者の確認")
+    _heading(doc, "9. 管理責任者の確認")
     doc.set_font("gothic", size=9)
     doc.multi_cell(0, 5, "確認の記録は管理画面 (操作ログ月次分析) で行い、この報告書の SHA-256 とともに管理データベースと"
                          "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
@@ -294,7 +375,7 @@ CSV_HEAD = ["区分", "対象月", "操作者ID", "操作者", "フラグNo", "�
             "結果", "件数", "内容"]
 
 
-def csv_bytes(a: an.Analysis, names: dict, meta: Meta) -> bytes:
+def csv_bytes(a: an.Analysis, names: dict, meta: Meta, gov: GovernanceMonth | None = None) -> bytes:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_HEAD)
@@ -314,4 +395,12 @@ def csv_bytes(a: an.Analysis, names: dict, meta: Meta) -> bytes:
     for lbl, rid, muni, at in cw.unacknowledged:
         w.writerow(["通報未確認", meta.month, "", "", "", "", at.date().isoformat(), lbl, "", "", "municipal_report",
                     "unacknowledged", "", f"通報 {rid} ({muni}) 受領確認なし"])
+    inc_rows, rep_rows, maint_rows = _governance_rows(gov or GovernanceMonth())
+    for no, label, title, occurred, status, notes in inc_rows:
+        w.writerow(["事故", meta.month, "", "", "", label, "", "", "", occurred, no, status, notes, title])
+    for company, month, received, ng, review in rep_rows:
+        w.writerow(["委託先報告", meta.month, "", "", "", "", received, "", "", "", company, review, ng, month])
+    for op, witness, terminal, start, end, reason in maint_rows:
+        w.writerow(["保守作業", meta.month, op, "", "", "", "", "", "", start, f"立会 {witness}", reason, "",
+                    f"端末 {terminal} 終了 {end}"])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

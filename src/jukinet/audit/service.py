@@ -25,6 +25,8 @@ from typing import Optional
 from sqlalchemy import func, insert, select
 
 from jukinet.audit import analysis as an
+from jukinet.audit.governance import GovernanceService
+from jukinet.audit.incidents import IncidentService
 from jukinet.config import AuditConfig, Config
 from jukinet.errors import JukinetError
 from jukinet.keyring import KeyRing
@@ -206,7 +208,16 @@ class AuditService:
                       now=now if now < month.end_utc else None)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
                            partial=now < month.end_utc, casework=cw)
-        return a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max), report.csv_bytes(a, names, meta)
+        gov = self.governance_month(month)
+        return (a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max, gov=gov),
+                report.csv_bytes(a, names, meta, gov=gov))
+
+    def governance_month(self, month: Month) -> report.GovernanceMonth:
+        """G4, G5 in the monthly report (ADR 0041): the month's incidents, the contractor's security
+        report and its review, the witnessed maintenance sessions."""
+        inc = IncidentService(self.config, self.registers).month(month.start_utc, month.end_utc)
+        gv = GovernanceService(self.config, self.registers).month(month.key, month.start_utc, month.end_utc)
+        return report.GovernanceMonth(incidents=inc, contractor_reports=gv["reports"], maintenance=gv["maintenance"])
 
     def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
         """Render the month's report and fix its digest in the admin database (logged)."""

@@ -23,6 +23,7 @@ module                 commands
 ``cli.pki``            ``pki …`` (revocation; ADR 0030)
 ``cli.center``         ``center init|add|list|status|remove|serve`` (Q1; ADR 0036)
 ``cli.cluster``        ``cluster up|down|status|failover|switchover|backup`` (Q3; ADR 0037)
+``cli.governance``     ``incident …``, ``inspection …``, ``contractor …`` (G4, G5; ADR 0041)
 =====================  ===================================================================
 """
 
@@ -37,6 +38,7 @@ from jukinet.cli.backup import backup_app, restore_command
 from jukinet.cli.center import center_app
 from jukinet.cli.cluster import cluster_app
 from jukinet.cli.disclosure import disclosure_app
+from jukinet.cli.governance import contractor_app, incident_app, inspection_app
 from jukinet.cli.install import init, seed
 from jukinet.cli.keys import keys_app
 from jukinet.cli.migrate import migrate_command
@@ -78,6 +80,9 @@ app.add_typer(pki_app, name="pki")                           # U1, U6 (ADR 0030)
 app.command("migrate")(migrate_command)                      # A7, Q2 (ADR 0028)
 app.add_typer(center_app, name="center")                     # Q1 (ADR 0036)
 app.add_typer(cluster_app, name="cluster")                   # Q3 (ADR 0037): local HA cluster
+app.add_typer(incident_app, name="incident")                 # G4 (ADR 0041): incident register
+app.add_typer(inspection_app, name="inspection")             # G5: self-inspection, internal audit
+app.add_typer(contractor_app, name="contractor")             # G5: contractor roster, monthly report
 
 
 def main() -> None:  # pragma: no cover

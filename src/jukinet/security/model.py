@@ -41,6 +41,19 @@ FORBIDDEN = ("FORBIDDEN", "この操作を行う権限がありません。", 40
 LOGIN_FAILED = ("LOGIN_FAILED", "認証できませんでした。", 401)
 LOGIN_LOCKED = ("LOGIN_LOCKED", "認証の失敗が続いたため、一定時間ログインできません。", 423)
 CSRF = ("CSRF_INVALID", "画面の有効期限が切れました。画面を開き直してください。", 403)
+# witnessed maintenance (G5, PIA II.4 委託事項2④; ADR 0041)
+MAINTENANCE_WITNESS_REQUIRED = ("MAINTENANCE_WITNESS_REQUIRED",
+                                "保守作業者は、職員の立会い (職員による同時認証) のもとでのみ操作できます。"
+                                "「保守作業 (職員立会い)」の画面からログインしてください。", 403)
+MAINTENANCE_ROLE_REQUIRED = ("MAINTENANCE_ROLE_REQUIRED",
+                             "立会いによるログインは保守作業者のためのものです。通常のログイン画面を使ってください。", 403)
+MAINTENANCE_WITNESS_SAME = ("MAINTENANCE_WITNESS_SAME", "立会者は保守作業者本人以外の職員でなければなりません。", 403)
+MAINTENANCE_WITNESS_NOT_STAFF = ("MAINTENANCE_WITNESS_NOT_STAFF",
+                                 "立会者は有効な職員の操作者でなければなりません (委託先の操作者は立会いできません)。", 403)
+MAINTENANCE_NOT_ON_ROSTER = ("MAINTENANCE_NOT_ON_ROSTER",
+                             "この保守作業者は委託先の作業従事者名簿 (現在有効) に登録されていません。", 403)
+MAINTENANCE_WITNESS_ENDED = ("MAINTENANCE_WITNESS_ENDED",
+                             "立会いが終了したため、保守作業のセッションを終了しました。", 401)
 
 
 def refused(spec, **kw) -> Refused:
@@ -96,6 +109,7 @@ class Session:
     expires_at: datetime
     ended_at: Optional[datetime] = None
     end_reason: Optional[str] = None
+    witness_id: Optional[str] = None     # witnessed maintenance (G5; ADR 0041)
 
     @classmethod
     def from_row(cls, row) -> "Session":

@@ -49,10 +49,15 @@ class OplogUnavailable(JukinetError):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, from where: 操作者ID and 操作端末ID (None when unknown, e.g. an anonymous request)."""
+    """Who acts, from where: 操作者ID and 操作端末ID (None when unknown, e.g. an anonymous request).
+
+    ``witness_id``: in a witnessed maintenance session (G5; ADR 0041) the staff member who
+    co-authenticated; every entry written for such an actor names them too (``detail.witness_id``,
+    covered by the entry hash)."""
 
     operator_id: Optional[str] = None
     terminal_id: Optional[str] = None
+    witness_id: Optional[str] = None
 
 
 def _utc(v) -> datetime:
@@ -131,6 +136,8 @@ class OperationLog:
         personal data (codes, modes, counts). Any failure raises :class:`OplogUnavailable`.
         """
         log, head = OPLOG[chain]
+        if actor.witness_id:
+            detail = {**(detail or {}), "witness_id": actor.witness_id}
         try:
             ins = (postgresql.insert(head) if conn.dialect.name == "postgresql" else sqlite.insert(head))
             conn.execute(ins.values(chain=chain, seq=0, entry_hash=GENESIS, mac=self._head_mac(chain, 0, GENESIS))
@@ -220,6 +227,12 @@ def verify_all(log: OperationLog, engines: dict, *, checkpoint: bool = False, ad
             log.write_checkpoint(chain, rep.head_seq, rep.head_hash)
         reports.append(rep)
     return reports
+
+
+def entry(conn: Connection, chain: str, seq: int):
+    """One entry of a chain, or None."""
+    log, _ = OPLOG[chain]
+    return conn.execute(select(log).where(log.c.seq == seq)).first()
 
 
 def recent(conn: Connection, chain: str, *, limit: int = 50, operator_id: str | None = None) -> Iterable:

@@ -12,10 +12,14 @@ operator     業務担当者          personal data of the registers/affairs in 
 manager      管理責任者          the operation log of the registers in scope (keys are digests)
 auditor      監査者              the operation log and its verification; no personal data
 operations   運用担当者          health and status; never personal data (保守委託, A7)
+maintenance  保守作業者          a contractor's maintenance worker at a terminal: health and status
+                                 only, and only in a session witnessed by a staff member (G5,
+                                 PIA II.4 委託事項2④; ADR 0041)
 ===========  ==================  ===============================================================
 
 Separation of duties: ``admin`` cannot be combined with ``operator`` (who grants rights does not
-use them), and ``operations`` cannot be combined with any role that sees personal data.
+use them), ``operations`` cannot be combined with any role that sees personal data, and
+``maintenance`` (a contractor's worker) cannot be combined with any other role.
 
 >>> check_roles(["operator", "manager"])
 ['operator', 'manager']
@@ -41,7 +45,12 @@ ROLES = {
     "manager": "管理責任者",
     "auditor": "監査者",
     "operations": "運用担当者",
+    "maintenance": "保守作業者",
 }
+
+#: roles held by the contractor's people: such an operator can never be the witness of a
+#: maintenance session (G5; ADR 0041)
+CONTRACTOR_ROLES = frozenset({"operations", "maintenance"})
 
 REGISTERS = {"juki": "本人確認情報 (D1)", "fuhyo": "附票本人確認情報 (D2)"}
 
@@ -69,10 +78,16 @@ PERMISSIONS = {
     "search": {"operator"},         # 4情報 search and detail (register + affair scope)
     "oplog": {"manager", "auditor"},  # view the operation log
     "audit_verify": {"auditor"},    # verify the chains
-    "ops": {"operations", "admin"},  # status pages without personal data
+    "ops": {"operations", "admin", "maintenance"},  # status pages without personal data
     "audit_report": {"manager"},    # monthly access-log analysis: generate, sign off (A4; ADR 0022)
     "audit_report_view": {"manager", "auditor"},  # ... list and download (read-only for auditors)
     "training": {"admin", "manager"},  # record an operator's security training (G1; ADR 0034)
+    # governance records (G4, G5; ADR 0041)
+    "incident": {"admin", "manager"},          # open an incident, record its steps, notifications, log links
+    "incident_close": {"manager"},             # close an incident (管理責任者)
+    "governance": {"admin", "manager"},        # record self-inspections, the contractor's roster and reports
+    "governance_review": {"manager"},          # review (確認) them (管理責任者)
+    "governance_view": {"admin", "manager", "auditor"},  # read the registers (監査者 read-only)
 }
 
 #: permissions that touch a register's personal data and need the register/affair scope
@@ -98,6 +113,8 @@ def check_roles(roles: list[str]) -> list[str]:
         raise JukinetError("ROLE_CONFLICT", "システム管理者と業務担当者は兼務できません。", field="roles")
     if "operations" in roles and set(roles) & {"operator", "manager", "auditor"}:
         raise JukinetError("ROLE_CONFLICT", "運用担当者は個人情報を扱う役割と兼務できません。", field="roles")
+    if "maintenance" in roles and len(set(roles)) > 1:
+        raise JukinetError("ROLE_CONFLICT", "保守作業者は他の役割と兼務できません。", field="roles")
     return list(roles)
 
 

@@ -37,12 +37,16 @@ from jukinet.security import roles as R
 from jukinet.security import totp_secret
 from jukinet.security import training as TR
 from jukinet.security import webauthn as W
-from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED, OPERATOR_INACTIVE,
+from jukinet.security.model import (AUTH_REQUIRED, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED,
+                                    MAINTENANCE_NOT_ON_ROSTER, MAINTENANCE_ROLE_REQUIRED,
+                                    MAINTENANCE_WITNESS_ENDED, MAINTENANCE_WITNESS_NOT_STAFF,
+                                    MAINTENANCE_WITNESS_REQUIRED, MAINTENANCE_WITNESS_SAME, OPERATOR_INACTIVE,
                                     SESSION_EXPIRED, SESSION_IDLE, SESSION_INVALID, SESSION_TERMINAL,
                                     TERMINAL_UNREGISTERED, Operator, Refused, Session, Terminal, refused, utc)
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.security.outcomes import outcome_for
 from jukinet.security.totp_secret import TotpSecretCipher
+from jukinet.store.tables_governance import contractor_workers
 from jukinet.store.tables_security import (auth_challenges, operator_trainings, operators, sessions, terminals,
                                            webauthn_credentials)
 
@@ -128,6 +132,17 @@ class Security:
                          .where(webauthn_credentials.c.operator_id == operator_id)).scalar_one()
         return Operator.from_row(row, n)
 
+    def actor_of(self, op: Operator, terminal_id: str | None) -> Actor:
+        """The actor of ``op`` at ``terminal_id``; a 保守作業者 (maintenance) is named with the witness of
+        their open session on that terminal (G5; ADR 0041), so that a refusal is logged under both."""
+        witness = None
+        if "maintenance" in op.roles and terminal_id:
+            with self.registers.admin_tx(write=False) as conn:
+                witness = conn.execute(select(sessions.c.witness_id).where(
+                    sessions.c.operator_id == op.operator_id, sessions.c.terminal_id == terminal_id,
+                    sessions.c.ended_at.is_(None)).order_by(sessions.c.created_at.desc()).limit(1)).scalar()
+        return Actor(op.operator_id, terminal_id, witness)
+
     def get_operator(self, operator_id: str) -> Optional[Operator]:
         with self.registers.admin_tx(write=False) as conn:
             return self._operator(conn, operator_id)
@@ -136,7 +151,7 @@ class Security:
                 register: str | None = None) -> None:
         """Raise (and log) FORBIDDEN unless the operator holds ``permission`` (for ``register``)."""
         if not actor_op.can(permission, register):
-            raise self.refuse(Actor(actor_op.operator_id, terminal_id), action, FORBIDDEN,
+            raise self.refuse(self.actor_of(actor_op, terminal_id), action, FORBIDDEN,
                               chain=register if register in R.REGISTERS else "admin",
                               detail={"permission": permission, **({"register": register} if register else {})})
 
@@ -546,18 +561,24 @@ class Security:
         return err
 
     def _start_session(self, conn: Connection, op: Operator, terminal_id: str, method: str,
-                       now: datetime) -> LoginResult:
+                       now: datetime, witness: Operator | None = None) -> LoginResult:
         if not self._trained(conn, op.operator_id, now):   # after authentication: nothing told to a guesser
             raise refused(TR.TRAINING_REQUIRED)
+        if "maintenance" in op.roles and witness is None:   # G5: never alone (PIA II.4 委託事項2④)
+            raise refused(MAINTENANCE_WITNESS_REQUIRED)
         token = secrets.token_urlsafe(32)
         row = dict(session_hash=sha256(token), operator_id=op.operator_id, terminal_id=terminal_id, method=method,
                    csrf_token=secrets.token_urlsafe(24), created_at=now, last_seen_at=now,
-                   expires_at=now + timedelta(minutes=self.cfg.session_max_minutes))
+                   expires_at=now + timedelta(minutes=self.cfg.session_max_minutes),
+                   witness_id=witness.operator_id if witness else None)
         conn.execute(insert(sessions).values(**row))
         conn.execute(update(operators).where(operators.c.operator_id == op.operator_id)
                      .values(failed_logins=0, locked_until=None))
-        self.oplog.append(conn, "admin", actor=Actor(op.operator_id, terminal_id), action="login", now=now,
-                          detail={"method": method})
+        if witness is not None:
+            conn.execute(update(operators).where(operators.c.operator_id == witness.operator_id)
+                         .values(failed_logins=0, locked_until=None))
+        self.oplog.append(conn, "admin", actor=Actor(op.operator_id, terminal_id, row["witness_id"]),
+                          action="login", now=now, detail={"method": method})
         return LoginResult(token, Session(**row), op)
 
     def _new_challenge(self, conn: Connection, kind: str, operator_id: str, terminal_id: str, challenge: bytes,
@@ -671,6 +692,37 @@ class Security:
         except Refused as e:
             raise self._login_failed(operator_id, terminal_id, e, "login", now)
 
+    def _verify_password(self, conn: Connection, operator_id: str, password: str, totp_code: str,
+                         now: datetime) -> Operator:
+        """Check an operator's password (argon2id) and TOTP on ``conn``; the TOTP step is used up."""
+        op = self._check_can_login(conn, operator_id, now)
+        row = conn.execute(select(operators.c.password_hash, operators.c.totp_secret_ct,
+                                  operators.c.totp_secret_key, operators.c.totp_last_step).where(
+            operators.c.operator_id == operator_id)).one()
+        if not op.password_allowed or not row.password_hash or row.totp_secret_ct is None:
+            raise refused(LOGIN_FAILED)
+        try:
+            _hasher.verify(row.password_hash, password or "")
+        except (VerificationError, InvalidHashError):
+            raise refused(LOGIN_FAILED)
+        cipher = self._totp_cipher(conn)     # a missing key file stops here (ATREST_KEY_MISSING)
+        try:
+            secret = cipher.open(operator_id, row.totp_secret_ct, row.totp_secret_key)
+        except JukinetError:     # moved from another operator's row, tampered, or a foreign key file
+            raise refused(LOGIN_FAILED)
+        totp = pyotp.TOTP(secret)
+        step = None
+        for offset in (0, -1, 1):
+            t = now + timedelta(seconds=30 * offset)
+            if secrets.compare_digest(totp.at(t), (totp_code or "").strip()):
+                step = totp.timecode(t)
+                break
+        if step is None or (row.totp_last_step is not None and step <= row.totp_last_step):
+            raise refused(LOGIN_FAILED)  # wrong code, or a code replayed
+        conn.execute(update(operators).where(operators.c.operator_id == operator_id)
+                     .values(totp_last_step=step))
+        return op
+
     def password_login(self, operator_id: str, password: str, totp_code: str, terminal_id: str, *,
                        now: datetime | None = None) -> LoginResult:
         """Fallback (A1): password (argon2id) + TOTP, only for operators allowed it by the administrator."""
@@ -678,36 +730,136 @@ class Security:
         operator_id = (operator_id or "").strip()
         try:
             with self.registers.admin_tx() as conn:
-                op = self._check_can_login(conn, operator_id, now)
-                row = conn.execute(select(operators.c.password_hash, operators.c.totp_secret_ct,
-                                          operators.c.totp_secret_key, operators.c.totp_last_step).where(
-                    operators.c.operator_id == operator_id)).one()
-                if not op.password_allowed or not row.password_hash or row.totp_secret_ct is None:
-                    raise refused(LOGIN_FAILED)
-                try:
-                    _hasher.verify(row.password_hash, password or "")
-                except (VerificationError, InvalidHashError):
-                    raise refused(LOGIN_FAILED)
-                cipher = self._totp_cipher(conn)     # a missing key file stops here (ATREST_KEY_MISSING)
-                try:
-                    secret = cipher.open(operator_id, row.totp_secret_ct, row.totp_secret_key)
-                except JukinetError:     # moved from another operator's row, tampered, or a foreign key file
-                    raise refused(LOGIN_FAILED)
-                totp = pyotp.TOTP(secret)
-                step = None
-                for offset in (0, -1, 1):
-                    t = now + timedelta(seconds=30 * offset)
-                    if secrets.compare_digest(totp.at(t), (totp_code or "").strip()):
-                        step = totp.timecode(t)
-                        break
-                if step is None or (row.totp_last_step is not None and step <= row.totp_last_step):
-                    raise refused(LOGIN_FAILED)  # wrong code, or a code replayed
-                conn.execute(update(operators).where(operators.c.operator_id == operator_id)
-                             .values(totp_last_step=step))
+                op = self._verify_password(conn, operator_id, password, totp_code, now)
                 return self._start_session(conn, op, terminal_id, "password_totp", now)
         except Refused as e:
             raise self._login_failed(operator_id if _ID.match(operator_id) else None, terminal_id, e,
                                      "login_password", now)
+
+    # ---- witnessed maintenance (G5, PIA II.4 委託事項2④; ADR 0041) ---------------------------------
+
+    def _verify_webauthn(self, conn: Connection, terminal_id: str, ch, credential: dict, now: datetime) -> Operator:
+        op = self._check_can_login(conn, ch.operator_id, now)
+        cred_id = str((credential or {}).get("id") or (credential or {}).get("rawId") or "")
+        row = conn.execute(select(webauthn_credentials).where(
+            webauthn_credentials.c.credential_id == cred_id,
+            webauthn_credentials.c.operator_id == ch.operator_id)).first()
+        if row is None:
+            raise refused(LOGIN_FAILED)
+        try:
+            v = W.verify_authentication(self.cfg, self.origins, credential, ch.challenge, row.public_key,
+                                        row.sign_count)
+        except W.CeremonyFailed:
+            raise refused(LOGIN_FAILED)
+        conn.execute(update(webauthn_credentials).where(webauthn_credentials.c.credential_id == cred_id)
+                     .values(sign_count=v.new_sign_count, last_used_at=now))
+        return op
+
+    def _maintenance_party(self, conn: Connection, terminal_id: str, proof: dict, ch,
+                           now: datetime) -> tuple[Operator, str]:
+        """Authenticate one party of the witnessed sign-in: ``{"operator_id", "password", "totp"}`` (the
+        password + one-time-password fallback) or ``{"challenge_id", "credential"}`` (WebAuthn, the
+        challenge from :meth:`login_options`, already taken as ``ch``). Returns the operator and the method."""
+        proof = proof if isinstance(proof, dict) else {}
+        if proof.get("challenge_id"):
+            if ch is None:
+                raise refused(LOGIN_FAILED)
+            return self._verify_webauthn(conn, terminal_id, ch, proof.get("credential") or {}, now), "webauthn"
+        oid = str(proof.get("operator_id") or "").strip()
+        return self._verify_password(conn, oid, str(proof.get("password") or ""), str(proof.get("totp") or ""),
+                                     now), "password_totp"
+
+    def _on_roster(self, conn: Connection, operator_id: str, now: datetime) -> bool:
+        today = TR.today_jst(now)
+        w = contractor_workers
+        return conn.execute(select(w.c.worker_id).where(
+            w.c.operator_id == operator_id, w.c.from_date <= today,
+            (w.c.to_date.is_(None)) | (w.c.to_date >= today)).limit(1)).first() is not None
+
+    @staticmethod
+    def _claimed(proof) -> Optional[str]:
+        oid = str((proof or {}).get("operator_id") or "").strip() if isinstance(proof, dict) else ""
+        return oid if _ID.match(oid) else None
+
+    def maintenance_login(self, terminal_id: str, contractor: dict, witness: dict, *,
+                          now: datetime | None = None) -> LoginResult:
+        """Open a 保守作業者's session at ``terminal_id`` only with a staff member co-authenticating in the
+        same request (G5, PIA II.4 委託事項2④ 「職員が立ち会いの上」; ADR 0041).
+
+        Both authenticate (WebAuthn or password + TOTP, each as in an ordinary sign-in, failures
+        counted towards each one's lockout). Refused, coded and logged: the contractor is not a
+        保守作業者 (``MAINTENANCE_ROLE_REQUIRED``) or not on the contractor's current worker roster
+        (``MAINTENANCE_NOT_ON_ROSTER``); the witness is the same person (``MAINTENANCE_WITNESS_SAME``),
+        not an active staff operator (``MAINTENANCE_WITNESS_NOT_STAFF``) or untrained (G1). The
+        session carries the witness: every entry it writes names both (``detail.witness_id``), and
+        the start is also written under the witness's own ID (``maintenance_witness``).
+        """
+        now = now or now_utc()
+        chs = {}
+        with self.registers.admin_tx() as conn:   # WebAuthn challenges are used up whatever follows
+            for name, proof in (("contractor", contractor), ("witness", witness)):
+                if isinstance(proof, dict) and proof.get("challenge_id"):
+                    chs[name] = self._take_challenge(conn, str(proof["challenge_id"]), "login", terminal_id, now)
+        claimed = {n: (chs[n].operator_id if chs.get(n) is not None else self._claimed(p))
+                   for n, p in (("contractor", contractor), ("witness", witness))}
+        who = claimed["contractor"]
+        phase = "contractor"
+        try:
+            with self.registers.admin_tx() as conn:
+                op, m1 = self._maintenance_party(conn, terminal_id, contractor, chs.get("contractor"), now)
+                who = op.operator_id
+                if "maintenance" not in op.roles:
+                    raise refused(MAINTENANCE_ROLE_REQUIRED)
+                if claimed["witness"] == op.operator_id:    # before the witness's proof is looked at
+                    phase, who = "checks", op.operator_id
+                    raise refused(MAINTENANCE_WITNESS_SAME)
+                phase = "witness"
+                who = claimed["witness"]
+                wop, m2 = self._maintenance_party(conn, terminal_id, witness, chs.get("witness"), now)
+                who = wop.operator_id
+                phase = "checks"
+                if wop.operator_id == op.operator_id:
+                    raise refused(MAINTENANCE_WITNESS_SAME)
+                if wop.status != "active" or set(wop.roles) & R.CONTRACTOR_ROLES:
+                    raise refused(MAINTENANCE_WITNESS_NOT_STAFF)
+                if not self._trained(conn, wop.operator_id, now):
+                    raise refused(TR.TRAINING_REQUIRED)
+                if not self._on_roster(conn, op.operator_id, now):
+                    raise refused(MAINTENANCE_NOT_ON_ROSTER)
+                short = {"password_totp": "pw", "webauthn": "wa"}    # sessions.method is String(20)
+                res = self._start_session(conn, op, terminal_id, f"mnt:{short[m1]}+{short[m2]}", now, witness=wop)
+                self.oplog.append(conn, "admin", actor=Actor(wop.operator_id, terminal_id), action="maintenance_witness",
+                                  now=now, detail={"contractor_id": op.operator_id, "method": m2})
+                return res
+        except Refused as e:
+            if phase == "checks":   # both authenticated: a refusal of the pairing, logged under both
+                self.log_refusal(Actor(claimed["contractor"], terminal_id, who), "maintenance_login", e)
+                raise e
+            raise self._login_failed(who, terminal_id, e, "maintenance_login", now)
+
+    def end_witness(self, token: str | None, terminal_id: str | None, *, now: datetime | None = None) -> None:
+        """The witness leaves: the maintenance session ends at once (logged under both)."""
+        now = now or now_utc()
+        if not token:
+            return
+        with self.registers.admin_tx() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.session_hash == sha256(token))).first()
+            if row is None or row.ended_at is not None or row.terminal_id != terminal_id or not row.witness_id:
+                return
+            conn.execute(update(sessions).where(sessions.c.session_hash == row.session_hash)
+                         .values(ended_at=now, end_reason="witness_ended"))
+            self.oplog.append(conn, "admin", actor=Actor(row.operator_id, terminal_id, row.witness_id),
+                              action="maintenance_end", now=now)
+            self.oplog.append(conn, "admin", actor=Actor(row.witness_id, terminal_id), action="maintenance_witness_end",
+                              now=now, detail={"contractor_id": row.operator_id})
+
+    def maintenance_sessions(self, *, since: datetime | None = None) -> list:
+        """Witnessed maintenance sessions (newest first) for the screens and the monthly report."""
+        q = select(sessions).where(sessions.c.witness_id.is_not(None)).order_by(sessions.c.created_at.desc())
+        if since is not None:
+            q = q.where(sessions.c.created_at >= since)
+        with self.registers.admin_tx(write=False) as conn:
+            return [Session.from_row(r) for r in conn.execute(q.limit(500))]
 
     # ---- sessions (A6) -------------------------------------------------------------------------
 
@@ -755,8 +907,11 @@ class Security:
                     spec, reason = SESSION_IDLE, "idle"
                 else:
                     op = self._operator(conn, s.operator_id)
+                    wop = self._operator(conn, s.witness_id) if s.witness_id else None
                     if op is None or op.status != "active":
                         spec, reason = OPERATOR_INACTIVE, "inactive"
+                    elif "maintenance" in op.roles and (wop is None or wop.status != "active"):
+                        spec, reason = MAINTENANCE_WITNESS_ENDED, "witness_inactive"   # G5: no witness, no session
                     else:
                         conn.execute(update(sessions).where(sessions.c.session_hash == s.session_hash)
                                      .values(last_seen_at=now))
@@ -764,7 +919,7 @@ class Security:
                 if spec is not None and s.ended_at is None:
                     conn.execute(update(sessions).where(sessions.c.session_hash == s.session_hash)
                                  .values(ended_at=now, end_reason=reason))
-        raise self.refuse(Actor(who, terminal_id), action, spec)
+        raise self.refuse(Actor(who, terminal_id, s.witness_id if row is not None else None), action, spec)
 
     def lock(self, token: str | None, terminal_id: str | None, *, now: datetime | None = None) -> Optional[str]:
         """Lock the screen now (the browser's idle timer or the lock button): the session ends."""
@@ -778,8 +933,8 @@ class Security:
             if row.ended_at is None:
                 conn.execute(update(sessions).where(sessions.c.session_hash == row.session_hash)
                              .values(ended_at=now, end_reason="locked"))
-                self.oplog.append(conn, "admin", actor=Actor(row.operator_id, terminal_id), action="screen_lock",
-                                  now=now)
+                self.oplog.append(conn, "admin", actor=Actor(row.operator_id, terminal_id, row.witness_id),
+                                  action="screen_lock", now=now)
             return row.operator_id
 
     def logout(self, token: str | None, terminal_id: str | None, *, now: datetime | None = None) -> None:
@@ -792,7 +947,8 @@ class Security:
                 return
             conn.execute(update(sessions).where(sessions.c.session_hash == row.session_hash)
                          .values(ended_at=now, end_reason="logout"))
-            self.oplog.append(conn, "admin", actor=Actor(row.operator_id, terminal_id), action="logout", now=now)
+            self.oplog.append(conn, "admin", actor=Actor(row.operator_id, terminal_id, row.witness_id), action="logout",
+                              now=now)
 
 
 def as_json(obj) -> str:

@@ -130,6 +130,9 @@ sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
     Column("end_reason", String(20)),
+    #: witnessed maintenance (G5, PIA II.4 委託事項2④; ADR 0041): the staff member who co-authenticated
+    #: the 保守作業者's session; every entry of the session names them too (admin_0007)
+    Column("witness_id", String(32)),
     Index("ix_sessions_operator", "operator_id"),
 )
 

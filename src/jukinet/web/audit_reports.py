@@ -31,6 +31,7 @@ from jukinet.audit import inventory as inv
 from jukinet.audit import report as rp
 from jukinet.audit.service import ACTIONS, DECISIONS, FLAG_DISPOSITIONS, AuditService, parse_month
 from jukinet.errors import JukinetError
+from jukinet.security import training as TR
 from jukinet.store.tables_audit import audit_watch
 from jukinet.web import auth as A
 from jukinet.web.pages import _jst, ctx_post, render, templates
@@ -182,7 +183,9 @@ async def _inventory_page(request: Request, ctx: A.Ctx, *, error=None, notice=No
     return _render(request, "audit/inventory.html", ctx, inv=taken, history=history, error=error, notice=notice,
                    status=status, max_age=svc.cfg.inventory_max_age_days,
                    watch=await run_in_threadpool(_watch_list, request),
-                   actions=await run_in_threadpool(_svc(request).actions))
+                   actions=await run_in_threadpool(_svc(request).actions),
+                   gov=await run_in_threadpool(lambda: request.app.state.installation.governance.year(
+                       TR.fiscal_year(TR.today_jst()))))
 
 
 def _watch_list(request: Request) -> dict:

@@ -38,7 +38,7 @@ class Ctx:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.operator.operator_id, self.terminal_id)
+        return Actor(self.operator.operator_id, self.terminal_id, self.session.witness_id)
 
 
 def security(request: Request) -> Security:

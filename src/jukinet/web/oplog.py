@@ -3,6 +3,8 @@ may read, and verification of the hash chains."""
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
 
 from jukinet.security.oplog import recent, verify_all
@@ -20,15 +22,26 @@ def _chains_for(op) -> list[str]:
     return [c for c in ("juki", "fuhyo") if op.can("oplog", c)]
 
 
+def _witness(detail_text) -> str:
+    try:
+        return json.loads(detail_text or "{}").get("witness_id") or ""
+    except ValueError:
+        return ""
+
+
 def _audit(request: Request, ctx: A.Ctx, reports=None):
     sec = A.security(request)
     chains = []
+    incidents = {}
     for chain in _chains_for(ctx.operator):
         with sec.registers.engine(chain).connect() as conn:
-            chains.append((chain, recent(conn, chain, limit=50)))
+            rows = recent(conn, chain, limit=50)
+        chains.append((chain, rows))
+        # G4: the incidents each entry is linked to (the way from the log to the incident; ADR 0041)
+        incidents[chain] = request.app.state.installation.incidents.incidents_of_entries(chain, [r.seq for r in rows])
     with sec.registers.admin_tx() as conn:
         sec.oplog.append(conn, "admin", actor=ctx.actor, action="oplog_view", detail={"chains": ",".join(c for c, _ in chains)})
-    return render(request, "audit.html", ctx, chains=chains, reports=reports)
+    return render(request, "audit.html", ctx, chains=chains, reports=reports, incidents=incidents, witness=_witness)
 
 
 @router.get("/audit")

@@ -101,6 +101,28 @@
   }
 
   // Errors where the eye is (issue 19): a page re-rendered with an error summary takes focus.
+  // G5 witnessed maintenance (ADR 0041): the contractor by password + one-time password, the
+  // witnessing staff member by fingerprint, sent together
+  function wireMaintenance(form) {
+    const btn = form.querySelector("#witness-fingerprint"); if (!btn) return;
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        const r = await postJSON(form.dataset.optionsUrl, {operator_id: form.witness_operator_id.value});
+        if (!r.ok) { showError(form, await errorText(r)); return; }
+        const {challenge_id, publicKey} = await r.json();
+        const cred = await navigator.credentials.get({publicKey: requestOptions(publicKey)});
+        const v = await postJSON(form.dataset.verifyUrl, {
+          contractor: {operator_id: form.contractor_operator_id.value, password: form.contractor_password.value,
+                       totp: form.contractor_totp.value},
+          witness: {challenge_id, credential: credJSON(cred)}});
+        if (!v.ok) { showError(form, await errorText(v)); return; }
+        location.assign((await v.json()).redirect || "/");
+      } catch (e) { showError(form, "生体認証を完了できませんでした。もう一度お試しください。"); }
+      finally { btn.disabled = false; }
+    });
+  }
+
   function focusErrorSummary() {
     const s = document.getElementById("error-summary"); if (s) s.focus();
   }
@@ -108,6 +130,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     const login = document.getElementById("webauthn-login"); if (login) wireLogin(login);
     const enroll = document.getElementById("webauthn-enroll"); if (enroll) wireEnroll(enroll);
+    const maint = document.getElementById("maintenance-login"); if (maint) wireMaintenance(maint);
     wireIdleLock();
     focusErrorSummary();
   });
