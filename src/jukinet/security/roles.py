@@ -73,6 +73,10 @@ PERMISSIONS = {
     "audit_report": {"manager"},    # monthly access-log analysis: generate, sign off (A4; ADR 0022)
     "audit_report_view": {"manager", "auditor"},  # ... list and download (read-only for auditors)
     "training": {"admin", "manager"},  # record an operator's security training (G1; ADR 0034)
+    # 媒体管理簿 (G2, G3; ADR 0040): no personal data in it — the contractor's 運用担当者 keeps the backup
+    # media and does the weekly check; the 管理責任者's prior approval is a role check in the service
+    "media": {"admin", "operator", "manager", "operations"},
+    "media_view": {"admin", "operator", "manager", "operations", "auditor"},
 }
 
 #: permissions that touch a register's personal data and need the register/affair scope
