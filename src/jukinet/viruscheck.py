@@ -53,12 +53,22 @@ def test_signature(name: str = "Jukinet.Test.EICAR") -> str:
 test_signature.__test__ = False   # not a pytest test
 
 
+def test_body_signature(name: str = "Jukinet.Test.EICAR.Body") -> str:
+    """A ClamAV body signature (``.ndb`` line ``name:0:*:hex``): the EICAR string anywhere in a file."""
+    return f"{name}:0:*:{EICAR.hex()}"
+
+
+test_body_signature.__test__ = False
+
+
 def write_test_database(directory: Path) -> Path:
-    """A signature file with only the EICAR signature (tests and acceptance; no download needed)."""
+    """A signature directory with only the EICAR signatures — the whole-file MD5 (``.hdb``) and the
+    string inside another file (``.ndb``) — for tests and acceptance (no download needed); clamscan
+    ``-d`` takes the directory."""
     directory.mkdir(parents=True, exist_ok=True)
-    p = directory / "jukinet-test.hdb"
-    p.write_text(test_signature() + "\n")
-    return p
+    (directory / "jukinet-test.hdb").write_text(test_signature() + "\n")
+    (directory / "jukinet-test.ndb").write_text(test_body_signature() + "\n")
+    return directory
 
 
 @dataclass(frozen=True)
