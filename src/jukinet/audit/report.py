@@ -49,6 +49,22 @@ def action_label(a: str) -> str:
 
 
 @dataclass(frozen=True)
+class MediaSection:
+    """G2/G3 in the monthly report (ADR 0040): the weekly checks of the media register of the month's
+    weeks (overdue ones raised), retirements and destructions, and the virus checks."""
+
+    weeks: tuple                 # (week key, monday, sunday, state, checks)
+    checks: tuple                # (checked_at JST text, checked_by, expected, found, discrepancy_count)
+    disposals: tuple             # (at JST text, media_id, kind 使用停止|廃棄, approval_id, operator)
+    scans: dict                  # outcome -> count
+    infected: tuple = ()         # (at JST text, direction, purpose, signature)
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for w in self.weeks if w[3] == "overdue")
+
+
+@dataclass(frozen=True)
 class Meta:
     prefecture_name: str
     month: str                 # YYYY-MM
@@ -56,6 +72,7 @@ class Meta:
     last_day: date
     rules: an.Rules
     partial: bool = False      # the month has not ended: a provisional report (暫定版), not for sign-off
+    media: "MediaSection | None" = None
 
 
 def font_path() -> Path:
@@ -231,10 +248,12 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
         doc.set_font("gothic", size=10)
         doc.cell(0, 6, f"ほか {len(a.flags) - flags_max} 件のフラグは CSV に全件を記載しています。",
                  new_x="LMARGIN", new_y="NEXT")
+    if meta.media is not None:
+        _media_section(doc, meta.media)
     if doc.get_y() > doc.page_break_trigger - 40:
         doc.add_page()
     doc.ln(4)
-    _heading(doc, "5. 管理責任者の確認")
+    _heading(doc, "6. 管理責任者の確認")
     doc.set_font("gothic", size=9)
     doc.multi_cell(0, 5, "確認の記録は管理画面 (操作ログ月次分析) で行い、この報告書の SHA-256 とともに管理データベースと"
                          "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
@@ -244,6 +263,34 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     doc.cell(60, 12, "管理責任者:", border=1)
     doc.cell(60, 12, "所見:", border=1, new_x="LMARGIN", new_y="NEXT", align="L")
     return bytes(doc.output())
+
+
+WEEK_STATES = {"checked": "実施", "overdue": "未実施 (期限超過)", "open": "今週 (未実施)"}
+
+
+def _media_section(doc: FPDF, m: MediaSection) -> None:
+    doc.ln(2)
+    _heading(doc, "5. 媒体管理簿 (週次点検・使用停止・廃棄・ウイルスチェック)")
+    doc.set_font("gothic", size=9)
+    doc.multi_cell(0, 5, f"週次点検: {len(m.weeks)} 週のうち 未実施 {m.overdue} 週。ウイルスチェック: "
+                         f"検出なし {m.scans.get('clean', 0)} 件 / 検出 {m.scans.get('infected', 0)} 件 / "
+                         f"検査不能 {m.scans.get('failed', 0)} 件 (いずれも受け付けていません)。",
+                   new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
+    _table(doc, ["週", "期間", "点検", "回数"],
+           [[w[0], f"{wareki.to_wareki(w[1])}〜{wareki.to_wareki(w[2])}", WEEK_STATES.get(w[3], w[3]), w[4]]
+            for w in m.weeks], [24, 100, 36, 20], aligns=["L", "L", "C", "R"])
+    if m.checks:
+        doc.ln(1)
+        _table(doc, ["点検日時", "点検者", "管理簿", "確認", "差異"], [list(c) for c in m.checks],
+               [44, 56, 26, 26, 26], aligns=["L", "L", "R", "R", "R"])
+    if m.disposals:
+        doc.ln(1)
+        _table(doc, ["日時", "媒体", "処理", "承認番号", "実施者"], [list(d) for d in m.disposals],
+               [40, 44, 30, 38, 28], size=8)
+    if m.infected:
+        doc.ln(1)
+        _table(doc, ["日時", "方向", "用途", "検出名"], [list(x) for x in m.infected], [40, 20, 40, 80], size=8)
+    doc.ln(2)
 
 
 def _rule_text(kind: str, r: an.Rules) -> str:
@@ -276,4 +323,14 @@ def csv_bytes(a: an.Analysis, names: dict, meta: Meta) -> bytes:
             w.writerow(["フラグ", meta.month, f.operator_id or "", names.get(f.operator_id or "", ""), f.no,
                         f"{f.kind} {f.label}", f.day or "", e.chain, e.seq, e.local.strftime("%Y-%m-%d %H:%M:%S"),
                         e.action, e.outcome, "" if e.result_count is None else e.result_count, f.reason])
+    m = meta.media
+    if m is not None:
+        for wk in m.weeks:
+            w.writerow(["媒体点検", meta.month, "", "", "", "", wk[0], "", "", "", "media_check", wk[3], wk[4],
+                        f"{wk[1].isoformat()}〜{wk[2].isoformat()} {WEEK_STATES.get(wk[3], wk[3])}"])
+        for d in m.disposals:
+            w.writerow(["媒体", meta.month, d[4], names.get(d[4], ""), "", "", "", "", "", d[0], d[2], d[3], "", d[1]])
+        for k in ("clean", "infected", "failed"):
+            w.writerow(["ウイルスチェック", meta.month, "", "", "", "", "", "", "", "", "media_scan", k,
+                        m.scans.get(k, 0), ""])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
