@@ -13,9 +13,11 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
+from jukinet.audit.inventory import InventoryService
 from jukinet.audit.service import AuditService, parse_month, previous_month
 from jukinet.backup.keys import PUBLIC_NAME, generate_key_pair
 from jukinet.backup.service import make_backup
@@ -24,7 +26,7 @@ from jukinet.errors import JukinetError
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_media import media_approvals, media_checks, media_items, media_movements
 from jukinet.store.tables_security import OPLOG
-from tests.web.operator_site import site  # noqa: F401  (fixture)
+from tests.web.operator_site import ADMIN, site  # noqa: F401  (fixture)
 
 JST = timezone(timedelta(hours=9))
 
@@ -165,7 +167,6 @@ def test_g2_overdue_weekly_checks_are_raised_in_the_monthly_report(site, backup_
     rows = list(csv.DictReader(io.StringIO(g.csv.decode("utf-8-sig"))))
     checks = [r for r in rows if r["区分"] == "媒体点検"]
     assert [r["結果"] for r in checks] == states and weeks[1][0] in {r["日付"] for r in checks}
-    from pypdf import PdfReader
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(g.pdf)).pages)
     assert "媒体管理簿" in text and "未実施" in text and f"未実施 {len(states) - 1} 週" in text
 
@@ -213,3 +214,18 @@ def test_g2_screen_shows_the_register_records_the_weekly_check_and_the_approval(
     assert r.status_code == 200 and "承認番号" in r.text
     r = site.client("auditor").get("/media")
     assert r.status_code == 200 and "BK-WEB" in r.text
+
+
+def test_g2_annual_inventory_finds_a_leaver_still_custodian_of_media(site, backup_file):  # noqa: F811
+    m = svc(site)
+    ops = op(site, "operations")
+    keeper = site.op_ids["operator_juki"]
+    m.register_backup(ops, site.terminal_id, backup_file, medium="lto", label="BK-INV", location="データ保管庫",
+                      custodian=keeper)
+    inv = InventoryService(site.sec.config, site.registers, site.sec.oplog)
+    assert not [f for f in inv.take().findings if f.kind == "media_custodian"]
+    site.sec.set_status(ADMIN, keeper, "suspended")
+    found = [f for f in inv.take().findings if f.kind == "media_custodian"]
+    assert [(f.operator_id, f.kind) for f in found] == [(keeper, "media_custodian")] and "1 件" in found[0].text
+    r = site.client("admin").get("/roster/inventory")
+    assert r.status_code == 200 and "離任者が管理者のままの媒体" in r.text
