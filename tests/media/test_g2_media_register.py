@@ -26,6 +26,7 @@ from jukinet.errors import JukinetError
 from jukinet.security.oplog import Actor
 from jukinet.store.tables_media import media_approvals, media_checks, media_items, media_movements
 from jukinet.store.tables_security import OPLOG
+from jukinet.viruscheck import EICAR
 from tests.web.operator_site import ADMIN, site  # noqa: F401  (fixture)
 
 JST = timezone(timedelta(hours=9))
@@ -229,3 +230,41 @@ def test_g2_annual_inventory_finds_a_leaver_still_custodian_of_media(site, backu
     assert [(f.operator_id, f.kind) for f in found] == [(keeper, "media_custodian")] and "1 件" in found[0].text
     r = site.client("admin").get("/roster/inventory")
     assert r.status_code == 200 and "離任者が管理者のままの媒体" in r.text
+
+
+def test_g2_screen_records_movements_and_destruction_with_the_approval(site, backup_file):  # noqa: F811
+    m = svc(site)
+    ops = op(site, "operations")
+    mid = m.register_backup(ops, site.terminal_id, backup_file, medium="lto", label="BK-MV", location="データ保管庫",
+                            custodian=ops.operator_id)
+    c = site.client("operations")
+    tok = site.csrf("operations")
+    r = c.post("/media/move", data={"csrf_token": tok, "media_id": "MB-NONE", "kind": "move", "location": "サーバ室"})
+    assert r.status_code == 400 and "MEDIA_UNKNOWN" in r.text
+    r = c.post("/media/move", data={"csrf_token": tok, "media_id": mid, "kind": "checkout", "location": "搬送中",
+                                    "reason": "遠隔地保管"})
+    assert r.status_code == 200 and m.item(mid).status == "out"
+    r = c.post("/media/move", data={"csrf_token": tok, "media_id": mid, "kind": "checkin", "location": "遠隔地保管庫"})
+    assert r.status_code == 200 and m.item(mid).location == "遠隔地保管庫"
+    r = c.post("/media/dispose", data={"csrf_token": tok, "media_id": mid, "action": "destroy", "approval_id": "",
+                                       "method": "crush"})
+    assert r.status_code == 400 and "MEDIA_APPROVAL_REQUIRED" in r.text and m.item(mid).status == "in_vault"
+    aid = m.approve(op(site, "manager"), site.terminal_id, mid, "destroy", "耐用年数超過")
+    r = c.post("/media/dispose", data={"csrf_token": tok, "media_id": mid, "action": "destroy", "approval_id": aid,
+                                       "method": "crush"})
+    assert r.status_code == 200 and m.item(mid).status == "destroyed" and "廃棄済" in r.text
+
+
+def test_g3_screen_virus_check_of_an_uploaded_file(site):  # noqa: F811
+    c = site.client("operations")
+    tok = site.csrf("operations")
+    r = c.post("/media/scan", data={"csrf_token": tok, "direction": "in"},
+               files={"file": ("conditions.csv", "依頼番号,住民票コード\n".encode(), "text/csv")})
+    assert r.status_code == 200 and "検出なし" in r.text
+    r = c.post("/media/scan", data={"csrf_token": tok, "direction": "in"},
+               files={"file": ("conditions.csv", b"a,b\n" + EICAR + b"\n", "text/csv")})
+    assert r.status_code == 400 and "MEDIA_INFECTED" in r.text and "ウイルスが検出" in r.text
+    scans = svc(site).scans()
+    assert [s.outcome for s in scans[:2]] == ["infected", "clean"] and scans[0].operator_id == site.op_ids["operations"]
+    e = last_log(site, "media_scan")
+    assert e.outcome == "refused" and json.loads(e.detail)["code"] == "MEDIA_INFECTED"

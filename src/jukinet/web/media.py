@@ -7,12 +7,21 @@
   line; the discrepancies are computed and recorded with who and when.
 * ``POST /media/approve`` — (管理責任者) the prior approval of retiring or destroying a medium or
   destroying a form; anyone else is refused (``MEDIA_APPROVER_NOT_MANAGER``).
+* ``POST /media/move`` — 移動・持出・持出からの返却・依頼元からの返却 of a registered medium.
+* ``POST /media/dispose`` — 使用停止 or 廃棄 with the approval number.
+* ``POST /media/handover`` — (multipart) 受渡し of a batch result medium: the file copied from the
+  medium is virus-checked and compared with the one written.
+* ``POST /media/scan`` — (multipart) the virus check of a file brought in or to be handed out (G3).
 
-Movements, handover, return and destruction are also commands (``jukinet media …``). Every view,
-record and refusal is in the operation log.
+The same is scriptable (``jukinet media …``). Every view, record and refusal is in the operation log;
+an uploaded file lives in a private temporary file only while it is checked.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -79,6 +88,92 @@ async def media_approve(request: Request):
     except JukinetError as e:
         return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=400))
     return await run_in_threadpool(lambda: _page(request, ctx, notice=f"承認を記録しました。承認番号 {aid}"))
+
+
+async def _upload(form, limit: int = 2 * 1024 * 1024 * 1024) -> Path:
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        raise JukinetError("FILE_REQUIRED", "ファイルを選択してください。", field="file")
+    fd, name = tempfile.mkstemp(prefix="jukinet-media-")
+    size = 0
+    with os.fdopen(fd, "wb") as f:
+        while True:
+            chunk = await upload.read(1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                f.close()
+                os.unlink(name)
+                raise JukinetError("FILE_TOO_LARGE", "ファイルが大きすぎます。", field="file")
+            f.write(chunk)
+    return Path(name)
+
+
+async def _act(request: Request, ctx: A.Ctx, work, notice: str, *, cleanup: Path | None = None):
+    try:
+        out = await run_in_threadpool(work)
+    except JukinetError as e:
+        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=getattr(e, "status", 400)))
+    finally:
+        if cleanup is not None:
+            cleanup.unlink(missing_ok=True)
+    return await run_in_threadpool(lambda: _page(request, ctx, notice=notice.format(out=out)))
+
+
+@router.post("/media/move")
+async def media_move(request: Request):
+    ctx, form = await ctx_post(request)
+    kind = form.get("kind") or ""
+    svc = _svc(request)
+    if kind == "return":
+        work = lambda: svc.return_(ctx.operator, ctx.terminal_id, form.get("media_id") or "",  # noqa: E731
+                                   location=form.get("location") or "", counterpart=form.get("counterpart") or "")
+    else:
+        work = lambda: svc.move(ctx.operator, ctx.terminal_id, form.get("media_id") or "", kind,  # noqa: E731
+                                location=form.get("location") or "", reason=form.get("reason") or "")
+    return await _act(request, ctx, work, "移動を記録しました (記録番号 {out})。")
+
+
+@router.post("/media/dispose")
+async def media_dispose(request: Request):
+    ctx, form = await ctx_post(request)
+    svc = _svc(request)
+    mid, aid, reason = form.get("media_id") or "", form.get("approval_id") or "", form.get("reason") or ""
+    if form.get("action") == "retire":
+        work = lambda: svc.retire(ctx.operator, ctx.terminal_id, mid, approval_id=aid, reason=reason)  # noqa: E731
+    else:
+        work = lambda: svc.destroy(ctx.operator, ctx.terminal_id, mid, approval_id=aid,  # noqa: E731
+                                   method=form.get("method") or "", reason=reason)
+    return await _act(request, ctx, work, "記録しました (記録番号 {out})。")
+
+
+@router.post("/media/handover")
+async def media_handover(request: Request):
+    ctx, form = await ctx_post(request)
+    try:
+        path = await _upload(form)
+    except JukinetError as e:
+        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=400))
+    svc = _svc(request)
+    work = lambda: svc.handover(ctx.operator, ctx.terminal_id, form.get("media_id") or "",  # noqa: E731
+                                requester_code=form.get("requester_code") or "", file=path,
+                                medium=form.get("medium") or "", label=form.get("label") or "",
+                                receiver=form.get("receiver") or "")
+    return await _act(request, ctx, work, "ウイルスチェック: 検出なし。受渡しを記録しました (記録番号 {out})。", cleanup=path)
+
+
+@router.post("/media/scan")
+async def media_scan(request: Request):
+    ctx, form = await ctx_post(request)
+    try:
+        path = await _upload(form)
+    except JukinetError as e:
+        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=400))
+    svc = _svc(request)
+    work = lambda: svc.scan(ctx.operator, ctx.terminal_id, path,  # noqa: E731
+                            direction="out" if form.get("direction") == "out" else "in").engine
+    return await _act(request, ctx, work, "ウイルスチェック ({out}): 検出なし。", cleanup=path)
 
 
 __all__ = ["router", "MC"]
