@@ -13,6 +13,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
@@ -170,6 +171,14 @@ def test_g2_overdue_weekly_checks_are_raised_in_the_monthly_report(site, backup_
     assert [r["結果"] for r in checks] == states and weeks[1][0] in {r["日付"] for r in checks}
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(g.pdf)).pages)
     assert "媒体管理簿" in text and "未実施" in text and f"未実施 {len(states) - 1} 週" in text
+
+
+def test_g2_overdue_check_is_a_metric_for_the_monitoring(site, backup_file):  # noqa: F811
+    local = TestClient(site.app, client=("127.0.0.1", 40000))
+    assert "jukinet_media_check_overdue 1.0" in local.get("/metrics").text
+    svc(site).weekly_check(op(site, "operations"), site.terminal_id, [])
+    text = local.get("/metrics").text
+    assert "jukinet_media_check_overdue 0.0" in text and "jukinet_media_check_last_timestamp_seconds" in text
 
 
 def test_g2_cli_register_check_and_status(site, backup_file, tmp_path):  # noqa: F811
