@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from jukinet.config import Config
 from jukinet.security.checkpoints import genesis as genesis_checkpoints
 from jukinet.store import provision
+from jukinet.viruscheck import write_test_database
 
 PG_URL = os.environ.get("JUKINET_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -54,6 +55,11 @@ def make_installation(data_dir: Path, backend: str, request=None) -> Config:
     # not record a 研修 for every operator they make; tests/security/test_g1_training.py turns it on
     # (ADR 0034). Production and `jukinet init` keep the default: on.
     config.security.training_required = False
+    # G3: every file brought in is checked by the real ClamAV (clamscan); the public signature database
+    # cannot be downloaded here, so the installation points clamscan at a signature file with the
+    # EICAR test signature only (ADR 0040). Production: freshclam's directory (docs/operations.md).
+    config.media.scanner = "clamscan"
+    config.media.database = str(write_test_database(data_dir / "clamav"))
     config.save()
     genesis_checkpoints(data_dir)  # as `jukinet init` does (ADR 0031)
     return config

@@ -20,7 +20,7 @@ An installation is made of
 * ``clock`` — the time source (UTC); tests hand in a fixed one;
 * the services per 事務, created on first use and shared by every door of the process:
   ``security`` (operators, terminals, sessions, operation log), ``provision`` (事務2/事務4),
-  ``disclosure`` (事務3), ``audit`` (A4 monthly analysis, A2 inventory) and the intake of 事務1
+  ``disclosure`` (事務3), ``audit`` (A4 monthly analysis, A2 inventory), ``media`` (媒体管理簿, G2/G3) and the intake of 事務1
   (:meth:`Installation.intake_service`) with its outbox worker (:meth:`Installation.outbox_worker`).
 
 >>> import tempfile, pathlib
@@ -50,6 +50,7 @@ from jukinet.config import Config
 from jukinet.disclosure.service import DisclosureService
 from jukinet.intake.service import IntakeService
 from jukinet.keyring import KeyRing
+from jukinet.media.service import MediaService
 from jukinet.outbox.worker import OutboxWorker
 from jukinet.provision import catalogue
 from jukinet.provision.service import ProvisionService
@@ -110,6 +111,11 @@ class Installation:
     def governance(self) -> GovernanceService:
         """Self-inspection, internal audit, the contractor's roster and reports (G5; ADR 0041)."""
         return GovernanceService(self.config, self.registers)
+
+    @cached_property
+    def media(self) -> MediaService:
+        """媒体管理簿 and the virus check of media (G2, G3; ADR 0040)."""
+        return MediaService(self.config, self.registers, self.security, clock=self.clock)
 
     def intake_service(self, on_applied: Optional[Callable[[str], None]] = None) -> IntakeService:
         """The intake of both registers (事務1); one per server process."""

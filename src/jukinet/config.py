@@ -200,6 +200,28 @@ class BackupConfig:
 
 
 @dataclass
+class MediaConfig:
+    """The media register and the virus check of media (G2, G3; ADR 0040)."""
+
+    #: the ClamAV scanner: ``clamd`` (clamdscan, the daemon's loaded signatures), ``clamscan`` (loads the
+    #: signatures on each run) or ``auto`` (clamd when its socket exists, else clamscan). Never "off":
+    #: a missing or failing scanner refuses the file (``MEDIA_SCANNER_MISSING`` / ``MEDIA_SCAN_FAILED``).
+    scanner: str = "auto"
+    clamscan_path: str = "clamscan"
+    clamdscan_path: str = "clamdscan"
+    clamd_socket: str = "/var/run/clamav/clamd.ctl"
+    #: clamscan ``-d``: a signature directory or file; "" = ClamAV's own (/var/lib/clamav, freshclam)
+    database: str = ""
+    timeout_seconds: float = 300.0
+    #: files up to this size are scanned whole; a larger one is refused, never passed unscanned
+    max_file_mb: int = 2000
+    #: the register is checked against the vault at least this often (PIA III.4 週次); older = overdue
+    check_interval_days: int = 7
+    #: the 保管場所 offered on the screen (free text is accepted too)
+    locations: list = field(default_factory=lambda: ["データ保管庫", "サーバ室 保管庫", "遠隔地保管庫"])
+
+
+@dataclass
 class AuditConfig:
     """Monthly access-log analysis (A4; ADR 0022) and the annual roster inventory (A2; ADR 0023)."""
 
@@ -273,6 +295,7 @@ class Config:
     provision: ProvisionConfig = field(default_factory=ProvisionConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
 
     def resolve(self, path: str | Path) -> Path:
@@ -323,5 +346,6 @@ class Config:
             provision=ProvisionConfig(**d.get("provision", {})),
             backup=BackupConfig(**d.get("backup", {})),
             audit=AuditConfig(**d.get("audit", {})),
+            media=MediaConfig(**d.get("media", {})),
             observability=ObservabilityConfig(**d.get("observability", {})),
         )

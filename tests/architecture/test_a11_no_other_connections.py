@@ -58,6 +58,7 @@ CONFIG_SECTIONS = {
     "reconcile": "consistency checks (inbound from CS)", "retention": "local job", "provision": "local settings",
     "backup": "local job (files, public key)",
     "audit": "local analysis (A2, A4)",
+    "media": "local: the media register and the ClamAV scanner on this host (G2, G3)",
     "observability": "metrics and logs (inbound scrape)",
 }
 

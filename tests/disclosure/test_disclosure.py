@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import csv
 import io
 import shutil
@@ -12,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from jukinet.store.tables_media import media_approvals
 from jukinet.errors import JukinetError
 from jukinet.security.oplog import verify_all
 from jukinet.security.model import Refused
@@ -136,14 +139,29 @@ def test_o2_correction_through_investigation_to_result_letter(world):
     assert acts.count(("correction_step", "granted")) == 3 and ("correction_letter", "granted") in acts
 
 
-def test_a5_form_register_serials_disposal_and_csv(world):
+def approve_form(registers, serial: str) -> str:
+    """The 管理責任者's prior approval of destroying a form (G3; given on /media or `jukinet media approve --form`)."""
+    aid = f"MA-{serial}"[:24]
+    with registers.admin_tx() as conn:
+        conn.execute(media_approvals.insert().values(approval_id=aid, target_kind="form", target_id=serial,
+                                                     action="destroy", reason="保存期間満了", approved_by="MGR",
+                                                     approved_at=_dt.datetime.now(_dt.timezone.utc),
+                                                     status="approved"))
+    return aid
+
+
+def test_a5_g3_form_register_serials_disposal_with_prior_approval_and_csv(world):
     intake(world, "R-0030")
     a = world.svc.disclosure_form("juki", "R-0030", OP, "T0001", copies=2)
     b = world.svc.disclosure_form("juki", "R-0030", OP, "T0001", purpose="reissue")
     assert a.serial != b.serial
-    world.svc.dispose(a.serial, "shredded", OP, "T0001")
-    with pytest.raises(JukinetError):
+    with pytest.raises(JukinetError) as e:          # G3: not without the manager's prior approval
         world.svc.dispose(a.serial, "shredded", OP, "T0001")
+    assert e.value.code == "FORM_APPROVAL_REQUIRED"
+    aid = approve_form(world.registers, a.serial)
+    world.svc.dispose(a.serial, "shredded", OP, "T0001", approval_id=aid)
+    with pytest.raises(JukinetError):
+        world.svc.dispose(a.serial, "shredded", OP, "T0001", approval_id=aid)
     rows = {r.serial: r for r in world.svc.forms(MANAGER, "T0001")}
     assert rows[a.serial].status == "disposed" and rows[a.serial].copies == 2 and rows[b.serial].purpose == "reissue"
     data = world.svc.forms_csv(MANAGER, "T0001")

@@ -79,6 +79,11 @@ def test_a5_form_register_screen_csv_for_manager(site):
     serial = pdf.headers["x-form-serial"]
     r = c.post("/disclosure/forms/dispose", data={"csrf_token": site.csrf("disc"), "serial": serial,
                                                   "method": "shredded"})
+    assert r.status_code == 400 and "FORM_APPROVAL_REQUIRED" in r.text     # G3: the manager approves first
+    from tests.disclosure.test_disclosure import approve_form
+    aid = approve_form(site.registers, serial)
+    r = c.post("/disclosure/forms/dispose", data={"csrf_token": site.csrf("disc"), "serial": serial,
+                                                  "method": "shredded", "approval_id": aid})
     assert r.status_code == 200 and "廃棄済み" in r.text
     m = site.client("mgr")
     assert m.get("/disclosure/forms").status_code == 200

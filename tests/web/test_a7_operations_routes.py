@@ -57,6 +57,13 @@ OPS_MAY_USE = {
     ("POST", "/api/v1/auth/password"): "API login (alternative)", ("GET", "/api/v1/auth/session"): "own session",
     ("POST", "/api/v1/auth/logout"): "API logout",
     ("GET", "/fonts/ipamjm.ttf"): "IPAmj明朝 web font",
+    ("GET", "/media"): "媒体管理簿: media, locations, movements, checks — no personal data (G2; the contractor keeps backups)",
+    ("POST", "/media/check"): "週次点検 of the backup vault (G2, PIA III.4: done by the contractor)",
+    ("POST", "/media/approve"): "approval: refused by the service unless 管理責任者 (G2), no personal data either way",
+    ("POST", "/media/move"): "movements of backup media (G2: the contractor keeps them)",
+    ("POST", "/media/dispose"): "retire/destroy a medium with the manager's approval (G2)",
+    ("POST", "/media/handover"): "handover of an encrypted result medium: virus check + SHA-256 only (G3)",
+    ("POST", "/media/scan"): "virus check of a file: verdict and digest only (G3)",
     ("*", "/static"): "static assets (CSS, JS)",
     ("GET", "/login/maintenance"): "witnessed maintenance sign-in (G5)",
     ("POST", "/login/maintenance"): "witnessed maintenance sign-in (G5)",
@@ -405,4 +412,4 @@ def test_a7_operations_menu_links_only_to_what_it_may_use(site):
     import re
 
     links = set(re.findall(r'href="(/[^"]*)"', r.text)) - {"/", "/static/app.css"}
-    assert links == {"/ops", "/stats"}, links
+    assert links == {"/ops", "/stats", "/media"}, links   # /media: the backup media register, no personal data (G2)

@@ -21,6 +21,8 @@ combination         a combination of rights that should not exist (separation of
                     without the 業務担当者 role, 業務担当者 without any register or affair)
 untrained           a pending or active operator without a security training record of the current 年度
                     (G1, PIA IV.2; the bootstrap administrator's grace included; ADR 0034)
+media_custodian     a suspended/removed operator still recorded as the custodian (管理者) of media in the
+                    媒体管理簿 (G2; ADR 0040): hand the media over to a current custodian
 ==================  ===================================================================================
 
 >>> from datetime import datetime, timezone
@@ -47,6 +49,7 @@ from jukinet.security import roles as R
 from jukinet.security.oplog import CHAINS, Actor
 from jukinet.store.tables_audit import roster_inventories
 from jukinet.security import training as TR
+from jukinet.store.tables_media import media_items
 from jukinet.store.tables_security import OPLOG, operator_trainings, operators, sessions, webauthn_credentials
 import csv
 import io
@@ -60,6 +63,7 @@ KINDS = {
     "unused_role": "使われていない役割",
     "combination": "あってはならない権限の組合せ",
     "untrained": "今年度のセキュリティ研修の未受講",
+    "media_custodian": "離任者が管理者のままの媒体",
 }
 DISPOSITIONS = {"keep": "現状維持 (理由を確認)", "fixed": "是正済", "will_fix": "是正予定"}
 
@@ -102,6 +106,7 @@ class Account:
     trained: Optional[bool] = None     # a training record of the current 年度 (None: not looked at)
     training_fy: str = ""              # that 年度, e.g. 令和8年度
     last_training: Optional[str] = None   # ISO date of the latest record, any year
+    media_custodian: int = 0           # media (not destroyed) in the 媒体管理簿 with this operator as custodian (G2)
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ def findings(accounts: list[Account], usage: dict[str, dict[tuple[str, str], int
             if held:
                 out.append(Finding(a.operator_id, "leaver_credentials", "",
                                    f"状態「{'停止' if a.status == 'suspended' else '削除'}」なのに {'・'.join(held)} が残っています。"))
+            if a.media_custodian:
+                out.append(Finding(a.operator_id, "media_custodian", "",
+                                   f"状態「{'停止' if a.status == 'suspended' else '削除'}」なのに媒体管理簿の媒体 "
+                                   f"{a.media_custodian} 件の管理者のままです。"))
             continue
         if a.credentials == 0 and not a.has_password and age >= unused_days:
             out.append(Finding(a.operator_id, "never_enrolled", "",
@@ -232,6 +241,8 @@ class InventoryService:
             t = operator_trainings
             current = set(conn.execute(select(t.c.operator_id).where(t.c.fiscal_year == fy)).scalars())
             last_tr = dict(conn.execute(select(t.c.operator_id, func.max(t.c.taken_on)).group_by(t.c.operator_id)).all())
+            custody = dict(conn.execute(select(media_items.c.custodian, func.count()).where(
+                media_items.c.status != "destroyed").group_by(media_items.c.custodian)).all())
 
         def utc(v):
             if v is None:
@@ -248,7 +259,8 @@ class InventoryService:
                                bool(r.enrollment_hash and exp and exp > now),
                                (r.operator_id in current) if self._gate else None,
                                TR.fiscal_year_label(fy),
-                               str(last_tr[r.operator_id])[:10] if last_tr.get(r.operator_id) else None))
+                               str(last_tr[r.operator_id])[:10] if last_tr.get(r.operator_id) else None,
+                               int(custody.get(r.operator_id, 0))))
         return out
 
     def _usage(self, since: datetime) -> dict:

@@ -62,6 +62,22 @@ def action_label(a: str) -> str:
 
 
 @dataclass(frozen=True)
+class MediaSection:
+    """G2/G3 in the monthly report (ADR 0040): the weekly checks of the media register of the month's
+    weeks (overdue ones raised), retirements and destructions, and the virus checks."""
+
+    weeks: tuple                 # (week key, monday, sunday, state, checks)
+    checks: tuple                # (checked_at JST text, checked_by, expected, found, discrepancy_count)
+    disposals: tuple             # (at JST text, media_id, kind 使用停止|廃棄, approval_id, operator)
+    scans: dict                  # outcome -> count
+    infected: tuple = ()         # (at JST text, direction, purpose, signature)
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for w in self.weeks if w[3] == "overdue")
+
+
+@dataclass(frozen=True)
 class Meta:
     prefecture_name: str
     month: str                 # YYYY-MM
@@ -70,6 +86,7 @@ class Meta:
     rules: an.Rules
     partial: bool = False      # the month has not ended: a provisional report (暫定版), not for sign-off
     casework: Casework = Casework()   # 利用停止請求 and 通報 (O4, O5): deadlines and acknowledgements
+    media: "MediaSection | None" = None
 
 
 @dataclass(frozen=True)
@@ -292,10 +309,12 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
         doc.cell(0, 6, f"ほか {len(a.flags) - flags_max} 件のフラグは CSV に全件を記載しています。",
                  new_x="LMARGIN", new_y="NEXT")
     _casework(doc, meta.casework)
+    if meta.media is not None:
+        _media_section(doc, meta.media)
     gov = gov or GovernanceMonth()
     inc_rows, rep_rows, maint_rows = _governance_rows(gov)
     doc.ln(2)
-    _heading(doc, "6. 事故記録簿 (当月に登録・終結したもの、月末で対応中のもの)")
+    _heading(doc, "7. 事故記録簿 (当月に登録・終結したもの、月末で対応中のもの)")
     if inc_rows:
         _table(doc, ["事故番号", "区分", "件名", "発生日時", "状態", "報告"], inc_rows, [28, 24, 62, 30, 16, 20],
                size=8, aligns=["L", "L", "L", "L", "C", "R"])
@@ -303,7 +322,7 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
         doc.set_font("gothic", size=10)
         doc.cell(0, 6, "該当なし", new_x="LMARGIN", new_y="NEXT", align="L")
     doc.ln(2)
-    _heading(doc, "7. 委託先の月次セキュリティ確認結果報告")
+    _heading(doc, "8. 委託先の月次セキュリティ確認結果報告")
     if rep_rows:
         _table(doc, ["委託先", "対象月", "受領日", "不適合/項目", "管理責任者の確認"], rep_rows, [50, 18, 36, 24, 52],
                size=8, aligns=["L", "C", "L", "R", "L"])
@@ -311,7 +330,7 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
         doc.set_font("gothic", size=10)
         doc.cell(0, 6, "当月分の報告は未受領です (要確認)。", new_x="LMARGIN", new_y="NEXT", align="L")
     doc.ln(2)
-    _heading(doc, "8. 保守作業 (職員立会い) のセッション")
+    _heading(doc, "9. 保守作業 (職員立会い) のセッション")
     if maint_rows:
         _table(doc, ["保守作業者", "立会者", "端末", "開始", "終了", "終了理由"], maint_rows, [30, 30, 20, 36, 36, 28],
                size=8, aligns=["L", "L", "L", "L", "L", "L"])
@@ -321,7 +340,7 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     if doc.get_y() > doc.page_break_trigger - 40:
         doc.add_page()
     doc.ln(4)
-    _heading(doc, "9. 管理責任者の確認")
+    _heading(doc, "10. 管理責任者の確認")
     doc.set_font("gothic", size=9)
     doc.multi_cell(0, 5, "確認の記録は管理画面 (操作ログ月次分析) で行い、この報告書の SHA-256 とともに管理データベースと"
                          "操作ログに記録されます。", new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
@@ -356,6 +375,34 @@ def _casework(doc: FPDF, cw: Casework) -> None:
     doc.multi_cell(0, 4.5, "利用停止決定等の期限は請求があった日から30日 (延長は30日以内、1回)。通報は市町村CSの受領確認で"
                            "送達を記録し、受領確認があるまで再送します。件数と番号のみ記載しています。",
                    new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
+
+
+WEEK_STATES = {"checked": "実施", "overdue": "未実施 (期限超過)", "open": "今週 (未実施)"}
+
+
+def _media_section(doc: FPDF, m: MediaSection) -> None:
+    doc.ln(2)
+    _heading(doc, "6. 媒体管理簿 (週次点検・使用停止・廃棄・ウイルスチェック)")
+    doc.set_font("gothic", size=9)
+    doc.multi_cell(0, 5, f"週次点検: {len(m.weeks)} 週のうち 未実施 {m.overdue} 週。ウイルスチェック: "
+                         f"検出なし {m.scans.get('clean', 0)} 件 / 検出 {m.scans.get('infected', 0)} 件 / "
+                         f"検査不能 {m.scans.get('failed', 0)} 件 (いずれも受け付けていません)。",
+                   new_x="LMARGIN", new_y="NEXT", align="L", wrapmode="CHAR")
+    _table(doc, ["週", "期間", "点検", "回数"],
+           [[w[0], f"{wareki.to_wareki(w[1])}〜{wareki.to_wareki(w[2])}", WEEK_STATES.get(w[3], w[3]), w[4]]
+            for w in m.weeks], [24, 100, 36, 20], aligns=["L", "L", "C", "R"])
+    if m.checks:
+        doc.ln(1)
+        _table(doc, ["点検日時", "点検者", "管理簿", "確認", "差異"], [list(c) for c in m.checks],
+               [44, 56, 26, 26, 26], aligns=["L", "L", "R", "R", "R"])
+    if m.disposals:
+        doc.ln(1)
+        _table(doc, ["日時", "媒体", "処理", "承認番号", "実施者"], [list(d) for d in m.disposals],
+               [40, 44, 30, 38, 28], size=8)
+    if m.infected:
+        doc.ln(1)
+        _table(doc, ["日時", "方向", "用途", "検出名"], [list(x) for x in m.infected], [40, 20, 40, 80], size=8)
+    doc.ln(2)
 
 
 def _rule_text(kind: str, r: an.Rules) -> str:
@@ -403,4 +450,14 @@ def csv_bytes(a: an.Analysis, names: dict, meta: Meta, gov: GovernanceMonth | No
     for op, witness, terminal, start, end, reason in maint_rows:
         w.writerow(["保守作業", meta.month, op, "", "", "", "", "", "", start, f"立会 {witness}", reason, "",
                     f"端末 {terminal} 終了 {end}"])
+    m = meta.media
+    if m is not None:
+        for wk in m.weeks:
+            w.writerow(["媒体点検", meta.month, "", "", "", "", wk[0], "", "", "", "media_check", wk[3], wk[4],
+                        f"{wk[1].isoformat()}〜{wk[2].isoformat()} {WEEK_STATES.get(wk[3], wk[3])}"])
+        for d in m.disposals:
+            w.writerow(["媒体", meta.month, d[4], names.get(d[4], ""), "", "", "", "", "", d[0], d[2], d[3], "", d[1]])
+        for k in ("clean", "infected", "failed"):
+            w.writerow(["ウイルスチェック", meta.month, "", "", "", "", "", "", "", "", "media_scan", k,
+                        m.scans.get(k, 0), ""])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -27,6 +27,7 @@ from sqlalchemy import func, insert, select
 from jukinet.audit import analysis as an
 from jukinet.audit.governance import GovernanceService
 from jukinet.audit.incidents import IncidentService
+from jukinet.audit import media_checks as MC
 from jukinet.config import AuditConfig, Config
 from jukinet.errors import JukinetError
 from jukinet.keyring import KeyRing
@@ -34,6 +35,7 @@ from jukinet.security import checkpoints
 from jukinet.security.oplog import CHAINS, Actor, OperationLog
 from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_audit import audit_reports, audit_signoffs, audit_watch
+from jukinet.store.tables_media import media_checks, media_movements, media_scans
 from jukinet.store.tables_security import OPLOG, improper_actions, operators
 from jukinet.audit import report
 from jukinet.audit.casework import casework
@@ -207,7 +209,7 @@ class AuditService:
         cw = casework(self.registers, month.start_utc, month.end_utc, month.last_day,
                       now=now if now < month.end_utc else None)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
-                           partial=now < month.end_utc, casework=cw)
+                           partial=now < month.end_utc, casework=cw, media=self.media_section(month, now))
         gov = self.governance_month(month)
         return (a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max, gov=gov),
                 report.csv_bytes(a, names, meta, gov=gov))
@@ -218,6 +220,39 @@ class AuditService:
         inc = IncidentService(self.config, self.registers).month(month.start_utc, month.end_utc)
         gv = GovernanceService(self.config, self.registers).month(month.key, month.start_utc, month.end_utc)
         return report.GovernanceMonth(incidents=inc, contractor_reports=gv["reports"], maintenance=gv["maintenance"])
+
+    def media_section(self, month: Month, now: datetime | None = None) -> report.MediaSection:
+        """G2/G3 (ADR 0040): the month's weekly checks of the media register (a week without one is
+        raised as 未実施), retirements and destructions with their approvals, the virus checks."""
+        now = now or datetime.now(timezone.utc)
+        weeks = MC.weeks_of_month(month.year, month.month)
+        lo = datetime.combine(weeks[0].monday, datetime.min.time(), JST).astimezone(timezone.utc)
+        hi = datetime.combine(weeks[-1].sunday + timedelta(days=1), datetime.min.time(), JST).astimezone(timezone.utc)
+
+        def jst(v) -> str:
+            v = v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+            return v.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+        c, mv, sc = media_checks, media_movements, media_scans
+        with self.registers.admin_tx(write=False) as conn:
+            checks = conn.execute(select(c).where(c.c.checked_at >= lo, c.c.checked_at < hi)
+                                  .order_by(c.c.checked_at, c.c.check_id)).all()
+            disposals = conn.execute(select(mv).where(mv.c.at >= month.start_utc, mv.c.at < month.end_utc,
+                                                      mv.c.kind.in_(["retire", "destroy"]))
+                                     .order_by(mv.c.at, mv.c.movement_id)).all()
+            counts = dict(conn.execute(select(sc.c.outcome, func.count()).where(
+                sc.c.at >= month.start_utc, sc.c.at < month.end_utc).group_by(sc.c.outcome)).all())
+            infected = conn.execute(select(sc).where(sc.c.at >= month.start_utc, sc.c.at < month.end_utc,
+                                                     sc.c.outcome == "infected").order_by(sc.c.at, sc.c.scan_id)).all()
+        states = MC.week_states(weeks, [r.checked_at for r in checks], today=now.astimezone(JST).date())
+        return report.MediaSection(
+            weeks=tuple((st.week.key, st.week.monday, st.week.sunday, st.state, st.checks) for st in states),
+            checks=tuple((jst(r.checked_at), r.checked_by, r.expected, r.found, r.discrepancy_count) for r in checks),
+            disposals=tuple((jst(r.at), r.media_id, "使用停止" if r.kind == "retire" else "廃棄", r.approval_id or "",
+                             r.operator_id) for r in disposals),
+            scans={k: int(v) for k, v in counts.items()},
+            infected=tuple((jst(r.at), "持込" if r.direction == "in" else "持出", r.purpose, r.signature or "")
+                           for r in infected))
 
     def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
         """Render the month's report and fix its digest in the admin database (logged)."""

@@ -21,6 +21,7 @@ module                 commands
 ``cli.backup``         ``backup …``, ``restore`` (A7; ADR 0024)
 ``cli.keys``           ``keys …`` (個人番号 at rest; ADR 0025)
 ``cli.pki``            ``pki …`` (revocation; ADR 0030)
+``cli.media``          ``media …`` (媒体管理簿, virus check; G2, G3; ADR 0040)
 ``cli.center``         ``center init|add|list|status|remove|serve`` (Q1; ADR 0036)
 ``cli.cluster``        ``cluster up|down|status|failover|switchover|backup`` (Q3; ADR 0037)
 ``cli.governance``     ``incident …``, ``inspection …``, ``contractor …`` (G4, G5; ADR 0041)
@@ -41,6 +42,7 @@ from jukinet.cli.disclosure import disclosure_app
 from jukinet.cli.governance import contractor_app, incident_app, inspection_app
 from jukinet.cli.install import init, seed
 from jukinet.cli.keys import keys_app
+from jukinet.cli.media import media_app
 from jukinet.cli.migrate import migrate_command
 from jukinet.cli.ops import retention_app, stats_command
 from jukinet.cli.pki import pki_app
@@ -77,6 +79,7 @@ app.add_typer(backup_app, name="backup")                     # A7 (ADR 0024)
 app.command("restore")(restore_command)
 app.add_typer(keys_app, name="keys")                         # ADR 0025
 app.add_typer(pki_app, name="pki")                           # U1, U6 (ADR 0030)
+app.add_typer(media_app, name="media")                       # G2, G3 (ADR 0040)
 app.command("migrate")(migrate_command)                      # A7, Q2 (ADR 0028)
 app.add_typer(center_app, name="center")                     # Q1 (ADR 0036)
 app.add_typer(cluster_app, name="cluster")                   # Q3 (ADR 0037): local HA cluster

@@ -43,6 +43,7 @@ from jukinet.store.tables import fuhyo_current, juki_current
 from jukinet.store.tables_disclosure import (CORRECTION_REQUESTS, CORRECTION_STEPS, DISCLOSURE_REQUESTS,
                                              MUNICIPAL_REPORTS, SUSPENSION_REQUESTS, SUSPENSION_STEPS,
                                              form_register, inquiries)
+from jukinet.store.tables_media import media_approvals
 from jukinet.store.tables_provision import provision_affairs, provision_requesters
 from jukinet import geo
 from jukinet import text as textrule
@@ -370,20 +371,31 @@ class DisclosureService:
                         DISPOSAL.get(r.disposal_method, r.disposal_method or "")])
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
-    def dispose(self, serial: str, method: str, op, terminal_id) -> None:
+    def dispose(self, serial: str, method: str, op, terminal_id, approval_id: str | None = None) -> None:
+        """廃棄 of an issued form — only with the 管理責任者's prior approval for that form (G3, PIA III.7 R3;
+        ADR 0040): ``approval_id`` from ``media_approvals``, used once in the same transaction."""
         actor = self._require(op, terminal_id, "handle", None, "form_dispose")
 
         def work():
             if method not in DISPOSAL:
                 raise JukinetError("DISPOSAL_UNKNOWN", "廃棄の方法を選択してください。", field="method")
+            now = now_utc()
             with self.registers.admin_tx() as conn:
                 r = conn.execute(select(form_register).where(form_register.c.serial == serial)).first()
                 if r is None or r.status != "issued":
                     raise JukinetError("FORM_NOT_DISPOSABLE", "廃棄できる帳票ではありません。", field="serial")
+                a = media_approvals
+                taken = conn.execute(update(a).where(
+                    a.c.approval_id == (approval_id or "").strip(), a.c.target_kind == "form", a.c.target_id == serial,
+                    a.c.action == "destroy", a.c.status == "approved", a.c.approved_at <= now)
+                    .values(status="used", used_at=now)).rowcount
+                if taken != 1:
+                    raise JukinetError("FORM_APPROVAL_REQUIRED", "帳票の廃棄には、その帳票についての管理責任者の事前承認"
+                                                                 "(未使用の承認番号) が必要です。", field="approval_id")
                 conn.execute(update(form_register).where(form_register.c.serial == serial).values(
-                    status="disposed", disposed_at=now_utc(), disposed_by=actor.operator_id, disposal_method=method))
+                    status="disposed", disposed_at=now, disposed_by=actor.operator_id, disposal_method=method))
                 self.oplog.append(conn, "admin", actor=actor, action="form_dispose",
-                                  detail={"serial": serial, "method": method})
+                                  detail={"serial": serial, "method": method, "approval": approval_id})
 
         self._guard(actor, "form_dispose", None, work)
 

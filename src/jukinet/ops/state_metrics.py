@@ -9,7 +9,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
 from jukinet.ops import status as S
+from jukinet.store.tables_media import media_checks
 
 
 def _ts(dt) -> float | None:
@@ -79,6 +84,7 @@ class StateCollector(Collector):
             if sc.running is not None:
                 yield GaugeMetricFamily("jukinet_scheduler_running", "1 if the scheduler thread is alive",
                                         value=1 if sc.running else 0)
+        yield from self._media()
         mr = st.monthly_report
         if mr is not None and mr.error_code is None:   # A4 (ADR 0028): last month's analysis
             yield GaugeMetricFamily("jukinet_audit_monthly_report_generated",
@@ -86,6 +92,24 @@ class StateCollector(Collector):
             yield GaugeMetricFamily("jukinet_audit_monthly_report_signed_off",
                                     "1 if its current version is signed off by the manager",
                                     value=1 if mr.signed_off else 0)
+
+
+    def _media(self):
+        """G2 (ADR 0040): the last weekly check of the media register and whether the next is overdue."""
+        try:
+            with self.registers.admin_tx(write=False) as conn:
+                last = conn.execute(select(func.max(media_checks.c.checked_at))).scalar()
+        except Exception:  # noqa: BLE001 - a database that does not answer is reported by jukinet_database_up
+            return
+        if last is not None:
+            last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+            yield GaugeMetricFamily("jukinet_media_check_last_timestamp_seconds",
+                                    "Last weekly check of the media register against the vault (Unix time)",
+                                    value=last.timestamp())
+        overdue = last is None or (datetime.now(timezone.utc) - last).total_seconds() > \
+            self.config.media.check_interval_days * 86400
+        yield GaugeMetricFamily("jukinet_media_check_overdue",
+                                "1 if the weekly check of the media register is overdue", value=1 if overdue else 0)
 
 
 def app_registry(registers, config, scheduler_of=lambda: None) -> CollectorRegistry:

@@ -13,7 +13,8 @@ asked of the national server (P3), outside the transaction, and recorded in a se
 
 Refused before any lookup (the whole file; nothing provided; the refusal recorded): unknown
 requester or affair, affair not granted, items not allowed, an operator without the affair in
-scope, an unreadable encoding or header, an empty file, more rows than ``batch_max_rows``, more
+scope, a file ClamAV finds infected or cannot check (G3, ``MEDIA_INFECTED`` …; ADR 0040), an
+unreadable encoding or header, an empty file, more rows than ``batch_max_rows``, more
 rows than ``batch_approval_threshold`` without a valid manager's approval (A5). A bad *row* (a
 check digit, a missing key, a bad date) is not a bad file: it is reported in its result row with
 a stable code and a Japanese message, and the others are processed.
@@ -49,6 +50,7 @@ from jukinet.provision.service import ProvisionService, _Attempt, _case_ref, che
 from jukinet.security.oplog import Actor
 from jukinet.store.repository import utcnow
 from jukinet.store.tables_provision import provision_media
+from jukinet.viruscheck import VirusScanner, scan_and_record
 
 #: column -> accepted header names (Japanese as in the layout, or the English key)
 COLUMNS = {
@@ -281,6 +283,12 @@ class BatchService:
     def __init__(self, svc: ProvisionService):
         self.svc = svc
         self.config, self.registers = svc.config, svc.registers
+        self.scanner = VirusScanner(self.config.media, self.config.resolve)
+
+    def scan_input(self, path: Path, actor: Actor) -> None:
+        """G3: the conditions file was brought in on media — ClamAV first, fail closed (ADR 0040)."""
+        scan_and_record(self.scanner, self.registers.admin_tx, path, direction="in", purpose="batch_conditions",
+                        operator_id=actor.operator_id)
 
     def media_dir(self) -> Path:
         return self.config.resolve(self.config.provision.media_dir)
@@ -295,6 +303,7 @@ class BatchService:
             finally:
                 access.require(op, "provide", att.register if att.affair_code else None)
             items = check_items(affair.register, affair.items, cmd.items)
+            self.scan_input(cmd.input_path, actor)
             info = inspect_file(cmd.input_path, cmd.encoding, self.svc.keyring)
             att.keys = {"batch_file": info.digest}
             if info.rows > self.config.provision.batch_max_rows:
@@ -327,6 +336,7 @@ class BatchService:
             finally:
                 access.require(op, "provide", att.register if att.affair_code else None)
             check_items(affair.register, affair.items, cmd.items)
+            self.scan_input(cmd.input_path, actor)
             info = inspect_file(cmd.input_path, cmd.encoding, self.svc.keyring)
         except JukinetError as e:
             self.svc.record_refusal(att, actor, channel, e, action="provision_batch_check", now=now)

@@ -88,6 +88,10 @@ PERMISSIONS = {
     "governance": {"admin", "manager"},        # record self-inspections, the contractor's roster and reports
     "governance_review": {"manager"},          # review (確認) them (管理責任者)
     "governance_view": {"admin", "manager", "auditor"},  # read the registers (監査者 read-only)
+    # 媒体管理簿 (G2, G3; ADR 0040): no personal data in it — the contractor's 運用担当者 keeps the backup
+    # media and does the weekly check; the 管理責任者's prior approval is a role check in the service
+    "media": {"admin", "operator", "manager", "operations"},
+    "media_view": {"admin", "operator", "manager", "operations", "auditor"},
 }
 
 #: permissions that touch a register's personal data and need the register/affair scope

@@ -327,7 +327,8 @@ async def forms_dispose(request: Request):
     ctx, form = await ctx_post(request)
     serial = form.get("serial") or ""
     try:
-        svc(request).dispose(serial, form.get("method") or "", ctx.operator, ctx.terminal_id)
+        svc(request).dispose(serial, form.get("method") or "", ctx.operator, ctx.terminal_id,
+                             approval_id=form.get("approval_id") or "")
     except Refused:
         raise
     except JukinetError as e:
