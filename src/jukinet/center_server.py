@@ -20,6 +20,12 @@ naming a prefecture, or the body:
   tenant (no data);
 * ``/center/ops`` and ``/center/api/status``: the center operations view (loopback only), no
   personal data; ``/health``: every tenant's health in one answer.
+
+``jukinet center serve`` also runs each tenant's daily jobs (:class:`jukinet.scheduler.OpsScheduler`:
+retention, backup under the tenant's own key, monthly access-log analysis, checkpoints of its own
+chains) and its outbox worker, one set of threads per tenant (ADR 0045). A tenant whose worker or
+scheduler fails to start is written to the center log by code and shown on the operations view;
+the other tenants keep running.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from jukinet.center.tenants import open_tenants, prefecture_of
 from jukinet.intake import transport
 from jukinet.pki.certs import parse_identity_uri
 from jukinet.pki.crl import RevocationChecker
+from jukinet.scheduler import OpsScheduler
 from jukinet.security.service import sha256
 from jukinet.store.tables_security import terminals
 from jukinet.web import auth as A
@@ -73,6 +80,9 @@ class TenantRuntime:
         if config.tls.enabled:
             self.revocation = self.app.state.revocation = RevocationChecker(config)
             self.revocation.refresh(force=True)
+        self.scheduler: Optional[OpsScheduler] = None
+        #: shown on the operations view: "running", "off", or the code that stopped this tenant's jobs
+        self.scheduler_state = "off"
 
     def start(self) -> None:
         if self.revocation is not None:
@@ -80,11 +90,22 @@ class TenantRuntime:
         if self.worker is not None:
             self.worker.start()
 
+    def start_scheduler(self) -> "OpsScheduler":
+        """This tenant's daily jobs on its own installation (``jukinet serve`` does the same)."""
+        self.scheduler = OpsScheduler(self.installation).start()
+        self.app.state.ops_scheduler = self.scheduler     # the tenant's own /ops and /metrics show it
+        self.scheduler_state = "running"
+        return self.scheduler
+
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-        if self.revocation is not None:
-            self.revocation.stop()
+        for part in (self.scheduler, self.worker, self.revocation):
+            if part is None:
+                continue
+            try:
+                part.stop()
+            except Exception as e:  # noqa: BLE001 - stopping one part never stops the others
+                log.error("tenant %s stop failed: %s", self.installation.config.prefecture_code,
+                          getattr(e, "code", type(e).__name__))
 
 
 def _json(status: int, code: str, message: str) -> JSONResponse:
@@ -248,7 +269,11 @@ class CenterApp:
         return client[0] in LOOPBACK
 
     def _status_rows(self) -> list[dict]:
-        return [s.as_dict() for s in center_status(self.center, {n: rt.installation for n, rt in self.tenants.items()})]
+        rows = [s.as_dict() for s in center_status(self.center, {n: rt.installation for n, rt in self.tenants.items()})]
+        for r in rows:
+            rt = self.tenants.get(r["prefecture"])
+            r["scheduler"] = rt.scheduler_state if rt is not None else None
+        return rows
 
     async def _ops(self, scope, receive, send, *, html_view: bool):
         if not self._client_is_loopback(scope):
@@ -278,13 +303,14 @@ def _cookie(header: str, name: str) -> Optional[str]:
 
 def render_ops(rows: list[dict]) -> str:
     head = ("<tr><th>都道府県</th><th>状態</th><th>送信待ち (本人確認情報/附票)</th><th>最古の待ち (秒)</th>"
-            "<th>最終バックアップ (UTC)</th><th>証明書の最短期限 (UTC)</th><th>使用容量 (バイト)</th></tr>")
+            "<th>最終バックアップ (UTC)</th><th>証明書の最短期限 (UTC)</th><th>使用容量 (バイト)</th><th>日次処理</th></tr>")
     body = "".join(
         f"<tr><td>{r['prefecture']:02d} {html.escape(r['name'])}</td><td>{html.escape(r['health'])}"
         f"{' ' + html.escape(r['error_code']) if r['error_code'] else ''}</td>"
         f"<td>{r['outbox_depth'].get('juki')} / {r['outbox_depth'].get('fuhyo')}</td>"
         f"<td>{r['outbox_oldest_age_seconds'].get('juki')} / {r['outbox_oldest_age_seconds'].get('fuhyo')}</td>"
-        f"<td>{r['last_backup_at'] or '—'}</td><td>{r['cert_expires_at'] or '—'}</td><td>{r['disk_bytes']:,}</td></tr>"
+        f"<td>{r['last_backup_at'] or '—'}</td><td>{r['cert_expires_at'] or '—'}</td><td>{r['disk_bytes']:,}</td>"
+        f"<td>{html.escape(str(r.get('scheduler') or '—'))}</td></tr>"
         for r in rows)
     return ("<!doctype html><html lang=\"ja\"><meta charset=\"utf-8\"><title>集約センター 運用状況</title>"
             f"<body><h1>集約センター 運用状況</h1><table>{head}{body}</table>"
@@ -295,8 +321,12 @@ class CenterServer:
     """All tenants of a center behind one HTTPS port (mutual TLS: every tenant's CA is trusted for
     client certificates; the tenant then checks against its own CA)."""
 
-    def __init__(self, center: Center, *, outbox: Optional[bool] = None, log_level: str = "warning"):
+    def __init__(self, center: Center, *, outbox: Optional[bool] = None, schedulers: bool = False,
+                 log_level: str = "warning"):
+        """``schedulers``: run each tenant's daily jobs (``jukinet center serve``; off in tests that
+        do not look at them)."""
         self.center = center
+        self.schedulers = schedulers
         self._stack = ExitStack()
         try:
             installations = open_tenants(center, self._stack)
@@ -327,8 +357,28 @@ class CenterServer:
         return f"https://{self.center.host}:{self.center.port}"
 
     def _start_tenants(self) -> None:
-        for rt in self.tenants.values():
-            rt.start()
+        """Each tenant's outbox worker, CRL watcher and (``schedulers``) daily jobs, one tenant at a
+        time: a tenant that fails is logged in the center log by code and the others still start."""
+        for number, rt in sorted(self.tenants.items()):
+            try:
+                rt.start()
+            except Exception as e:  # noqa: BLE001 - isolated per tenant; the code only
+                self._tenant_failed("tenant_start_failed", number, e)
+            if not self.schedulers:
+                continue
+            try:
+                rt.start_scheduler()
+            except Exception as e:  # noqa: BLE001
+                rt.scheduler_state = getattr(e, "code", None) or type(e).__name__
+                self._tenant_failed("scheduler_failed", number, e)
+
+    def _tenant_failed(self, event: str, number: int, e: BaseException) -> None:
+        code = getattr(e, "code", None) or type(e).__name__
+        log.error("center tenant %02d %s: %s", number, event, code)
+        try:
+            self.center.log_event(event, code=code, prefecture=number)
+        except OSError:  # pragma: no cover
+            pass
 
     def run(self) -> None:
         self._start_tenants()

@@ -114,7 +114,7 @@ def serve_command(center_dir: Path = CenterDir,
     """集約センターを起動する: 1つの HTTPS サーバ (相互TLS) で全都道府県を収容."""
     c = _load(center_dir)
     try:
-        srv = CenterServer(c, outbox=False if no_outbox else None, log_level="info")
+        srv = CenterServer(c, outbox=False if no_outbox else None, schedulers=True, log_level="info")
     except JukinetError as e:
         fail(e)
     console.print(f"集約センター: {srv.base_url} ({len(srv.tenants)} 都道府県); 運用画面 {srv.base_url}/center/ops")
