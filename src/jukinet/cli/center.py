@@ -7,7 +7,11 @@
 * ``center list``, ``center status [--json]`` — tenants; health, queue lengths, last backup,
   certificate expiry, disk use (no personal data);
 * ``center remove --prefecture 23 --confirm`` — encrypted export for the governor, then detach;
-* ``center serve`` — one HTTPS server for every tenant.
+* ``center serve`` — one HTTPS server for every tenant, with each tenant's outbox worker and daily jobs;
+* ``center demo [--prefectures 24,23,21] [--residents N]`` — ``make demo CENTER=1``: a center with
+  synthetic residents in each prefecture, simulated national servers and CS (ADR 0045);
+* ``center adopt --data-dir D --prefecture N`` — an existing single-prefecture installation becomes a
+  tenant, in place, keys, history and operation-log chains kept and verified (ADR 0045).
 """
 
 from __future__ import annotations
@@ -19,12 +23,19 @@ from typing import Optional
 
 import typer
 
-from jukinet.center.registry import DEFAULT_CENTER_PORT, Center, init_center
+from jukinet import geo
+from jukinet.backup.demo import demo_backup
+from jukinet.bootstrap import bootstrap
+from jukinet.center.registry import CENTER_NAME, DEFAULT_CENTER_PORT, Center, init_center
 from jukinet.center.status import center_status
 from jukinet.center.tenants import add_tenant, open_tenants, remove_tenant
 from jukinet.center_server import CenterServer
 from jukinet.cli.common import console, fail
+from jukinet.cli.install import run_seed
+from jukinet.config import Config
 from jukinet.errors import JukinetError
+from jukinet.observability.logs import configure_demo, server_log
+from jukinet.sim.demo import DemoPeers
 
 center_app = typer.Typer(help="集約センター (Q1): 複数の都道府県を1つのシステムで、厳格に分離して収容する", no_args_is_help=True)
 CenterDir = typer.Option(Path("./jukinet-center"), "--center-dir", help="集約センターのディレクトリ", show_default=True)
@@ -119,3 +130,83 @@ def serve_command(center_dir: Path = CenterDir,
         fail(e)
     console.print(f"集約センター: {srv.base_url} ({len(srv.tenants)} 都道府県); 運用画面 {srv.base_url}/center/ops")
     srv.run()
+
+
+#: ``make demo CENTER=1``: 三重県, 愛知県 and 岐阜県 (issue 14)
+DEMO_PREFECTURES = "24,23,21"
+
+
+def _demo_tenants(c: Center, prefectures: str) -> list[int]:
+    numbers = []
+    for part in prefectures.split(","):
+        if part.strip():
+            numbers.append(geo.prefecture(part.strip()).number)
+    return numbers
+
+
+def prepare_demo(c: Center, numbers: list[int], residents: int) -> None:
+    """Add the tenants not hosted yet, each with its own simulated national servers on ports of its
+    own (``center.port + 1 + 2i``, ``+ 2 + 2i``), synthetic residents and a demo backup key."""
+    for i, n in enumerate(numbers):
+        if c.tenant(n) is None:
+            with console.status(f"{geo.prefecture(n).name} を収容しています (データベース・鍵・証明書)…"):
+                add_tenant(c, n)
+        data_dir = c.tenant_dir(c.tenant(n))
+        config = Config.load(data_dir)
+        config.national.port, config.national.fuhyo_port = c.port + 1 + 2 * i, c.port + 2 + 2 * i
+        config.save()
+        with bootstrap(config) as inst:
+            with inst.registers.juki_uow(write=False) as uow:
+                empty = uow.repo.count() == 0
+        if empty:
+            run_seed(data_dir, residents)
+        with console.status(f"{config.prefecture_name}: バックアップ (デモ用の鍵) を作成しています…"):
+            demo_backup(config)
+
+
+@center_app.command("demo")
+def demo_command(center_dir: Path = CenterDir,
+                 prefectures: str = typer.Option(DEMO_PREFECTURES, "--prefectures",
+                                                 help="収容する都道府県 (番号をカンマ区切り; 初回のみ追加)"),
+                 residents: int = typer.Option(5_000, "--residents", min=1, help="都道府県ごとの住民数 (初回のみ投入)"),
+                 port: int = typer.Option(DEFAULT_CENTER_PORT, "--port", help="センターのポート (初回のみ)")):
+    """デモ: 集約センター (既定 三重県・愛知県・岐阜県) を作成・合成データ投入 (初回のみ)・起動する."""
+    try:
+        c = Center.load(center_dir) if (center_dir / CENTER_NAME).exists() else init_center(center_dir, port=port)
+        numbers = _demo_tenants(c, prefectures)
+        prepare_demo(c, numbers, residents)
+        c = Center.load(center_dir)
+        srv = CenterServer(c, schedulers=True, log_level="info")
+    except JukinetError as e:
+        fail(e)
+    demo_log = c.dir / "logs" / "demo-serve.jsonl"
+    first = srv.tenants[min(srv.tenants)].installation.config
+    try:
+        configure_demo(first, demo_log)
+    except JukinetError as e:
+        fail(e)
+    base = f"http://{c.host}:{c.port}"
+    console.rule("jukinet 集約センター デモ")
+    console.print(f"センター: {c.dir} — HTTPS {srv.base_url} (CS は相互TLS; センターのCA {c.ca_cert})")
+    console.print(f"センター運用画面 (運用委託; 個人情報なし): {base}/center/ops  "
+                  f"(JSON {base}/center/api/status, CLI `jukinet center status --center-dir {c.dir}`)")
+    for n, rt in sorted(srv.tenants.items()):
+        cfg = rt.installation.config
+        console.print(f"[bold]{n:02d} {cfg.prefecture_name}[/bold] ({cfg.data_dir}): 操作者の登録は別のシェルで "
+                      f"`jukinet operator bootstrap --data-dir {cfg.data_dir} --name 氏名` — 表示されたリンクを開くと "
+                      f"{cfg.prefecture_name}の端末になり、{base}/login から{cfg.prefecture_name}の業務だけが見えます")
+        console.print(f"    全国サーバ (模擬) :{cfg.national.port}/:{cfg.national.fuhyo_port}; 届いた通知 "
+                      f"`jukinet sim national-dump --data-dir {cfg.data_dir}`")
+    console.print(f"ログ (JSON, 1行1件): {demo_log} — この画面には警告・エラーのみ表示。終了: Ctrl-C")
+    peers = [DemoPeers(rt.installation, server_ca=c.ca_cert) for _, rt in sorted(srv.tenants.items())]
+    server_log("集約センター起動", url=f"{base}/health", tenants=len(srv.tenants))
+    try:
+        for p in peers:
+            p.start()
+        srv.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in peers:
+            p.stop()
+    server_log("停止しました")
