@@ -28,7 +28,7 @@ from jukinet.backup.demo import demo_backup
 from jukinet.bootstrap import bootstrap
 from jukinet.center.registry import CENTER_NAME, DEFAULT_CENTER_PORT, Center, init_center
 from jukinet.center.status import center_status
-from jukinet.center.tenants import add_tenant, open_tenants, remove_tenant
+from jukinet.center.tenants import add_tenant, adopt_tenant, open_tenants, remove_tenant
 from jukinet.center_server import CenterServer
 from jukinet.cli.common import console, fail
 from jukinet.cli.install import run_seed
@@ -74,6 +74,20 @@ def add_command(center_dir: Path = CenterDir,
     except JukinetError as e:
         fail(e)
     console.print(f"収容しました: {t.prefecture:02d} {t.name} ({c.tenant_dir(t)})")
+
+
+@center_app.command("adopt")
+def adopt_command(center_dir: Path = CenterDir,
+                  data_dir: Path = typer.Option(..., "--data-dir", help="既存の (単独の都道府県サーバの) データディレクトリ"),
+                  prefecture: str = typer.Option(..., "--prefecture", help="その都道府県 (番号・団体コード・名称)")):
+    """既存の都道府県サーバをその場で収容する (鍵・履歴・操作ログの連鎖を検証して保持; 先に停止とバックアップ)."""
+    c = _load(center_dir)
+    try:
+        t = adopt_tenant(c, data_dir, prefecture)
+    except JukinetError as e:
+        fail(e)
+    console.print(f"収容しました: {t.prefecture:02d} {t.name} ({c.tenant_dir(t)}; 鍵・履歴・操作ログの連鎖を検証済み。"
+                  f"以後は `jukinet center serve --center-dir {c.dir}` で提供します)")
 
 
 @center_app.command("list")
