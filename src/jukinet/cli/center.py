@@ -7,6 +7,8 @@
 * ``center list``, ``center status [--json]`` — tenants; health, queue lengths, last backup,
   certificate expiry, disk use (no personal data);
 * ``center remove --prefecture 23 --confirm`` — encrypted export for the governor, then detach;
+* ``center backup --prefecture 23`` — that prefecture's encrypted backup under its own key, in its own
+  backup directory (``center status --prefecture 23``: that prefecture's row only);
 * ``center serve`` — one HTTPS server for every tenant, with each tenant's outbox worker and daily jobs;
 * ``center demo [--prefectures 24,23,21] [--residents N]`` — ``make demo CENTER=1``: a center with
   synthetic residents in each prefecture, simulated national servers and CS (ADR 0045);
@@ -26,7 +28,8 @@ import typer
 from jukinet import geo
 from jukinet.backup.demo import demo_backup
 from jukinet.bootstrap import bootstrap
-from jukinet.center.registry import CENTER_NAME, DEFAULT_CENTER_PORT, Center, init_center
+from jukinet.backup.service import run_and_record
+from jukinet.center.registry import CENTER_NAME, DEFAULT_CENTER_PORT, Center, TenantEntry, init_center
 from jukinet.center.status import center_status
 from jukinet.center.tenants import add_tenant, adopt_tenant, open_tenants, remove_tenant
 from jukinet.center_server import CenterServer
@@ -100,10 +103,13 @@ def list_command(center_dir: Path = CenterDir):
 
 
 @center_app.command("status")
-def status_command(center_dir: Path = CenterDir, as_json: bool = typer.Option(False, "--json")):
+def status_command(center_dir: Path = CenterDir, as_json: bool = typer.Option(False, "--json"),
+                  prefecture: Optional[str] = typer.Option(None, "--prefecture", help="この都道府県だけ")):
     """都道府県ごとの稼働状況 (個人情報なし): 状態・送信待ち・最終バックアップ・証明書期限・使用容量."""
     c = _load(center_dir)
     try:
+        if prefecture is not None:
+            c.tenants = [_hosted(c, prefecture)]
         with ExitStack() as stack:
             rows = [s.as_dict() for s in center_status(c, open_tenants(c, stack))]
     except JukinetError as e:
@@ -117,6 +123,28 @@ def status_command(center_dir: Path = CenterDir, as_json: bool = typer.Option(Fa
                        f"{r['outbox_depth'].get('juki')}/{r['outbox_depth'].get('fuhyo')}\t{r['last_backup_at'] or '-'}\t"
                        f"{r['cert_expires_at'] or '-'}\t{r['disk_bytes']}")
     raise typer.Exit(0 if all(r["health"] == "ok" for r in rows) else 1)
+
+
+def _hosted(c: Center, prefecture: str) -> TenantEntry:
+    pref = geo.prefecture(prefecture)
+    t = c.tenant(pref.number)
+    if t is None:
+        raise JukinetError("TENANT_UNKNOWN", f"{pref.name} はこのセンターに収容されていません。")
+    return t
+
+
+@center_app.command("backup")
+def backup_command(center_dir: Path = CenterDir, prefecture: str = typer.Option(..., "--prefecture")):
+    """その都道府県だけの暗号化バックアップを、その県の公開鍵で、その県のバックアップ先に作成する."""
+    c = _load(center_dir)
+    try:
+        t = _hosted(c, prefecture)
+        result = run_and_record(Config.load(c.tenant_dir(t)), actor="center")
+    except JukinetError as e:
+        c.log_event("tenant_backup_failed", code=e.code)
+        fail(e)
+    c.log_event("tenant_backup", prefecture=t.prefecture, bytes=result.bytes)
+    console.print(f"{t.prefecture:02d} {t.name}: バックアップ {result.path} ({result.bytes:,} バイト; {t.name}の公開鍵で暗号化)")
 
 
 @center_app.command("remove")
