@@ -1,0 +1,271 @@
+"""The consolidated center (issue 14, Q1; ADR 0045): routing overhead and the cost of tenants.
+
+    .venv/bin/python bench/center_bench.py [--requests 400] [--rounds 2] [--tenants 1,3,10] [--db-url URL]
+
+1. **Routing overhead.** A single-prefecture server (``jukinet serve``, 三重県) and a center with three
+   tenants (``jukinet center serve``: 三重県, 愛知県, 岐阜県), each its own process on this machine, both
+   without their outbox worker (only intake is compared). The same requests — single notifications from
+   four 三重県 CS (``--clients``), the same generated sequence for both — go to each, alternately for
+   ``--rounds`` rounds (A B A B: the machine is shared). Throughput and per-request latency (p50/p95) as
+   the CS see them; the center routes by the certificate, then runs the same tenant application.
+2. **Tenants.** One center grown to 1, 3, 10 (``--tenants``; 47 with ``--tenants 1,3,10,47``) tenants
+   (no residents: the per-tenant fixed cost), each step: ``center serve`` started, time until ``/health``
+   answers 200 (every tenant opened, its databases checked), resident memory (VmRSS, VmHWM) after start
+   and after one notification into every tenant, and the database connections the process holds
+   (PostgreSQL: ``pg_stat_activity`` of the tenants' databases; SQLite: open database files).
+
+SQLite by default; ``--db-url`` a PostgreSQL server where the bench creates (and drops) a database per
+installation and tenant (bench/engines.py). Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines import Server, add_argument, engine_name, pct  # noqa: E402
+
+from jukinet import geo  # noqa: E402
+from jukinet.center.registry import init_center  # noqa: E402
+from jukinet.center.tenants import add_tenant  # noqa: E402
+from jukinet.config import Config  # noqa: E402
+from jukinet.sim.cs import CsClient, EventGenerator  # noqa: E402
+
+MIE_MUNIS = ["242012", "242021", "242047", "242071"]
+#: the order tenants are added in (Mie first: the routing comparison uses it)
+ORDER = [24, 23, 21, 13, 27, 14, 40, 26, 22, 17] + [n for n in range(1, 48) if n not in
+                                                    (24, 23, 21, 13, 27, 14, 40, 26, 22, 17)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(*args, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "jukinet.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=open(log, "ab"), env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def wait_health(port: int, proc: subprocess.Popen, timeout: float = 600.0) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                return time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("server did not come up")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def open_db_files(pid: int) -> int:
+    n = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd).endswith(".sqlite3"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def pg_connections(server: Server, databases: list[str]) -> int:
+    names = ",".join(f"'{d}'" for d in databases)
+    return server.sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname IN ({names})")[0][0] if names else 0
+
+
+def send_round(config: Config, notifications: dict[str, list[dict]], server_ca=None) -> tuple[float, list[float], int]:
+    """Every CS sends its list, one request per notification, all CS at once; (seconds, latencies, refused)."""
+    lat: list[float] = []
+    refused = [0]
+    lock = threading.Lock()
+
+    def worker(muni: str, items: list[dict]) -> None:
+        c = CsClient(config, muni, server_ca=server_ca, timeout=120)
+        mine = []
+        bad = 0
+        try:
+            for n in items:
+                t0 = time.perf_counter()
+                a = c.send(n)
+                mine.append(time.perf_counter() - t0)
+                bad += a["status"] == "rejected"
+        finally:
+            c.close()
+        with lock:
+            lat.extend(mine)
+            refused[0] += bad
+
+    threads = [threading.Thread(target=worker, args=(m, items)) for m, items in notifications.items()]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, lat, refused[0]
+
+
+def routing(args, server: Server, work: Path) -> None:
+    # the single-prefecture server
+    single = server.installation(work / "single")
+    cfg = Config.load(single)
+    cfg.server.port = free_port()
+    cfg.intake.outbox_worker = False
+    cfg.security.training_required = False
+    cfg.save()
+    # the center with three tenants
+    c = init_center(work / "center", port=free_port())
+    for n in ORDER[:3]:
+        add_tenant(c, n, db_url=server.database(f"r{n}") if server.postgres else None, training_required=False)
+    tenant_cfgs = {}
+    for t in c.tenants:
+        tc = Config.load(c.tenant_dir(t))
+        tc.intake.outbox_worker = False
+        tc.save()
+        tenant_cfgs[t.prefecture] = tc
+    mie = tenant_cfgs[24]
+    procs = {"single": spawn("serve", "--data-dir", str(single), log=work / "single.err"),
+             "center": spawn("center", "serve", "--center-dir", str(c.dir), log=work / "center.err")}
+    try:
+        starts = {"single": wait_health(cfg.server.port, procs["single"]), "center": wait_health(c.port, procs["center"])}
+        per_client = args.requests // len(MIE_MUNIS)
+        results = {"single": [], "center": []}
+        for rnd in range(args.rounds):
+            for kind in (("single", "center") if rnd % 2 == 0 else ("center", "single")):
+                gens = {m: EventGenerator(m, seed=rnd * 10 + i, run_id=f"r{rnd}") for i, m in enumerate(MIE_MUNIS)}
+                batches = {m: g.take(per_client) for m, g in gens.items()}
+                if kind == "single":
+                    dt, lat, bad = send_round(cfg, batches)
+                else:
+                    dt, lat, bad = send_round(mie, batches, server_ca=c.ca_cert)
+                results[kind].append((dt, lat, bad))
+                print(f"  round {rnd + 1} {kind}: {len(lat) / dt:,.0f} req/s, p95 {pct(lat, 95) * 1000:.1f} ms, "
+                      f"refused {bad}", file=sys.stderr)
+    finally:
+        for p in procs.values():
+            stop(p)
+    print(f"\n### Routing overhead ({engine_name(args.db_url)}; {server.version()}): {args.requests} single notifications "
+          f"a round from {len(MIE_MUNIS)} 三重県 CS at once, {args.rounds} rounds alternated\n")
+    print("| server | notifications | throughput (req/s) | p50 (ms) | p95 (ms) | refused |")
+    print("|---|---:|---:|---:|---:|---:|")
+    summary = {}
+    for kind, label in (("single", "single prefecture (`jukinet serve`)"),
+                        ("center", "center, 3 tenants (`jukinet center serve`)")):
+        n = sum(len(r[1]) for r in results[kind])
+        secs = sum(r[0] for r in results[kind])
+        lat = [x for r in results[kind] for x in r[1]]
+        summary[kind] = (n / secs, pct(lat, 95))
+        print(f"| {label} | {n:,} | {n / secs:,.0f} | {pct(lat, 50) * 1000:.1f} | {pct(lat, 95) * 1000:.1f} | "
+              f"{sum(r[2] for r in results[kind])} |")
+    tp = (summary["single"][0] - summary["center"][0]) / summary["single"][0] * 100
+    p95 = (summary["center"][1] - summary["single"][1]) / summary["single"][1] * 100
+    print(f"\nCenter vs single: throughput {-tp:+.1f} %, p95 latency {p95:+.1f} % (goal: overhead ≤ 5 %). "
+          f"Started at the same time: single ready after {starts['single']:.1f} s, center after {starts['center']:.1f} s.")
+
+
+def tenants(args, server: Server, work: Path) -> None:
+    steps = [int(x) for x in args.tenants.split(",") if x.strip()]
+    c = init_center(work / "grow", port=free_port())
+    databases: list[str] = []
+    rows = []
+    for k in steps:
+        t_add = time.perf_counter()
+        added = 0
+        while len(c.tenants) < k:
+            n = ORDER[len(c.tenants)]
+            url = server.database(f"g{n}") if server.postgres else None
+            if url:
+                databases.append(url.rsplit("/", 1)[1])
+            add_tenant(c, n, db_url=url, training_required=False)
+            added += 1
+        add_s = (time.perf_counter() - t_add) / added if added else float("nan")
+        for t in c.tenants:
+            tc = Config.load(c.tenant_dir(t))
+            tc.intake.outbox_worker = False
+            tc.save()
+        proc = spawn("center", "serve", "--center-dir", str(c.dir), log=work / f"grow-{k}.err")
+        try:
+            start_s = wait_health(c.port, proc)
+            time.sleep(1.0)
+            rss0, _ = rss(proc.pid)
+            conns0 = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
+            for t in c.tenants:                    # one notification into every tenant
+                tc = Config.load(c.tenant_dir(t))
+                muni = sorted(m.code for m in geo.municipalities(t.prefecture))[0]
+                _dt, _lat, bad = send_round(tc, {muni: EventGenerator(muni, seed=1, run_id=f"g{k}").take(1)},
+                                            server_ca=c.ca_cert)
+            rss1, hwm = rss(proc.pid)
+            conns1 = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
+        finally:
+            stop(proc)
+        rows.append((k, add_s, start_s, rss0, rss1, hwm, conns0, conns1))
+        print(f"  {k} tenants: start {start_s:.1f} s, RSS {rss0:.0f} → {rss1:.0f} MiB, connections {conns0} → {conns1}",
+              file=sys.stderr)
+    what = "PostgreSQL connections (pg_stat_activity)" if server.postgres else "open SQLite database files"
+    print(f"\n### Tenants ({engine_name(args.db_url)}; no residents: the fixed cost of a tenant)\n")
+    print(f"| tenants | `center add` (s/tenant) | start to /health 200 (s) | RSS idle (MiB) | RSS after 1 notification "
+          f"each (MiB) | peak RSS (MiB) | {what}: idle | after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, add_s, start_s, rss0, rss1, hwm, c0, c1 in rows:
+        print(f"| {k} | {add_s:.1f} | {start_s:.1f} | {rss0:.0f} | {rss1:.0f} | {hwm:.0f} | {c0} | {c1} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=400, help="notifications per round and server")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--tenants", default="1,3,10", help="tenant counts to measure (e.g. 1,3,10,47)")
+    ap.add_argument("--skip-routing", action="store_true")
+    ap.add_argument("--skip-tenants", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    add_argument(ap)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="jukinet-center-bench-"))
+    try:
+        with Server(args.db_url) as server:
+            if not args.skip_routing:
+                routing(args, server, work)
+            if not args.skip_tenants:
+                tenants(args, server, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
