@@ -90,9 +90,9 @@ class TenantRuntime:
         if self.worker is not None:
             self.worker.start()
 
-    def start_scheduler(self) -> "OpsScheduler":
+    def start_scheduler(self, monthly_delay: float = 60.0) -> "OpsScheduler":
         """This tenant's daily jobs on its own installation (``jukinet serve`` does the same)."""
-        self.scheduler = OpsScheduler(self.installation).start()
+        self.scheduler = OpsScheduler(self.installation, monthly_delay=monthly_delay).start()
         self.app.state.ops_scheduler = self.scheduler     # the tenant's own /ops and /metrics show it
         self.scheduler_state = "running"
         return self.scheduler
@@ -359,7 +359,7 @@ class CenterServer:
     def _start_tenants(self) -> None:
         """Each tenant's outbox worker, CRL watcher and (``schedulers``) daily jobs, one tenant at a
         time: a tenant that fails is logged in the center log by code and the others still start."""
-        for number, rt in sorted(self.tenants.items()):
+        for index, (number, rt) in enumerate(sorted(self.tenants.items())):
             try:
                 rt.start()
             except Exception as e:  # noqa: BLE001 - isolated per tenant; the code only
@@ -367,7 +367,7 @@ class CenterServer:
             if not self.schedulers:
                 continue
             try:
-                rt.start_scheduler()
+                rt.start_scheduler(monthly_delay=60.0 + 5.0 * index)   # the catch-up runs one after another
             except Exception as e:  # noqa: BLE001
                 rt.scheduler_state = getattr(e, "code", None) or type(e).__name__
                 self._tenant_failed("scheduler_failed", number, e)
