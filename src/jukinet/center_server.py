@@ -30,6 +30,7 @@ the other tenants keep running.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import logging
@@ -118,8 +119,11 @@ def _page(status: int, code: str, title: str, message: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+@functools.lru_cache(maxsize=4096)
 def certificate_identity(der: bytes):
-    """The identity the SAN of a certificate names (the TLS layer has verified the chain)."""
+    """The identity the SAN of a certificate names (the TLS layer has verified the chain). Cached by
+    the certificate's bytes: a CS shows the same certificate on every request (parsing it costs about
+    0.2 ms; center_bench)."""
     try:
         cert = x509.load_der_x509_certificate(der)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
