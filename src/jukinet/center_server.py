@@ -50,6 +50,7 @@ from jukinet.center.registry import Center
 from jukinet.center.status import center_status
 from jukinet.center.tenants import open_tenants, prefecture_of
 from jukinet.intake import transport
+from jukinet.observability import metrics
 from jukinet.pki.certs import parse_identity_uri
 from jukinet.pki.crl import RevocationChecker
 from jukinet.scheduler import OpsScheduler
@@ -72,6 +73,8 @@ class TenantRuntime:
     def __init__(self, inst: Installation, *, outbox: Optional[bool] = None):
         self.installation = inst
         config = inst.config
+        #: this tenant's event counters: its /metrics counts its own requests, notifications, refusals only
+        self.events = metrics.Events()
         self.app = create_app(inst)
         run_outbox = config.intake.outbox_worker if outbox is None else outbox
         self.worker = inst.outbox_worker() if run_outbox else None
@@ -80,20 +83,31 @@ class TenantRuntime:
         self.revocation = None
         if config.tls.enabled:
             self.revocation = self.app.state.revocation = RevocationChecker(config)
-            self.revocation.refresh(force=True)
+            with metrics.threads_of(self.events):
+                self.revocation.refresh(force=True)
         self.scheduler: Optional[OpsScheduler] = None
         #: shown on the operations view: "running", "off", or the code that stopped this tenant's jobs
         self.scheduler_state = "off"
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Serve one request with this tenant's application, counted in this tenant's metrics."""
+        token = metrics.use(self.events)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            metrics.reset(token)
+
     def start(self) -> None:
-        if self.revocation is not None:
-            self.revocation.watch()
-        if self.worker is not None:
-            self.worker.start()
+        with metrics.threads_of(self.events):      # the worker's and the CRL watcher's threads count here
+            if self.revocation is not None:
+                self.revocation.watch()
+            if self.worker is not None:
+                self.worker.start()
 
     def start_scheduler(self, monthly_delay: float = 60.0) -> "OpsScheduler":
         """This tenant's daily jobs on its own installation (``jukinet serve`` does the same)."""
-        self.scheduler = OpsScheduler(self.installation, monthly_delay=monthly_delay).start()
+        with metrics.threads_of(self.events):
+            self.scheduler = OpsScheduler(self.installation, monthly_delay=monthly_delay).start()
         self.app.state.ops_scheduler = self.scheduler     # the tenant's own /ops and /metrics show it
         self.scheduler_state = "running"
         return self.scheduler
@@ -198,7 +212,7 @@ class CenterApp:
                             fingerprint=pki.fingerprint(der))
             return await _json(403, "TENANT_UNKNOWN",
                                "この証明書の市町村が属する都道府県は、この集約センターに収容されていません。")(scope, receive, send)
-        return await rt.app(scope, receive, send)
+        return await rt(scope, receive, send)
 
     # ---- operators: the tenant of the terminal --------------------------------------------------------
 
@@ -230,12 +244,12 @@ class CenterApp:
                 else:
                     number = None
             if number is not None:
-                return await self.tenants[number].app(scope, receive, send)
+                return await self.tenants[number](scope, receive, send)
         if path == "/terminal/activate" and method == "POST":
             return await self._activate(scope, receive, send)
         if self.tenants and (path.startswith(RECEPTION_PREFIXES) or (path == "/terminal/activate" and method == "GET")):
             first = self.tenants[min(self.tenants)]
-            return await first.app(scope, receive, send)
+            return await first(scope, receive, send)
         await self._log("operator_refused", code="TERMINAL_UNREGISTERED")
         message = "この端末は操作端末として登録されていません。システム管理者に端末登録を依頼してください。"
         if api:
@@ -264,7 +278,7 @@ class CenterApp:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        return await self.tenants[found[0]].app(scope, replay, send)
+        return await self.tenants[found[0]](scope, replay, send)
 
     # ---- the center's own views ------------------------------------------------------------------------
 

@@ -191,13 +191,29 @@ def backups(c, srv, ops, a, b):
         assert s.encode("utf-8") not in data
 
 
+def _accepted(text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("jukinet_intake_notifications_total{") and 'outcome="accepted"' in line)
+
+
 def metrics(c, srv, ops, a, b):
     base = f"http://127.0.0.1:{c.port}"
-    term_a, _ = ops[a]
-    with httpx.Client(base_url=base, cookies={A.TERMINAL_COOKIE: term_a}) as own:
-        r = own.get("/metrics")
-    assert r.status_code == 200 and "jukinet_" in r.text
-    assert_no_data_of(r.text, a, b)
+
+    def scrape(n):
+        with httpx.Client(base_url=base, cookies={A.TERMINAL_COOKIE: ops[n][0]}) as client:
+            r = client.get("/metrics")
+        assert r.status_code == 200 and "jukinet_" in r.text
+        assert_no_data_of(r.text, a, b)
+        return r.text
+
+    before_a, before_b = _accepted(scrape(a)), _accepted(scrape(b))
+    pa = PEOPLE[a]
+    with cs_client(c, srv, a, pa["muni"]) as cs:         # A's own CS sends one notification
+        r = cs.post("/cs/v1/notifications", json=notification(
+            f"m-{a}-{b}", pa["muni"], jcode(a * 1_000_000 + 700 + b), pa["name"], pa["kana"]))
+        assert r.status_code == 200, r.text
+    assert _accepted(scrape(a)) == before_a + 1           # A counts its own notification …
+    assert _accepted(scrape(b)) == before_b               # … B's metrics do not see it
     with httpx.Client(base_url=base) as anon:               # no terminal: no tenant, no metrics
         r = anon.get("/metrics")
     assert r.status_code == 403 and "TERMINAL_UNREGISTERED" in r.text

@@ -37,6 +37,7 @@ from jukinet.cli.common import console, fail
 from jukinet.cli.install import run_seed
 from jukinet.config import Config
 from jukinet.errors import JukinetError
+from jukinet.observability.logs import configure as configure_logs
 from jukinet.observability.logs import configure_demo, server_log
 from jukinet.sim.demo import DemoPeers
 
@@ -171,7 +172,17 @@ def serve_command(center_dir: Path = CenterDir,
     except JukinetError as e:
         fail(e)
     console.print(f"集約センター: {srv.base_url} ({len(srv.tenants)} 都道府県); 運用画面 {srv.base_url}/center/ops")
-    srv.run()
+    if srv.tenants:     # the log lines of every tenant, in the format `jukinet serve` writes (one process, one handler)
+        try:
+            configure_logs(srv.tenants[min(srv.tenants)].installation.config)
+        except JukinetError as e:
+            fail(e)
+    server_log("集約センター起動", url=f"{srv.base_url}/health", tenants=len(srv.tenants))
+    try:
+        srv.run()
+    except KeyboardInterrupt:
+        pass
+    server_log("停止しました")
 
 
 #: ``make demo CENTER=1``: 三重県, 愛知県 and 岐阜県 (issue 14)
