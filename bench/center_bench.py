@@ -161,6 +161,8 @@ def routing(args, server: Server, work: Path) -> None:
     for t in c.tenants:
         tc = Config.load(c.tenant_dir(t))
         tc.intake.outbox_worker = False
+        if args.tenant_pool and server.postgres:      # e.g. "5,10": the single server's pools, for comparison
+            tc.database.pool_size, tc.database.max_overflow = (int(x) for x in args.tenant_pool.split(","))
         tc.save()
         tenant_cfgs[t.prefecture] = tc
     mie = tenant_cfgs[24]
@@ -185,8 +187,9 @@ def routing(args, server: Server, work: Path) -> None:
     finally:
         for p in procs.values():
             stop(p)
-    print(f"\n### Routing overhead ({engine_name(args.db_url)}; {server.version()}): {args.requests} single notifications "
-          f"a round from {len(MIE_MUNIS)} 三重県 CS at once, {args.rounds} rounds alternated\n")
+    pools = f"; tenant pools {args.tenant_pool}" if args.tenant_pool and server.postgres else ""
+    print(f"\n### Routing overhead ({engine_name(args.db_url)}; {server.version()}{pools}): {args.requests} single "
+          f"notifications a round from {len(MIE_MUNIS)} 三重県 CS at once, {args.rounds} rounds alternated\n")
     print("| server | notifications | throughput (req/s) | p50 (ms) | p95 (ms) | refused |")
     print("|---|---:|---:|---:|---:|---:|")
     summary = {}
@@ -282,6 +285,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="notifications per round and server")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--tenants", default="1,3,10", help="tenant counts to measure (e.g. 1,3,10,47)")
+    ap.add_argument("--tenant-pool", default=None,
+                    help="PostgreSQL pool_size,max_overflow of the center's tenants in the routing comparison "
+                         "(default: the center's 1,2 of ADR 0036; 5,10 = the single server's)")
     ap.add_argument("--skip-routing", action="store_true")
     ap.add_argument("--skip-tenants", action="store_true")
     ap.add_argument("--keep", action="store_true")
