@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ./jukinet-data
 RESIDENTS ?= 20000
+CENTER ?=
+CENTER_DIR ?= ./jukinet-center
+CENTER_RESIDENTS ?= 5000
 
 .PHONY: demo test venv bench trace clean-demo lint
 
@@ -16,8 +19,13 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 ## Run the whole system on the embedded default (SQLite) with synthetic Mie data.
+## `make demo CENTER=1`: a consolidated center with 三重県, 愛知県 and 岐阜県 (issue 14, ADR 0045).
 demo: venv
+ifeq ($(strip $(CENTER)),)
 	$(VENV)/bin/jukinet demo --data-dir $(DATA) --residents $(RESIDENTS)
+else
+	$(VENV)/bin/jukinet center demo --center-dir $(CENTER_DIR) --residents $(CENTER_RESIDENTS)
+endif
 
 ## Run every test (SQLite always; PostgreSQL too when JUKINET_TEST_POSTGRES_URL is set).
 test: venv
@@ -35,4 +43,4 @@ trace: venv
 	$(PY) scripts/trace.py
 
 clean-demo:
-	rm -rf $(DATA)
+	rm -rf $(DATA) $(CENTER_DIR)

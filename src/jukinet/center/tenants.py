@@ -6,7 +6,9 @@ their own schema — ``jukinet.store.provision``), its own config with its ``pre
 keys, hash chains, catalogue and development PKI (a CA per prefecture that issues the CS
 certificates of that prefecture's municipalities only). ``remove_tenant`` exports the whole
 installation with the encrypted backup of :mod:`jukinet.backup` under the tenant's own public key
-and moves the directory aside; it never deletes.
+and moves the directory aside; it never deletes. ``adopt_tenant`` makes an existing single-prefecture
+installation a tenant, in place (ADR 0045): its keys, registers, history and operation-log chains are
+verified before and after, and nothing but its ``[server]`` address and pool sizes changes.
 
 Routing: the first two digits of a 全国地方公共団体コード are the prefecture (総務省's rule; the
 check digit is verified first), so 名古屋市 231002 — which has no row in Japan Post's data, only
@@ -18,13 +20,14 @@ its wards — belongs to 愛知県 (23).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from jukinet import codes, geo, pki
@@ -35,8 +38,9 @@ from jukinet.center.registry import Center, TenantEntry
 from jukinet.config import Config, ServerConfig
 from jukinet.errors import JukinetError
 from jukinet.security.checkpoints import genesis as genesis_checkpoints
-from jukinet.security.oplog import Actor
+from jukinet.security.oplog import CHAINS, Actor, verify_all
 from jukinet.store import provision
+from jukinet.store.upgrade import require_current
 
 #: PostgreSQL pool per register of a tenant (ADR 0036): 3 registers × (1 + 2) ≤ 9 connections a tenant
 TENANT_POOL_SIZE = 1
@@ -158,6 +162,122 @@ def remove_tenant(center: Center, prefecture: str | int, *, confirm: bool = Fals
     os_replace_dir(data_dir, moved)
     center.log_event("tenant_remove", prefecture=pref.number, archive=result.path.name, bytes=result.bytes)
     return result.path, moved
+
+
+# ---- adopting an existing single-prefecture installation (ADR 0045) ------------------------------
+
+def _keys_digest(data_dir: Path) -> dict[str, str]:
+    """sha256 of every key file of the installation (keys/, the at-rest and operation-log keys)."""
+    out = {}
+    for sub in ("keys", "pki"):
+        root = data_dir / sub
+        if root.is_dir():
+            for p in sorted(root.rglob("*")):
+                if p.is_file():
+                    out[str(p.relative_to(data_dir))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _snapshot(inst: Installation) -> dict:
+    """What adoption must keep: the number of rows of every register table and the chain heads.
+    Compared in this process only; never written to the center log (no counts of persons there)."""
+    rows = {}
+    for store in ("juki", "fuhyo", "admin"):
+        engine = inst.registers.engine(store)
+        with engine.connect() as conn:
+            for table in sorted(inspect(conn).get_table_names()):
+                if table != "alembic_version":
+                    rows[f"{store}.{table}"] = conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
+    reports = verify_all(inst.oplog, {c: inst.registers.engine(c) for c in CHAINS})
+    return {"rows": rows, "chains": {r.chain: (r.head_seq, r.head_hash, r.ok,
+                                               [p.code or p.kind for p in r.problems]) for r in reports}}
+
+
+def adopt_tenant(center: Center, data_dir: Path | str, prefecture: str | int) -> TenantEntry:
+    """Make the single-prefecture installation in ``data_dir`` the tenant ``prefecture`` of ``center``.
+
+    In place: the directory and its databases stay where they are (SQLite URLs are absolute paths;
+    a PostgreSQL database stays on its cluster), ``center.toml`` names the directory. Refused, with
+    nothing changed, when the directory belongs to another prefecture (``CENTER_ADOPT_WRONG_PREFECTURE``),
+    the prefecture is already hosted (``CENTER_TENANT_EXISTS``), its database is another tenant's
+    (``CENTER_DB_SHARED``), its schema is behind (``SCHEMA_BEHIND``: `jukinet migrate` first), or an
+    operation-log chain does not verify (``CENTER_ADOPT_CHAIN_BROKEN``). Stop ``jukinet serve`` and take
+    a backup first (README)."""
+    pref = geo.prefecture(prefecture)
+    data_dir = Path(data_dir).absolute()
+
+    def refuse(code: str, message: str):
+        center.log_event("tenant_adopt_refused", code=code, prefecture=pref.number)
+        return JukinetError(code, message)
+
+    try:
+        config = Config.load(data_dir)
+    except JukinetError as e:
+        raise refuse(e.code, e.message) from None
+    if config.prefecture_code != pref.code:
+        actual = geo.prefecture(config.prefecture_code).name if prefecture_of_pref(config.prefecture_code) else "不明"
+        raise refuse("CENTER_ADOPT_WRONG_PREFECTURE",
+                     f"このデータディレクトリは {actual} のものです。{pref.name} としては収容できません (何も変更していません)。")
+    if center.tenant(pref.number) is not None:
+        raise refuse("CENTER_TENANT_EXISTS", f"{pref.name} は既にこのセンターに収容されています (何も変更していません)。")
+    if any(center.tenant_dir(t).resolve() == data_dir.resolve() for t in center.tenants):
+        raise refuse("CENTER_TENANT_EXISTS", "このデータディレクトリは既にこのセンターに収容されています。")
+    url = config.database.juki_url
+    if not url.startswith("sqlite"):
+        mine = _pg_key(url)
+        for t in center.tenants:
+            other = Config.load(center.tenant_dir(t)).database.juki_url
+            if not other.startswith("sqlite") and _pg_key(other) == mine:
+                raise refuse("CENTER_DB_SHARED", "このデータベースは他の都道府県が使用しています。")
+    try:
+        require_current(config, str(data_dir))
+    except JukinetError as e:
+        raise refuse(e.code, e.message) from None
+    keys_before = _keys_digest(data_dir)
+    with bootstrap(config) as inst:           # opens the keys: a wrong at-rest key is refused here
+        before = _snapshot(inst)
+    broken = sorted(c for c, (_s, _h, ok, _p) in before["chains"].items() if not ok)
+    if broken:
+        raise refuse("CENTER_ADOPT_CHAIN_BROKEN",
+                     f"操作ログの連鎖に不整合があります ({', '.join(broken)})。`jukinet audit verify` で確認してください "
+                     "(何も変更していません)。")
+
+    # the change: the center's address, small pools; the previous config kept beside it
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    shutil.copyfile(config.path, data_dir / f"jukinet.toml.pre-center-{stamp}")
+    config.server = ServerConfig(host=center.host, port=center.port)
+    if not url.startswith("sqlite"):
+        config.database.pool_size, config.database.max_overflow = TENANT_POOL_SIZE, TENANT_MAX_OVERFLOW
+    config.save()
+    pki.ensure_dev_pki(config.tls, data_dir, pref.code, hosts=sorted({center.host, "127.0.0.1", "localhost"}))
+    with bootstrap(config) as inst:
+        with inst.registers.admin_tx() as conn:
+            inst.oplog.append(conn, "admin", actor=CENTER_ACTOR, action="center_attach",
+                              detail={"target": pref.code, "adopted": True})
+        after = _snapshot(inst)
+    lost = [k for k, n in before["rows"].items() if after["rows"].get(k, 0) < n]
+    chains_ok = all(ok for (_s, _h, ok, _p) in after["chains"].values()) and all(
+        after["chains"][c][0] >= before["chains"][c][0] for c in CHAINS)
+    if lost or not chains_ok or {k: v for k, v in _keys_digest(data_dir).items() if k in keys_before} != keys_before:
+        raise refuse("CENTER_ADOPT_VERIFY_FAILED",
+                     "収容後の検証に失敗しました。center.toml は変更していません。バックアップから確認してください。")
+    try:
+        rel = str(data_dir.relative_to(center.dir))
+    except ValueError:
+        rel = str(data_dir)
+    entry = TenantEntry(prefecture=pref.number, code=pref.code, name=pref.name, data_dir=rel, added_at=_now())
+    center.tenants.append(entry)
+    center.save()
+    center.log_event("tenant_adopt", prefecture=pref.number)
+    return entry
+
+
+def prefecture_of_pref(code: Optional[str]) -> Optional[int]:
+    """The number of a prefecture's own 団体コード (``240001`` → 24), or None."""
+    try:
+        return geo.prefecture(code).number if code else None
+    except JukinetError:
+        return None
 
 
 def os_replace_dir(src: Path, dst: Path) -> None:

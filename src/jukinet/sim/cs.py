@@ -109,10 +109,13 @@ class CsClient:
 
     def __init__(self, config: Config, code: str, *, base_url: Optional[str] = None,
                  cert: Optional[tuple[Path, Path]] = None, timeout: float = 60.0,
-                 retry_for: float = 0.0, retry_initial: float = 0.1, retry_max: float = 2.0):
+                 retry_for: float = 0.0, retry_initial: float = 0.1, retry_max: float = 2.0,
+                 server_ca: Optional[Path] = None):
+        """``server_ca``: the CA of the server's certificate when it is not the prefecture's own
+        (a consolidated center shows its own server certificate, ADR 0036)."""
         tls = config.tls
         cert = cert or pki.cs_paths(config.resolve(tls.cs_dir), code)
-        ctx = pki.client_context(cert[0], cert[1], config.resolve(tls.ca_cert))
+        ctx = pki.client_context(cert[0], cert[1], server_ca or config.resolve(tls.ca_cert))
         self.code = code
         self.base_url = base_url or f"https://{config.server.host}:{config.server.port}"
         self.http = httpx.Client(base_url=self.base_url, verify=ctx, timeout=timeout)

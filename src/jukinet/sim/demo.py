@@ -35,8 +35,13 @@ class DemoPeers:
     ``municipalities``: the CS that send; by default four of the installation's prefecture (for 三重県
     津市, 四日市市, 松阪市 and 菰野町; elsewhere the four with the largest sampling weight)."""
 
-    def __init__(self, installation: Installation, municipalities=None, interval: float = 3.0, batch: int = 1):
+    def __init__(self, installation: Installation, municipalities=None, interval: float = 3.0, batch: int = 1,
+                 *, server_ca=None, national: bool = True):
+        """``server_ca``: the CA of the server the CS talk to when it is not the prefecture's own (a
+        center, ADR 0036); ``national``: start this prefecture's national simulators too."""
         self.installation = installation
+        self.server_ca = server_ca
+        self.national = national
         self.config = installation.config
         self.municipalities = municipalities if municipalities is not None else demo_municipalities(
             self.config.prefecture_code)
@@ -47,7 +52,7 @@ class DemoPeers:
         self.sent = 0
 
     def start(self) -> "DemoPeers":
-        self.running = start_national(self.config)
+        self.running = start_national(self.config) if self.national else []
         for i, code in enumerate(self.municipalities):
             t = threading.Thread(target=self._stream, args=(code, i), daemon=True, name=f"demo-cs-{code}")
             t.start()
@@ -58,7 +63,7 @@ class DemoPeers:
         if self.stop_event.wait(2.0 + offset * self.interval / max(1, len(self.municipalities))):
             return
         gen = EventGenerator.from_registers(self.installation.registers, code)
-        client = CsClient(self.config, code)
+        client = CsClient(self.config, code, server_ca=self.server_ca)
         inbox = ReportInbox(self.config, code)
         n = 0
         try:
