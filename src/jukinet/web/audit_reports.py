@@ -42,8 +42,7 @@ def wareki_time(v) -> str:
     """A stored UTC time as 和暦 date + JST time (令和8年11月26日 09:15)."""
     if v in (None, ""):
         return ""
-    text = _jst(v)
-    return f"{wareki.to_wareki(text[:10])} {text[11:16]}"
+    return wareki.to_wareki_time(v, seconds=False)
 
 
 def _install_filter() -> None:

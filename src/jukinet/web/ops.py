@@ -156,10 +156,7 @@ DB_NAMES = {"juki": "本人確認情報ファイル (juki)", "fuhyo": "附票本
 
 def wareki_dt(v) -> str:
     """An instant as 和暦 date and time in JST (令和8年11月26日 22:30:05)."""
-    if v is None:
-        return ""
-    local = (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).astimezone(JST)
-    return f"{wareki.to_wareki(local.date())} {local:%H:%M:%S}"
+    return wareki.to_wareki_time(v)
 
 
 def bytes_ja(n) -> str:
