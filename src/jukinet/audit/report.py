@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from jukinet import wareki
+from jukinet import labels, wareki
 from jukinet.audit import analysis as an
 from jukinet.errors import JukinetError
 from jukinet import charts as ch
@@ -29,23 +29,12 @@ FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
                    "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf", "/usr/share/fonts/**/ipa*g.ttf"]
 CHAIN_LABELS = {"juki": "本人確認情報", "fuhyo": "附票", "admin": "管理"}
 OUTCOME_LABELS = OUTCOMES.LABELS   # 許可・拒否・入力誤り
-ACTION_LABELS = {
-    "search": "検索", "detail": "詳細表示", "provision": "提供・移転", "provision_batch": "一括提供",
-    "provision_batch_check": "一括提供 事前確認", "national_query": "全国サーバ照会", "disclosure_intake": "開示 受付・突合",
-    "disclosure_decide": "開示 決定", "disclosure_form": "開示 帳票", "disclosure_provisions": "開示 提供状況",
-    "correction_open": "訂正 受付", "correction_step": "訂正 処理", "correction_letter": "訂正 通知",
-    "login": "ログイン", "login_password": "ログイン (代替)", "logout": "ログアウト", "screen_lock": "画面ロック",
-    "login_lockout": "ログイン停止", "enroll": "生体認証登録", "oplog_view": "操作ログ閲覧", "audit_verify": "操作ログ検証",
-    "audit_report": "月次分析 作成", "audit_signoff": "月次分析 確認", "roster_export": "名簿出力",
-    "roster_inventory": "名簿 棚卸し", "operator_register": "操作者登録", "operator_update": "権限変更",
-    "operator_suspended": "利用停止", "operator_removed": "削除", "operator_active": "利用再開",
-    "form_issue": "帳票発行", "form_dispose": "帳票廃棄", "media_start": "媒体作成", "media_download": "媒体受渡し",
-    "stats_view": "統計閲覧", "stats_export": "統計出力",
-}
+#: the operation names as an operator reads them: the data file ``jukinet/data/labels.toml`` (ADR 0042)
+ACTION_LABELS = labels.data()["actions"]
 
 
 def action_label(a: str) -> str:
-    return ACTION_LABELS.get(a, a)
+    return labels.action(a)
 
 
 @dataclass(frozen=True)
@@ -77,6 +66,8 @@ def _day(d: str | None) -> str:
 def _name(op: str | None, names: dict) -> str:
     if not op or op == "(不明)":
         return "(操作者不明)"
+    if labels.is_system_actor(op):                    # init, bootstrap, demo, scheduler …: by role
+        return labels.actor(op)
     n = names.get(op)
     return f"{op} {n}" if n else op
 
@@ -165,7 +156,7 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     doc = _Doc(orientation="P", unit="mm", format="A4")
     doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
     doc.set_producer("jukinet")
-    doc.set_title(f"操作ログ月次分析報告書 {meta.month}")
+    doc.set_title(f"操作ログ月次分析報告書 {wareki.to_wareki_month(meta.month)}分")
     doc.add_font("gothic", "", str(font_path()))
     doc.set_auto_page_break(True, margin=16)
     doc.set_margins(15, 15, 15)
@@ -259,7 +250,7 @@ def _rule_text(kind: str, r: an.Rules) -> str:
 
 # ---- CSV -----------------------------------------------------------------------------------------
 
-CSV_HEAD = ["区分", "対象月", "操作者ID", "操作者", "フラグNo", "フラグ区分", "日付", "ログ", "seq", "日時(JST)", "操作",
+CSV_HEAD = ["区分", "対象月", "操作者ID", "操作者", "フラグNo", "フラグ区分", "日付", "ログ", "seq", "日時(日本時間)", "操作",
             "結果", "件数", "内容"]
 
 
@@ -269,11 +260,13 @@ def csv_bytes(a: an.Analysis, names: dict, meta: Meta) -> bytes:
     w.writerow(CSV_HEAD)
     for op, c in a.counts.items():
         for (act, outcome), n in sorted(c.by_action.items()):
-            w.writerow(["集計", meta.month, op, names.get(op, ""), "", "", "", "", "", "", act,
+            w.writerow(["集計", wareki.to_wareki_month(meta.month), op, _name(op, names) if labels.is_system_actor(op)
+                        else names.get(op, ""), "", "", "", "", "", "", act,
                         outcome, n, action_label(act)])
     for f in a.flags:
         for e in f.entries:
-            w.writerow(["フラグ", meta.month, f.operator_id or "", names.get(f.operator_id or "", ""), f.no,
-                        f"{f.kind} {f.label}", f.day or "", e.chain, e.seq, e.local.strftime("%Y-%m-%d %H:%M:%S"),
-                        e.action, e.outcome, "" if e.result_count is None else e.result_count, f.reason])
+            w.writerow(["フラグ", wareki.to_wareki_month(meta.month), f.operator_id or "",
+                        names.get(f.operator_id or "", ""), f.no, f"{f.kind} {f.label}", _day(f.day) if f.day else "",
+                        e.chain, e.seq, wareki.to_wareki_time(e.local), e.action, OUTCOME_LABELS.get(e.outcome, e.outcome),
+                        "" if e.result_count is None else e.result_count, f"{action_label(e.action)}: {f.reason}"])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

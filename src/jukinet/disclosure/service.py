@@ -604,8 +604,5 @@ def _municipality(code: Optional[str]) -> Optional[str]:
 
 
 def _jst(v) -> str:
-    if v is None:
-        return ""
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=timezone.utc)
-    return v.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+    """An instant in the registers people read (CSV): 和暦 date and JST time (ADR 0042)."""
+    return wareki.to_wareki_time(v)

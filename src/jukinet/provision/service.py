@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
+from jukinet import wareki
 from jukinet.errors import JukinetError
 from jukinet.provision import access, catalogue as C, kojin_bango_link as link
 from jukinet.provision import lookup
@@ -299,7 +300,7 @@ class ProvisionService:
                 if source == "national":
                     res.number_note = "県外の者の個人番号は、附票の提供に併せて提供できません。"
                 else:
-                    ref = f"P{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+                    ref = f"P{wareki.japan_stamp(now, '%Y%m%d%H%M%S')}-{secrets.token_hex(4)}"   # JST (ADR 0042)
                     fetched = link.fetch(self.registers, self.oplog, self.temp, fuhyo_conn=conn, codes=[person],
                                          affair=affair, requester_code=requester.code, actor=actor, ref=ref,
                                          window_days=self.config.provision.kojin_bango_temp_days, now=now)

@@ -33,7 +33,7 @@ from jukinet.audit.service import ACTIONS, DECISIONS, FLAG_DISPOSITIONS, AuditSe
 from jukinet.errors import JukinetError
 from jukinet.store.tables_audit import audit_watch
 from jukinet.web import auth as A
-from jukinet.web.pages import _jst, ctx_post, render, templates
+from jukinet.web.pages import ctx_post, render, templates
 
 router = APIRouter(include_in_schema=False)
 

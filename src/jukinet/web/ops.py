@@ -21,7 +21,7 @@ import hmac
 import logging
 import time
 import uuid
-from datetime import timezone
+
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -37,7 +37,7 @@ from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.web.pages import JST, render, templates
+from jukinet.web.pages import render, templates
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["運用"], responses=ERRORS)

@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from jukinet import wareki
+from jukinet import labels, wareki
 from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
 from jukinet.search import kojin_bango as NB
@@ -62,6 +62,8 @@ def _code(detail_text) -> str:
 templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, jst_day=_jst_day,
                              wareki_month=wareki.to_wareki_month, show=wareki.show, code=_code,
                              kojin_mask=NB.mask)
+templates.env.filters.update(action_label=labels.action, actor_label=labels.actor, table_label=labels.table,
+                             status_label=labels.status, checkpoint_source=labels.checkpoint_source)
 templates.env.globals.update(kojin_bango_revealable=NB.revealable)
 
 def render(request: Request, name: str, ctx: A.Ctx | None = None, status: int = 200, **kw) -> HTMLResponse:
