@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 from datetime import datetime, timezone
@@ -152,3 +153,35 @@ def test_a2_recover_admin_refuses_an_operator_who_is_not_an_administrator(config
             ("admin_recover", "recover", "refused", "RECOVER_NOT_ADMIN"),
             ("admin_recover", "recover", "refused", "OPERATOR_NOT_FOUND")]
         assert inst.security.get_operator("OP01").status == "pending"
+
+
+def test_a1_make_demo_prints_the_sign_in_and_the_role_table(tmp_path, monkeypatch):
+    """`jukinet demo` itself (SQLite, as `make demo`): the servers, the seed and the backup are replaced by
+    stand-ins, everything else — init, the demo administrator, what is printed — is real."""
+    from types import SimpleNamespace
+
+    import importlib
+
+    serve_cli = importlib.import_module("jukinet.cli.serve")        # the module (its name is shadowed by a function)
+
+    monkeypatch.setattr(serve_cli, "run_seed", lambda data_dir, residents: None)
+    monkeypatch.setattr(serve_cli, "demo_backup", lambda config: SimpleNamespace(
+        error_code="TEST", backup_file=None, backup_bytes=0, seconds=0.0, key_dir=tmp_path / "k"))
+    monkeypatch.setattr(serve_cli, "DemoPeers", lambda inst: SimpleNamespace(start=lambda: SimpleNamespace(stop=lambda: None)))
+    monkeypatch.setattr(serve_cli, "run_server", lambda inst, demo_log=None: None)
+    d = tmp_path / "demo"
+    r = CliRunner().invoke(cli_app, ["demo", "--data-dir", str(d), "--residents", "1"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    out = r.output
+    if os.environ.get('JUKINET_SHOW_DEMO'):
+        print(out)
+    info = json.loads(demo_signin.info_path(d).read_text(encoding="utf-8"))
+    for item in ("DEMO-ADMIN", info["password"], info["totp_uri"], "http://localhost:8700/login",
+                 "/terminal/activate?code=", "運用担当者", "/ops", "recover-admin", "█"):
+        assert item in out, item
+    with installation(d) as inst:        # what was printed signs in
+        code = re.search(r"/terminal/activate\?code=(\S+)", out).group(1)
+        terminal_id, _ = inst.security.activate_terminal(code)
+        res = inst.security.password_login("DEMO-ADMIN", info["password"], pyotp.parse_uri(info["totp_uri"]).now(),
+                                           terminal_id)
+        assert res.operator.operator_id == "DEMO-ADMIN"

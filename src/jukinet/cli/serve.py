@@ -102,11 +102,11 @@ def demo(data_dir: Path = DataDir,
                   "\n(生体認証のない Linux デスクトップ向けに、デモに限りパスワード+ワンタイムパスワードを許可):")
     for line in signin_lines(signin.operator_id, signin.password, signin.totp_uri, f"{login_base}/login",
                              terminal_link=signin.terminal_link):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)   # a URI or QR row must not wrap
     console.print(f"   (この内容は {demo_signin.info_path(data_dir)} にもあります — デモ専用)")
     console.print("役割ごとに使える画面 (ログイン後 /help にも表示):")
     for line in role_screen_lines():
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)   # a URI or QR row must not wrap
     console.print("ほかの操作者はシステム管理者が /roster で登録します。管理者が認証手段を失ったら: "
                   f"jukinet operator recover-admin --data-dir {data_dir} --operator ID [--password]")
     console.print(f"全国サーバ・附票全国サーバ (模擬): https://{config.national.host}:{config.national.port}, "
