@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from jukinet.cli.common import DataDir, console, fail, installation, open_installation
 from jukinet import text as textrule
+from jukinet import wareki
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals
@@ -255,7 +256,7 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
         fail(e)
     finally:
         ctx.close()
-    _line(f"申請しました: {a.approval_id} (有効期限 {a.expires_at:%Y-%m-%d %H:%M} UTC)")
+    _line(f"申請しました: {a.approval_id} (有効期限 {wareki.to_wareki_time(a.expires_at, seconds=False)} 日本時間)")
 
 
 @approval_app.command("decide")
