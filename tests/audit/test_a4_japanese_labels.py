@@ -96,3 +96,17 @@ def test_a4_monthly_pdf_and_csv_name_system_actors_and_operations_in_japanese(si
     sums = [r for r in rows if r["区分"] == "集計" and r["操作者ID"] == "scheduler"]
     assert sums and sums[0]["操作者"] == "自動処理 (スケジューラ)" and sums[0]["内容"] == "バックアップの作成"
     assert sums[0]["対象月"].startswith("令和")
+
+
+def test_a7_no_screen_names_a_documentation_path():
+    templates = SRC / "web" / "templates"
+    for p in sorted(templates.rglob("*.html")):
+        text = re.sub(r"\{#.*?#\}", "", p.read_text(encoding="utf-8"), flags=re.S)      # not the comments
+        assert not re.search(r"docs/|\.md\b|ADR \d{4}", text), p.name
+
+
+def test_a7_batch_screen_links_to_the_help_for_the_file_layout(site):
+    r = site.client("operator_noaffair").get("/provision/batch")        # holds the affair "provision"
+    assert r.status_code == 200 and 'href="/help#batch-format"' in r.text and "docs/" not in r.text
+    h = site.client("operator_noaffair").get("/help")
+    assert 'id="batch-format"' in h.text and "依頼番号" in h.text
