@@ -60,12 +60,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
 
 from jukinet.errors import JukinetError
 
-__all__ = ["Era", "ERAS", "era_of", "to_wareki", "parse_wareki"]
+__all__ = ["Era", "ERAS", "JST", "era_of", "to_wareki", "parse_wareki", "japan_date", "japan_stamp", "to_wareki_time",
+           "to_wareki_month", "show"]
+
+#: 日本標準時: the day and the time every screen, form, ID and file name uses (ADR 0042)
+JST = timezone(timedelta(hours=9), "JST")
 
 
 class Era(NamedTuple):
@@ -189,3 +193,89 @@ def parse_wareki(text: str) -> date:
     except (ValueError, JukinetError):
         raise JukinetError(*_WAREKI_FORMAT) from None
     return d
+
+
+# ---- instants: the day in Japan, JST times (ADR 0042) ------------------------------------------------
+
+def _instant(v: datetime | str) -> datetime:
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)    # stored naive = UTC
+
+
+def japan_date(v: datetime | str) -> date:
+    """The day in Japan of an instant (a naive value is UTC, as the databases store it).
+
+    >>> japan_date(datetime(2026, 11, 26, 23, 30, tzinfo=timezone.utc)), japan_date('2026-11-26T14:59:59Z')
+    (datetime.date(2026, 11, 27), datetime.date(2026, 11, 26))
+    """
+    return _instant(v).astimezone(JST).date()
+
+
+def japan_stamp(v: datetime | str, fmt: str = "%Y%m%d") -> str:
+    """An instant formatted in JST, for IDs and file names that carry a date.
+
+    >>> japan_stamp(datetime(2026, 11, 26, 23, 30, tzinfo=timezone.utc))
+    '20261127'
+    >>> japan_stamp(datetime(2026, 11, 26, 23, 30, tzinfo=timezone.utc), "%Y%m%dT%H%M%S")
+    '20261127T083000'
+    """
+    return _instant(v).astimezone(JST).strftime(fmt)
+
+
+def to_wareki_time(v: datetime | str | None, *, seconds: bool = True) -> str:
+    """An instant as 和暦 date and JST time: 令和8年11月27日 08:30:00 (``seconds=False``: 08:30).
+
+    >>> to_wareki_time(datetime(2026, 11, 26, 23, 30, tzinfo=timezone.utc))
+    '令和8年11月27日 08:30:00'
+    >>> to_wareki_time('2019-04-30T15:00:00+00:00', seconds=False), to_wareki_time(None)
+    ('令和元年5月1日 00:00', '')
+    """
+    if v in (None, ""):
+        return ""
+    local = _instant(v).astimezone(JST)
+    return f"{to_wareki(local.date())} {local:%H:%M:%S}" if seconds else f"{to_wareki(local.date())} {local:%H:%M}"
+
+
+def to_wareki_month(v: date | str | tuple[int, int]) -> str:
+    """A month (``"2026-11"``, ``(2026, 11)`` or any day of it) in 和暦; the era of its first day.
+
+    >>> to_wareki_month("2026-11"), to_wareki_month((2019, 5)), to_wareki_month("2019-04"), to_wareki_month("1989-01")
+    ('令和8年11月', '令和元年5月', '平成31年4月', '昭和64年1月')
+    """
+    if isinstance(v, tuple):
+        first = date(v[0], v[1], 1)
+    elif isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}", v.strip()):
+        y, m = v.strip().split("-")
+        first = date(int(y), int(m), 1)
+    else:
+        first = _as_date(v).replace(day=1)
+    era = _era(first)
+    year = first.year - era.start.year + 1
+    return f"{era.name}{'元' if year == 1 else year}年{first.month}月"
+
+
+def show(v) -> str:
+    """Whatever a screen, form or report shows: a date or an ISO date text in 和暦, an instant in 和暦 + JST,
+    a month ``YYYY-MM`` in 和暦; anything else unchanged (never raises).
+
+    >>> show(date(2026, 11, 26)), show('2026-11-26'), show('2026-11'), show('2026-11-26T00:00:00Z'), show('abc')
+    ('令和8年11月26日', '令和8年11月26日', '令和8年11月', '令和8年11月26日 09:00:00', 'abc')
+    """
+    if v in (None, ""):
+        return ""
+    try:
+        if isinstance(v, datetime):
+            return to_wareki_time(v)
+        if isinstance(v, date):
+            return to_wareki(v)
+        text = str(v).strip()
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            return to_wareki_month(text)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return to_wareki(text)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", text):
+            return to_wareki_time(text)
+    except (ValueError, JukinetError):
+        pass
+    return str(v)

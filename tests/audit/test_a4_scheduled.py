@@ -103,11 +103,11 @@ def test_a4_ops_status_shows_the_months_report_and_its_signoff(site):
     from jukinet.ops import status as S
 
     st = S.collect(site.registers, config, sched=sched, now=now)
-    assert st.monthly_report.label == "2026-09 未作成"
+    assert st.monthly_report.label == "令和8年9月分 未作成"
     sched.run_monthly_once()
     st = S.collect(site.registers, config, sched=sched, now=now)
-    assert st.monthly_report.label == "2026-09 作成済 / 未承認" and st.monthly_report.generated_by_scheduler
-    assert st.as_dict()["monthly_report"]["label"] == "2026-09 作成済 / 未承認"
+    assert st.monthly_report.label == "令和8年9月分 作成済 / 未承認" and st.monthly_report.generated_by_scheduler
+    assert st.as_dict()["monthly_report"]["label"] == "令和8年9月分 作成済 / 未承認"
     # the operations role sees it on /ops (the screen uses the real clock: September is not the due
     # month in real time, so only the scheduler's outcome is checked there)
     page = site.client("operations").get("/ops")
@@ -116,7 +116,7 @@ def test_a4_ops_status_shows_the_months_report_and_its_signoff(site):
     AuditService(config, site.registers).sign_off(Actor("MANAGER", site.terminal_id), parse_month("2026-09"),
                                                   rep.pdf_sha256, decision="no_issue", now=now)
     st = S.collect(site.registers, config, sched=sched, now=now)
-    assert st.monthly_report.label == "2026-09 作成済 / 承認済"
+    assert st.monthly_report.label == "令和8年9月分 作成済 / 承認済"
 
 
 def test_a4_serve_scheduler_thread_makes_the_report_after_its_start_delay(site):

@@ -422,7 +422,7 @@ def test_a7_scheduler_runs_the_due_backup_and_writes_the_status_file(installatio
     finally:
         ops.stop()
     assert ops.backup_runs == 1
-    files = list((installation.data_dir / "backups").glob("jukinet-backup-20261126T1830*.jkb"))
+    files = list((installation.data_dir / "backups").glob("jukinet-backup-20261127T0330*JST-*.jkb"))   # the time in Japan
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
     status = json.loads((installation.data_dir / "ops" / "backup-status.json").read_text())
     assert set(status) == {"last_success_at", "last_failure_at", "last_failure_code", "last_bytes", "last_seconds",
@@ -452,6 +452,19 @@ def test_a7_scheduler_runs_the_due_backup_and_writes_the_status_file(installatio
     assert json.loads(runs[1].detail) == {"code": "BACKUP_WRITE_FAILED"}
     v = runner.invoke(app, ["audit", "verify", "--data-dir", str(installation.data_dir), "--no-checkpoint"])
     assert v.exit_code == 0, v.output
+
+
+def test_a7_d3_backup_file_name_carries_the_time_in_japan(installation):
+    """23:30 UTC on 26 November is 08:30 on 27 November in Japan (ADR 0042)."""
+    late = datetime(2026, 11, 26, 23, 30, tzinfo=timezone.utc)
+    res = service.run_and_record(installation, clock=lambda: late)
+    assert res.path.name.startswith("jukinet-backup-20261127T083000JST-"), res.path.name
+    assert service.NAME.match(res.path.name)
+    # a file named before the change (UTC, "Z") is still ours and ordered by its instant
+    old = res.path.with_name("jukinet-backup-20261126T233500Z-abcdef.jkb")      # 5 minutes later than res
+    old.write_bytes(res.path.read_bytes())
+    gone = service.prune(res.path.parent, 1)
+    assert gone == [res.path] and old.exists()
 
 
 def test_a7_old_generations_are_pruned(installation):

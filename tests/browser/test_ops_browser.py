@@ -45,7 +45,8 @@ def test_a7_operations_contractor_sees_status_and_is_refused_personal_data(tmp_p
             b.wait_css("#ops-databases")
             assert b.find("#ops-overall").get_attribute("data-status") == "ok"
             text = b.find("main").text
-            assert "令和8年11月26日 02:30:00" in text and "50.0 MiB" in text and "juki_current" in text
+            assert "令和8年11月26日 02:30:00" in text and "50.0 MiB" in text and "本人確認情報 (現存)" in text
+            assert "juki_current" not in text          # table names in Japanese (ADR 0042)
             page = b.source()
             assert not [p for p in people if p.name in page or p.juminhyo_code in page or p.address in page]
             shots = os.environ.get("JUKINET_SCREENSHOTS")

@@ -168,6 +168,7 @@ def test_a5_g3_form_register_serials_disposal_with_prior_approval_and_csv(world)
     assert data.startswith("\ufeff".encode())
     got = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert [g["帳票番号"] for g in got] == [a.serial, b.serial] and got[0]["廃棄方法"] == "裁断"
+    assert got[0]["状態"] == "廃棄済み" and got[0]["交付日時"].startswith("令和")      # people read it (ADR 0042)
     assert "葛" not in data.decode() and KATSURAGI not in data.decode()
     with pytest.raises(Refused):
         world.svc.forms(SEARCHER, "T0001")
@@ -183,6 +184,7 @@ def test_a10_inquiries_recorded_with_handling(world):
     assert r.status == "closed" and r.handled_by == "DISC-1"
     got = list(csv.DictReader(io.StringIO(world.svc.inquiries_csv(MANAGER, "T0001").decode("utf-8-sig"))))
     assert got[0]["分類"] == "提供状況" and got[0]["状態"] == "完了" and "案内" in got[0]["対応"]
+    assert got[0]["受付日時"].startswith("令和") and got[0]["完了日時"].startswith("令和")   # 和暦, JST
     with pytest.raises(Refused):
         world.svc.add_inquiry("phone", "other", "x", MANAGER, "T0001")
 

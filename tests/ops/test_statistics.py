@@ -154,8 +154,8 @@ def test_a9_csv_has_japanese_header_municipality_names_and_no_personal_data(upda
     raw = p.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")                     # BOM for Excel
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == ["年月", "市町村コード", "市町村", "異動事由", "件数"]
-    assert ["2026-04", YOKKAICHI, "四日市市", "死亡", "1"] in rows
+    assert rows[0] == ["年月", "年月 (和暦)", "市町村コード", "市町村", "異動事由", "件数"]
+    assert ["2026-04", "令和8年4月", YOKKAICHI, "四日市市", "死亡", "1"] in rows
     assert {q.suffix for q in written} == {".csv", ".svg"}
     for q in written:
         text = q.read_text(encoding="utf-8-sig")
@@ -187,5 +187,18 @@ def test_a9_stats_command_prints_tables_and_writes_files(updates, config, tmp_pa
 
 def test_a9_with_names_adds_the_municipality_column(updates):
     t = with_names(collect(updates, PERIOD)["updates_fuhyo"])
-    assert t.columns == ("month", "municipality_code", "municipality", "reason", "count")
-    assert t.rows[0][2] == "津市"
+    assert t.columns == ("month", "month_wareki", "municipality_code", "municipality", "reason", "count")
+    assert t.rows[0][1] == "令和8年5月" and t.rows[0][3] == "津市"
+
+
+def test_d3_a9_chart_axes_and_period_in_wareki(updates, monkeypatch):
+    t = collect(updates, PERIOD)
+    axes = {}
+    real = stats_report.ch.bar_chart
+    monkeypatch.setattr(stats_report.ch, "bar_chart", lambda title, labels, *a, **k: (axes.setdefault(title, list(labels)),
+                                                                                     real(title, labels, *a, **k))[1])
+    title, _svg = stats_report.charts(t, PERIOD)["updates_by_month"]
+    assert title.endswith("令和8年4月 〜 令和8年5月") and axes[title] == ["令和8年4月", "令和8年5月"]
+    view = next(v for v in stats_report.views(t, PERIOD) if v.name == "updates_by_month")
+    assert [r[0] for r in view.rows][:2] == ["令和8年4月", "令和8年5月"]
+    assert stats_report.axis_months(["2019-04", "2019-05"]) == ["平成31年4月", "令和元年5月"]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from jukinet.errors import JukinetError
 from jukinet.provision import approvals
+from jukinet.provision import batch as batch_module
 from jukinet.provision.batch import BatchCommand, BatchService
 from jukinet.provision.media import decrypt_file, read_chunks
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_media
@@ -245,3 +246,15 @@ def test_p4_batch_refused_for_an_operator_out_of_scope(world, tmp_path):
         run(world, write(tmp_path, HEADER + f"G-1,{P.TARO},,,,,\n"), op=P.SEARCHER)
     assert e.value.code == "FORBIDDEN"
     assert records(world)[-1]["reason_code"] == "FORBIDDEN" and media_rows(world) == []
+
+
+def test_d3_a5_media_id_and_approval_id_carry_the_date_in_japan(world, tmp_path, monkeypatch):
+    """23:30 UTC on 26 November is 08:30 on 27 November in Japan: the IDs say 20261127 (ADR 0042)."""
+    late = datetime(2026, 11, 26, 23, 30, tzinfo=timezone.utc)
+    monkeypatch.setattr(batch_module, "utcnow", lambda: late)   # the clock of the batch run
+    res = run(world, write(tmp_path, HEADER + f"A-1,{P.TARO},,,,,\n"), purpose="令和8年度 県税の賦課")
+    assert res.media_id.startswith("M20261127-"), res.media_id
+    assert res.output_path.name.startswith("M20261127-")
+    ap = approvals.request(world.registers, world.svc.oplog, world.config, P.OPERATOR, "T0001", requester_code="SOMU",
+                           affair_code="SOMU-KENZEI", max_rows=2000, purpose="県税の賦課", now=late)
+    assert ap.approval_id.startswith("AP20261127-"), ap.approval_id

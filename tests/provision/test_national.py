@@ -57,7 +57,8 @@ def test_n1_query_national_servers_by_code_number_and_four_info_in_both_register
     by_code = query(svc, register="juki", juminhyo_code=j["juminhyo_code"])
     assert by_code.outcome == "provided" and len(by_code.results) == 1
     rec = by_code.results[0]
-    assert rec["name"] == j["name"] and rec["kojin_bango"] == j["kojin_bango"] and rec["prefecture"] == j["prefecture"]
+    assert rec["name"] == j["name"] and rec["prefecture"] == j["prefecture"]
+    assert rec["kojin_bango"] == "●●●●●●●●" + j["kojin_bango"][-4:]      # masked by default (A3, ADR 0042)
     by_no = query(svc, register="juki", kojin_bango=j["kojin_bango"])
     assert [r["juminhyo_code"] for r in by_no.results] == [j["juminhyo_code"]]
     by_four = query(svc, register="juki", name=j["name_kana"], birth_date=j["birth_date"])
@@ -71,6 +72,25 @@ def test_n1_query_national_servers_by_code_number_and_four_info_in_both_register
     assert e.value.code == "KEY_NOT_ALLOWED"
     none = query(svc, register="juki", juminhyo_code=P.jcode(4242))
     assert none.outcome == "not_found" and none.results == []
+
+
+def test_a3_n1_national_query_shows_the_full_kojin_bango_only_when_asked_for_a_purpose_that_needs_it(world, sims):
+    svc, stores = sims
+    j = someone(stores["juki"])
+    masked = query(svc, register="juki", juminhyo_code=j["juminhyo_code"], purpose_code="correction")
+    assert masked.results[0]["kojin_bango"] == "●●●●●●●●" + j["kojin_bango"][-4:]
+    full = query(svc, register="juki", juminhyo_code=j["juminhyo_code"], purpose_code="correction",
+                 reveal_kojin_bango=True)
+    assert full.results[0]["kojin_bango"] == j["kojin_bango"]
+    log, _ = OPLOG["juki"]
+    with world.registers.engine("juki").connect() as conn:
+        entry = conn.execute(select(log).order_by(log.c.seq.desc())).first()
+    assert entry.action == "national_query" and json.loads(entry.detail).get("number_included") is True
+    assert j["kojin_bango"] not in entry.detail + entry.keys
+    with pytest.raises(JukinetError) as e:          # 「住民・本人からの問合せへの対応」 does not need the number
+        query(svc, register="juki", juminhyo_code=j["juminhyo_code"], reveal_kojin_bango=True)
+    assert e.value.code == "KOJIN_BANGO_NOT_NEEDED"
+    assert records(world, "juki")[-1]["reason_code"] == "KOJIN_BANGO_NOT_NEEDED"
 
 
 def test_n1_national_queries_are_recorded_like_provisions(world, sims):

@@ -79,3 +79,55 @@ def test_a3_kojin_bango_reveal_is_allowed_and_logged_for_a_purpose_that_needs_it
     # the log holds the keyed digest of the 住民票コード, never the number or the code
     assert NUMBER not in (e.keys + e.detail) and CODE not in (e.keys + e.detail)
     assert set(json.loads(e.keys)) == {"juminhyo_code"}
+
+
+# ---- the terminal API (ADR 0042): the same rule as the screen --------------------------------------
+
+def _api_detail(site, purpose, persona="operator_juki", **extra):
+    return site.api(persona).post("/api/v1/persons/detail", json={"purpose_code": purpose, "register": "juki",
+                                                                  "juminhyo_code": CODE, **extra})
+
+
+def test_a3_api_detail_masks_the_kojin_bango_by_default(site):
+    _seed_person_with_number(site)
+    with site.registers.juki_uow() as uow:       # an earlier version, so the history carries a number too
+        cur = uow.repo.get(CODE)
+        uow.repo.apply(cur.replace(address="三重県津市栄町一丁目1番地"), previous=cur)
+    for purpose in ("inquiry", "correction", "verify", "audit"):
+        r = _api_detail(site, purpose)
+        assert r.status_code == 200, r.text
+        assert NUMBER not in r.text, purpose
+        body = r.json()
+        assert body["record"]["kojin_bango"] == "●●●●●●●●9018" and body["kojin_bango_revealed"] is False
+        assert body["history"] and all(h["kojin_bango"] in ("●●●●●●●●9018", None) for h in body["history"])
+    assert _last(site).action == "detail"        # no reveal was logged
+
+
+def test_a3_api_detail_reveal_is_refused_and_logged_for_a_purpose_that_does_not_need_it(site):
+    _seed_person_with_number(site)
+    r = _api_detail(site, "inquiry", reveal_kojin_bango=True)
+    assert r.status_code == 403 and NUMBER not in r.text
+    assert r.json()["error"]["code"] == "KOJIN_BANGO_NOT_NEEDED"
+    e = _last(site)
+    assert (e.action, e.outcome, e.purpose_code) == ("kojin_bango_reveal", "refused", "inquiry")
+    # refused before anything was read: no "detail" entry after the previous one
+    log, _ = OPLOG["juki"]
+    with site.registers.engine("juki").connect() as conn:
+        actions = [a for (a,) in conn.execute(select(log.c.action).order_by(log.c.seq))]
+    assert "detail" not in actions
+    # the 附票 file never holds a number: an input error, not a refusal
+    r = site.api("operator_both").post("/api/v1/persons/detail", json={
+        "purpose_code": "correction", "register": "fuhyo", "juminhyo_code": CODE, "reveal_kojin_bango": True})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "KOJIN_BANGO_NOT_HELD"
+
+
+def test_a3_api_detail_reveal_for_a_purpose_that_needs_it_is_a_logged_action(site):
+    _seed_person_with_number(site)
+    r = _api_detail(site, "correction", reveal_kojin_bango=True)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["record"]["kojin_bango"] == NUMBER and body["kojin_bango_revealed"] is True
+    e = _last(site)
+    assert (e.action, e.outcome, e.operator_id, e.purpose_code, e.result_count) == (
+        "kojin_bango_reveal", "granted", "OPERATOR-JUKI", "correction", 1)
+    assert NUMBER not in (e.keys + e.detail) and CODE not in (e.keys + e.detail)

@@ -45,6 +45,7 @@ OPS_MAY_USE = {
     ("GET", "/stats/svg/{chart}"): "統計 chart: counts only",
     ("GET", "/stats/stats.css"): "stylesheet",
     ("GET", "/"): "menu (links by role)",
+    ("GET", "/help"): "help: roles and screens, sign-in, procedures (no register data; ADR 0042)",
     ("GET", "/login"): "login", ("POST", "/auth/login/options"): "login", ("POST", "/auth/login/verify"): "login",
     ("POST", "/login/password"): "login (alternative)",
     ("GET", "/enroll"): "own biometric enrollment", ("POST", "/auth/enroll/options"): "enrollment",
@@ -397,7 +398,7 @@ def test_a7_every_route_refused_for_operations_is_refused_without_personal_data_
 
 
 ALLOWED_CALLS = [("ui", "/ops"), ("api", "/api/v1/ops/status"), ("ui", "/stats"), ("ui", "/stats/csv/updates_juki"),
-                 ("ui", "/"), ("api", "/api/v1/auth/session"), ("ui", "/health")]
+                 ("ui", "/"), ("api", "/api/v1/auth/session"), ("ui", "/health"), ("ui", "/help")]
 
 
 @pytest.mark.parametrize("kind,path", ALLOWED_CALLS)
@@ -412,4 +413,4 @@ def test_a7_operations_menu_links_only_to_what_it_may_use(site):
     import re
 
     links = set(re.findall(r'href="(/[^"]*)"', r.text)) - {"/", "/static/app.css"}
-    assert links == {"/ops", "/stats", "/media"}, links   # /media: the backup media register, no personal data (G2)
+    assert links == {"/ops", "/stats", "/media", "/help"}, links   # /media: the backup media register, no personal data (G2)

@@ -32,6 +32,7 @@ from jukinet.audit.service import AuditService
 from jukinet.security.oplog import Actor
 from jukinet.security.oplog import CHAINS
 from jukinet.store.tables_security import OPLOG
+from jukinet import wareki
 from sqlalchemy import func
 
 log = logging.getLogger("jukinet.ops")
@@ -118,12 +119,13 @@ class MonthlyStatus:
 
     @property
     def label(self) -> str:
-        """``月次分析: 2026-10 作成済 / 未承認`` (what /ops shows)."""
+        """``令和8年10月分 作成済 / 未承認`` (what /ops shows; the month in 和暦, ADR 0042)."""
+        month = f"{wareki.show(self.month)}分" if self.month else ""
         if self.error_code:
-            return f"{self.month or ''} 状態を取得できません ({self.error_code})"
+            return f"{month} 状態を取得できません ({self.error_code})".strip()
         if self.generated_at is None:
-            return f"{self.month} 未作成"
-        return f"{self.month} 作成済 / {'承認済' if self.signed_off else '未承認'}"
+            return f"{month} 未作成"
+        return f"{month} 作成済 / {'承認済' if self.signed_off else '未承認'}"
 
 
 def status(config, registers, now: datetime, last_outcome: Optional[str] = None) -> MonthlyStatus:

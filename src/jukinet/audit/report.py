@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from jukinet import wareki
+from jukinet import labels, wareki
 from jukinet.audit import analysis as an
 from jukinet.audit.casework import OVERDUE_HOURS, Casework
 from jukinet.errors import JukinetError
@@ -30,35 +30,12 @@ FONT_CANDIDATES = ["/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
                    "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf", "/usr/share/fonts/**/ipa*g.ttf"]
 CHAIN_LABELS = {"juki": "本人確認情報", "fuhyo": "附票", "admin": "管理"}
 OUTCOME_LABELS = OUTCOMES.LABELS   # 許可・拒否・入力誤り
-ACTION_LABELS = {
-    "search": "検索", "detail": "詳細表示", "provision": "提供・移転", "provision_batch": "一括提供",
-    "provision_batch_check": "一括提供 事前確認", "national_query": "全国サーバ照会", "disclosure_intake": "開示 受付・突合",
-    "disclosure_decide": "開示 決定", "disclosure_form": "開示 帳票", "disclosure_provisions": "開示 提供状況",
-    "correction_open": "訂正 受付", "correction_step": "訂正 処理", "correction_letter": "訂正 通知",
-    "suspension_open": "利用停止 受付", "suspension_step": "利用停止 処理", "suspension_decide": "利用停止 決定",
-    "suspension_extend": "利用停止 期限延長", "suspension_receipt": "利用停止 受付票", "suspension_letter": "利用停止 通知",
-    "municipal_report": "市町村へ通報", "municipal_report_document": "通報書",
-    "login": "ログイン", "login_password": "ログイン (代替)", "logout": "ログアウト", "screen_lock": "画面ロック",
-    "login_lockout": "ログイン停止", "enroll": "生体認証登録", "oplog_view": "操作ログ閲覧", "audit_verify": "操作ログ検証",
-    "audit_report": "月次分析 作成", "audit_signoff": "月次分析 確認", "roster_export": "名簿出力",
-    "roster_inventory": "名簿 棚卸し", "operator_register": "操作者登録", "operator_update": "権限変更",
-    "operator_suspended": "利用停止", "operator_removed": "削除", "operator_active": "利用再開",
-    "form_issue": "帳票発行", "form_dispose": "帳票廃棄", "media_start": "媒体作成", "media_download": "媒体受渡し",
-    "stats_view": "統計閲覧", "stats_export": "統計出力",
-    # G4, G5 (ADR 0041)
-    "incident_open": "事故 登録", "incident_step": "事故 対応", "incident_notify": "事故 報告・連絡",
-    "incident_link": "事故 ログ関連付け", "incident_close": "事故 終結", "incident_view": "事故記録簿 閲覧",
-    "inspection_record": "自己点検 記録", "inspection_view": "自己点検 閲覧", "governance_review": "管理責任者の確認",
-    "contractor_worker_add": "作業従事者 登録", "contractor_worker_end": "作業従事者 従事終了",
-    "contractor_report": "委託先月次報告 受領", "contractor_view": "委託先 閲覧",
-    "maintenance_login": "保守作業 ログイン", "maintenance_witness": "保守作業 立会い開始",
-    "maintenance_end": "保守作業 終了", "maintenance_witness_end": "保守作業 立会い終了",
-    "oplog_entry_view": "操作ログ項目 閲覧",
-}
+#: the operation names as an operator reads them: the data file ``jukinet/data/labels.toml`` (ADR 0042)
+ACTION_LABELS = labels.data()["actions"]
 
 
 def action_label(a: str) -> str:
-    return ACTION_LABELS.get(a, a)
+    return labels.action(a)
 
 
 @dataclass(frozen=True)
@@ -153,6 +130,8 @@ def _day(d: str | None) -> str:
 def _name(op: str | None, names: dict) -> str:
     if not op or op == "(不明)":
         return "(操作者不明)"
+    if labels.is_system_actor(op):                    # init, bootstrap, demo, scheduler …: by role
+        return labels.actor(op)
     n = names.get(op)
     return f"{op} {n}" if n else op
 
@@ -242,7 +221,7 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     doc = _Doc(orientation="P", unit="mm", format="A4")
     doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
     doc.set_producer("jukinet")
-    doc.set_title(f"操作ログ月次分析報告書 {meta.month}")
+    doc.set_title(f"操作ログ月次分析報告書 {wareki.to_wareki_month(meta.month)}分")
     doc.add_font("gothic", "", str(font_path()))
     doc.set_auto_page_break(True, margin=16)
     doc.set_margins(15, 15, 15)
@@ -418,7 +397,7 @@ def _rule_text(kind: str, r: an.Rules) -> str:
 
 # ---- CSV -----------------------------------------------------------------------------------------
 
-CSV_HEAD = ["区分", "対象月", "操作者ID", "操作者", "フラグNo", "フラグ区分", "日付", "ログ", "seq", "日時(JST)", "操作",
+CSV_HEAD = ["区分", "対象月", "操作者ID", "操作者", "フラグNo", "フラグ区分", "日付", "ログ", "seq", "日時(日本時間)", "操作",
             "結果", "件数", "内容"]
 
 
@@ -428,13 +407,15 @@ def csv_bytes(a: an.Analysis, names: dict, meta: Meta, gov: GovernanceMonth | No
     w.writerow(CSV_HEAD)
     for op, c in a.counts.items():
         for (act, outcome), n in sorted(c.by_action.items()):
-            w.writerow(["集計", meta.month, op, names.get(op, ""), "", "", "", "", "", "", act,
+            w.writerow(["集計", wareki.to_wareki_month(meta.month), op, _name(op, names) if labels.is_system_actor(op)
+                        else names.get(op, ""), "", "", "", "", "", "", act,
                         outcome, n, action_label(act)])
     for f in a.flags:
         for e in f.entries:
-            w.writerow(["フラグ", meta.month, f.operator_id or "", names.get(f.operator_id or "", ""), f.no,
-                        f"{f.kind} {f.label}", f.day or "", e.chain, e.seq, e.local.strftime("%Y-%m-%d %H:%M:%S"),
-                        e.action, e.outcome, "" if e.result_count is None else e.result_count, f.reason])
+            w.writerow(["フラグ", wareki.to_wareki_month(meta.month), f.operator_id or "",
+                        names.get(f.operator_id or "", ""), f.no, f"{f.kind} {f.label}", _day(f.day) if f.day else "",
+                        e.chain, e.seq, wareki.to_wareki_time(e.local), e.action, OUTCOME_LABELS.get(e.outcome, e.outcome),
+                        "" if e.result_count is None else e.result_count, f"{action_label(e.action)}: {f.reason}"])
     cw = meta.casework
     for lbl, sid, due in cw.overdue:
         w.writerow(["期限超過", meta.month, "", "", "", "", due.isoformat(), lbl, "", "", "suspension_open",

@@ -1,6 +1,6 @@
 """Backup, list, verify, restore, generations and the status file (A7; ADR 0024).
 
-A backup is one file ``jukinet-backup-<UTC time>-<id>.jkb`` (container ``jukinet.backup/1``) in
+A backup is one file ``jukinet-backup-<JST time>JST-<id>.jkb`` (before ADR 0042: ``<UTC time>Z``) (container ``jukinet.backup/1``) in
 ``[backup].dir``; the directory is its own catalogue (``list`` reads the clear headers, no key and no
 database needed). A restore reads the whole file into a staging directory next to the target,
 authenticating every chunk and the manifest; only when all of it is intact are the databases loaded
@@ -21,13 +21,14 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
 from sqlalchemy import create_engine, text
 
 import jukinet
+from jukinet import wareki
 from jukinet.backup import snapshot as snap
 from jukinet.backup.container import BackupReader, BackupWriter, check_file, corrupt, read_header
 from jukinet.backup.keys import load_public_key, wrap_key
@@ -43,7 +44,7 @@ from jukinet.store.provision import postgres_roles
 
 log = logging.getLogger("jukinet.ops")
 
-NAME = re.compile(r"^jukinet-backup-\d{8}T\d{6}Z-[0-9a-f]{6}\.jkb$")
+NAME = re.compile(r"^jukinet-backup-(\d{8}T\d{6})(Z|JST)-[0-9a-f]{6}\.jkb$")
 Progress = Callable[[str, int, Optional[int]], None]
 
 
@@ -83,7 +84,7 @@ def make_backup(config: Config, *, out: Optional[Path] = None, public_key: Optio
     pub = load_public_key(pub_path)
     started = time.monotonic()
     now = clock()
-    backup_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    backup_id = f"{wareki.japan_stamp(now, '%Y%m%dT%H%M%S')}JST-{secrets.token_hex(3)}"   # the time in Japan (ADR 0042)
     if out is None:
         out = backup_dir(config) / f"jukinet-backup-{backup_id}.jkb"
     out = Path(out).absolute()
@@ -193,9 +194,15 @@ def write_status(config: Config, *, at: datetime, result: Optional[BackupResult]
     return st
 
 
+def _taken_at(p: Path) -> datetime:
+    """When a backup was taken, from its name: ``…T083000JST-…`` (JST) or, before ADR 0042, ``…T233000Z-…`` (UTC)."""
+    stamp, zone = NAME.match(p.name).groups()
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=wareki.JST if zone == "JST" else timezone.utc)
+
+
 def prune(directory: Path, keep: int) -> list[Path]:
     """Erase all but the newest ``keep`` backups of ``directory`` (only files named as ours)."""
-    ours = sorted(p for p in Path(directory).glob("jukinet-backup-*.jkb") if NAME.match(p.name))
+    ours = sorted((p for p in Path(directory).glob("jukinet-backup-*.jkb") if NAME.match(p.name)), key=_taken_at)
     gone = ours[:-keep] if keep > 0 else []
     gone += [p for p in Path(directory).glob("jukinet-backup-*.jkb.part")   # left by a killed run
              if NAME.match(p.name[:-5]) and p.stat().st_mtime < time.time() - snap.STALE_SECONDS]

@@ -30,7 +30,7 @@ from typing import Optional
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from jukinet import codes, geo, pki
+from jukinet import codes, geo, pki, wareki
 from jukinet.backup.demo import ensure_demo_key
 from jukinet.backup.service import make_backup
 from jukinet.bootstrap import Installation, bootstrap
@@ -148,7 +148,7 @@ def remove_tenant(center: Center, prefecture: str | int, *, confirm: bool = Fals
         with inst.registers.admin_tx() as conn:   # in the tenant's own chain, inside the archive
             inst.oplog.append(conn, "admin", actor=CENTER_ACTOR, action="center_detach",
                               detail={"target": pref.code})
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = wareki.japan_stamp(datetime.now(timezone.utc), "%Y%m%dT%H%M%S") + "JST"   # the time in Japan (ADR 0042)
     archive = center.dir / "exports" / f"{pref.number:02d}-{stamp}.jkb"
     try:
         result = make_backup(config, out=archive)

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from jukinet.cli.common import DataDir, console, fail, installation, open_installation
 from jukinet import text as textrule
+from jukinet import wareki
 from jukinet.config import Config
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals
@@ -255,7 +256,7 @@ def approval_request(operator: str = typer.Option(..., "--operator"), requester:
         fail(e)
     finally:
         ctx.close()
-    _line(f"申請しました: {a.approval_id} (有効期限 {a.expires_at:%Y-%m-%d %H:%M} UTC)")
+    _line(f"申請しました: {a.approval_id} (有効期限 {wareki.to_wareki_time(a.expires_at, seconds=False)} 日本時間)")
 
 
 @approval_app.command("decide")
@@ -312,6 +313,9 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
                    register: str = typer.Option("juki", "--register", help="juki (全国サーバ) | fuhyo (附票全国サーバ)"),
                    purpose: str = typer.Option(..., "--purpose", help="照会の目的 (コード)"),
                    case_ref: Optional[str] = typer.Option(None, "--case-ref"),
+                   reveal_kojin_bango: bool = typer.Option(
+                       False, "--reveal-kojin-bango",
+                       help="個人番号を全桁で出力する (目的が個人番号を必要とする場合のみ・記録される)。既定は下4桁のみ"),
                    data_dir: Path = DataDir):
     """全国サーバへ照会する。照会キーは標準入力の JSON ({"juminhyo_code": …} | {"kojin_bango": …} |
     {"name": …, "birth_date": …[, "sex", "address"]}); 結果は1行1 JSON で出力する."""
@@ -323,6 +327,7 @@ def query_national(operator: str = typer.Option(..., "--operator", help="操作�
     op = ctx.operator(operator)
     try:
         res = ctx.svc.national_query(NationalQueryCommand(register=register, purpose_code=purpose, case_ref=case_ref,
+                                                          reveal_kojin_bango=reveal_kojin_bango,
                                                           **{k: (str(v) if v is not None else None)
                                                              for k, v in keys.items()}),
                                      op, TERMINAL, channel="console")

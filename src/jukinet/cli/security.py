@@ -5,13 +5,17 @@ Thin: parse, call :class:`jukinet.security.service.Security` or the operation lo
 
 from __future__ import annotations
 
+import getpass
+import io
 from pathlib import Path
 from typing import Optional
 
+import segno
 import typer
 
 from jukinet.cli.common import DataDir, console, open_installation
 from jukinet.config import Config
+from jukinet import labels
 from jukinet.errors import JukinetError
 from jukinet.security import roles as R
 from jukinet.security.checkpoints import MISSING
@@ -68,6 +72,40 @@ def operator_bootstrap(name: str = typer.Option(..., "--name", help="システ�
         registers.dispose()
 
 
+def qr_text(uri: str) -> str:
+    """A QR code of ``uri`` drawn with block characters, for an authenticator app to scan from the terminal
+    (segno: pure Python, no image library; ADR 0042)."""
+    buf = io.StringIO()
+    segno.make(uri, error="m").terminal(out=buf, compact=True, border=2)
+    return buf.getvalue()
+
+
+def role_screen_lines() -> list[str]:
+    """Which role sees which screen (the same table as ``/help#roles`` and the README)."""
+    out = []
+    for role, screens in labels.role_screens().items():
+        out.append(f"  {R.ROLES[role]} ({role}): " + "、".join(f"{name} {path}" for path, name in screens))
+    return out
+
+
+def signin_lines(operator_id: str, password: str, totp_uri: str, login_url: str, *,
+                 terminal_link: Optional[str] = None, qr: bool = True) -> list[str]:
+    """How to sign in with the password + one-time-password fallback, as printed by ``make demo`` and
+    ``operator recover-admin --password``."""
+    lines = []
+    step = 1
+    if terminal_link:
+        lines += [f"{step}. このブラウザを操作端末として有効化する (一度限り・24時間有効):", f"     {terminal_link}"]
+        step += 1
+    lines += [f"{step}. 認証アプリ (Google Authenticator, FreeOTP, KeePassXC など) に次の QR コードか URI を登録する:"]
+    if qr:
+        lines += ["     " + row for row in qr_text(totp_uri).rstrip("\n").split("\n")]
+    lines += [f"     {totp_uri}", f"{step + 1}. {login_url} を開き「パスワードとワンタイムパスワードでログイン」で入力する:",
+              f"     操作者ID: {operator_id}", f"     パスワード: {password}",
+              "     ワンタイムパスワード: 認証アプリに表示される6桁 (30秒ごとに変わる)"]
+    return lines
+
+
 @operator_app.command("list")
 def operator_list(data_dir: Path = DataDir):
     """操作者名簿を表示する."""
@@ -78,6 +116,50 @@ def operator_list(data_dir: Path = DataDir):
                       f"{','.join(o.registers)}\t{','.join(o.affairs)}")
     finally:
         registers.dispose()
+
+
+@operator_app.command("recover-admin")
+def operator_recover_admin(operator: str = typer.Option(..., "--operator", help="認証手段を失ったシステム管理者のID"),
+                           password: bool = typer.Option(False, "--password",
+                                                         help="パスワード+ワンタイムパスワードの代替ログインも許可し、新しい組を表示する"),
+                           yes: bool = typer.Option(False, "--yes", help="確認を省略する"),
+                           data_dir: Path = DataDir):
+    """認証手段を失ったシステム管理者を復旧する (サーバ上でのみ・操作ログに記録).
+
+    データディレクトリ (鍵を含む) を読めるサーバ上の担当者だけが実行できる。失われた生体認証の登録を削除し、
+    セッションを終了・ロックを解除して、新しい一度限りの登録用リンクを表示する."""
+    config, registers, sec = _open(data_dir)
+    try:
+        if not yes and not typer.confirm(f"システム管理者 {operator} の生体認証の登録を削除し、新しい登録用リンクを発行します。"
+                                         "よろしいですか", default=False):
+            raise typer.Exit(1)
+        op, token, grant = sec.recover_admin(operator, with_password=password, local_user=_local_user())
+        base = _base(config)
+        typer.echo(f"システム管理者 {op.operator_id} を復旧しました (操作ログ: 管理者の復旧)。"
+                   f"登録済みの操作端末で開き、指紋を登録してください (有効期限 {config.security.enrollment_hours} 時間、一度限り):")
+        typer.echo(f"  {base}/enroll?token={token}")
+        link = None
+        if not [t for t in sec.list_terminals() if t.status == "active"]:
+            t, code = sec.add_terminal(Actor("recover", None), "代表端末 (復旧)")
+            link = f"{base}/terminal/activate?code={code}"
+        if grant is not None:
+            typer.echo("生体認証を使えない端末では、代替ログインを使えます (この表示は一度限り):")
+            for line in signin_lines(op.operator_id, grant.password, grant.totp_uri, f"{base}/login", terminal_link=link):
+                typer.echo(line)
+        elif link:
+            typer.echo(f"有効な操作端末がありません。端末のブラウザで開いてください: {link}")
+    except JukinetError as e:
+        console.print(f"[red]{e.code}[/red]: {e.message}")
+        raise typer.Exit(2)
+    finally:
+        registers.dispose()
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 @training_app.command("add")

@@ -16,11 +16,13 @@ from jukinet.backup.demo import demo_backup
 from jukinet.bootstrap import Installation
 from jukinet.cli.common import DataDir, console, fail, installation, load_config
 from jukinet.cli.install import init, run_seed
+from jukinet.cli.security import role_screen_lines, signin_lines
 from jukinet.config import CONFIG_NAME, DEFAULT_PORT_BASE
 from jukinet.errors import JukinetError
 from jukinet.observability.logs import configure as configure_logs
 from jukinet.observability.logs import configure_demo, server_log
 from jukinet.scheduler import OpsScheduler
+from jukinet.security import demo_signin
 from jukinet.server import PrefectureServer, ensure_pki
 from jukinet.sim.demo import DemoPeers
 from jukinet.store.upgrade import require_current
@@ -86,6 +88,9 @@ def demo(data_dir: Path = DataDir,
     with console.status("バックアップ (デモ用の鍵) を作成しています…"):
         shot = demo_backup(config)
     demo_log = data_dir / "logs" / "demo-serve.jsonl"
+    login_base = f"http://localhost:{config.server.port}"       # WebAuthn and the cookies need a host name
+    with installation(config) as inst:
+        signin = demo_signin.ensure(inst.security, data_dir, login_base)
     base = f"http://{config.server.host}:{config.server.port}"
     tls_base = f"https://{config.server.host}:{config.server.port}"
     ca = config.resolve(config.tls.ca_cert)
@@ -93,8 +98,17 @@ def demo(data_dir: Path = DataDir,
     console.print(f"データ: {data_dir.resolve()} (SQLite: juki.sqlite3, fuhyo.sqlite3)")
     console.print(f"ヘルスチェック: {base}/health  (HTTPS: curl --cacert {ca} {tls_base}/health)")
     console.print(f"API 仕様 (OpenAPI): {base}/docs")
-    console.print(f"操作者画面: http://localhost:{config.server.port}/login "
-                  "(初回は別のシェルで `jukinet operator bootstrap --name 氏名` を実行し、表示されたリンクを開く)")
+    console.print(f"操作者画面: {login_base}/login — デモ専用のシステム管理者 {signin.operator_id} でログインできます"
+                  "\n(生体認証のない Linux デスクトップ向けに、デモに限りパスワード+ワンタイムパスワードを許可):")
+    for line in signin_lines(signin.operator_id, signin.password, signin.totp_uri, f"{login_base}/login",
+                             terminal_link=signin.terminal_link):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)   # a URI or QR row must not wrap
+    console.print(f"   (この内容は {demo_signin.info_path(data_dir)} にもあります — デモ専用)")
+    console.print("役割ごとに使える画面 (ログイン後 /help にも表示):")
+    for line in role_screen_lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)   # a URI or QR row must not wrap
+    console.print("ほかの操作者はシステム管理者が /roster で登録します。管理者が認証手段を失ったら: "
+                  f"jukinet operator recover-admin --data-dir {data_dir} --operator ID [--password]")
     console.print(f"全国サーバ・附票全国サーバ (模擬): https://{config.national.host}:{config.national.port}, "
                   f":{config.national.fuhyo_port} — 市町村CS 4団体 (模擬) が数秒ごとに異動を送信")
     console.print(f"全国サーバへ届いた通知: jukinet sim national-dump --data-dir {data_dir}")

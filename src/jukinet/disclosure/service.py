@@ -30,7 +30,7 @@ from typing import Optional
 
 from sqlalchemy import insert, select, update
 
-from jukinet import wareki
+from jukinet import labels, wareki
 from jukinet.disclosure import access, forms, reports
 from jukinet.errors import JukinetError
 from jukinet.provision.items import ITEMS  # noqa: F401 - also for the templates
@@ -367,7 +367,8 @@ class DisclosureService:
         for r in reversed(rows):
             w.writerow([r.serial, FORM_TYPES.get(r.form_type, r.form_type), r.register, r.request_no or "",
                         r.operator_id, r.terminal_id or "", _jst(r.printed_at), FORM_PURPOSES.get(r.purpose, r.purpose),
-                        r.copies, r.pages or "", r.sha256 or "", r.status, _jst(r.disposed_at), r.disposed_by or "",
+                        r.copies, r.pages or "", r.sha256 or "", labels.status(r.status), _jst(r.disposed_at),
+                        labels.actor(r.disposed_by) if r.disposed_by else "",
                         DISPOSAL.get(r.disposal_method, r.disposal_method or "")])
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -1027,8 +1028,5 @@ def _municipality(code: Optional[str]) -> Optional[str]:
 
 
 def _jst(v) -> str:
-    if v is None:
-        return ""
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=timezone.utc)
-    return v.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+    """An instant in the registers people read (CSV): 和暦 date and JST time (ADR 0042)."""
+    return wareki.to_wareki_time(v)

@@ -41,6 +41,7 @@ from jukinet.store.tables_disclosure import CORRECTION_REQUESTS, DISCLOSURE_REQU
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_affairs, provision_requesters
 from jukinet.store.tables_reconcile import RECONCILE
 from jukinet import geo
+from jukinet import wareki
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -93,7 +94,8 @@ class Period:
         return date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
 
     def label(self) -> str:
-        return f"{self.start} 〜 {self.end}"
+        """``令和8年4月 〜 令和8年5月`` (和暦, ADR 0042)."""
+        return f"{wareki.to_wareki_month(self.start)} 〜 {wareki.to_wareki_month(self.end)}"
 
 
 @dataclass
@@ -135,6 +137,7 @@ COLUMN_LABELS = {
     "count": "件数", "register": "ファイル", "status": "結果", "checks": "確認回数", "compared": "照合人数",
     "differences": "相違件数", "pending": "確認保留", "requester": "提供先", "affair": "事務", "kind": "種別",
     "outcome": "結果", "requester_name": "提供先名", "affair_name": "事務名", "scope": "開示の範囲",
+    "month_wareki": "年月 (和暦)",
 }
 REGISTER_LABELS = {"juki": "本人確認情報", "fuhyo": "附票本人確認情報"}
 NO_DATA = "まだデータがありません（記録する機能が未実装です）。"
@@ -377,10 +380,17 @@ def municipality_name(code: str, prefecture_code: str = geo.mie.PREFECTURE_CODE)
 
 
 def with_names(table: StatTable) -> StatTable:
-    """The same table with a 市町村 name column after each 市町村コード (for CSV and screens)."""
-    if "municipality_code" not in table.columns:
+    """The same table for people (CSV and screens): a 市町村 name column after each 市町村コード and the
+    month in 和暦 after the ISO month (which stays, for sorting in a spreadsheet; ADR 0042)."""
+    cols, rows = table.columns, list(table.rows)
+    if "municipality_code" in cols:
+        i = cols.index("municipality_code")
+        cols = cols[:i + 1] + ("municipality",) + cols[i + 1:]
+        rows = [r[:i + 1] + (municipality_name(r[i]),) + r[i + 1:] for r in rows]
+    if "month" in cols:
+        i = cols.index("month")
+        cols = cols[:i + 1] + ("month_wareki",) + cols[i + 1:]
+        rows = [r[:i + 1] + (wareki.show(r[i]),) + r[i + 1:] for r in rows]
+    if cols == table.columns:
         return table
-    i = table.columns.index("municipality_code")
-    cols = table.columns[:i + 1] + ("municipality",) + table.columns[i + 1:]
-    rows = [r[:i + 1] + (municipality_name(r[i]),) + r[i + 1:] for r in table.rows]
     return StatTable(table.name, table.title, cols, rows, table.available, table.note)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet import charts as ch
+from jukinet import wareki
 from jukinet.ops.statistics import REGISTER_LABELS, Period, StatTable, municipality_name, with_names
 
 STATUS_LABELS = {"completed": "完了", "refused": "拒否"}
@@ -38,6 +39,17 @@ class View:
     note: str = ""
 
 
+def axis_months(months: list[str]) -> list[str]:
+    """Chart axis labels in 和暦: 令和8年1月 (R8.1 when more than twelve months share the axis).
+
+    >>> axis_months(["2026-01", "2026-02"]), axis_months([f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01"])[-1]
+    (['令和8年1月', '令和8年2月'], 'R8.1')
+    """
+    if len(months) > 12:
+        return [wareki.to_wareki(f"{m}-01", style="short").rsplit(".", 1)[0] for m in months]
+    return [wareki.to_wareki_month(m) for m in months]
+
+
 def _updates(tables: dict) -> dict[str, StatTable]:
     return {r: tables[f"updates_{r}"] for r in ("juki", "fuhyo") if f"updates_{r}" in tables}
 
@@ -48,7 +60,7 @@ def views(tables: dict[str, StatTable], period: Period) -> list[View]:
     if ups:
         months = period.months()
         by = {r: t.sum_by(0) for r, t in ups.items()}
-        rows = [(m, *[by[r].get(m, 0) for r in ups]) for m in months]
+        rows = [(wareki.to_wareki_month(m), *[by[r].get(m, 0) for r in ups]) for m in months]
         rows.append(("合計", *[sum(by[r].values()) for r in ups]))
         out.append(View("updates_by_month", "更新件数 (月別)", ("年月", *[REGISTER_LABELS[r] for r in ups]), rows))
         for r, t in ups.items():
@@ -113,7 +125,7 @@ def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str,
     if ups:
         title = f"更新件数 (月別) {period.label()}"
         series = {REGISTER_LABELS[r]: [t.sum_by(0).get(m, 0) for m in months] for r, t in ups.items()}
-        out["updates_by_month"] = (title, ch.bar_chart(title, [m[2:] if len(months) > 12 else m for m in months],
+        out["updates_by_month"] = (title, ch.bar_chart(title, axis_months(months),
                                                        series, stacked=False if len(ups) > 1 else True,
                                                        annotate=False))
         for r, t in ups.items():
@@ -134,7 +146,7 @@ def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str,
                 horizontal=True))
         else:
             out["updates_by_municipality"] = (title, ch.message_chart(title, "期間内の更新はありません。"))
-    short = [m[2:] if len(months) > 12 else m for m in months]
+    short = axis_months(months)
     t = tables.get("provisions")
     if t is not None and not t.available:
         out["provisions"] = (t.title, ch.message_chart(t.title, t.note))
@@ -173,7 +185,7 @@ def charts(tables: dict[str, StatTable], period: Period) -> dict[str, tuple[str,
             for m, _mc, _reg, st, n, *_ in t.rows:
                 by.setdefault(st, {})[m] = by.setdefault(st, {}).get(m, 0) + n
             out["consistency"] = (title, ch.bar_chart(
-                title, [m[2:] if len(months) > 12 else m for m in months],
+                title, axis_months(months),
                 {STATUS_LABELS.get(st, st): [by[st].get(m, 0) for m in months] for st in by}, annotate=False))
         else:
             out["consistency"] = (title, ch.message_chart(title, "期間内の整合性確認はありません。"))

@@ -20,6 +20,7 @@ from typing import Optional
 
 from sqlalchemy import insert, select, update
 
+from jukinet import wareki
 from jukinet.errors import JukinetError
 from jukinet.provision import access
 from jukinet.security.oplog import Actor, OperationLog
@@ -112,7 +113,7 @@ def request(registers, oplog: OperationLog, config, op, terminal_id: Optional[st
             raise JukinetError("AFFAIR_NOT_GRANTED", "この提供先・移転先には、指定された事務での提供が認められていません。",
                                field="affair_code")
         access.require(op, "provide", a.register)
-        aid = f"AP{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
+        aid = f"AP{wareki.japan_stamp(now)}-{secrets.token_hex(3).upper()}"   # the day in Japan (ADR 0042)
         conn.execute(insert(provision_approvals).values(
             approval_id=aid, requester_code=r.code, affair_code=a.code, register=a.register, max_rows=max_rows,
             purpose=purpose, status="requested", requested_by=op.operator_id, requested_at=now,

@@ -38,7 +38,7 @@ from typing import BinaryIO, Callable, Iterator, Optional
 
 from sqlalchemy import insert, update
 
-from jukinet import text
+from jukinet import text, wareki
 from jukinet.errors import JukinetError
 from jukinet.provision import access, approvals, kojin_bango_link as link, lookup
 from jukinet.provision import catalogue as C
@@ -360,7 +360,7 @@ class BatchService:
         att = _Attempt(key_kind="file")
         requester, affair, items, info, approval = self._prepare(cmd, op, att, actor, channel, now)
         register = affair.register
-        media_id = f"M{now:%Y%m%d}-{secrets.token_hex(4).upper()}"
+        media_id = f"M{wareki.japan_stamp(now)}-{secrets.token_hex(4).upper()}"   # the day in Japan (ADR 0042)
         out_path = Path(cmd.output_path) if cmd.output_path else self.media_dir() / f"{media_id}.jkm"
         purpose = " ".join((cmd.purpose or (approval.purpose if approval else "") or "").split())[:200] or None
         try:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
+from jukinet import wareki
 from jukinet.errors import JukinetError
 from jukinet.provision import access, catalogue as C, kojin_bango_link as link
 from jukinet.provision import lookup
@@ -32,6 +33,7 @@ from jukinet.provision.items import FOUR_LABELS, ITEMS, Keys, check_items, match
 from jukinet.provision.national import NationalClient, NationalRefused, NationalUnavailable, query_body
 from jukinet.provision.records import Digests, Entry, bind_keyring, write
 from jukinet.keyring import KeyRing
+from jukinet.security import number_display as ND
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.security.outcomes import outcome_for_code
@@ -113,6 +115,8 @@ class NationalQueryCommand:
     sex: Optional[str] = None
     address: Optional[str] = None
     case_ref: Optional[str] = None
+    #: the full 個人番号 in the results: only for a purpose that needs it (ADR 0042); masked otherwise
+    reveal_kojin_bango: bool = False
 
 
 @dataclass
@@ -296,7 +300,7 @@ class ProvisionService:
                 if source == "national":
                     res.number_note = "県外の者の個人番号は、附票の提供に併せて提供できません。"
                 else:
-                    ref = f"P{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+                    ref = f"P{wareki.japan_stamp(now, '%Y%m%d%H%M%S')}-{secrets.token_hex(4)}"   # JST (ADR 0042)
                     fetched = link.fetch(self.registers, self.oplog, self.temp, fuhyo_conn=conn, codes=[person],
                                          affair=affair, requester_code=requester.code, actor=actor, ref=ref,
                                          window_days=self.config.provision.kojin_bango_temp_days, now=now)
@@ -346,6 +350,10 @@ class ProvisionService:
             att.key_kind, att.keys = keys.kind, keys.digest_keys()
             if keys.kind == "kojin_bango" and reg == "fuhyo":
                 raise JukinetError("KEY_NOT_ALLOWED", "附票全国サーバには個人番号で照会できません。", field="kojin_bango")
+            if cmd.reveal_kojin_bango and reg == "fuhyo":
+                raise JukinetError(*ND.NOT_HELD[:2], field="reveal_kojin_bango")
+            if cmd.reveal_kojin_bango and not ND.revealable(cmd.purpose_code):
+                raise Refused(*ND.NOT_NEEDED[:2], status=ND.NOT_NEEDED[2], field="reveal_kojin_bango")
         except JukinetError as e:
             self.record_refusal(att, actor, channel, e, action="national_query", now=now)
             raise
@@ -357,12 +365,16 @@ class ProvisionService:
                                           result_count=0, outcome="failed", reason_code=e.code, source="national")
             return NationalQueryResult(reg, "failed", e.message, record_id=rid)
         views = [national_view(reg, d) for d in answers]
+        revealed = cmd.reveal_kojin_bango and any(v.get("kojin_bango") for v in views)
         outcome = "provided" if views else "not_found"
         with self.registers.uow(reg) as uow:
             rid = self._log_and_write(
                 uow.conn, att, actor, channel, now, action="national_query", result_count=len(views), outcome=outcome,
                 source="national", person_digest=self.digests.person(views[0]["juminhyo_code"]) if len(views) == 1 else None,
-                items=tuple(sorted({k for v in views for k, x in v.items() if x not in (None, "") and k in ITEMS[reg]})))
+                items=tuple(sorted({k for v in views for k, x in v.items() if x not in (None, "") and k in ITEMS[reg]})),
+                number_included=revealed)
+        if not cmd.reveal_kojin_bango:
+            views = [ND.mask_fields(v) for v in views]
         msg = f"{len(views)} 件の本人確認情報を受領しました。" if views else "全国サーバに該当する本人確認情報はありません。"
         return NationalQueryResult(reg, outcome, msg, views, rid)
 

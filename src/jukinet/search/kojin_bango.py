@@ -1,6 +1,9 @@
 """個人番号 on the operator screens (A3 least privilege): masked by default, shown in full only as a
 deliberate, logged action, and only for a stated purpose that needs the number.
 
+The rule itself (:func:`mask`, :data:`NUMBER_PURPOSES`) lives in :mod:`jukinet.security.number_display`
+so that the provision side uses it too; it is re-exported here.
+
 * :func:`mask` — every screen shows ``●●●●●●●●1234`` (the last four digits, enough to tell two
   numbers apart when talking with the resident).
 * :data:`NUMBER_PURPOSES` — the stated purposes (:data:`jukinet.security.roles.PURPOSES`) whose work
@@ -27,28 +30,16 @@ from typing import Optional
 
 from jukinet.errors import JukinetError
 from jukinet.search.service import validate_purpose
+from jukinet.security import number_display as ND
 from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor, OperationLog
 
-ACTION = "kojin_bango_reveal"
-MASK = "●"
-
-#: stated purposes that need the full 個人番号 (see the module docstring)
-NUMBER_PURPOSES = frozenset({"verify", "correction", "consistency", "provision"})
-
-NOT_NEEDED = ("KOJIN_BANGO_NOT_NEEDED", "選択した検索の目的では、個人番号を表示できません。", 403)
-
-
-def mask(number: Optional[str]) -> str:
-    """``●●●●●●●●1234``: all but the last four digits hidden."""
-    if not number:
-        return ""
-    return MASK * max(len(number) - 4, 0) + number[-4:]
-
-
-def revealable(purpose_code: Optional[str]) -> bool:
-    """Whether the stated purpose needs the full 個人番号 (the reveal is offered only then)."""
-    return purpose_code in NUMBER_PURPOSES
+ACTION = ND.ACTION
+MASK = ND.MASK
+NUMBER_PURPOSES = ND.NUMBER_PURPOSES
+NOT_NEEDED = ND.NOT_NEEDED
+mask = ND.mask
+revealable = ND.revealable
 
 
 @dataclass(frozen=True)

@@ -324,6 +324,52 @@ class Security:
         uri = pyotp.TOTP(totp_secret).provisioning_uri(name=operator_id, issuer_name="jukinet")
         return PasswordGrant(password, totp_secret, uri)
 
+    def recover_admin(self, operator_id: str, *, with_password: bool = False, local_user: str = "",
+                      now: datetime | None = None) -> tuple[Operator, str, Optional[PasswordGrant]]:
+        """Recovery of a システム管理者 who lost their credential (``jukinet operator recover-admin``, ADR 0042).
+
+        Only from the server: the caller has the data directory (its key ring opens the operation log and
+        the TOTP cipher), so nobody can do this over the network. The lost authenticators are removed (a
+        found device must not sign in again), the administrator's sessions end, a lockout is lifted, and a
+        new one-time enrollment link is issued; ``with_password`` also allows the password + TOTP fallback
+        and grants a new pair (shown once). One ``admin_recover`` entry (actor ``recover``) records it with
+        the local user who ran it. Refused for an operator who is not an active or pending administrator."""
+        now = now or now_utc()
+        actor = Actor("recover", None)
+        token, token_hash, expires = self._enrollment(now)
+        try:
+            self._recover_admin(actor, operator_id, token_hash, expires, with_password, local_user, now)
+        except JukinetError as e:
+            self.log_refusal(actor, "admin_recover", e, detail={"target": (operator_id or "")[:32],
+                                                                "local_user": (local_user or "")[:40]})
+            raise
+        grant = self.grant_password(actor, operator_id, now=now) if with_password else None
+        return self.get_operator(operator_id), token, grant
+
+    def _recover_admin(self, actor: Actor, operator_id: str, token_hash: str, expires: datetime, with_password: bool,
+                       local_user: str, now: datetime) -> None:
+        with self.registers.admin_tx() as conn:
+            op = self._operator(conn, operator_id)
+            if op is None or op.status == "removed":
+                raise JukinetError("OPERATOR_NOT_FOUND", "操作者が見つかりません。", field="operator")
+            if "admin" not in op.roles:
+                raise JukinetError("RECOVER_NOT_ADMIN", "復旧できるのはシステム管理者だけです。業務担当者などの認証手段は"
+                                   "システム管理者が操作者名簿で再発行します。", field="operator")
+            if op.status == "suspended":
+                raise JukinetError("RECOVER_SUSPENDED", "利用停止中のシステム管理者は復旧できません。", field="operator")
+            removed = conn.execute(delete(webauthn_credentials).where(
+                webauthn_credentials.c.operator_id == operator_id)).rowcount
+            values = dict(enrollment_hash=token_hash, enrollment_expires=expires, failed_logins=0, locked_until=None,
+                          password_hash=None, totp_secret_ct=None, totp_secret_key=None, totp_last_step=None,
+                          updated_at=now)
+            if with_password:
+                values["password_allowed"] = True
+            conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(**values))
+            self._end_sessions(conn, operator_id, now, reason="recover")
+            self.oplog.append(conn, "admin", actor=actor, action="admin_recover", now=now,
+                              detail={"target": operator_id, "credentials_removed": removed,
+                                      "password": bool(with_password), "local_user": (local_user or "")[:40]})
+
     def list_operators(self, *, include_removed: bool = True) -> list[Operator]:
         with self.registers.admin_tx(write=False) as conn:
             counts = dict(conn.execute(select(webauthn_credentials.c.operator_id, func.count())

@@ -9,7 +9,10 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from jukinet.search import kojin_bango as NB
 from jukinet.search import service as S
+from jukinet.security import number_display as ND
+from jukinet.security import roles as R
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
 from jukinet.web.auth import authorize_search
@@ -73,6 +76,10 @@ class DetailRequest(BaseModel):
     model_config = BY_NAME
     register_: Literal["juki", "fuhyo"] = Field("juki", **REGISTER)
     juminhyo_code: str = Field(min_length=11, max_length=11)
+    reveal_kojin_bango: bool = Field(False, description=(
+        "個人番号を全桁で返す (住基のみ)。検索の目的が個人番号を必要とする場合 (verify・correction・consistency・"
+        "provision) に限り、操作ログ kojin_bango_reveal に記録して応じる。それ以外の目的は "
+        "KOJIN_BANGO_NOT_NEEDED で拒否。既定は下4桁のみ (●●●●●●●●1234)"))
 
 
 class DetailResponse(BaseModel):
@@ -80,6 +87,7 @@ class DetailResponse(BaseModel):
     register_: str = Field(**REGISTER)
     record: dict
     history: list[dict]
+    kojin_bango_revealed: bool = Field(False, description="個人番号を全桁で返したか (既定: 下4桁のみ)")
 
 
 @router.post("/search", response_model=SearchResponse)
@@ -112,15 +120,44 @@ def _record(r) -> dict:
 
 @router.post("/persons/detail", response_model=DetailResponse)
 def detail(body: DetailRequest, request: Request, ctx: A.Ctx = Depends(api_ctx)):
-    """One person's record (current or removed) with every earlier version; 住民票コード in the body."""
+    """One person's record (current or removed) with every earlier version; 住民票コード in the body.
+
+    The 個人番号 is masked (``●●●●●●●●1234``) unless ``reveal_kojin_bango`` is true and the stated
+    purpose needs the number (A3, ADR 0032/0042): then it is returned in full and the display is a
+    ``kojin_bango_reveal`` entry of its own in the juki operation log. A request to reveal for any
+    other purpose is refused (``KOJIN_BANGO_NOT_NEEDED``, logged) before anything is read."""
     authorize_search(request, ctx, [body.register_], "detail")
     sec = A.security(request)
     cmd = S.DetailCommand(purpose_code=body.purpose_code, register=body.register_,
                           juminhyo_code=body.juminhyo_code, case_ref=body.case_ref)
+    if body.reveal_kojin_bango:
+        _check_reveal(body, sec, ctx)
     try:
         d = S.detail(cmd, sec.registers, sec.oplog, ctx.actor)
     except S.JukinetError as e:
         if e.code != "NOT_FOUND" and not isinstance(e, A.Refused):
             sec.log_refusal(ctx.actor, "detail", e, chain=body.register_)
         raise
-    return DetailResponse(register_=d.register, record=_record(d.record), history=[_record(h) for h in d.history])
+    record, history = _record(d.record), [_record(h) for h in d.history]
+    revealed = False
+    if body.reveal_kojin_bango and record.get("kojin_bango"):
+        NB.reveal(NB.RevealCommand(purpose_code=body.purpose_code, juminhyo_code=body.juminhyo_code,
+                                   case_ref=body.case_ref), sec.registers, sec.oplog, ctx.actor)
+        revealed = True
+    else:
+        record, history = ND.mask_fields(record), [ND.mask_fields(h) for h in history]
+    return DetailResponse(register_=d.register, record=record, history=history, kojin_bango_revealed=revealed)
+
+
+def _check_reveal(body: DetailRequest, sec, ctx: A.Ctx) -> None:
+    """A request for the full 個人番号: refused (and logged) unless the purpose needs it."""
+    try:
+        S.validate_purpose(body.purpose_code, body.case_ref)
+        if body.register_ != "juki":
+            raise S.JukinetError(*ND.NOT_HELD[:2], field="reveal_kojin_bango")
+        if not ND.revealable(body.purpose_code):
+            raise A.Refused(*ND.NOT_NEEDED[:2], status=ND.NOT_NEEDED[2], field="reveal_kojin_bango")
+    except S.JukinetError as e:
+        sec.log_refusal(ctx.actor, ND.ACTION, e, chain=body.register_,
+                        purpose_code=body.purpose_code if body.purpose_code in R.PURPOSES else None)
+        raise

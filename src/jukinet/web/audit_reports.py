@@ -34,7 +34,7 @@ from jukinet.errors import JukinetError
 from jukinet.security import training as TR
 from jukinet.store.tables_audit import audit_watch
 from jukinet.web import auth as A
-from jukinet.web.pages import _jst, ctx_post, render, templates
+from jukinet.web.pages import ctx_post, render, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,8 +43,7 @@ def wareki_time(v) -> str:
     """A stored UTC time as 和暦 date + JST time (令和8年11月26日 09:15)."""
     if v in (None, ""):
         return ""
-    text = _jst(v)
-    return f"{wareki.to_wareki(text[:10])} {text[11:16]}"
+    return wareki.to_wareki_time(v, seconds=False)
 
 
 def _install_filter() -> None:

@@ -21,7 +21,7 @@ import hmac
 import logging
 import time
 import uuid
-from datetime import timezone
+
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -37,7 +37,7 @@ from jukinet.security.model import Refused
 from jukinet.security.oplog import Actor
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.web.pages import JST, render, templates
+from jukinet.web.pages import render, templates
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["運用"], responses=ERRORS)
@@ -156,10 +156,7 @@ DB_NAMES = {"juki": "本人確認情報ファイル (juki)", "fuhyo": "附票本
 
 def wareki_dt(v) -> str:
     """An instant as 和暦 date and time in JST (令和8年11月26日 22:30:05)."""
-    if v is None:
-        return ""
-    local = (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).astimezone(JST)
-    return f"{wareki.to_wareki(local.date())} {local:%H:%M:%S}"
+    return wareki.to_wareki_time(v)
 
 
 def bytes_ja(n) -> str:

@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from jukinet import wareki
+from jukinet import labels, wareki
 from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
 from jukinet.search import kojin_bango as NB
@@ -43,13 +43,13 @@ def _wareki(d) -> str:
 
 
 def _jst(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=timezone.utc)
-    return v.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+    """A stored instant as the operator reads it: 和暦 date and JST time (令和8年11月27日 08:30:00, ADR 0042)."""
+    return wareki.to_wareki_time(v)
+
+
+def _jst_day(v) -> str:
+    """The day in Japan of a stored instant, in 和暦 (令和8年11月27日)."""
+    return wareki.to_wareki(wareki.japan_date(v)) if v not in (None, "") else ""
 
 
 def _code(detail_text) -> str:
@@ -59,8 +59,11 @@ def _code(detail_text) -> str:
         return ""
 
 
-templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, code=_code,
+templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, jst_day=_jst_day,
+                             wareki_month=wareki.to_wareki_month, show=wareki.show, code=_code,
                              kojin_mask=NB.mask)
+templates.env.filters.update(action_label=labels.action, actor_label=labels.actor, table_label=labels.table,
+                             status_label=labels.status, checkpoint_source=labels.checkpoint_source)
 templates.env.globals.update(kojin_bango_revealable=NB.revealable)
 
 def render(request: Request, name: str, ctx: A.Ctx | None = None, status: int = 200, **kw) -> HTMLResponse:

@@ -32,6 +32,7 @@ from jukinet.provision.batch import BatchCommand, BatchService
 from jukinet.provision.items import ITEMS
 from jukinet.provision.records import recent as recent_records
 from jukinet.provision.service import NationalQueryCommand, ProvideCommand, ProvisionService
+from jukinet.security import number_display as ND
 from jukinet.security.model import FORBIDDEN, Refused, refused
 from jukinet.store.tables_provision import provision_media
 from jukinet.web import auth as A
@@ -501,8 +502,10 @@ async def national_submit(request: Request):
                                                    "kojin_bango", "name", "birth_date", "sex", "address")}
     result = error = None
     try:
+        # the screen shows the full 個人番号 only for a purpose that needs it (ADR 0032); the service masks otherwise
         result = svc(request).national_query(NationalQueryCommand(**{k: (v or None) if k != "register" else v
-                                                                     for k, v in f.items()}),
+                                                                     for k, v in f.items()},
+                                                                  reveal_kojin_bango=ND.revealable(f["purpose_code"])),
                                              ctx.operator, ctx.terminal_id, channel="terminal")
     except JukinetError as e:
         error = e
@@ -520,6 +523,9 @@ class NationalIn(BaseModel):
     birth_date: Optional[str] = Field(None, max_length=20)
     sex: Optional[str] = Field(None, max_length=2)
     address: Optional[str] = Field(None, max_length=120)
+    reveal_kojin_bango: bool = Field(False, description=(
+        "結果の個人番号を全桁で返す (全国サーバのみ)。照会の目的が個人番号を必要とする場合に限り応じ、照会の操作ログに "
+        "number_included として記録する。それ以外は KOJIN_BANGO_NOT_NEEDED で拒否。既定は下4桁のみ"))
 
 
 @api.post("/national/query")

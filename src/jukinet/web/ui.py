@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from jukinet.bootstrap import Installation
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
-from jukinet.web import api_auth, api_roster, api_search, oplog, roster, safety, search, signin
+from jukinet.web import api_auth, api_roster, api_search, help_screen, oplog, roster, safety, search, signin
 from jukinet.web import auth as A
 from jukinet.web.pages import HERE, _redirect, message
 
@@ -46,7 +46,7 @@ def install(app: FastAPI, inst: Installation) -> None:
     app.state.security = inst.security
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
-    for page in (signin, search, roster, oplog):
+    for page in (signin, search, roster, oplog, help_screen):
         app.include_router(page.router)
     for mod in (api_auth, api_search, api_roster):
         app.include_router(mod.router)
