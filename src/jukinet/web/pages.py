@@ -59,8 +59,13 @@ def _code(detail_text) -> str:
         return ""
 
 
+def _labelled(keys, labels) -> list[tuple]:
+    """``[(key, labels[key]), …]``: the (value, label) items of a form macro (``_form.html``)."""
+    return [(k, labels.get(k, k)) for k in keys]
+
+
 templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, code=_code,
-                             kojin_mask=NB.mask)
+                             kojin_mask=NB.mask, labelled=_labelled)
 templates.env.globals.update(kojin_bango_revealable=NB.revealable)
 
 def render(request: Request, name: str, ctx: A.Ctx | None = None, status: int = 200, **kw) -> HTMLResponse:

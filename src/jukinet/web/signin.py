@@ -131,7 +131,8 @@ def lock_page(request: Request):
 @router.post("/lock")
 async def lock(request: Request):
     # no CSRF needed to *lock*: it only ever takes rights away; the session must match the terminal
-    A.security(request).lock(A.session_token(request), A.terminal_id(request))
+    if A.security(request).lock(A.session_token(request), A.terminal_id(request)):
+        A.drop_scratch(request, A.session_token(request))   # no personal data kept for a locked screen
     return _redirect(request, "/lock")
 
 
@@ -146,6 +147,7 @@ async def touch(request: Request):
 async def logout(request: Request):
     ctx, _ = await ctx_post(request)
     A.security(request).logout(ctx.token, ctx.terminal_id)
+    A.drop_scratch(request, ctx.token)
     resp = _redirect(request, "/login")
     delete_cookie(request, resp, A.SESSION_COOKIE)
     return resp
