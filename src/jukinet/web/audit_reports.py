@@ -90,11 +90,11 @@ async def _post(request: Request, permission: str, action: str):
 
 # ---- monthly analysis (A4) -------------------------------------------------------------------------
 
-async def _list(request: Request, ctx: A.Ctx, *, error=None, notice=None, status=200):
+async def _list(request: Request, ctx: A.Ctx, *, error=None, notice=None, status=200, error_form=None, f=None):
     months = await run_in_threadpool(_svc(request).months)
     actions = await run_in_threadpool(_svc(request).actions)
     return _render(request, "audit/reports.html", ctx, months=months, actions=actions, error=error, notice=notice,
-                   status=status)
+                   status=status, error_form=error_form, f=f or {})
 
 
 @router.get("/audit/reports")
@@ -169,7 +169,8 @@ async def improper_action(request: Request):
             ctx.actor, form.get("month") or "", flag_no, (form.get("operator_id") or "").strip(),
             form.get("kind") or "", taken_on=form.get("taken_on") or "", note=form.get("note") or ""))
     except JukinetError as e:
-        return await _list(request, ctx, error=e, status=400)
+        f = {k: form.get(k) or "" for k in ("month", "flag_no", "operator_id", "kind", "taken_on", "note")}
+        return await _list(request, ctx, error=e, status=400, error_form="action", f=f)
     return await _list(request, ctx, notice="フラグへの対応を記録しました。")
 
 

@@ -72,7 +72,7 @@ async def intake(request: Request):
     except Refused:
         raise
     except JukinetError as e:
-        return _index(request, ctx, register, status=_status(e), f=f, error=e)
+        return _index(request, ctx, register, status=_status(e), f=f, error=e, error_form="intake")
     return _index(request, ctx, register, f={}, result=result)
 
 
@@ -140,7 +140,9 @@ async def correction_open(request: Request):
     except Refused:
         raise
     except JukinetError as e:
-        return _corrections(request, ctx, register, status=_status(e), error=e)
+        f = {"request_no": form.get("request_no") or "", "kind": form.get("kind") or "",
+             "items": form.getlist("items"), "statement": form.get("statement") or ""}
+        return _corrections(request, ctx, register, status=_status(e), error=e, error_form="correction", f=f)
     return _corrections(request, ctx, register, notice=f"申出 {cid} を受け付けました。")
 
 
@@ -235,7 +237,8 @@ async def inquiry_add(request: Request):
     except Refused:
         raise
     except JukinetError as e:
-        return _inquiries(request, ctx, status=_status(e), error=e)
+        f = {k: form.get(k) or "" for k in ("channel", "category", "summary")}
+        return _inquiries(request, ctx, status=_status(e), error=e, error_form="inquiry", f=f)
     return _inquiries(request, ctx, notice=f"問合せ {iid} を記録しました。")
 
 

@@ -445,7 +445,7 @@ async def catalogue_upload(request: Request):
             raise JukinetError("FILE_TOO_LARGE", "カタログファイルが大きすぎます。", field="file")
         changes = C.load_file(request.app.state.registers, svc(request).oplog, data, actor=ctx.actor, via="screen")
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e)
+        return _catalogue(request, ctx, status=400, error=e, error_form="upload")
     return _catalogue(request, ctx, notice=f"カタログを読み込みました (変更 {len(changes)} 件)。")
 
 
@@ -465,7 +465,7 @@ async def catalogue_affair(request: Request):
         grants = {rc: rc in form.getlist("requesters") for rc in spec.requesters}
         changes = C.edit(request.app.state.registers, svc(request).oplog, actor=ctx.actor, affair=a, grants=grants)
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e)
+        return _catalogue(request, ctx, status=400, error=e, error_form="affair")
     return _catalogue(request, ctx, notice=f"事務 {code} を保存しました (変更 {len(changes)} 件)。")
 
 
@@ -479,7 +479,8 @@ async def catalogue_requester(request: Request):
                         "retired" if form.get("retired") else "active")
         changes = C.edit(request.app.state.registers, svc(request).oplog, actor=ctx.actor, requester=r)
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e)
+        return _catalogue(request, ctx, status=400, error=e, error_form="requester",
+                          f={k: (form.get(k) or "") for k in ("code", "name", "kind")})
     return _catalogue(request, ctx, notice=f"提供先・移転先 {code} を保存しました (変更 {len(changes)} 件)。")
 
 

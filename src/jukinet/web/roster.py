@@ -18,19 +18,21 @@ router = APIRouter(include_in_schema=False)
 
 # ---- roster (A2) ---------------------------------------------------------------------------------
 
-def _roster(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200):
+def _roster(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200, error_form=None, f=None):
+    """``error_form``: which form of the page was sent (its fields show the error); ``f``: what it held."""
     sec = A.security(request)
     return render(request, "roster.html", ctx, operators=sec.list_operators(), terminals=sec.list_terminals(),
-                  training=sec.training_status(), notice=notice, error=error, status=status)
+                  training=sec.training_status(), notice=notice, error=error, status=status,
+                  error_form=error_form, f=f or {})
 
 
 # ---- security training (G1; ADR 0034) --------------------------------------------------------------
 
-def _training(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200):
+def _training(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200, f=None):
     sec = A.security(request)
     return render(request, "training.html", ctx, operators=sec.list_operators(include_removed=False),
                   training=sec.training_status(), records=sec.trainings(), notice=notice, error=error,
-                  status=status, today=datetime.now(JST).date().isoformat())
+                  status=status, today=datetime.now(JST).date().isoformat(), f=f or {})
 
 
 @router.get("/roster/training")
@@ -38,6 +40,10 @@ def training_page(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "training", "training_view")
     return _training(request, ctx)
+
+
+def _training_form(form) -> dict:
+    return {k: form.get(k) or "" for k in ("operator_id", "course", "taken_on")}
 
 
 @router.post("/roster/training")
@@ -51,9 +57,9 @@ async def training_record(request: Request):
     except Refused as e:
         if e.code == "FORBIDDEN":
             raise
-        return _training(request, ctx, error=e, status=400)
+        return _training(request, ctx, error=e, status=400, f=_training_form(form))
     except JukinetError as e:
-        return _training(request, ctx, error=e, status=400)
+        return _training(request, ctx, error=e, status=400, f=_training_form(form))
     return _training(request, ctx, notice={"text": f"操作者 {operator_id} の研修の受講を記録しました。"})
 
 
@@ -94,7 +100,9 @@ async def roster_create(request: Request):
             operator_id=(form.get("operator_id") or "").strip() or None,
             password_allowed=bool(form.get("password_allowed")))
     except JukinetError as e:
-        return _roster(request, ctx, error=e, status=400)
+        f = {k: form.get(k) or "" for k in ("display_name", "department", "operator_id", "password_allowed")}
+        f.update({k: form.getlist(k) for k in ("roles", "registers", "affairs")})
+        return _roster(request, ctx, error=e, status=400, error_form="operator", f=f)
     return _roster(request, ctx, notice={"text": f"操作者 {op.operator_id} を登録しました。登録用リンク (指紋の登録):",
                                          "link": f"{_base_url(request)}/enroll?token={token}"})
 
@@ -107,7 +115,9 @@ async def roster_update(request: Request, operator_id: str):
                                             registers=form.getlist("registers"), affairs=form.getlist("affairs"),
                                             password_allowed=bool(form.get("password_allowed")))
     except JukinetError as e:
-        return _roster(request, ctx, error=e, status=400)
+        f = {k: form.get(k) or "" for k in ("display_name", "department", "operator_id", "password_allowed")}
+        f.update({k: form.getlist(k) for k in ("roles", "registers", "affairs")})
+        return _roster(request, ctx, error=e, status=400, error_form="operator", f=f)
     return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の権限を変更しました。"})
 
 
@@ -149,7 +159,7 @@ async def terminal_create(request: Request):
     try:
         t, code = A.security(request).add_terminal(ctx.actor, form.get("name", ""))
     except JukinetError as e:
-        return _roster(request, ctx, error=e, status=400)
+        return _roster(request, ctx, error=e, status=400, error_form="terminal", f={"name": form.get("name") or ""})
     return _roster(request, ctx, notice={"text": f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開く端末登録リンク:",
                                          "link": f"{_base_url(request)}/terminal/activate?code={code}"})
 
