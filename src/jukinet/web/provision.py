@@ -445,7 +445,9 @@ async def catalogue_upload(request: Request):
             raise JukinetError("FILE_TOO_LARGE", "カタログファイルが大きすぎます。", field="file")
         changes = C.load_file(request.app.state.registers, svc(request).oplog, data, actor=ctx.actor, via="screen")
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e, error_form="upload")
+        # whatever is wrong inside the file, on this form it is the file field that is wrong
+        return _catalogue(request, ctx, status=400, error=JukinetError(e.code, e.message, field="file"),
+                          error_form="upload")
     return _catalogue(request, ctx, notice=f"カタログを読み込みました (変更 {len(changes)} 件)。")
 
 

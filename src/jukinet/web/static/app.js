@@ -101,8 +101,16 @@
   }
 
   // Errors where the eye is (issue 19): a page re-rendered with an error summary takes focus.
+  // A summary link whose field has another id on this screen goes to the control of that field's block.
   function focusErrorSummary() {
-    const s = document.getElementById("error-summary"); if (s) s.focus();
+    const s = document.getElementById("error-summary"); if (!s) return;
+    s.querySelectorAll("a[data-field]").forEach((a) => {
+      if (document.getElementById(a.getAttribute("href").slice(1))) return;
+      const block = document.querySelector('.form-field[data-field~="' + CSS.escape(a.dataset.field) + '"]');
+      const control = block && block.querySelector("[aria-invalid=true], input, select, textarea");
+      if (control && control.id) a.setAttribute("href", "#" + control.id);
+    });
+    s.focus();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
