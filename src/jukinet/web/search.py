@@ -182,6 +182,7 @@ async def detail(request: Request):
 def detail_view(request: Request, key: str):
     """A detail read by ``POST /detail``, shown again from the session's memory (a reload logs nothing)."""
     ctx = A.context(request)
+    authorize_search(request, ctx, [], "detail_view")     # no search right at all: a logged refusal first
     kept = A.scratch(request).get(ctx.session.session_hash, key) if key.startswith("detail-") else None
     if kept is None:
         return message(request, "本人確認情報 詳細", "この詳細の表示期限が過ぎました。検索結果から開き直してください。",
