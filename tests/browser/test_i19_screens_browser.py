@@ -398,3 +398,36 @@ def test_i19_provision_select_stays_in_its_card_and_names_the_requester(site):
             name = label.split(" (")[0]
             assert all(t.startswith(name + ":") for t in texts), (label, texts[:2])
     b.driver.set_window_size(1280, 900)
+
+
+@pytest.mark.parametrize("status,body,expect", [
+    (400, None, "入力内容"),                              # a form error page without the swapped element
+    (409, {"code": "AUDIT_REPORT_CHANGED", "message": "報告書が更新されました。開き直してください。"}, "報告書が更新されました"),
+    (413, None, "送信したデータが大きすぎます"),
+    (422, {"code": "INPUT_INVALID", "message": "入力の形式が正しくありません。"}, "入力の形式が正しくありません"),
+    (500, None, "サーバで障害が発生"),
+    (503, None, "サーバで障害が発生"),
+])
+def test_i19_htmx_shows_every_error_status(site, status, body, expect):
+    """static/app.js: whatever status an htmx request gets back, the operator sees a message and a code
+    (never a silent failure). A route answering ``status`` stands in for the server."""
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    s, b = site, site.b
+
+    def answer():
+        if body is not None:
+            return JSONResponse(status_code=status, content={"error": body})
+        return PlainTextResponse("x", status_code=status)
+
+    s.app.add_api_route(f"/__i19/{status}", answer, methods=["POST"])
+    activate_and_enroll(b, s.base, s.code, [s.tokens[GYOMU]])
+    _as(s, GYOMU)
+    b.go(f"{s.base}/search")
+    form = b.wait_css("#search-form")
+    b.driver.execute_script(f"arguments[0].setAttribute('hx-post', '/__i19/{status}'); htmx.process(arguments[0]);", form)
+    b.find("#search-button").click()
+    box = b.wait_css("#request-error")
+    b.wait(lambda d: _active_id(b) == "request-error")
+    assert expect in box.text
+    assert (body["code"] if body else f"HTTP_{status}") in box.find_element("css selector", ".error-code").text

@@ -126,6 +126,7 @@
   // a lost network, a timeout — is shown in an error summary at the top of the page, with the
   // server's coded Japanese message when it sent one.
   const STATUS_TEXT = {
+    400: "入力内容を確認してください。送信した内容では処理できませんでした。",
     401: "ログインし直してください。", 403: "この操作を行う権限がありません。", 404: "対象が見つかりません。",
     409: "ほかの操作と重なったため、処理できませんでした。画面を開き直してください。",
     413: "送信したデータが大きすぎます。", 422: "入力の形式が正しくありません。",
