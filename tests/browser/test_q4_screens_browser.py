@@ -146,7 +146,7 @@ def _search(s, **fields):
     b.find("#search-button").click()
 
 
-def test_i19_axe_every_screen_has_no_serious_or_critical_violation(site):
+def test_q4_axe_every_screen_has_no_serious_or_critical_violation(site):
     s, b = site, site.b
     found = _enroll_all(s)
     seen = set()
@@ -214,7 +214,7 @@ def _expect_field_error(b, field_id: str, code: str | None = None, group: str | 
     return msg.text
 
 
-def test_i19_every_form_shows_a_wrong_input_next_to_its_field(site):
+def test_q2_q4_every_form_shows_a_wrong_input_next_to_its_field(site):
     from selenium.webdriver.support.ui import Select
 
     s, b = site, site.b
@@ -331,7 +331,7 @@ def _juki_log(s):
         return conn.execute(select(log.c.action, log.c.outcome).order_by(log.c.seq)).all()
 
 
-def test_i19_search_results_kept_in_the_session_kana_order_status_paging_and_prg(site):
+def test_s1_q4_search_results_kept_in_the_session_kana_order_status_paging_and_prg(site):
     s, b = site, site.b
     activate_and_enroll(b, s.base, s.code, [s.tokens[GYOMU]])
     _as(s, GYOMU)
@@ -376,7 +376,7 @@ def test_i19_search_results_kept_in_the_session_kana_order_status_paging_and_prg
     assert not b.finds("#results tbody tr")
 
 
-def test_i19_provision_select_stays_in_its_card_and_names_the_requester(site):
+def test_p2_q4_provision_select_stays_in_its_card_and_names_the_requester(site):
     s, b = site, site.b
     activate_and_enroll(b, s.base, s.code, [s.tokens[GYOMU]])
     _as(s, GYOMU)
@@ -408,7 +408,7 @@ def test_i19_provision_select_stays_in_its_card_and_names_the_requester(site):
     (500, None, "サーバで障害が発生"),
     (503, None, "サーバで障害が発生"),
 ])
-def test_i19_htmx_shows_every_error_status(site, status, body, expect):
+def test_q2_q4_htmx_shows_every_error_status(site, status, body, expect):
     """static/app.js: whatever status an htmx request gets back, the operator sees a message and a code
     (never a silent failure). A route answering ``status`` stands in for the server."""
     from fastapi.responses import JSONResponse, PlainTextResponse
