@@ -151,7 +151,10 @@ def test_a7_logs_and_metrics_hold_no_personal_data_after_flows_with_personal_dat
     lines = [json.loads(line) for line in log_text.splitlines()]      # every line is one JSON object
     requests = [x for x in lines if x["event"] == "http_request"]
     detail = [x for x in requests if x["route"] == "/detail"]
-    assert {(x["operator_id"], x["status"]) for x in detail} == {("OPERATOR-BOTH", 200), ("OPERATIONS", 403)}
+    # Post/Redirect/Get (ADR 0043): the detail read answers 303 to /detail/view/…, which answers 200
+    assert {(x["operator_id"], x["status"]) for x in detail} == {("OPERATOR-BOTH", 303), ("OPERATIONS", 403)}
+    view = [x for x in requests if x["route"] == "/detail/view/{key}"]
+    assert {(x["operator_id"], x["status"]) for x in view} == {("OPERATOR-BOTH", 200)}
     assert all({"time", "level", "logger", "request_id", "method", "route", "status", "duration_ms"} <= set(x)
                for x in requests)
     assert len({x["request_id"] for x in requests}) == len(requests)
