@@ -431,3 +431,37 @@ def test_q2_q4_htmx_shows_every_error_status(site, status, body, expect):
     b.wait(lambda d: _active_id(b) == "request-error")
     assert expect in box.text
     assert (body["code"] if body else f"HTTP_{status}") in box.find_element("css selector", ".error-code").text
+
+
+def _provision_records(s):
+    from jukinet.store.tables_provision import PROVISION_RECORDS
+
+    t = PROVISION_RECORDS["juki"]
+    with s.registers.engine("juki").connect() as conn:
+        return conn.execute(select(t.c.record_id, t.c.outcome)).all()
+
+
+def test_p5_q4_reload_after_a_provision_records_nothing_new(site):
+    """Post/Redirect/Get for an action: the result page of a provision is a GET; reloading it shows the same
+    result and neither provides nor records again; the URL carries only a random key."""
+    from selenium.webdriver.support.ui import Select
+
+    s, b = site, site.b
+    activate_and_enroll(b, s.base, s.code, [s.tokens[GYOMU]])
+    _as(s, GYOMU)
+    b.go(f"{s.base}/provision")
+    Select(b.wait_css("#grant")).select_by_value("KOAN|KOAN-UNTEN")
+    from jukinet.codes import juminhyo_code_check_digit
+
+    code = "2000000000" + juminhyo_code_check_digit("2000000000")      # ワタナベ, seeded by the fixture
+    b.find("#juminhyo_code").send_keys(code)
+    b.find("#provide-button").click()
+    first = b.wait_css("#provision-result").get_attribute("data-outcome")
+    record_id = b.find("#record-id").text
+    after = _provision_records(s)
+    assert first == "provided"
+    assert "/provision?shown=shown-" in b.driver.current_url and code not in b.driver.current_url
+    b.driver.refresh()
+    assert b.wait_css("#provision-result").get_attribute("data-outcome") == first
+    assert b.find("#record-id").text == record_id
+    assert _provision_records(s) == after

@@ -95,6 +95,22 @@ def _redirect(request: Request, url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+def see_other(request: Request, ctx: A.Ctx, url: str, **shown) -> Response:
+    """Post/Redirect/Get for an action that succeeded (ADR 0043): what its answer page shows (a notice, a
+    result) is kept in the session's memory on the server, and the browser is sent (303, or
+    ``HX-Redirect``) to ``url?shown=<random key>``; a reload of that page shows it again and re-submits
+    nothing. The URL never carries what is shown."""
+    key = A.scratch(request).put(ctx.session.session_hash, "shown", shown)
+    return _redirect(request, f"{url}{'&' if '?' in url else '?'}shown={key}")
+
+
+def shown(request: Request, ctx: A.Ctx) -> dict:
+    """What :func:`see_other` kept for this page (``{}`` when nothing or no longer)."""
+    key = request.query_params.get("shown") or ""
+    kept = A.scratch(request).get(ctx.session.session_hash, key) if key.startswith("shown-") else None
+    return dict(kept or {})
+
+
 def message(request: Request, heading: str, text: str, *, code: str | None = None, status: int = 200,
             ctx: A.Ctx | None = None, link: str | None = None, link_text: str = "") -> HTMLResponse:
     return render(request, "message.html", ctx, status=status, heading=heading, message=text, code=code,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
 from jukinet.web import auth as A
-from jukinet.web.pages import JST, STATUS, ctx_post, render
+from jukinet.web.pages import JST, STATUS, ctx_post, render, see_other, shown
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +39,7 @@ def _training(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=2
 def training_page(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "training", "training_view")
-    return _training(request, ctx)
+    return _training(request, ctx, **shown(request, ctx))
 
 
 def _training_form(form) -> dict:
@@ -60,7 +60,7 @@ async def training_record(request: Request):
         return _training(request, ctx, error=e, status=400, f=_training_form(form))
     except JukinetError as e:
         return _training(request, ctx, error=e, status=400, f=_training_form(form))
-    return _training(request, ctx, notice={"text": f"操作者 {operator_id} の研修の受講を記録しました。"})
+    return see_other(request, ctx, "/roster/training", notice={"text": f"操作者 {operator_id} の研修の受講を記録しました。"})
 
 
 def _base_url(request: Request) -> str:
@@ -72,7 +72,7 @@ def _base_url(request: Request) -> str:
 def roster(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "roster", "roster")
-    return _roster(request, ctx)
+    return _roster(request, ctx, **shown(request, ctx))
 
 
 @router.get("/roster.csv")
@@ -103,7 +103,7 @@ async def roster_create(request: Request):
         f = {k: form.get(k) or "" for k in ("display_name", "department", "operator_id", "password_allowed")}
         f.update({k: form.getlist(k) for k in ("roles", "registers", "affairs")})
         return _roster(request, ctx, error=e, status=400, error_form="operator", f=f)
-    return _roster(request, ctx, notice={"text": f"操作者 {op.operator_id} を登録しました。登録用リンク (指紋の登録):",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {op.operator_id} を登録しました。登録用リンク (指紋の登録):",
                                          "link": f"{_base_url(request)}/enroll?token={token}"})
 
 
@@ -118,7 +118,7 @@ async def roster_update(request: Request, operator_id: str):
         f = {k: form.get(k) or "" for k in ("display_name", "department", "operator_id", "password_allowed")}
         f.update({k: form.getlist(k) for k in ("roles", "registers", "affairs")})
         return _roster(request, ctx, error=e, status=400, error_form="operator", f=f)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の権限を変更しました。"})
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} の権限を変更しました。"})
 
 
 @router.post("/roster/operators/{operator_id}/status")
@@ -128,7 +128,7 @@ async def roster_status(request: Request, operator_id: str):
         op = A.security(request).set_status(ctx.actor, operator_id, form.get("status", ""))
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} を「{STATUS[op.status]}」にしました。"})
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} を「{STATUS[op.status]}」にしました。"})
 
 
 @router.post("/roster/operators/{operator_id}/enrollment")
@@ -138,7 +138,7 @@ async def roster_enrollment(request: Request, operator_id: str):
         token = A.security(request).reissue_enrollment(ctx.actor, operator_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の登録用リンクを発行しました。",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} の登録用リンクを発行しました。",
                                          "link": f"{_base_url(request)}/enroll?token={token}"})
 
 
@@ -149,7 +149,7 @@ async def roster_password(request: Request, operator_id: str):
         g = A.security(request).grant_password(ctx.actor, operator_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の代替認証を発行しました。",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} の代替認証を発行しました。",
                                          "password": g.password, "totp_uri": g.totp_uri})
 
 
@@ -160,7 +160,7 @@ async def terminal_create(request: Request):
         t, code = A.security(request).add_terminal(ctx.actor, form.get("name", ""))
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400, error_form="terminal", f={"name": form.get("name") or ""})
-    return _roster(request, ctx, notice={"text": f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開く端末登録リンク:",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開く端末登録リンク:",
                                          "link": f"{_base_url(request)}/terminal/activate?code={code}"})
 
 
@@ -171,7 +171,7 @@ async def terminal_revoke(request: Request, terminal_id: str):
         A.security(request).revoke_terminal(ctx.actor, terminal_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作端末 {terminal_id} を廃止しました。"})
+    return see_other(request, ctx, "/roster", notice={"text": f"操作端末 {terminal_id} を廃止しました。"})
 
 
 @router.post("/roster/terminals/{terminal_id}/activation")
@@ -181,5 +181,5 @@ async def terminal_activation(request: Request, terminal_id: str):
         code = A.security(request).reissue_activation(ctx.actor, terminal_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作端末 {terminal_id} の端末登録リンク:",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作端末 {terminal_id} の端末登録リンク:",
                                          "link": f"{_base_url(request)}/terminal/activate?code={code}"})
