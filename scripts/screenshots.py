@@ -3,7 +3,7 @@
 
 Uses the browser harness of the tests (tests/browser/harness.py: Debian's chromium, headless, a
 virtual WebAuthn authenticator) against a fresh installation with a few synthetic residents:
-login, search, results, detail, lock screen, roster.
+login, search (and a wrong input shown at its field), results, detail, lock screen, roster.
 
 Usage: .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -68,6 +68,12 @@ def main() -> None:
             b.find("#name").send_keys("やまだ")
             b.find("#match-prefix").click()
             b.screenshot(a.out / "search.png")
+            # a wrong input: the summary at the top, the message under the field (ADR 0043)
+            b.find("#birth_from").send_keys("昭和99年13月1日")
+            b.find("#search-button").click()
+            b.wait_css("#birth_from-error")
+            b.screenshot(a.out / "search-error.png")
+            b.find("#birth_from").clear()
             b.find("#search-button").click()
             b.wait(lambda d: "該当" in b.find("#results").text)
             b.driver.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done(1))")

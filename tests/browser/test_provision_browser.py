@@ -79,8 +79,10 @@ def test_p2_single_provision_in_a_real_browser(site):
     b.find("#juminhyo_code").clear()
     b.find("#juminhyo_code").send_keys(P.TARO[:-1] + ("0" if P.TARO[-1] != "0" else "1"))
     b.find("#provide-button").click()
-    err = b.wait_css("#provision-error")
+    err = b.wait_css("#error-summary")                     # the summary at the top, the message at the field
     assert err.get_attribute("data-code") == "JUMINHYO_CODE_CHECKSUM" and "検査数字" in err.text
+    assert "検査数字" in b.find("#juminhyo_code-error").text
+    assert b.find("#juminhyo_code").get_attribute("aria-invalid") == "true"
     assert records(site)[-1].reason_code == "JUMINHYO_CODE_CHECKSUM"
     shots = os.environ.get("JUKINET_SCREENSHOTS")
     if shots:

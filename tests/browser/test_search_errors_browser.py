@@ -96,7 +96,7 @@ def test_s1_invalid_birth_date_is_shown_under_the_field_and_in_a_focused_summary
     assert link.get_attribute("href").endswith("#birth_from")
     field = b.find("#birth_from")
     assert field.get_attribute("aria-invalid") == "true"
-    assert field.get_attribute("aria-describedby") == "birth_from-error"
+    assert field.get_attribute("aria-describedby").split() == ["birth_from-error", "birth_from-hint"]
     msg = b.find("#birth_from-error")
     assert msg.is_displayed() and "生年月日" in msg.text and "DATE_FORMAT" not in msg.text   # plain Japanese first
     assert field.get_attribute("value") == "昭和99年13月1日"                                  # what was typed stays
@@ -171,10 +171,11 @@ def test_s1_server_failure_and_network_loss_are_shown(s, monkeypatch):
     finally:
         b.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
             "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    # back online: the search works and the error box goes away
+    # back online: the search works (Post/Redirect/Get: the results page) and no error box is left
     b.find("#search-button").click()
     b.wait(lambda d: "該当" in b.find("#results").text)
-    assert not b.find("#request-error").is_displayed()
+    assert b.driver.current_url.endswith("/search/results")
+    assert not [e for e in b.finds("#request-error") if e.is_displayed()]
 
 
 def _open_detail(s, purpose):

@@ -151,10 +151,11 @@ def idle_session(site, persona="operator_both") -> str:
     return token
 
 
-def call(site, who: str, kind: str, method: str, path: str, body, files=None):
+def call(site, who: str, kind: str, method: str, path: str, body, files=None, follow: bool = False):
     """``who``: a persona of ``site.tokens``, or anonymous / idle / other_terminal / no_terminal.
     ``kind``: "api" (bearer + terminal header, JSON body — or form fields with ``files``) or "ui"
-    (cookies, form POST with the session's CSRF token, multipart with ``files``)."""
+    (cookies, form POST with the session's CSRF token, multipart with ``files``). ``follow``: follow a
+    redirect (Post/Redirect/Get of the search and detail screens, ADR 0043) with the same cookies."""
     from jukinet.web import auth as A
 
     persona = who if who in site.tokens else None
@@ -182,5 +183,5 @@ def call(site, who: str, kind: str, method: str, path: str, body, files=None):
         data = dict(body or {})
         if token:
             data["csrf_token"] = site.sec.session_info(token).csrf_token
-        return c.post(path, data=data, files=files, follow_redirects=False)
-    return c.get(path, follow_redirects=False)
+        return c.post(path, data=data, files=files, follow_redirects=follow)
+    return c.get(path, follow_redirects=follow)

@@ -113,10 +113,10 @@ def test_a7_logs_and_metrics_hold_no_personal_data_after_flows_with_personal_dat
     # 事務5: search by name and birth date, then the detail view
     r = call(site, "operator_both", "ui", "POST", "/search",
              {"purpose_code": "inquiry", "name": TARO.name, "birth_from": TARO.birth_date.isoformat(),
-              "registers": ["juki"]})
+              "registers": ["juki"]}, follow=True)
     assert r.status_code == 200 and TARO.juminhyo_code in r.text
     r = call(site, "operator_both", "ui", "POST", "/detail",
-             {"purpose_code": "inquiry", "register": "juki", "juminhyo_code": TARO.juminhyo_code})
+             {"purpose_code": "inquiry", "register": "juki", "juminhyo_code": TARO.juminhyo_code}, follow=True)
     assert r.status_code == 200 and "三重県津市丸之内1番1号" in r.text
     # 事務2: provision by 住民票コード and by 個人番号
     for key in ({"juminhyo_code": NUMBERED.juminhyo_code}, {"kojin_bango": NUMBERED_NO}):
@@ -151,7 +151,10 @@ def test_a7_logs_and_metrics_hold_no_personal_data_after_flows_with_personal_dat
     lines = [json.loads(line) for line in log_text.splitlines()]      # every line is one JSON object
     requests = [x for x in lines if x["event"] == "http_request"]
     detail = [x for x in requests if x["route"] == "/detail"]
-    assert {(x["operator_id"], x["status"]) for x in detail} == {("OPERATOR-BOTH", 200), ("OPERATIONS", 403)}
+    # Post/Redirect/Get (ADR 0043): the detail read answers 303 to /detail/view/…, which answers 200
+    assert {(x["operator_id"], x["status"]) for x in detail} == {("OPERATOR-BOTH", 303), ("OPERATIONS", 403)}
+    view = [x for x in requests if x["route"] == "/detail/view/{key}"]
+    assert {(x["operator_id"], x["status"]) for x in view} == {("OPERATOR-BOTH", 200)}
     assert all({"time", "level", "logger", "request_id", "method", "route", "status", "duration_ms"} <= set(x)
                for x in requests)
     assert len({x["request_id"] for x in requests}) == len(requests)

@@ -52,8 +52,9 @@ REGISTERS = ("juki", "fuhyo")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
 
 
-def _invalid(where: str) -> JukinetError:
-    return JukinetError("CATALOGUE_INVALID", f"カタログの内容が正しくありません ({where})。")
+def _invalid(where: str, field: str | None = None) -> JukinetError:
+    """``field``: the item of the screen's form that is wrong (shown next to it; issue 19)."""
+    return JukinetError("CATALOGUE_INVALID", f"カタログの内容が正しくありません ({where})。", field=field)
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,11 @@ def _str(d: dict, key: str, where: str, *, maxlen: int = 400, required: bool = T
 def validate_requester(r: Requester) -> Requester:
     where = f"requesters {r.code}"
     if not _CODE.match(r.code or "") or len(r.code) > 20:
-        raise _invalid("requesters: code の形式")
+        raise _invalid("requesters: code の形式", field="code")
     if not r.name or len(r.name) > 100:
-        raise _invalid(f"{where}: name")
+        raise _invalid(f"{where}: name", field="name")
     if r.kind not in KINDS:
-        raise _invalid(f"{where}: kind は body または department")
+        raise _invalid(f"{where}: kind は body または department", field="kind")
     if r.status not in ("active", "retired"):
         raise _invalid(f"{where}: status")
     return r
@@ -135,22 +136,22 @@ def validate_requester(r: Requester) -> Requester:
 def validate_affair(a: Affair) -> Affair:
     where = f"affairs {a.code}"
     if not _CODE.match(a.code or ""):
-        raise _invalid("affairs: code の形式")
+        raise _invalid("affairs: code の形式", field="code")
     if not a.name or len(a.name) > 200 or not a.basis or len(a.basis) > 400:
-        raise _invalid(f"{where}: name / basis")
+        raise _invalid(f"{where}: name / basis", field="name")
     if a.source not in SOURCES:
-        raise _invalid(f"{where}: source は 別表第五・別表第六・条例 のいずれか")
+        raise _invalid(f"{where}: source は 別表第五・別表第六・条例 のいずれか", field="source")
     if a.register not in REGISTERS:
-        raise _invalid(f"{where}: register は juki または fuhyo")
+        raise _invalid(f"{where}: register は juki または fuhyo", field="register")
     if not a.items or len(set(a.items)) != len(a.items):
-        raise _invalid(f"{where}: items")
+        raise _invalid(f"{where}: items", field="items")
     for i in a.items:
         if i not in ITEMS[a.register]:
             raise _invalid(f"{where}: items に {a.register} の項目でないもの ({i})")
     if "kojin_bango" in a.items and not a.kojin_bango_allowed:
         raise _invalid(f"{where}: 個人番号を提供できない事務の items に kojin_bango があります")
     if a.kojin_bango_allowed and not a.kojin_bango_basis:
-        raise _invalid(f"{where}: 個人番号を提供する事務には kojin_bango_basis (番号法の根拠) が必要です")
+        raise _invalid(f"{where}: 個人番号を提供する事務には kojin_bango_basis (番号法の根拠) が必要です", field="kojin_bango_basis")
     if a.status not in ("active", "retired"):
         raise _invalid(f"{where}: status")
     return a

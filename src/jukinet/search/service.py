@@ -76,6 +76,7 @@ class Hit:
     removed: bool
     gaiji: bool
     sort_key: tuple = field(compare=False, repr=False, default=())
+    status: str = ""   # 状態 as an operator reads it: 現存 / 消除 (住基), the 附票's own status
 
 
 @dataclass
@@ -202,8 +203,10 @@ def _hit(register: str, row) -> Hit:
     removed = bool(m["deleted"]) if register == "juki" else m["status"] != "現存"
     address = m["address"] if register == "juki" else (m["address"] or m["last_address"])
     bd = queries_date(m["birth_date"])
+    status = ("消除" if removed else "現存") if register == "juki" else (m["status"] or "")
+    # kana order (五十音順) of the 清音化 key, then 生年月日: the order an operator reads a list of names in
     return Hit(register, m["juminhyo_code"], m["name"], m["name_kana"], bd, m["sex"], address, removed,
-               bool(m["gaiji_flag"]), (m["name_seion"], bd, m["juminhyo_code"], register))
+               bool(m["gaiji_flag"]), (m["name_seion"] or "", bd, m["juminhyo_code"], register), status)
 
 
 def queries_date(v) -> date:

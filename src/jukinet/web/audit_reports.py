@@ -34,7 +34,7 @@ from jukinet.errors import JukinetError
 from jukinet.security import training as TR
 from jukinet.store.tables_audit import audit_watch
 from jukinet.web import auth as A
-from jukinet.web.pages import ctx_post, render, templates
+from jukinet.web.pages import _jst, ctx_post, render, see_other, shown, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,11 +90,11 @@ async def _post(request: Request, permission: str, action: str):
 
 # ---- monthly analysis (A4) -------------------------------------------------------------------------
 
-async def _list(request: Request, ctx: A.Ctx, *, error=None, notice=None, status=200):
+async def _list(request: Request, ctx: A.Ctx, *, error=None, notice=None, status=200, error_form=None, f=None):
     months = await run_in_threadpool(_svc(request).months)
     actions = await run_in_threadpool(_svc(request).actions)
     return _render(request, "audit/reports.html", ctx, months=months, actions=actions, error=error, notice=notice,
-                   status=status)
+                   status=status, error_form=error_form, f=f or {})
 
 
 @router.get("/audit/reports")
@@ -102,7 +102,7 @@ async def reports(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "audit_report_view", "audit_reports_view")
     await run_in_threadpool(_log, request, ctx, "audit_reports_view", {})
-    return await _list(request, ctx)
+    return await _list(request, ctx, **shown(request, ctx))
 
 
 @router.post("/audit/reports/generate")
@@ -152,7 +152,7 @@ async def signoff(request: Request):
         A.security(request).log_refusal(ctx.actor, "audit_signoff", e,
                                         detail={"month": (form.get("month") or "")[:7]})
         return await _list(request, ctx, error=e, status=409 if e.code == "AUDIT_REPORT_CHANGED" else 400)
-    return await _list(request, ctx, notice=f"{month.key} の報告書の確認を記録しました。")
+    return see_other(request, ctx, "/audit/reports", notice=f"{month.key} の報告書の確認を記録しました。")
 
 
 @router.post("/audit/reports/actions")
@@ -169,8 +169,9 @@ async def improper_action(request: Request):
             ctx.actor, form.get("month") or "", flag_no, (form.get("operator_id") or "").strip(),
             form.get("kind") or "", taken_on=form.get("taken_on") or "", note=form.get("note") or ""))
     except JukinetError as e:
-        return await _list(request, ctx, error=e, status=400)
-    return await _list(request, ctx, notice="フラグへの対応を記録しました。")
+        f = {k: form.get(k) or "" for k in ("month", "flag_no", "operator_id", "kind", "taken_on", "note")}
+        return await _list(request, ctx, error=e, status=400, error_form="action", f=f)
+    return see_other(request, ctx, "/audit/reports", notice="フラグへの対応を記録しました。")
 
 
 # ---- annual inventory (A2) --------------------------------------------------------------------------
@@ -197,7 +198,7 @@ async def inventory_page(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "roster", "roster_inventory_view")
     await run_in_threadpool(_log, request, ctx, "roster_inventory_view", {})
-    return await _inventory_page(request, ctx)
+    return await _inventory_page(request, ctx, **shown(request, ctx))
 
 
 @router.post("/roster/inventory")
@@ -211,7 +212,7 @@ async def inventory_confirm(request: Request):
     except JukinetError as e:
         A.security(request).log_refusal(ctx.actor, "roster_inventory", e)
         return await _inventory_page(request, ctx, error=e, status=409 if e.code == "INVENTORY_CHANGED" else 400)
-    return await _inventory_page(request, ctx, notice=f"棚卸し (記録番号 {iid}) を記録しました。")
+    return see_other(request, ctx, "/roster/inventory", notice=f"棚卸し (記録番号 {iid}) を記録しました。")
 
 
 @router.post("/roster/inventory/csv")
@@ -231,7 +232,7 @@ async def operator_watch(request: Request, operator_id: str):
         await run_in_threadpool(_svc(request).set_watch, ctx.actor, operator_id, form.get("address_prefix") or "")
     except JukinetError as e:
         return await _inventory_page(request, ctx, error=e, status=400)
-    return await _inventory_page(request, ctx, notice=f"操作者 {operator_id} の住所区域を記録しました。")
+    return see_other(request, ctx, "/roster/inventory", notice=f"操作者 {operator_id} の住所区域を記録しました。")
 
 
 def install(app) -> None:

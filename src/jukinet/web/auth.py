@@ -21,7 +21,8 @@ from fastapi import Request
 from jukinet.security import roles as R
 from jukinet.security.model import CSRF, Operator, Refused, Session, refused  # noqa: F401
 from jukinet.security.oplog import Actor
-from jukinet.security.service import Security
+from jukinet.security.service import Security, sha256
+from jukinet.web.scratch import Scratch
 
 TERMINAL_COOKIE = "jukinet_terminal"
 SESSION_COOKIE = "jukinet_session"
@@ -43,6 +44,20 @@ class Ctx:
 
 def security(request: Request) -> Security:
     return request.app.state.security
+
+
+def scratch(request: Request) -> Scratch:
+    """The per-session memory of the operator screens (:mod:`jukinet.web.scratch`)."""
+    st = request.app.state
+    if getattr(st, "scratch", None) is None:
+        st.scratch = Scratch(ttl_seconds=security(request).cfg.session_max_minutes * 60)
+    return st.scratch
+
+
+def drop_scratch(request: Request, token: str | None) -> None:
+    """Forget what the screens kept for the session of ``token`` (logout, lock)."""
+    if token:
+        scratch(request).drop(sha256(token))
 
 
 def is_api(request: Request) -> bool:

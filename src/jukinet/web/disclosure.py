@@ -21,7 +21,7 @@ from jukinet.disclosure import service as S
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
 from jukinet.web import auth as A
-from jukinet.web.pages import ctx_post, render
+from jukinet.web.pages import ctx_post, render, see_other, shown
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,7 +60,7 @@ def index(request: Request, register: str = "juki"):
     ctx = A.context(request)
     register = _reg(register)
     svc(request)._require(ctx.operator, ctx.terminal_id, "handle", register, "disclosure_view")
-    return _index(request, ctx, register, f={})
+    return _index(request, ctx, register, f={}, **shown(request, ctx))
 
 
 @router.post("/disclosure/intake")
@@ -74,8 +74,8 @@ async def intake(request: Request):
     except Refused:
         raise
     except JukinetError as e:
-        return _index(request, ctx, register, status=_status(e), f=f, error=e)
-    return _index(request, ctx, register, f={}, result=result)
+        return _index(request, ctx, register, status=_status(e), f=f, error=e, error_form="intake")
+    return see_other(request, ctx, f"/disclosure?register={register}", result=result)
 
 
 @router.post("/disclosure/decide")
@@ -89,7 +89,7 @@ async def decide(request: Request):
         raise
     except JukinetError as e:
         return _index(request, ctx, register, status=_status(e), f={}, error=e)
-    return _index(request, ctx, register, f={}, notice=f"請求番号 {no} の判断を記録しました。")
+    return see_other(request, ctx, f"/disclosure?register={register}", notice=f"請求番号 {no} の判断を記録しました。")
 
 
 @router.post("/disclosure/form")
@@ -128,7 +128,7 @@ def _corrections(request: Request, ctx: A.Ctx, register: str, status: int = 200,
 @router.get("/disclosure/corrections")
 def corrections(request: Request, register: str = "juki"):
     ctx = A.context(request)
-    return _corrections(request, ctx, _reg(register))
+    return _corrections(request, ctx, _reg(register), **shown(request, ctx))
 
 
 @router.post("/disclosure/corrections")
@@ -142,8 +142,10 @@ async def correction_open(request: Request):
     except Refused:
         raise
     except JukinetError as e:
-        return _corrections(request, ctx, register, status=_status(e), error=e)
-    return _corrections(request, ctx, register, notice=f"申出 {cid} を受け付けました。")
+        f = {"request_no": form.get("request_no") or "", "kind": form.get("kind") or "",
+             "items": form.getlist("items"), "statement": form.get("statement") or ""}
+        return _corrections(request, ctx, register, status=_status(e), error=e, error_form="correction", f=f)
+    return see_other(request, ctx, f"/disclosure/corrections?register={register}", notice=f"申出 {cid} を受け付けました。")
 
 
 @router.post("/disclosure/corrections/step")
@@ -159,7 +161,8 @@ async def correction_step(request: Request):
     except JukinetError as e:
         return _corrections(request, ctx, register, status=_status(e), error=e)
     extra = f" 通報 {rid} を記録し、通報書を作成しました (市町村CSへ送信します)。" if rid else ""
-    return _corrections(request, ctx, register, notice=f"申出 {cid} の状態を更新しました。{extra}")
+    return see_other(request, ctx, f"/disclosure/corrections?register={register}",
+                     notice=f"申出 {cid} の状態を更新しました。{extra}")
 
 
 @router.post("/disclosure/corrections/letter")
@@ -312,7 +315,7 @@ def _forms(request: Request, ctx: A.Ctx, status: int = 200, **kw):
 @router.get("/disclosure/forms")
 def forms_page(request: Request):
     ctx = A.context(request)
-    return _forms(request, ctx)
+    return _forms(request, ctx, **shown(request, ctx))
 
 
 @router.get("/disclosure/forms.csv")
@@ -333,7 +336,7 @@ async def forms_dispose(request: Request):
         raise
     except JukinetError as e:
         return _forms(request, ctx, status=_status(e), error=e)
-    return _forms(request, ctx, notice=f"帳票 {serial} の廃棄を記録しました。")
+    return see_other(request, ctx, "/disclosure/forms", notice=f"帳票 {serial} の廃棄を記録しました。")
 
 
 # ---- 問合せ記録 (A10) --------------------------------------------------------------------------------
@@ -346,7 +349,7 @@ def _inquiries(request: Request, ctx: A.Ctx, status: int = 200, **kw):
 @router.get("/disclosure/inquiries")
 def inquiries_page(request: Request):
     ctx = A.context(request)
-    return _inquiries(request, ctx)
+    return _inquiries(request, ctx, **shown(request, ctx))
 
 
 @router.get("/disclosure/inquiries.csv")
@@ -365,8 +368,9 @@ async def inquiry_add(request: Request):
     except Refused:
         raise
     except JukinetError as e:
-        return _inquiries(request, ctx, status=_status(e), error=e)
-    return _inquiries(request, ctx, notice=f"問合せ {iid} を記録しました。")
+        f = {k: form.get(k) or "" for k in ("channel", "category", "summary")}
+        return _inquiries(request, ctx, status=_status(e), error=e, error_form="inquiry", f=f)
+    return see_other(request, ctx, "/disclosure/inquiries", notice=f"問合せ {iid} を記録しました。")
 
 
 @router.post("/disclosure/inquiries/handle")
@@ -379,7 +383,7 @@ async def inquiry_handle(request: Request):
         raise
     except JukinetError as e:
         return _inquiries(request, ctx, status=_status(e), error=e)
-    return _inquiries(request, ctx, notice="対応を記録しました。")
+    return see_other(request, ctx, "/disclosure/inquiries", notice="対応を記録しました。")
 
 
 def install(app: FastAPI, inst: Installation) -> None:

@@ -59,9 +59,14 @@ def _code(detail_text) -> str:
         return ""
 
 
+def _labelled(keys, names) -> list[tuple]:
+    """``[(key, names[key]), …]``: the (value, label) items of a form macro (``_form.html``)."""
+    return [(k, names.get(k, k)) for k in keys]
+
+
 templates.env.filters.update(wareki=_wareki, sex=lambda s: SEX.get(s, s or ""), jst=_jst, jst_day=_jst_day,
                              wareki_month=wareki.to_wareki_month, show=wareki.show, code=_code,
-                             kojin_mask=NB.mask)
+                             kojin_mask=NB.mask, labelled=_labelled)
 templates.env.filters.update(action_label=labels.action, actor_label=labels.actor, table_label=labels.table,
                              status_label=labels.status, checkpoint_source=labels.checkpoint_source)
 templates.env.globals.update(kojin_bango_revealable=NB.revealable)
@@ -91,6 +96,22 @@ def _redirect(request: Request, url: str) -> Response:
     if request.headers.get("HX-Request"):
         return Response(status_code=200, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
+
+
+def see_other(request: Request, ctx: A.Ctx, url: str, **shown) -> Response:
+    """Post/Redirect/Get for an action that succeeded (ADR 0043): what its answer page shows (a notice, a
+    result) is kept in the session's memory on the server, and the browser is sent (303, or
+    ``HX-Redirect``) to ``url?shown=<random key>``; a reload of that page shows it again and re-submits
+    nothing. The URL never carries what is shown."""
+    key = A.scratch(request).put(ctx.session.session_hash, "shown", shown)
+    return _redirect(request, f"{url}{'&' if '?' in url else '?'}shown={key}")
+
+
+def shown(request: Request, ctx: A.Ctx) -> dict:
+    """What :func:`see_other` kept for this page (``{}`` when nothing or no longer)."""
+    key = request.query_params.get("shown") or ""
+    kept = A.scratch(request).get(ctx.session.session_hash, key) if key.startswith("shown-") else None
+    return dict(kept or {})
 
 
 def message(request: Request, heading: str, text: str, *, code: str | None = None, status: int = 200,

@@ -37,7 +37,7 @@ from jukinet.security.model import FORBIDDEN, Refused, refused
 from jukinet.store.tables_provision import provision_media
 from jukinet.web import auth as A
 from jukinet.web.api_common import ERRORS, api_ctx
-from jukinet.web.pages import ctx_post, render
+from jukinet.web.pages import ctx_post, render, see_other, shown
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["事務2 提供・移転 / 事務4 全国サーバ照会"], responses=ERRORS)
@@ -78,7 +78,7 @@ def _provide_form(form) -> dict:
 def provision_page(request: Request):
     ctx = A.context(request)
     _require(request, ctx, "provide", None, "provision_form")
-    return _page(request, "single.html", ctx, f={})
+    return _page(request, "single.html", ctx, **{"f": {}, **shown(request, ctx)})
 
 
 @router.post("/provision")
@@ -94,7 +94,9 @@ async def provision_submit(request: Request):
                                       channel="terminal")
     except JukinetError as e:
         error = e
-    status = 200 if error is None else (error.status if isinstance(error, Refused) else 400)
+    if error is None:   # Post/Redirect/Get: a reload does not provide (and record) again
+        return see_other(request, ctx, "/provision", f=f, result=result)
+    status = error.status if isinstance(error, Refused) else 400
     return _page(request, "single.html", ctx, status=status, f=f, result=result, error=error)
 
 
@@ -335,7 +337,7 @@ def approvals_page(request: Request):
     if not (access.can(ctx.operator, "provide") or access.can(ctx.operator, "approve")):
         _require(request, ctx, "approve", None, "approval_view")
     return _page(request, "approvals.html", ctx, items=approvals.listing(request.app.state.registers),
-                 now=datetime.now(timezone.utc), f={})
+                 now=datetime.now(timezone.utc), **{"f": {}, **shown(request, ctx)})
 
 
 @router.post("/provision/approvals")
@@ -353,7 +355,7 @@ async def approvals_request(request: Request):
         a = approvals.request(request.app.state.registers, svc(request).oplog, request.app.state.config, ctx.operator,
                               ctx.terminal_id, requester_code=f["requester_code"], affair_code=f["affair_code"],
                               max_rows=rows, purpose=f["purpose"], days=days)
-        notice = f"承認を申請しました: {a.approval_id}"
+        return see_other(request, ctx, "/provision/approvals", notice=f"承認を申請しました: {a.approval_id}")
     except JukinetError as e:
         error = e
     return _page(request, "approvals.html", ctx, status=200 if error is None else 400,
@@ -369,7 +371,8 @@ async def approvals_decide(request: Request, approval_id: str):
     try:
         a = approvals.decide(request.app.state.registers, svc(request).oplog, ctx.operator, ctx.terminal_id,
                              approval_id, approve=form.get("decision") == "approve")
-        notice = f"{a.approval_id} を「{approvals.STATUS[a.status]}」にしました。"
+        return see_other(request, ctx, "/provision/approvals",
+                         notice=f"{a.approval_id} を「{approvals.STATUS[a.status]}」にしました。")
     except JukinetError as e:
         error = e
     return _page(request, "approvals.html", ctx, status=200 if error is None else 400,
@@ -422,7 +425,7 @@ def _catalogue(request: Request, ctx: A.Ctx, status: int = 200, **kw):
 def catalogue_page(request: Request):
     ctx = A.context(request)
     _require(request, ctx, "catalogue", None, "catalogue_view")
-    return _catalogue(request, ctx)
+    return _catalogue(request, ctx, **shown(request, ctx))
 
 
 @router.get("/provision/catalogue.toml")
@@ -446,8 +449,10 @@ async def catalogue_upload(request: Request):
             raise JukinetError("FILE_TOO_LARGE", "カタログファイルが大きすぎます。", field="file")
         changes = C.load_file(request.app.state.registers, svc(request).oplog, data, actor=ctx.actor, via="screen")
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e)
-    return _catalogue(request, ctx, notice=f"カタログを読み込みました (変更 {len(changes)} 件)。")
+        # whatever is wrong inside the file, on this form it is the file field that is wrong
+        return _catalogue(request, ctx, status=400, error=JukinetError(e.code, e.message, field="file"),
+                          error_form="upload")
+    return see_other(request, ctx, "/provision/catalogue", notice=f"カタログを読み込みました (変更 {len(changes)} 件)。")
 
 
 @router.post("/provision/catalogue/affairs")
@@ -466,8 +471,8 @@ async def catalogue_affair(request: Request):
         grants = {rc: rc in form.getlist("requesters") for rc in spec.requesters}
         changes = C.edit(request.app.state.registers, svc(request).oplog, actor=ctx.actor, affair=a, grants=grants)
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e)
-    return _catalogue(request, ctx, notice=f"事務 {code} を保存しました (変更 {len(changes)} 件)。")
+        return _catalogue(request, ctx, status=400, error=e, error_form="affair")
+    return see_other(request, ctx, "/provision/catalogue", notice=f"事務 {code} を保存しました (変更 {len(changes)} 件)。")
 
 
 @router.post("/provision/catalogue/requesters")
@@ -480,8 +485,9 @@ async def catalogue_requester(request: Request):
                         "retired" if form.get("retired") else "active")
         changes = C.edit(request.app.state.registers, svc(request).oplog, actor=ctx.actor, requester=r)
     except JukinetError as e:
-        return _catalogue(request, ctx, status=400, error=e)
-    return _catalogue(request, ctx, notice=f"提供先・移転先 {code} を保存しました (変更 {len(changes)} 件)。")
+        return _catalogue(request, ctx, status=400, error=e, error_form="requester",
+                          f={k: (form.get(k) or "") for k in ("code", "name", "kind")})
+    return see_other(request, ctx, "/provision/catalogue", notice=f"提供先・移転先 {code} を保存しました (変更 {len(changes)} 件)。")
 
 
 # ================================================================== national query (N1, 事務4)
@@ -490,8 +496,8 @@ async def catalogue_requester(request: Request):
 def national_page(request: Request):
     ctx = A.context(request)
     _require(request, ctx, "national", None, "national_query_form")
-    return _page(request, "national.html", ctx, f={"register": (access.registers_for(ctx.operator, "national") or
-                                                              ["juki"])[0]})
+    return _page(request, "national.html", ctx, **{
+        "f": {"register": (access.registers_for(ctx.operator, "national") or ["juki"])[0]}, **shown(request, ctx)})
 
 
 @router.post("/query/national")
@@ -509,7 +515,9 @@ async def national_submit(request: Request):
                                              ctx.operator, ctx.terminal_id, channel="terminal")
     except JukinetError as e:
         error = e
-    status = 200 if error is None else (error.status if isinstance(error, Refused) else 400)
+    if error is None:   # Post/Redirect/Get: a reload does not query (and record) again
+        return see_other(request, ctx, "/query/national", f=f, result=result)
+    status = error.status if isinstance(error, Refused) else 400
     return _page(request, "national.html", ctx, status=status, f=f, result=result, error=error)
 
 

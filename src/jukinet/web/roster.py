@@ -11,33 +11,39 @@ from fastapi.responses import Response
 from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
 from jukinet.web import auth as A
-from jukinet.web.pages import JST, STATUS, ctx_post, render
+from jukinet.web.pages import JST, STATUS, ctx_post, render, see_other, shown
 
 router = APIRouter(include_in_schema=False)
 
 
 # ---- roster (A2) ---------------------------------------------------------------------------------
 
-def _roster(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200):
+def _roster(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200, error_form=None, f=None):
+    """``error_form``: which form of the page was sent (its fields show the error); ``f``: what it held."""
     sec = A.security(request)
     return render(request, "roster.html", ctx, operators=sec.list_operators(), terminals=sec.list_terminals(),
-                  training=sec.training_status(), notice=notice, error=error, status=status)
+                  training=sec.training_status(), notice=notice, error=error, status=status,
+                  error_form=error_form, f=f or {})
 
 
 # ---- security training (G1; ADR 0034) --------------------------------------------------------------
 
-def _training(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200):
+def _training(request: Request, ctx: A.Ctx, *, notice=None, error=None, status=200, f=None):
     sec = A.security(request)
     return render(request, "training.html", ctx, operators=sec.list_operators(include_removed=False),
                   training=sec.training_status(), records=sec.trainings(), notice=notice, error=error,
-                  status=status, today=datetime.now(JST).date().isoformat())
+                  status=status, today=datetime.now(JST).date().isoformat(), f=f or {})
 
 
 @router.get("/roster/training")
 def training_page(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "training", "training_view")
-    return _training(request, ctx)
+    return _training(request, ctx, **shown(request, ctx))
+
+
+def _training_form(form) -> dict:
+    return {k: form.get(k) or "" for k in ("operator_id", "course", "taken_on")}
 
 
 @router.post("/roster/training")
@@ -51,10 +57,10 @@ async def training_record(request: Request):
     except Refused as e:
         if e.code == "FORBIDDEN":
             raise
-        return _training(request, ctx, error=e, status=400)
+        return _training(request, ctx, error=e, status=400, f=_training_form(form))
     except JukinetError as e:
-        return _training(request, ctx, error=e, status=400)
-    return _training(request, ctx, notice={"text": f"操作者 {operator_id} の研修の受講を記録しました。"})
+        return _training(request, ctx, error=e, status=400, f=_training_form(form))
+    return see_other(request, ctx, "/roster/training", notice={"text": f"操作者 {operator_id} の研修の受講を記録しました。"})
 
 
 def _base_url(request: Request) -> str:
@@ -66,7 +72,7 @@ def _base_url(request: Request) -> str:
 def roster(request: Request):
     ctx = A.context(request)
     A.security(request).require(ctx.operator, ctx.terminal_id, "roster", "roster")
-    return _roster(request, ctx)
+    return _roster(request, ctx, **shown(request, ctx))
 
 
 @router.get("/roster.csv")
@@ -94,8 +100,10 @@ async def roster_create(request: Request):
             operator_id=(form.get("operator_id") or "").strip() or None,
             password_allowed=bool(form.get("password_allowed")))
     except JukinetError as e:
-        return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {op.operator_id} を登録しました。登録用リンク (指紋の登録):",
+        f = {k: form.get(k) or "" for k in ("display_name", "department", "operator_id", "password_allowed")}
+        f.update({k: form.getlist(k) for k in ("roles", "registers", "affairs")})
+        return _roster(request, ctx, error=e, status=400, error_form="operator", f=f)
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {op.operator_id} を登録しました。登録用リンク (指紋の登録):",
                                          "link": f"{_base_url(request)}/enroll?token={token}"})
 
 
@@ -107,8 +115,10 @@ async def roster_update(request: Request, operator_id: str):
                                             registers=form.getlist("registers"), affairs=form.getlist("affairs"),
                                             password_allowed=bool(form.get("password_allowed")))
     except JukinetError as e:
-        return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の権限を変更しました。"})
+        f = {k: form.get(k) or "" for k in ("display_name", "department", "operator_id", "password_allowed")}
+        f.update({k: form.getlist(k) for k in ("roles", "registers", "affairs")})
+        return _roster(request, ctx, error=e, status=400, error_form="operator", f=f)
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} の権限を変更しました。"})
 
 
 @router.post("/roster/operators/{operator_id}/status")
@@ -118,7 +128,7 @@ async def roster_status(request: Request, operator_id: str):
         op = A.security(request).set_status(ctx.actor, operator_id, form.get("status", ""))
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} を「{STATUS[op.status]}」にしました。"})
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} を「{STATUS[op.status]}」にしました。"})
 
 
 @router.post("/roster/operators/{operator_id}/enrollment")
@@ -128,7 +138,7 @@ async def roster_enrollment(request: Request, operator_id: str):
         token = A.security(request).reissue_enrollment(ctx.actor, operator_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の登録用リンクを発行しました。",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} の登録用リンクを発行しました。",
                                          "link": f"{_base_url(request)}/enroll?token={token}"})
 
 
@@ -139,7 +149,7 @@ async def roster_password(request: Request, operator_id: str):
         g = A.security(request).grant_password(ctx.actor, operator_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作者 {operator_id} の代替認証を発行しました。",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作者 {operator_id} の代替認証を発行しました。",
                                          "password": g.password, "totp_uri": g.totp_uri})
 
 
@@ -149,8 +159,8 @@ async def terminal_create(request: Request):
     try:
         t, code = A.security(request).add_terminal(ctx.actor, form.get("name", ""))
     except JukinetError as e:
-        return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開く端末登録リンク:",
+        return _roster(request, ctx, error=e, status=400, error_form="terminal", f={"name": form.get("name") or ""})
+    return see_other(request, ctx, "/roster", notice={"text": f"操作端末 {t.terminal_id} を登録しました。その端末のブラウザで開く端末登録リンク:",
                                          "link": f"{_base_url(request)}/terminal/activate?code={code}"})
 
 
@@ -161,7 +171,7 @@ async def terminal_revoke(request: Request, terminal_id: str):
         A.security(request).revoke_terminal(ctx.actor, terminal_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作端末 {terminal_id} を廃止しました。"})
+    return see_other(request, ctx, "/roster", notice={"text": f"操作端末 {terminal_id} を廃止しました。"})
 
 
 @router.post("/roster/terminals/{terminal_id}/activation")
@@ -171,5 +181,5 @@ async def terminal_activation(request: Request, terminal_id: str):
         code = A.security(request).reissue_activation(ctx.actor, terminal_id)
     except JukinetError as e:
         return _roster(request, ctx, error=e, status=400)
-    return _roster(request, ctx, notice={"text": f"操作端末 {terminal_id} の端末登録リンク:",
+    return see_other(request, ctx, "/roster", notice={"text": f"操作端末 {terminal_id} の端末登録リンク:",
                                          "link": f"{_base_url(request)}/terminal/activate?code={code}"})

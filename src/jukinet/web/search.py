@@ -1,10 +1,18 @@
-"""The menu and 事務5 on the operator UI: 4情報 search and the detail page (S1, A3; ADR 0011).
+"""The menu and 事務5 on the operator UI: 4情報 search and the detail page (S1, A3; ADR 0011, 0043).
 
 Personal data travels only in POST bodies (search is POST, detail is POST with the 住民票コード in
-the body); the 個人番号 is masked unless the stated purpose needs it (ADR 0032)."""
+the body) and never in a URL; the 個人番号 is masked unless the stated purpose needs it (ADR 0032).
+
+Post/Redirect/Get (ADR 0043): a search that runs is logged once, its hits are kept in the session's
+memory on the server (:mod:`jukinet.web.scratch`) and the browser is sent to ``GET /search/results``;
+paging (``?page=N``) and 「検索結果に戻る」 read them from there — no second search, no second log
+entry, and a reload re-submits nothing. A detail is read (and logged) by ``POST /detail`` and shown by
+``GET /detail/view/<random key>``. An input error is answered at once (400) with the form, the message
+under its field and in the error summary."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from fastapi import APIRouter, Request
@@ -18,7 +26,7 @@ from jukinet.security import roles as R
 from jukinet.security.model import Refused
 from jukinet.web import auth as A
 from jukinet.web.auth import authorize_search
-from jukinet.web.pages import _wareki, ctx_post, message, render
+from jukinet.web.pages import _redirect, _wareki, ctx_post, message, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,7 +84,8 @@ def search_command(f: dict) -> search_service.SearchCommand:
 def search_page(request: Request):
     ctx = A.context(request)
     authorize_search(request, ctx, [], "search_form")
-    return render(request, "search.html", ctx, f={"registers": ctx.operator.search_registers()[:1]})
+    return render(request, "search.html", ctx, f={"registers": ctx.operator.search_registers()[:1]},
+                  has_stored=_stored_search(request, ctx) is not None)
 
 
 @router.post("/search")
@@ -85,19 +94,45 @@ async def search(request: Request):
     f = _search_form(form, ctx)
     authorize_search(request, ctx, f["registers"], "search")
     sec = A.security(request)
-    result, error = None, None
     try:
-        cmd = search_command(f)
+        cmd = search_command({**f, "page": "1"})
         result = search_service.search(cmd, sec.registers, sec.oplog, ctx.actor, cap=sec.cfg.search_cap,
                                        page_size=sec.cfg.search_page_size, prefecture_name=sec.config.prefecture_name)
     except Refused:
         raise
     except JukinetError as e:
-        error = e
         sec.log_refusal(ctx.actor, "search", e, chain=f["registers"][0] if f["registers"] else "admin",
                         purpose_code=f["purpose_code"] if f["purpose_code"] in R.PURPOSES else None)
-    # htmx swaps #search-area (form + results): an error is shown at its field and in the summary
-    return render(request, "search.html", ctx, f=f, result=result, error=error, status=200 if error is None else 400)
+        # htmx swaps #search-area (form + results): the error at its field and in the summary
+        return render(request, "search.html", ctx, f=f, result=None, error=e, status=400)
+    A.scratch(request).set(ctx.session.session_hash, SEARCH_KEY, {"f": {**f, "page": "1"}, "result": result})
+    return _redirect(request, "/search/results")
+
+
+SEARCH_KEY = "search"
+
+
+def _stored_search(request: Request, ctx: A.Ctx):
+    return A.scratch(request).get(ctx.session.session_hash, SEARCH_KEY)
+
+
+@router.get("/search/results")
+def search_results(request: Request, page: str = "1"):
+    """The kept result of the session's last search, one page of it: not a new search, not logged again."""
+    ctx = A.context(request)
+    stored = _stored_search(request, ctx)
+    if stored is None:
+        authorize_search(request, ctx, [], "search_form")
+        return render(request, "search.html", ctx, f={"registers": ctx.operator.search_registers()[:1]},
+                      expired=True)
+    f, result = stored["f"], stored["result"]
+    authorize_search(request, ctx, f["registers"], "search_form")
+    try:
+        n = min(max(int(page), 1), result.pages)
+    except ValueError:
+        n = 1
+    stored["f"] = {**f, "page": str(n)}
+    return render(request, "search.html", ctx, f=stored["f"], result=dataclasses.replace(result, page=n), error=None)
 
 
 def _detail_rows(d) -> list[tuple[str, object]]:
@@ -137,6 +172,24 @@ async def detail(request: Request):
         if e.code != "NOT_FOUND":
             sec.log_refusal(ctx.actor, "detail", e, chain=register if register in R.REGISTERS else "admin")
         return message(request, "本人確認情報 詳細", e.message, code=e.code, status=404 if e.code == "NOT_FOUND" else 400,
-                       ctx=ctx, link="/search", link_text="検索画面に戻る")
-    return render(request, "detail.html", ctx, d=d, rows=_detail_rows(d), purpose_code=cmd.purpose_code,
-                  case_ref=cmd.case_ref)
+                       ctx=ctx, link="/search/results", link_text="検索結果に戻る")
+    key = A.scratch(request).put(ctx.session.session_hash, "detail", {
+        "d": d, "purpose_code": cmd.purpose_code, "case_ref": cmd.case_ref})
+    return _redirect(request, f"/detail/view/{key}")
+
+
+@router.get("/detail/view/{key}")
+def detail_view(request: Request, key: str):
+    """A detail read by ``POST /detail``, shown again from the session's memory (a reload logs nothing)."""
+    ctx = A.context(request)
+    authorize_search(request, ctx, [], "detail_view")     # no search right at all: a logged refusal first
+    kept = A.scratch(request).get(ctx.session.session_hash, key) if key.startswith("detail-") else None
+    if kept is None:
+        return message(request, "本人確認情報 詳細", "この詳細の表示期限が過ぎました。検索結果から開き直してください。",
+                       code="DETAIL_EXPIRED", status=404, ctx=ctx, link="/search/results", link_text="検索結果に戻る")
+    d = kept["d"]
+    authorize_search(request, ctx, [d.register], "detail_view")
+    stored = _stored_search(request, ctx)
+    page = stored["f"].get("page", "1") if stored else None
+    return render(request, "detail.html", ctx, d=d, rows=_detail_rows(d), purpose_code=kept["purpose_code"],
+                  case_ref=kept["case_ref"], back_page=page)

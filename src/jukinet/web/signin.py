@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from jukinet.errors import JukinetError
 from jukinet.security.model import TERMINAL_UNREGISTERED, Refused, refused
 from jukinet.web import auth as A
 from jukinet.web.pages import _cookie, _form, _redirect, ctx_post, message, render
@@ -65,7 +66,9 @@ async def login_password(request: Request):
         res = A.security(request).password_login(form.get("operator_id", ""), form.get("password", ""),
                                                  form.get("totp", ""), tid)
     except Refused as e:
-        return render(request, "login.html", terminal_id=tid, message=e.message, status=e.status)
+        # which of the three was wrong is not said (no oracle): the message is shown with the form
+        return render(request, "login.html", terminal_id=tid, status=e.status, operator_id=form.get("operator_id", ""),
+                      error=JukinetError(e.code, e.message, field=getattr(e, "field", None)), password_open=True)
     resp = RedirectResponse("/", status_code=303)
     _cookie(request, resp, A.SESSION_COOKIE, res.token)
     return resp
@@ -83,7 +86,9 @@ async def activate(request: Request):
     try:
         tid, secret = A.security(request).activate_terminal(form.get("code", ""))
     except Refused as e:
-        return message(request, "操作端末の登録", e.message, code=e.code, status=e.status)
+        # the form again, the message at the code field (issue 19); the refusal is logged by the service
+        return render(request, "terminal_activate.html", code="", status=e.status,
+                      error=JukinetError(e.code, e.message, field="code"))
     resp = message(request, "操作端末の登録", f"この端末を操作端末 {tid} として登録しました。", link="/login",
                    link_text="ログイン画面へ")
     _cookie(request, resp, A.TERMINAL_COOKIE, f"{tid}.{secret}", max_age=365 * 24 * 3600)
@@ -131,7 +136,8 @@ def lock_page(request: Request):
 @router.post("/lock")
 async def lock(request: Request):
     # no CSRF needed to *lock*: it only ever takes rights away; the session must match the terminal
-    A.security(request).lock(A.session_token(request), A.terminal_id(request))
+    if A.security(request).lock(A.session_token(request), A.terminal_id(request)):
+        A.drop_scratch(request, A.session_token(request))   # no personal data kept for a locked screen
     return _redirect(request, "/lock")
 
 
@@ -146,6 +152,7 @@ async def touch(request: Request):
 async def logout(request: Request):
     ctx, _ = await ctx_post(request)
     A.security(request).logout(ctx.token, ctx.terminal_id)
+    A.drop_scratch(request, ctx.token)
     resp = _redirect(request, "/login")
     delete_cookie(request, resp, A.SESSION_COOKIE)
     return resp

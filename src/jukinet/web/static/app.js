@@ -123,8 +123,16 @@
     });
   }
 
+  // A summary link whose field has another id on this screen goes to the control of that field's block.
   function focusErrorSummary() {
-    const s = document.getElementById("error-summary"); if (s) s.focus();
+    const s = document.getElementById("error-summary"); if (!s) return;
+    s.querySelectorAll("a[data-field]").forEach((a) => {
+      if (document.getElementById(a.getAttribute("href").slice(1))) return;
+      const block = document.querySelector('.form-field[data-field~="' + CSS.escape(a.dataset.field) + '"]');
+      const control = block && block.querySelector("[aria-invalid=true], input, select, textarea");
+      if (control && control.id) a.setAttribute("href", "#" + control.id);
+    });
+    s.focus();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -141,6 +149,7 @@
   // a lost network, a timeout — is shown in an error summary at the top of the page, with the
   // server's coded Japanese message when it sent one.
   const STATUS_TEXT = {
+    400: "入力内容を確認してください。送信した内容では処理できませんでした。",
     401: "ログインし直してください。", 403: "この操作を行う権限がありません。", 404: "対象が見つかりません。",
     409: "ほかの操作と重なったため、処理できませんでした。画面を開き直してください。",
     413: "送信したデータが大きすぎます。", 422: "入力の形式が正しくありません。",
