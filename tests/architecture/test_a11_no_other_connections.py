@@ -25,6 +25,8 @@ ALLOWED = {
     "provision/national.py": "queries the national servers (P3, N1)",
     "sim/cs.py": "simulator of a municipal CS (test/demo tooling, not the server)",
     "cluster/local.py": "the local development cluster's Patroni REST API on 127.0.0.1 (tooling, Q3; ADR 0037)",
+    "cluster/replication.py": "GET-only reads of the prefecture's own database cluster's Patroni REST API "
+                              "(`[cluster] patroni_urls`; the ops view, Q3; ADR 0044) — part of this system",
     "cli/reconcile.py": "`sim cs-snapshot`: the simulated CS sending its snapshot (tooling)",
 }
 
