@@ -61,10 +61,13 @@ CONFIG_SECTIONS = {
     "backup": "local job (files, public key)",
     "audit": "local analysis (A2, A4)",
     "observability": "metrics and logs (inbound scrape)",
+    "cluster": "our own databases: the Patroni REST API (GET) and pgBackRest of the cluster the registers "
+               "live on (Q3; ADR 0044) — part of this system, not another system",
 }
 
 
 def test_a11_the_only_configured_outbound_peers_are_the_national_servers():
-    """A new config section fails this test until it is reviewed (and listed) above."""
+    """A new config section fails this test until it is reviewed (and listed) above. ``cluster`` reaches
+    the database hosts of this system (like ``database``), not another system."""
     assert {f.name for f in fields(Config)} == set(CONFIG_SECTIONS)
     assert [k for k, why in CONFIG_SECTIONS.items() if why.startswith("OUTBOUND")] == ["national"]

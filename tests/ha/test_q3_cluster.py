@@ -17,33 +17,15 @@ import psycopg
 import pytest
 from sqlalchemy import func, select, text
 
-from intake.helpers import TSU, YOKKAICHI, ensure_pki, use_free_ports
+from intake.helpers import TSU, YOKKAICHI
 from jukinet.bootstrap import bootstrap
-from jukinet.config import Config
 from jukinet.outbox.worker import outbox_counts
-from jukinet.security.checkpoints import genesis as genesis_checkpoints
 from jukinet.server import PrefectureServer
 from jukinet.sim.cs import CsClient, EventGenerator
 from jukinet.sim.national import start_national
-from jukinet.store import provision
 from jukinet.store.tables_intake import INTAKE_TABLES
 
 pytestmark = [pytest.mark.ha, pytest.mark.xdist_group("ha")]
-
-
-@pytest.fixture(scope="module")
-def jukinet_on_cluster(cluster_database, tmp_path_factory):
-    """An installation whose three registers live on the cluster (multi-host URLs, as `init` makes
-    them from `--db-url postgresql://…@h1:p1,h2:p2,h3:p3/db?target_session_attrs=read-write`)."""
-    data_dir = tmp_path_factory.mktemp("ha") / "data"
-    db = provision.database_config(data_dir, cluster_database)
-    provision.migrate_all(db, data_dir)
-    config = Config(data_dir=data_dir, database=db)
-    config.save()
-    genesis_checkpoints(data_dir)
-    use_free_ports(config)
-    ensure_pki(config)
-    return config
 
 
 def _assert_per_person_order(rows: list[dict]) -> None:

@@ -21,7 +21,7 @@ module                 commands
 ``cli.keys``           ``keys …`` (個人番号 at rest; ADR 0025)
 ``cli.pki``            ``pki …`` (revocation; ADR 0030)
 ``cli.center``         ``center init|add|list|status|remove|serve`` (Q1; ADR 0036)
-``cli.cluster``        ``cluster up|down|status|failover|switchover|backup`` (Q3; ADR 0037)
+``cli.cluster``        ``cluster up|down|status|…|backup|restore`` (Q3; ADR 0037, 0044)
 =====================  ===================================================================
 """
 
