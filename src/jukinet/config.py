@@ -275,6 +275,8 @@ class ClusterConfig:
     #: a standby further behind than this (bytes or seconds) is shown as a fault
     max_lag_bytes: int = 16 << 20
     max_lag_seconds: float = 30.0
+    #: a Patroni that has not reached etcd for this long is shown as a fault (the DCS lost its majority)
+    max_dcs_age_seconds: float = 20.0
     rest_timeout: float = 2.0
     pgbackrest_config: str = ""
     pgbackrest_stanza: str = "jukinet"

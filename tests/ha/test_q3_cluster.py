@@ -121,6 +121,10 @@ class _Stream:
     def retried_requests(self) -> int:
         return sum(c.retried_requests for c in self.clients.values())
 
+    def answered_after(self, t: float) -> bool:
+        with self.lock:
+            return any(start >= t for start, _, _ in self.sent)
+
     def first_commit_after(self, t: float) -> float:
         """Seconds from ``t`` to the first answer of a request first sent after ``t`` (so committed on
         whatever primary there was after ``t``)."""
@@ -198,7 +202,10 @@ def _drill(config, national, cluster, action) -> tuple[dict, _Stream, dict]:
         assert stream.answered() >= 60
         result = action()
         t_event = result.pop("_t")
-        time.sleep(3.0)                               # keep streaming on the new primary
+        time.sleep(3.0)                               # keep streaming on the new primary …
+        deadline = time.monotonic() + 60              # … at least until a request sent after the event
+        while time.monotonic() < deadline and not stream.answered_after(t_event):   # is answered (a loaded
+            time.sleep(0.2)                           # machine: the new primary waits for its sync standby)
         stream.finish()
         result["first_commit_after_s"] = round(stream.first_commit_after(t_event), 2)
         counts = _check_every_ack_applied_once(config, national, stream)   # the worker still delivers

@@ -183,6 +183,21 @@ def test_q3_ops_shows_no_synchronous_standby_and_an_unreachable_cluster(site, pa
     assert m[("jukinet_cluster_reachable", ())] == 0 and m[("jukinet_cluster_healthy", ())] == 0
 
 
+def test_q3_ops_shows_a_leader_that_lost_the_dcs_and_demoted_itself(site, patroni):
+    # etcd lost its majority: the DCS (read from a lone member) still names pg1 leader, but pg1 has
+    # demoted itself and no Patroni has reached the DCS for a minute
+    stale = NOW.timestamp() - 60
+    for node in patroni.own.values():
+        node["dcs_last_seen"] = int(stale)
+    patroni.own["pg1"] = {"state": "running", "role": "replica", "timeline": 2, "dcs_last_seen": int(stale),
+                          "xlog": {"received_location": 50331800, "replayed_location": 50331800}}
+    html = site.get("/ops").text
+    assert 'data-code="CLUSTER_LEADER_DEMOTED"' in html and 'data-code="CLUSTER_DCS_UNREACHABLE"' in html
+    assert 'id="ops-overall" data-status="degraded"' in html
+    m = samples(site.get("/metrics").text)
+    assert m[("jukinet_cluster_problems", (("code", "CLUSTER_LEADER_DEMOTED"),))] == 1
+
+
 def test_q3_no_cluster_configured_shows_no_cluster_section(config, registers):
     st = S.collect(registers, config, counts=False)
     assert st.cluster is None

@@ -479,20 +479,32 @@ class LocalCluster:
         return True
 
     def _start_etcd(self) -> None:
-        peers = ",".join(f"e{i + 1}=http://127.0.0.1:{self.etcd_ports(i)[1]}" for i in range(self.etcd_members))
-        token = f"jukinet-{secrets.token_hex(4)}"
+        self.state["etcd_token"] = f"jukinet-{secrets.token_hex(4)}"
         for i in range(self.etcd_members):
-            client, peer = self.etcd_ports(i)
-            self._spawn(f"e{i + 1}", [
-                "etcd", "--name", f"e{i + 1}", "--data-dir", str(self.dir / "etcd" / f"e{i + 1}"),
-                "--listen-client-urls", f"http://127.0.0.1:{client}",
-                "--advertise-client-urls", f"http://127.0.0.1:{client}",
-                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                "--initial-cluster", peers, "--initial-cluster-state", "new",
-                "--initial-cluster-token", token, "--enable-v2=false",
-                "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
-                "--logger", "zap", "--log-level", "warn"])
+            self.start_etcd_member(i)
+
+    def start_etcd_member(self, i: int) -> int:
+        """Start (or restart: its data directory decides, the initial-cluster flags are then ignored)
+        etcd member ``e{i+1}``."""
+        peers = ",".join(f"e{k + 1}=http://127.0.0.1:{self.etcd_ports(k)[1]}" for k in range(self.etcd_members))
+        client, peer = self.etcd_ports(i)
+        return self._spawn(f"e{i + 1}", [
+            "etcd", "--name", f"e{i + 1}", "--data-dir", str(self.dir / "etcd" / f"e{i + 1}"),
+            "--listen-client-urls", f"http://127.0.0.1:{client}",
+            "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", peers, "--initial-cluster-state", "new",
+            "--initial-cluster-token", self.state.get("etcd_token", "jukinet"), "--enable-v2=false",
+            "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
+            "--logger", "zap", "--log-level", "warn"])
+
+    def kill_etcd_member(self, i: int) -> None:
+        """kill -9 etcd member ``e{i+1}`` (the loss of that DCS host)."""
+        pid = self.pid(f"e{i + 1}")
+        if _alive(pid, "etcd"):
+            os.kill(pid, signal.SIGKILL)
+        self._reap()
 
     def start_node(self, name: str) -> int:
         """Start (or restart) the Patroni of one node; it starts its PostgreSQL and rejoins."""

@@ -44,6 +44,8 @@ class MemberState:
     lag_seconds: Optional[float] = None
     api_reachable: bool = False             # its own GET /patroni answered
     replayed_at: Optional[datetime] = None  # last transaction replayed (a standby)
+    own_role: Optional[str] = None          # what its PostgreSQL is by its own account (master/primary, replica)
+    dcs_age_seconds: Optional[float] = None  # since this member's Patroni last reached the DCS (etcd)
 
     @property
     def up(self) -> bool:
@@ -105,7 +107,8 @@ def _ts(v) -> Optional[datetime]:
 
 
 def read(urls: list[str], *, expected_members: int = 0, max_lag_bytes: int = 16 << 20,
-         max_lag_seconds: float = 30.0, timeout: float = 2.0, now: Optional[datetime] = None) -> Replication:
+         max_lag_seconds: float = 30.0, max_dcs_age_seconds: float = 20.0, timeout: float = 2.0,
+         now: Optional[datetime] = None) -> Replication:
     """The replication state from the Patroni REST APIs at ``urls`` (``http://host:8008``)."""
     rep = Replication(expected_members=expected_members)
     with httpx.Client(timeout=timeout, trust_env=False) as client:
@@ -140,7 +143,12 @@ def read(urls: list[str], *, expected_members: int = 0, max_lag_bytes: int = 16 
     rep.sync_standby = next((m.name for m in rep.members if m.role == "sync_standby"), None)
     rep.timeline = leader.timeline if leader else None
     leader_lsn = ((own.get(rep.leader) or {}).get("xlog") or {}).get("location") if leader else None
+    wall = time.time()
     for m in rep.members:
+        mine = own.get(m.name) or {}
+        m.own_role = mine.get("role") if isinstance(mine.get("role"), str) else None
+        if isinstance(mine.get("dcs_last_seen"), (int, float)) and mine["dcs_last_seen"] > 0:
+            m.dcs_age_seconds = round(max(0.0, wall - mine["dcs_last_seen"]), 1)
         if m is leader:
             m.lag_seconds = 0.0 if m.api_reachable else None
             continue
@@ -152,16 +160,26 @@ def read(urls: list[str], *, expected_members: int = 0, max_lag_bytes: int = 16 
                 m.lag_seconds = 0.0
             elif m.replayed_at is not None:
                 m.lag_seconds = max(0.0, round((now - m.replayed_at).total_seconds(), 3))
-    _judge(rep, max_lag_bytes, max_lag_seconds)
+    _judge(rep, max_lag_bytes, max_lag_seconds, max_dcs_age_seconds)
     return rep
 
 
-def _judge(rep: Replication, max_lag_bytes: int, max_lag_seconds: float) -> None:
+def _judge(rep: Replication, max_lag_bytes: int, max_lag_seconds: float, max_dcs_age_seconds: float) -> None:
     p = rep.problems.append
-    if rep.leader is None:
+    leader = next((m for m in rep.members if m.name == rep.leader), None)
+    if leader is None:
         p(Problem("CLUSTER_NO_LEADER", "プライマリ (リーダー) がいません。書込みはできません (切替中または障害)。"))
-    elif not next(m for m in rep.members if m.name == rep.leader).up:
+    elif not leader.up:
         p(Problem("CLUSTER_LEADER_DOWN", "リーダーの Patroni または PostgreSQL が応答しません。", rep.leader))
+    elif leader.own_role not in (None, "master", "primary", "standby_leader"):
+        # the DCS still names it, but it has demoted itself (it lost the DCS): nobody accepts writes
+        p(Problem("CLUSTER_LEADER_DEMOTED", f"リーダーとして登録された {leader.name} がプライマリとして動作していません "
+                  "(DCS との接続を失い降格)。書込みはできません。", rep.leader))
+    stale = sorted(m.name for m in rep.members if m.dcs_age_seconds is not None
+                   and m.dcs_age_seconds > max_dcs_age_seconds)
+    if stale:
+        p(Problem("CLUSTER_DCS_UNREACHABLE", f"Patroni が DCS (etcd) に接続できていません ({', '.join(stale)})。"
+                  "etcd の過半数が停止している可能性があります。プライマリは降格し、書込みは止まります。"))
     if rep.leader is not None and rep.sync_standby is None:
         p(Problem("CLUSTER_NO_SYNC_STANDBY",
                   "同期スタンバイがいません。確定 (COMMIT) はスタンバイの復帰まで待機します "

@@ -352,7 +352,8 @@ def cluster(config: Config, now: datetime) -> Optional[ClusterStatus]:
     if not cc.patroni_urls:
         return None
     rep = R.read(list(cc.patroni_urls), expected_members=cc.expected_members, max_lag_bytes=cc.max_lag_bytes,
-                 max_lag_seconds=cc.max_lag_seconds, timeout=cc.rest_timeout, now=now)
+                 max_lag_seconds=cc.max_lag_seconds, max_dcs_age_seconds=cc.max_dcs_age_seconds,
+                 timeout=cc.rest_timeout, now=now)
     st = ClusterStatus(replication=rep)
     if cc.pgbackrest_config:
         st.repo = R.pgbackrest_info(cc.pgbackrest_config, cc.pgbackrest_stanza)
