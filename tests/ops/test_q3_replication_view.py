@@ -27,7 +27,6 @@ from jukinet.web import auth as A
 from jukinet.web.app import create_app
 
 ADMIN = Actor("bootstrap", None)
-NOW = datetime.now(timezone.utc)
 
 
 class FakePatroni:
@@ -78,7 +77,7 @@ class FakePatroni:
         self.cluster = {"members": [self.member("pg1", "leader", "running"),
                                     self.member("pg2", "sync_standby", "streaming", 0),
                                     self.member("pg3", "replica", "streaming", 0)]}
-        replayed = (NOW - timedelta(seconds=40)).isoformat()
+        replayed = (datetime.now(timezone.utc) - timedelta(seconds=40)).isoformat()
         self.own = {"pg1": {"state": "running", "role": "master", "timeline": 2, "xlog": {"location": 50331800}},
                     "pg2": {"state": "running", "role": "replica", "sync_standby": True, "timeline": 2,
                             "xlog": {"received_location": 50331800, "replayed_location": 50331800,
@@ -110,7 +109,7 @@ def site(config, registers, patroni):
                                   operator_id="OPERATIONS")
     with registers.admin_tx() as conn:
         conn.execute(update(operators).where(operators.c.operator_id == op.operator_id).values(status="active"))
-        token = sec._start_session(conn, sec.get_operator(op.operator_id), tid, "test", NOW).token
+        token = sec._start_session(conn, sec.get_operator(op.operator_id), tid, "test", datetime.now(timezone.utc)).token
     c = TestClient(app, base_url="http://localhost:8700", client=("127.0.0.1", 40000))
     c.cookies.set(A.TERMINAL_COOKIE, f"{tid}.{secret}")
     c.cookies.set(A.SESSION_COOKIE, token)
@@ -186,7 +185,7 @@ def test_q3_ops_shows_no_synchronous_standby_and_an_unreachable_cluster(site, pa
 def test_q3_ops_shows_a_leader_that_lost_the_dcs_and_demoted_itself(site, patroni):
     # etcd lost its majority: the DCS (read from a lone member) still names pg1 leader, but pg1 has
     # demoted itself and no Patroni has reached the DCS for a minute
-    stale = NOW.timestamp() - 60
+    stale = datetime.now(timezone.utc).timestamp() - 60
     for node in patroni.own.values():
         node["dcs_last_seen"] = int(stale)
     patroni.own["pg1"] = {"state": "running", "role": "replica", "timeline": 2, "dcs_last_seen": int(stale),
