@@ -733,6 +733,29 @@ class LocalCluster:
             out["healthy_after_s"] = round(time.monotonic() - t, 2)
         return out
 
+    def heal(self, timeout: float = 180.0, grace: float = 30.0) -> list[str]:
+        """Wait for the cluster to be whole; a standby still on an old timeline after ``grace`` seconds
+        is re-cloned from the leader (Patroni REST ``POST /reinitialize``, what ``patronictl reinit``
+        does). Seen after repeated kill -9 drills: an asynchronous standby had received WAL of the
+        killed primary that the synchronous standby had not flushed yet (WAL in flight, never
+        acknowledged to a client), so it is ahead of the new timeline's fork point; PostgreSQL refuses to
+        follow ("forked from timeline N … before current recovery point") and Patroni 3.0.2 rewinds only
+        a node it (re)starts. Returns the re-cloned nodes."""
+        self.start_stopped()
+        try:
+            self.wait(self.healthy, grace, "healthy")
+            return []
+        except JukinetError:
+            pass
+        s = self.status()
+        tl = next((m.timeline for m in s.members if m.role == "leader"), None)
+        stuck = [m.name for m in s.members if m.role != "leader" and m.timeline != tl]
+        for name in stuck:
+            with self._http(timeout=30) as c:
+                c.post(f"http://127.0.0.1:{self.rest_port(name)}/reinitialize", json={"force": True})
+        self.wait(self.healthy, timeout, "healthy after re-cloning " + ", ".join(stuck))
+        return stuck
+
     def switchover(self, candidate: Optional[str] = None, timeout: float = 120.0) -> dict:
         """A planned switchover through Patroni's REST API: the primary stops cleanly, the synchronous
         standby (or ``candidate``) takes over, the old primary rejoins as a standby."""

@@ -194,7 +194,8 @@ def _judge(rep: Replication, max_lag_bytes: int, max_lag_seconds: float, max_dcs
                       f"{'' if m.api_reachable else '・REST API 応答なし'})。", m.name))
         elif rep.timeline is not None and m.timeline is not None and m.timeline != rep.timeline:
             p(Problem("CLUSTER_TIMELINE_BEHIND", f"スタンバイ {m.name} のタイムライン {m.timeline} が"
-                      f"リーダーの {rep.timeline} と異なります (再同期中)。", m.name))
+                      f"リーダーの {rep.timeline} と異なります (再同期中。続く場合は patronictl reinit で"
+                      "再作成)。", m.name))
         elif (m.lag_bytes is not None and m.lag_bytes > max_lag_bytes) or \
                 (m.lag_seconds is not None and m.lag_seconds > max_lag_seconds):
             p(Problem("CLUSTER_LAG_HIGH", f"スタンバイ {m.name} の遅延が閾値を超えています "
