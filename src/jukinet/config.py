@@ -280,6 +280,33 @@ class ObservabilityConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """The replicated PostgreSQL the registers live on (Q3; ADR 0037, 0044), as the operations view
+    reads it. Empty ``patroni_urls``: not a cluster, ``/ops`` shows no replication section.
+
+    Patroni's REST API answers ``GET`` without authentication (only changes need its password), so
+    no secret is kept here. ``pgbackrest_config``: the pgBackRest configuration whose repository
+    ``/ops`` reads the last backup from (``pgbackrest info``; empty: not shown) — the user running
+    ``jukinet serve`` must be able to read it (on a repo host: through pgBackRest's own SSH).
+    """
+
+    #: Patroni REST API of every node, e.g. ["http://db1:8008", "http://db2:8008", "http://db3:8008"]
+    patroni_urls: list = field(default_factory=list)
+    #: members the topology has (3): fewer registered in the DCS is shown as a fault
+    expected_members: int = 3
+    #: a standby further behind than this (bytes or seconds) is shown as a fault
+    max_lag_bytes: int = 16 << 20
+    max_lag_seconds: float = 30.0
+    #: a Patroni that has not reached etcd for this long is shown as a fault (the DCS lost its majority)
+    max_dcs_age_seconds: float = 20.0
+    rest_timeout: float = 2.0
+    pgbackrest_config: str = ""
+    pgbackrest_stanza: str = "jukinet"
+    #: the last backup older than this is shown as a fault (daily differential + margin)
+    max_backup_age_hours: float = 26.0
+
+
+@dataclass
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -297,6 +324,7 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the config: relative paths are under the data directory."""
@@ -348,4 +376,5 @@ class Config:
             audit=AuditConfig(**d.get("audit", {})),
             media=MediaConfig(**d.get("media", {})),
             observability=ObservabilityConfig(**d.get("observability", {})),
+            cluster=ClusterConfig(**d.get("cluster", {})),
         )

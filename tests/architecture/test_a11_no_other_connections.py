@@ -25,6 +25,8 @@ ALLOWED = {
     "provision/national.py": "queries the national servers (P3, N1)",
     "sim/cs.py": "simulator of a municipal CS (test/demo tooling, not the server)",
     "cluster/local.py": "the local development cluster's Patroni REST API on 127.0.0.1 (tooling, Q3; ADR 0037)",
+    "cluster/replication.py": "GET-only reads of the prefecture's own database cluster's Patroni REST API "
+                              "(`[cluster] patroni_urls`; the ops view, Q3; ADR 0044) — part of this system",
     "cli/reconcile.py": "`sim cs-snapshot`: the simulated CS sending its snapshot (tooling)",
 }
 
@@ -60,10 +62,13 @@ CONFIG_SECTIONS = {
     "audit": "local analysis (A2, A4)",
     "media": "local: the media register and the ClamAV scanner on this host (G2, G3)",
     "observability": "metrics and logs (inbound scrape)",
+    "cluster": "our own databases: the Patroni REST API (GET) and pgBackRest of the cluster the registers "
+               "live on (Q3; ADR 0044) — part of this system, not another system",
 }
 
 
 def test_a11_the_only_configured_outbound_peers_are_the_national_servers():
-    """A new config section fails this test until it is reviewed (and listed) above."""
+    """A new config section fails this test until it is reviewed (and listed) above. ``cluster`` reaches
+    the database hosts of this system (like ``database``), not another system."""
     assert {f.name for f in fields(Config)} == set(CONFIG_SECTIONS)
     assert [k for k, why in CONFIG_SECTIONS.items() if why.startswith("OUTBOUND")] == ["national"]

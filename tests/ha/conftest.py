@@ -16,12 +16,16 @@ import tempfile
 import psycopg
 import pytest
 
+from intake.helpers import ensure_pki, use_free_ports
 from jukinet.cluster.local import LocalCluster, missing_programs, port_free
+from jukinet.config import Config
+from jukinet.security.checkpoints import genesis as genesis_checkpoints
+from jukinet.store import provision
 
 START_TIMEOUT = float(os.environ.get("JUKINET_HA_START_TIMEOUT", "300"))
 
 
-def _free_base() -> int:
+def free_base() -> int:
     for base in range(25400, 26400, 30):
         if all(port_free(p) for p in LocalCluster("/nonexistent", base_port=base).ports()):
             return base
@@ -39,7 +43,7 @@ def cluster():
     if os.geteuid() != 0:
         pytest.skip("the ha tests start PostgreSQL as the postgres user: run them as root (CI does)")
     directory = tempfile.mkdtemp(prefix="jukinet-ha-", dir="/tmp")
-    c = LocalCluster(directory, base_port=_free_base())
+    c = LocalCluster(directory, base_port=free_base())
     try:
         c.up(START_TIMEOUT)
     except BaseException:
@@ -60,3 +64,21 @@ def cluster_database(cluster) -> str:
     with psycopg.connect(cluster.admin_url(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE jukinet_ha")
     return cluster.admin_url("jukinet_ha")
+
+
+@pytest.fixture(scope="session")
+def jukinet_on_cluster(cluster, cluster_database, tmp_path_factory):
+    """An installation whose three registers live on the cluster (multi-host URLs, as `init` makes
+    them from `--db-url postgresql://…@h1:p1,h2:p2,h3:p3/db?target_session_attrs=read-write`), and
+    whose operations view reads the cluster's Patroni REST API and pgBackRest repository."""
+    data_dir = tmp_path_factory.mktemp("ha") / "data"
+    db = provision.database_config(data_dir, cluster_database)
+    provision.migrate_all(db, data_dir)
+    config = Config(data_dir=data_dir, database=db)
+    config.cluster.patroni_urls = cluster.patroni_urls()
+    config.cluster.pgbackrest_config = str(cluster.pgbackrest_conf)
+    config.save()
+    genesis_checkpoints(data_dir)
+    use_free_ports(config)
+    ensure_pki(config)
+    return config

@@ -23,7 +23,7 @@ module                 commands
 ``cli.pki``            ``pki …`` (revocation; ADR 0030)
 ``cli.media``          ``media …`` (媒体管理簿, virus check; G2, G3; ADR 0040)
 ``cli.center``         ``center init|add|list|status|remove|serve`` (Q1; ADR 0036)
-``cli.cluster``        ``cluster up|down|status|failover|switchover|backup`` (Q3; ADR 0037)
+``cli.cluster``        ``cluster up|down|status|…|backup|restore`` (Q3; ADR 0037, 0044)
 ``cli.governance``     ``incident …``, ``inspection …``, ``contractor …`` (G4, G5; ADR 0041)
 =====================  ===================================================================
 """

@@ -1,4 +1,4 @@
-"""``jukinet cluster up | down | status | failover | switchover | backup``: the local replicated
+"""``jukinet cluster up | down | status | failover | switchover | backup | restore``: the local replicated
 PostgreSQL for development and tests (issue 15, ADR 0037; :mod:`jukinet.cluster.local`).
 
 etcd, three PostgreSQL 15 nodes under Patroni (one synchronous standby) and pgBackRest, on 127.0.0.1
@@ -8,6 +8,7 @@ ports from ``--base-port`` in ``--dir``. No personal data: names of nodes, roles
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -104,6 +105,28 @@ def backup(directory: Path = ClusterDir, kind: str = typer.Option("diff", "--typ
                                "wal_max": (info.get("archive") or [{}])[0].get("max")}))
     except JukinetError as e:
         fail(e)
+
+
+@cluster_app.command("restore")
+def restore(directory: Path = typer.Option(..., "--dir", help="復旧先の新しいクラスタのディレクトリ (空)"),
+            source: Path = typer.Option(..., "--from", help="復旧元クラスタのディレクトリ (pgBackRest のリポジトリ)"),
+            to_time: str = typer.Option(..., "--to-time", help="復旧時点 (ISO 8601、タイムゾーン付き: 2026-12-07T21:30:00+09:00)"),
+            base_port: int = typer.Option(DEFAULT_BASE_PORT + 100, "--base-port", help="復旧先のポート (復旧元と重ならないこと)"),
+            nodes: int = typer.Option(3, "--nodes", min=1, max=3, help="復旧先のノード数"),
+            timeout: float = typer.Option(600.0, "--timeout")):
+    """時点復旧 (PITR): 復旧元の pgBackRest リポジトリから、指定時刻までに確定した更新だけを持つ新しいクラスタを作る。"""
+    try:
+        when = datetime.fromisoformat(to_time.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(JukinetError("PITR_TIME_FORMAT", "復旧時点は ISO 8601 (例: 2026-12-07T21:30:00+09:00) で指定してください。"))
+    src = LocalCluster(source)
+    if not src.state:
+        fail(JukinetError("CLUSTER_NOT_FOUND", f"復旧元のクラスタがありません: {source}"))
+    try:
+        record = LocalCluster(directory, base_port=base_port, nodes=nodes).restore_from(src, when, timeout=timeout)
+    except JukinetError as e:
+        fail(e)
+    typer.echo(json.dumps(record, ensure_ascii=False))
 
 
 @cluster_app.command("down")

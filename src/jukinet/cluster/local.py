@@ -37,6 +37,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -321,7 +322,26 @@ class LocalCluster:
             "",
         ])
 
-    def _prepare(self) -> None:
+    def _check_reachable(self) -> None:
+        """The ``postgres`` user must be able to reach the directory (every parent searchable by it)."""
+        user = self._user()
+        if user is None:
+            return
+        for parent in self.dir.parents:
+            try:
+                st = parent.stat()
+            except OSError:
+                continue                        # created below by us (root), then given to postgres
+            if st.st_uid != user.pw_uid and not st.st_mode & 0o001:
+                raise JukinetError("CLUSTER_DIR_UNREACHABLE",
+                                   f"{RUN_AS} ユーザが {parent} を通れません (モード {st.st_mode & 0o777:o})。"
+                                   "/tmp などの下にクラスタのディレクトリを作ってください。")
+
+    def _prepare(self, passwords: Optional[dict] = None, bootstrap: Optional[dict] = None) -> None:
+        """The directory, the state and the configuration files. ``passwords``: the roles' passwords
+        (a restored cluster keeps its source's: they are in the restored catalogue); ``bootstrap``:
+        a custom bootstrap method for the first node (the PITR restore)."""
+        self._check_reachable()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
         for sub in ("log", "run", "pgbackrest/repo", "pgbackrest/log", "pgbackrest/lock", "pgbackrest/spool",
@@ -331,9 +351,15 @@ class LocalCluster:
                       "superuser_password": secrets.token_urlsafe(18),
                       "replication_password": secrets.token_urlsafe(18),
                       "rest_password": secrets.token_urlsafe(18), "pids": {}}
+        self.state.update(passwords or {})
+        if bootstrap:       # pgBackRest restores into an existing, empty data directory
+            self.data_dir(self.names()[0]).mkdir(mode=0o700, exist_ok=True)
         for n in self.names():
+            conf = self._patroni_config(n)
+            if bootstrap and n == self.names()[0]:
+                conf["bootstrap"].update(bootstrap)
             # JSON is YAML: Patroni reads it as its configuration file
-            self._write(self.dir / n / "patroni.yml", json.dumps(self._patroni_config(n), indent=1))
+            self._write(self.dir / n / "patroni.yml", json.dumps(conf, indent=1))
         self._write(self.pgbackrest_conf, self._pgbackrest_config())
         self._save()
         user = self._user()
@@ -453,20 +479,32 @@ class LocalCluster:
         return True
 
     def _start_etcd(self) -> None:
-        peers = ",".join(f"e{i + 1}=http://127.0.0.1:{self.etcd_ports(i)[1]}" for i in range(self.etcd_members))
-        token = f"jukinet-{secrets.token_hex(4)}"
+        self.state["etcd_token"] = f"jukinet-{secrets.token_hex(4)}"
         for i in range(self.etcd_members):
-            client, peer = self.etcd_ports(i)
-            self._spawn(f"e{i + 1}", [
-                "etcd", "--name", f"e{i + 1}", "--data-dir", str(self.dir / "etcd" / f"e{i + 1}"),
-                "--listen-client-urls", f"http://127.0.0.1:{client}",
-                "--advertise-client-urls", f"http://127.0.0.1:{client}",
-                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                "--initial-cluster", peers, "--initial-cluster-state", "new",
-                "--initial-cluster-token", token, "--enable-v2=false",
-                "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
-                "--logger", "zap", "--log-level", "warn"])
+            self.start_etcd_member(i)
+
+    def start_etcd_member(self, i: int) -> int:
+        """Start (or restart: its data directory decides, the initial-cluster flags are then ignored)
+        etcd member ``e{i+1}``."""
+        peers = ",".join(f"e{k + 1}=http://127.0.0.1:{self.etcd_ports(k)[1]}" for k in range(self.etcd_members))
+        client, peer = self.etcd_ports(i)
+        return self._spawn(f"e{i + 1}", [
+            "etcd", "--name", f"e{i + 1}", "--data-dir", str(self.dir / "etcd" / f"e{i + 1}"),
+            "--listen-client-urls", f"http://127.0.0.1:{client}",
+            "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", peers, "--initial-cluster-state", "new",
+            "--initial-cluster-token", self.state.get("etcd_token", "jukinet"), "--enable-v2=false",
+            "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
+            "--logger", "zap", "--log-level", "warn"])
+
+    def kill_etcd_member(self, i: int) -> None:
+        """kill -9 etcd member ``e{i+1}`` (the loss of that DCS host)."""
+        pid = self.pid(f"e{i + 1}")
+        if _alive(pid, "etcd"):
+            os.kill(pid, signal.SIGKILL)
+        self._reap()
 
     def start_node(self, name: str) -> int:
         """Start (or restart) the Patroni of one node; it starts its PostgreSQL and rejoins."""
@@ -496,6 +534,18 @@ class LocalCluster:
         self._check(self._run(["pgbackrest", f"--config={self.pgbackrest_conf}", f"--stanza={STANZA}",
                                f"--pg1-path={self.data_dir(leader)}", f"--pg1-port={self.pg_port(leader)}",
                                "backup", f"--type={kind}"], timeout=600), "PGBACKREST_BACKUP")
+
+    def archive_now(self, timeout: float = 60.0) -> str:
+        """Close the current WAL segment on the primary and wait until it is archived (so that every
+        commit so far is in the repository); returns the segment's name."""
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            seg = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+
+            def archived():
+                last = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()[0]
+                return last is not None and last[8:] >= seg[8:]   # the same or a later segment (any timeline)
+            self.wait(archived, timeout, f"WAL {seg} archived")
+        return seg
 
     def backup_info(self) -> dict:
         run = self._run(["pgbackrest", f"--config={self.pgbackrest_conf}", f"--stanza={STANZA}",
@@ -550,6 +600,84 @@ class LocalCluster:
                 return
             time.sleep(0.1)
 
+    # ---- point-in-time recovery ---------------------------------------------------------------
+
+    def restore_from(self, source: "LocalCluster", to_time: datetime, *, timeout: float = 300.0,
+                     backup: bool = True, now: Optional[datetime] = None) -> dict:
+        """Create this cluster (a fresh directory and ports) as ``source`` was at ``to_time``: the first
+        node is bootstrapped by ``pgbackrest restore --type=time`` from the source's repository and
+        replays the archived WAL up to ``to_time`` (every transaction committed at or before it, none
+        after), then is promoted on a new timeline; the other nodes are cloned from it. The source
+        is not touched (it may be running, or lost). Refused with a code: a time without a zone, in
+        the future, or before the end of the first backup (nothing to restore from)."""
+        if to_time.tzinfo is None:
+            raise JukinetError("PITR_TIME_NO_ZONE", "復旧時点にはタイムゾーンを付けてください (例: 2026-12-07T21:30:00+09:00)。")
+        now = now or datetime.now(timezone.utc)
+        if to_time > now:
+            raise JukinetError("PITR_TIME_IN_FUTURE", "復旧時点が未来です。現在より前の時刻を指定してください。")
+        info = source.backup_info()
+        stops = [datetime.fromtimestamp(int(b["timestamp"]["stop"]), timezone.utc) for b in info.get("backup", [])]
+        if not stops:
+            raise JukinetError("PITR_NO_BACKUP", "復旧の元になるバックアップがありません (pgBackRest のリポジトリが空です)。")
+        if to_time < min(stops):
+            raise JukinetError("PITR_BEFORE_FIRST_BACKUP",
+                               f"復旧時点が最初のバックアップの完了 ({min(stops).isoformat()}) より前です。"
+                               "その時点へは復旧できません。")
+        if self.state and any(self.running().values()):
+            raise JukinetError("CLUSTER_ALREADY_RUNNING", "復旧先のディレクトリのクラスタが起動しています。")
+        self._check_reachable()
+        busy = [p for p in self.ports() if not port_free(p)]
+        if busy:
+            raise JukinetError("CLUSTER_PORT_BUSY", f"ポートが使用中です: {busy} (--base-port で変更)。")
+        if source.try_status() is not None and source.status().leader is not None:
+            source.archive_now()            # what was committed up to now is in the repository
+        target = to_time.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+        src = (f"pgbackrest --config={source.pgbackrest_conf} --stanza={STANZA} "
+               f"--lock-path={self.dir / 'pgbackrest' / 'lock'} --log-path={self.dir / 'pgbackrest' / 'log'}")
+        first = self.names()[0]
+        method = {
+            "command": f"{src} --pg1-path={self.data_dir(first)} --type=time \"--target={target}\" "
+                       f"--target-action=promote --target-timeline=latest restore",
+            "no_params": True,
+            "recovery_conf": {"restore_command": f'{src} --pg1-path={self.data_dir(first)} archive-get %f "%p"',
+                              "recovery_target_time": target,
+                              "recovery_target_action": "promote", "recovery_target_timeline": "latest"},
+        }
+        started = datetime.now(timezone.utc)
+        t0 = time.monotonic()
+        left = lambda: max(5.0, timeout - (time.monotonic() - t0))  # noqa: E731
+        self._prepare(passwords={k: source.state[k] for k in ("superuser_password", "replication_password")},
+                      bootstrap={"method": "pitr", "pitr": method})
+        try:
+            self._start_etcd()
+            self.wait(self._etcd_healthy, left(), "etcd")
+            self.start_node(first)
+
+            def promoted():
+                if not _alive(self.pid(first), "patroni"):     # Patroni gives up on a failed bootstrap
+                    raise JukinetError("PITR_FAILED", "時点復旧に失敗しました (pgBackRest の復元または WAL の再生)。"
+                                       f"ログ: {self.dir / 'log' / (first + '.log')}")
+                return (s := self.try_status()) and s.leader == first and self._primary_ok(first)
+            self.wait(promoted, left(), "restored node promoted")
+            self._check(self._run(["pgbackrest", f"--config={self.pgbackrest_conf}", f"--stanza={STANZA}",
+                                   "stanza-create"]), "PGBACKREST_STANZA")
+            for n in self.names()[1:]:
+                self.start_node(n)
+            if self.nodes > 1:
+                self.wait(self.healthy, left(), "standbys of the restored cluster streaming")
+            if backup:
+                self.backup("full")
+        except BaseException:
+            self.down()
+            raise
+        record = {"restored_from": str(source.dir), "to_time": to_time.astimezone(timezone.utc).isoformat(),
+                  "started_at": started.isoformat(), "finished_at": datetime.now(timezone.utc).isoformat(),
+                  "seconds": round(time.monotonic() - t0, 1), "timeline": self.status().members[0].timeline,
+                  "backups_in_source": len(stops)}
+        self.state["restored"] = record
+        self._save()
+        return record
+
     # ---- failover and switchover --------------------------------------------------------------
 
     def kill_leader(self) -> tuple[str, float]:
@@ -567,6 +695,20 @@ class LocalCluster:
                 os.kill(pid, signal.SIGKILL)
         self._reap()
         return name, t
+
+    def kill_node(self, name: str) -> float:
+        """kill -9 one node's Patroni and postmaster (the loss of that host); ``time.monotonic()`` of it."""
+        patroni_pid, pm_pid = self.pid(name), self.postmaster_pid(name)
+        t = time.monotonic()
+        for pid, needle in ((patroni_pid, "patroni"), (pm_pid, "postgres")):
+            if _alive(pid, needle):
+                os.kill(pid, signal.SIGKILL)
+        self._reap()
+        return t
+
+    def patroni_urls(self) -> list[str]:
+        """The REST API of every node (``[cluster] patroni_urls`` of the installation's configuration)."""
+        return [f"http://127.0.0.1:{self.rest_port(n)}" for n in self.names()]
 
     def wait_new_leader(self, old: str, timeout: float = 90.0) -> str:
         """The name of a leader other than ``old`` that accepts writes (``GET /primary`` 200)."""
@@ -590,6 +732,29 @@ class LocalCluster:
             self.wait(self.healthy, timeout, "killed node rejoined")
             out["healthy_after_s"] = round(time.monotonic() - t, 2)
         return out
+
+    def heal(self, timeout: float = 180.0, grace: float = 30.0) -> list[str]:
+        """Wait for the cluster to be whole; a standby still on an old timeline after ``grace`` seconds
+        is re-cloned from the leader (Patroni REST ``POST /reinitialize``, what ``patronictl reinit``
+        does). Seen after repeated kill -9 drills: an asynchronous standby had received WAL of the
+        killed primary that the synchronous standby had not flushed yet (WAL in flight, never
+        acknowledged to a client), so it is ahead of the new timeline's fork point; PostgreSQL refuses to
+        follow ("forked from timeline N … before current recovery point") and Patroni 3.0.2 rewinds only
+        a node it (re)starts. Returns the re-cloned nodes."""
+        self.start_stopped()
+        try:
+            self.wait(self.healthy, grace, "healthy")
+            return []
+        except JukinetError:
+            pass
+        s = self.status()
+        tl = next((m.timeline for m in s.members if m.role == "leader"), None)
+        stuck = [m.name for m in s.members if m.role != "leader" and m.timeline != tl]
+        for name in stuck:
+            with self._http(timeout=30) as c:
+                c.post(f"http://127.0.0.1:{self.rest_port(name)}/reinitialize", json={"force": True})
+        self.wait(self.healthy, timeout, "healthy after re-cloning " + ", ".join(stuck))
+        return stuck
 
     def switchover(self, candidate: Optional[str] = None, timeout: float = 120.0) -> dict:
         """A planned switchover through Patroni's REST API: the primary stops cleanly, the synchronous

@@ -1,5 +1,5 @@
 """The state half of the Prometheus metrics (A7; ADR 0027): read from the databases, the backup status
-file and the scheduler when ``/metrics`` is scraped. The event counters are in
+file, the scheduler and (Q3, ADR 0044) the WAL archiver and the Patroni cluster when ``/metrics`` is scraped. The event counters are in
 :mod:`jukinet.observability.metrics`; this collector is in the operations room because it reads the
 operations status (:mod:`jukinet.ops.status`)."""
 
@@ -92,6 +92,82 @@ class StateCollector(Collector):
             yield GaugeMetricFamily("jukinet_audit_monthly_report_signed_off",
                                     "1 if its current version is signed off by the manager",
                                     value=1 if mr.signed_off else 0)
+        if st.archive is not None:
+            yield from archive_metrics(st.archive)
+        if st.cluster is not None:
+            yield from cluster_metrics(st.cluster)
+
+
+def archive_metrics(a: S.ArchiveStatus):
+    """WAL archiving of the primary (``pg_stat_archiver``; Q3, ADR 0044)."""
+    if a.error_code is not None:
+        return
+    yield GaugeMetricFamily("jukinet_wal_archive_failing", "1 if the last WAL archive attempt failed",
+                            value=1 if a.failing else 0)
+    yield GaugeMetricFamily("jukinet_wal_archived", "WAL segments archived since the statistics reset",
+                            value=a.archived_count or 0)
+    yield GaugeMetricFamily("jukinet_wal_archive_failures", "Failed WAL archive attempts since the statistics reset",
+                            value=a.failed_count or 0)
+    for name, text, value in (
+            ("jukinet_wal_last_archived_timestamp_seconds", "Last WAL segment archived (Unix time)",
+             _ts(a.last_archived_at)),
+            ("jukinet_wal_last_archive_failure_timestamp_seconds", "Last failed WAL archive attempt (Unix time)",
+             _ts(a.last_failed_at))):
+        if value is not None:
+            yield GaugeMetricFamily(name, text, value=value)
+
+
+def cluster_metrics(c: S.ClusterStatus):
+    """The replication state from Patroni's REST API and the pgBackRest repository (Q3, ADR 0044).
+    Labels: node names and roles from Patroni (fixed by the configuration)."""
+    rep = c.replication
+    yield GaugeMetricFamily("jukinet_cluster_reachable", "1 if a Patroni REST API answered", value=1 if rep.reachable else 0)
+    yield GaugeMetricFamily("jukinet_cluster_healthy",
+                            "1 if there is a leader, a synchronous standby and every member streams within the lag limits",
+                            value=1 if rep.healthy else 0)
+    yield GaugeMetricFamily("jukinet_cluster_members", "Members registered in the DCS", value=len(rep.members))
+    yield GaugeMetricFamily("jukinet_cluster_sync_standbys", "Synchronous standbys",
+                            value=1 if rep.sync_standby else 0)
+    if rep.timeline is not None:
+        yield GaugeMetricFamily("jukinet_cluster_timeline", "Timeline of the leader", value=rep.timeline)
+    up = GaugeMetricFamily("jukinet_cluster_member_up", "1 if the member runs and its REST API answers",
+                           labels=["member", "role"])
+    tl = GaugeMetricFamily("jukinet_cluster_member_timeline", "Timeline of the member", labels=["member"])
+    lag_b = GaugeMetricFamily("jukinet_cluster_member_lag_bytes", "WAL bytes the standby is behind the leader",
+                              labels=["member"])
+    lag_s = GaugeMetricFamily("jukinet_cluster_member_lag_seconds",
+                              "Seconds the standby's replay is behind (0 when it has replayed everything)",
+                              labels=["member"])
+    for m in rep.members:
+        up.add_metric([m.name, m.role], 1 if m.up else 0)
+        if m.timeline is not None:
+            tl.add_metric([m.name], m.timeline)
+        if m.role not in ("leader", "standby_leader"):
+            if m.lag_bytes is not None:
+                lag_b.add_metric([m.name], m.lag_bytes)
+            if m.lag_seconds is not None:
+                lag_s.add_metric([m.name], m.lag_seconds)
+    yield from (up, tl, lag_b, lag_s)
+    problems = GaugeMetricFamily("jukinet_cluster_problems", "Faults seen in the replication state, by code",
+                                 labels=["code"])
+    counts: dict[str, int] = {}
+    for p in rep.problems:
+        counts[p.code] = counts.get(p.code, 0) + 1
+    for code, n in sorted(counts.items()):
+        problems.add_metric([code], n)
+    yield problems
+    r = c.repo
+    if r is not None:
+        yield GaugeMetricFamily("jukinet_pgbackrest_ok", "1 if the pgBackRest stanza is ok and a recent backup exists",
+                                value=1 if r.error_code is None and r.status_code == 0 and not c.backup_stale else 0)
+        yield GaugeMetricFamily("jukinet_pgbackrest_backups", "Backups in the repository", value=r.backups)
+        for name, text, value in (
+                ("jukinet_pgbackrest_last_backup_timestamp_seconds", "End of the last backup (Unix time)",
+                 _ts(r.last_backup_at)),
+                ("jukinet_pgbackrest_last_full_backup_timestamp_seconds", "End of the last full backup (Unix time)",
+                 _ts(r.last_full_at))):
+            if value is not None:
+                yield GaugeMetricFamily(name, text, value=value)
 
 
     def _media(self):

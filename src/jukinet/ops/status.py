@@ -10,7 +10,13 @@ times and codes, never a value of a register.
 * the last backup, from ``DIR/ops/backup-status.json`` (written by the backup job; may be absent);
 * the daily scheduler of ``jukinet serve`` (enabled, time, next run, last run);
 * the last MAC'd checkpoint of each operation-log chain (seq, time, source; A4, ADR 0031) and the
-  outcome of the last automatic one.
+  outcome of the last automatic one;
+* on PostgreSQL, the WAL archiving of the primary the registers write to (``pg_stat_archiver``: last
+  archived segment and time, failures) — an archive command that fails (archive full, repository
+  unreachable) is a fault, because point-in-time recovery ends at the last archived segment;
+* with ``[cluster] patroni_urls``, the replication state from Patroni's REST API (members, roles,
+  lag in bytes and seconds, timeline; :mod:`jukinet.cluster.replication`) and, with
+  ``[cluster] pgbackrest_config``, the last pgBackRest backup (ADR 0037, 0044).
 
 :func:`light` is the subset the ``/metrics`` scrape needs (no row counts: cheap enough to run every
 few seconds). Every probe catches its own failure and reports it as a code: a status page never
@@ -37,6 +43,7 @@ from jukinet.store.tables_reconcile import RETENTION_RUNS
 from jukinet.backup.service import status_path
 from jukinet.retention import next_run_after
 from jukinet.audit import monthly
+from jukinet.cluster import replication as R
 
 BACKUP_FIELDS = ("last_success_at", "last_failure_at", "last_failure_code", "last_bytes", "last_seconds", "last_file")
 
@@ -104,6 +111,45 @@ class SchedulerStatus:
 
 
 @dataclass
+class ArchiveStatus:
+    """``pg_stat_archiver`` of the primary (PostgreSQL only; ``None`` on SQLite)."""
+
+    mode: Optional[str] = None
+    archived_count: Optional[int] = None
+    last_archived_wal: Optional[str] = None
+    last_archived_at: Optional[datetime] = None
+    failed_count: Optional[int] = None
+    last_failed_wal: Optional[str] = None
+    last_failed_at: Optional[datetime] = None
+    error_code: Optional[str] = None
+
+    @property
+    def failing(self) -> bool:
+        """The last attempt failed (a failure newer than the last success)."""
+        return self.last_failed_at is not None and (self.last_archived_at is None
+                                                    or self.last_failed_at > self.last_archived_at)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None and not self.failing
+
+
+@dataclass
+class ClusterStatus:
+    """The replicated PostgreSQL (``[cluster]``): Patroni's view and the pgBackRest repository."""
+
+    replication: R.Replication
+    repo: Optional[R.BackupRepo] = None
+    backup_stale: bool = False
+
+    @property
+    def ok(self) -> bool:
+        repo_ok = self.repo is None or (self.repo.error_code is None and self.repo.status_code == 0
+                                        and not self.backup_stale)
+        return self.replication.healthy and repo_ok
+
+
+@dataclass
 class OpsStatus:
     at: datetime
     databases: list[DatabaseStatus]
@@ -117,10 +163,14 @@ class OpsStatus:
     checkpoints: list = field(default_factory=list)
     #: A4: the last automatic checkpoint of this process ("ok" or chain:code …), None when not run here
     checkpoint_outcome: Optional[str] = None
+    #: Q3: WAL archiving of the primary (PostgreSQL) and the cluster's replication state (ADR 0044)
+    archive: Optional[ArchiveStatus] = None
+    cluster: Optional[ClusterStatus] = None
 
     @property
     def ok(self) -> bool:
-        return all(d.reachable and d.up_to_date for d in self.databases)
+        return (all(d.reachable and d.up_to_date for d in self.databases)
+                and (self.archive is None or self.archive.ok) and (self.cluster is None or self.cluster.ok))
 
     def as_dict(self) -> dict:
         def conv(v):
@@ -133,6 +183,11 @@ class OpsStatus:
             return v
 
         d = conv({"status": "ok" if self.ok else "degraded", **asdict(self)})
+        if self.archive is not None:
+            d["archive"]["failing"] = self.archive.failing
+        if self.cluster is not None:
+            d["cluster"]["ok"] = self.cluster.ok
+            d["cluster"]["replication"]["healthy"] = self.cluster.replication.healthy
         if self.monthly_report is not None:
             d["monthly_report"]["label"] = self.monthly_report.label
         return d
@@ -268,7 +323,43 @@ def collect(registers, config: Config, *, sched=None, now: Optional[datetime] = 
         monthly_report=monthly_report(registers, config, sched, now),
         checkpoints=oplog_checkpoints.latest(config.data_dir),
         checkpoint_outcome=getattr(sched, "checkpoint_outcome", None),
+        archive=archive(registers),
+        cluster=cluster(config, now),
     )
+
+
+def archive(registers, store: str = "juki") -> Optional[ArchiveStatus]:
+    """``pg_stat_archiver`` over the register's own connection (it reaches the primary); None on SQLite."""
+    engine = registers.engine(store)
+    if is_sqlite(str(engine.url)):
+        return None
+    st = ArchiveStatus()
+    try:
+        with engine.connect() as conn:
+            st.mode = conn.execute(text("SHOW archive_mode")).scalar()
+            row = conn.execute(text("SELECT archived_count, last_archived_wal, last_archived_time, failed_count, "
+                                    "last_failed_wal, last_failed_time FROM pg_stat_archiver")).one()
+        st.archived_count, st.last_archived_wal, st.failed_count, st.last_failed_wal = (
+            int(row[0]), row[1], int(row[3]), row[4])
+        st.last_archived_at, st.last_failed_at = _utc(row[2]), _utc(row[5])
+    except Exception as e:  # noqa: BLE001
+        st.error_code = _code(e)
+    return st
+
+
+def cluster(config: Config, now: datetime) -> Optional[ClusterStatus]:
+    cc = config.cluster
+    if not cc.patroni_urls:
+        return None
+    rep = R.read(list(cc.patroni_urls), expected_members=cc.expected_members, max_lag_bytes=cc.max_lag_bytes,
+                 max_lag_seconds=cc.max_lag_seconds, max_dcs_age_seconds=cc.max_dcs_age_seconds,
+                 timeout=cc.rest_timeout, now=now)
+    st = ClusterStatus(replication=rep)
+    if cc.pgbackrest_config:
+        st.repo = R.pgbackrest_info(cc.pgbackrest_config, cc.pgbackrest_stanza)
+        last = st.repo.last_backup_at
+        st.backup_stale = last is None or (now - last).total_seconds() > cc.max_backup_age_hours * 3600
+    return st
 
 
 def monthly_report(registers, config: Config, sched, now: datetime):

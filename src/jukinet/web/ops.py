@@ -1,7 +1,8 @@
 """運用担当者 (保守委託, A7) doors: the operations status screen and API, ``/metrics``, and the
 observability middleware (request log + HTTP metrics) of the whole application (ADR 0026, 0027).
 
-* ``GET /ops`` — 運用状況: databases (reachable, migration head, size, row counts), outbox, last
+* ``GET /ops`` — 運用状況: databases (reachable, migration head, size, row counts), WAL archiving and
+  the replicated cluster (Patroni members, roles, lag, timeline; pgBackRest), outbox, last
   retention run, last backup, scheduler. Dates in 和暦. Counts only: no value of a register.
 * ``GET /api/v1/ops/status`` — the same as JSON (terminal + session like every ``/api/v1`` call).
   Both need the permission ``ops`` (運用担当者, システム管理者); a refusal is logged (A4), a view too.
@@ -151,6 +152,8 @@ def api_ops_status(request: Request, ctx: A.Ctx = Depends(api_ctx)):
     return _status(request, ctx, "ops_status_api").as_dict()
 
 
+ROLE_NAMES = {"leader": "リーダー (プライマリ)", "sync_standby": "同期スタンバイ", "replica": "非同期スタンバイ",
+              "standby_leader": "スタンバイリーダー"}
 DB_NAMES = {"juki": "本人確認情報ファイル (juki)", "fuhyo": "附票本人確認情報ファイル (fuhyo)", "admin": "管理 (admin)"}
 
 
@@ -183,6 +186,7 @@ def install(app: FastAPI, inst: Installation) -> None:
     """Add ``/ops``, ``/api/v1/ops/status``, ``/metrics`` and the observability middleware."""
     templates.env.filters.update(wareki_dt=wareki_dt, bytes_ja=bytes_ja, duration_ja=duration_ja)
     templates.env.globals["DB_NAMES"] = DB_NAMES
+    templates.env.globals["ROLE_NAMES"] = ROLE_NAMES
     app.state.metrics_registry = state_metrics.app_registry(
         inst.registers, inst.config, lambda: getattr(app.state, "ops_scheduler", None))
     app.include_router(router)
