@@ -116,7 +116,7 @@ def test_o4_o5_suspension_request_report_and_decision_in_a_real_browser(site):
     Select(b.find("#s_grounds")).select_by_value("unlawful_provision")     # does not fit 利用の停止
     b.find("#s_statement").send_keys("目的外に利用されている")
     b.find("#suspension-button").click()
-    err = b.wait_css("#disclosure-error")
+    err = b.wait_css("#error-summary")                # the error summary at the top (ADR 0043)
     assert err.get_attribute("data-code") == "SUSPENSION_GROUNDS_MISMATCH"
     with site["registers"].engine("juki").connect() as conn:
         assert conn.execute(select(SUSPENSION_REQUESTS["juki"])).first() is None

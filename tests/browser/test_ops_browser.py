@@ -40,7 +40,7 @@ def test_a7_operations_contractor_sees_status_and_is_refused_personal_data(tmp_p
             base = f"http://localhost:{port}"
             b.activate_enroll_login(base, code, token, "UNYO01")
             links = {a.get_attribute("href").replace(base, "") for a in b.finds("ul.menu a")}
-            assert links == {"/ops", "/stats"}
+            assert links == {"/ops", "/stats", "/media"}   # /media: the backup media register (G2), no personal data
             b.find('ul.menu a[href="/ops"]').click()
             b.wait_css("#ops-databases")
             assert b.find("#ops-overall").get_attribute("data-status") == "ok"
