@@ -97,6 +97,23 @@ class StateCollector(Collector):
         if st.cluster is not None:
             yield from cluster_metrics(st.cluster)
 
+    def _media(self):
+        """G2 (ADR 0040): the last weekly check of the media register and whether the next is overdue."""
+        try:
+            with self.registers.admin_tx(write=False) as conn:
+                last = conn.execute(select(func.max(media_checks.c.checked_at))).scalar()
+        except Exception:  # noqa: BLE001 - a database that does not answer is reported by jukinet_database_up
+            return
+        if last is not None:
+            last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+            yield GaugeMetricFamily("jukinet_media_check_last_timestamp_seconds",
+                                    "Last weekly check of the media register against the vault (Unix time)",
+                                    value=last.timestamp())
+        overdue = last is None or (datetime.now(timezone.utc) - last).total_seconds() > \
+            self.config.media.check_interval_days * 86400
+        yield GaugeMetricFamily("jukinet_media_check_overdue",
+                                "1 if the weekly check of the media register is overdue", value=1 if overdue else 0)
+
 
 def archive_metrics(a: S.ArchiveStatus):
     """WAL archiving of the primary (``pg_stat_archiver``; Q3, ADR 0044)."""
@@ -169,23 +186,6 @@ def cluster_metrics(c: S.ClusterStatus):
             if value is not None:
                 yield GaugeMetricFamily(name, text, value=value)
 
-
-    def _media(self):
-        """G2 (ADR 0040): the last weekly check of the media register and whether the next is overdue."""
-        try:
-            with self.registers.admin_tx(write=False) as conn:
-                last = conn.execute(select(func.max(media_checks.c.checked_at))).scalar()
-        except Exception:  # noqa: BLE001 - a database that does not answer is reported by jukinet_database_up
-            return
-        if last is not None:
-            last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
-            yield GaugeMetricFamily("jukinet_media_check_last_timestamp_seconds",
-                                    "Last weekly check of the media register against the vault (Unix time)",
-                                    value=last.timestamp())
-        overdue = last is None or (datetime.now(timezone.utc) - last).total_seconds() > \
-            self.config.media.check_interval_days * 86400
-        yield GaugeMetricFamily("jukinet_media_check_overdue",
-                                "1 if the weekly check of the media register is overdue", value=1 if overdue else 0)
 
 
 def app_registry(registers, config, scheduler_of=lambda: None) -> CollectorRegistry:
