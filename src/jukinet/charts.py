@@ -9,6 +9,14 @@ Each SVG carries a ``<title>`` and ``role="img"`` for screen readers; the number
 also shown as a table beside it.
 
 Output is deterministic (fixed ids, no date), so the same counts give the same bytes.
+
+Every drawing runs on **one** thread of its own (:func:`on_chart_thread`), whichever request
+thread asks for it. matplotlib keeps its FreeType fonts per thread (``font_manager._get_font`` is
+cached by thread id, up to 64 entries) and glibc gives each thread its own malloc arena, which keeps
+the high-water mark of whatever was drawn there: drawn on the server's worker threads, each chart
+left a font and an arena behind in every thread it happened to land on, and the resident memory of
+``jukinet serve`` grew a step with each (issue 17 soak; ADR 0046). Drawing was already serialised
+by a lock, so nothing runs slower.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import html
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Optional, Sequence
 
@@ -23,6 +32,21 @@ FONT_FAMILIES = ("IPAexGothic", "IPAGothic", "IPAPGothic", "Noto Sans CJK JP", "
 #: a calm, colour-blind-safe palette (Okabe–Ito)
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 _lock = threading.Lock()  # matplotlib's font cache and rcParams are shared state
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jukinet-charts")
+_on_thread = threading.local()
+
+
+def on_chart_thread(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` run on the one chart thread (directly when already on it); its result
+    or its exception."""
+    if getattr(_on_thread, "yes", False):
+        return fn(*args, **kwargs)
+    return _executor.submit(_run_marked, fn, args, kwargs).result()
+
+
+def _run_marked(fn, args, kwargs):
+    _on_thread.yes = True
+    return fn(*args, **kwargs)
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +90,11 @@ def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[int]
               stacked: bool = True, value_label: str = "件数", width: float = 8.0, height: Optional[float] = None,
               annotate: bool = True) -> str:
     """Bars per label; several series are stacked (or side by side). Returns the SVG text."""
+    return on_chart_thread(_bar_chart, title, labels, series, horizontal=horizontal, stacked=stacked,
+                           value_label=value_label, width=width, height=height, annotate=annotate)
+
+
+def _bar_chart(title, labels, series, *, horizontal, stacked, value_label, width, height, annotate) -> str:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
     import matplotlib
@@ -122,6 +151,10 @@ def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[int]
 
 def message_chart(title: str, message: str, *, width: float = 8.0, height: float = 2.2) -> str:
     """A panel with a title and a message instead of bars ("no data yet")."""
+    return on_chart_thread(_message_chart, title, message, width=width, height=height)
+
+
+def _message_chart(title: str, message: str, *, width: float, height: float) -> str:
     from matplotlib.figure import Figure
     import matplotlib
 

@@ -1,8 +1,8 @@
 """Hostile text in the multipart uploads (P1, P4, Q2; issue 17): the form fields of the batch
 provision upload (screen and terminal API) and the catalogue file upload (screen).
 
-Whatever bytes a hostile client puts in a form field (NUL, bytes of lone surrogates, not UTF-8,
-100k characters) or in the catalogue's TOML (``\\u0000``, control characters, 100k-character
+Whatever bytes a hostile client puts in a form field (NUL, bytes of lone surrogates, not UTF-8 —
+refused with ``TEXT_NOT_ENCODABLE`` naming the field, never read as Latin-1 —, 100k characters) or in the catalogue's TOML (``\\u0000``, control characters, 100k-character
 strings), the answer is never a 5xx nor ``text/plain``; a JSON refusal is coded; and a refusal
 changes neither register, nor the catalogue, nor the media register.
 """
@@ -107,23 +107,44 @@ def post_catalogue(site, name: str, affair: str, basis: str):
 @pytest.mark.parametrize("field", list(BATCH_FIELDS))
 @pytest.mark.parametrize("bad", ["\x00", "\ud800", "\udc00\ud800", "x" * 100_000], ids=["nul", "surrogate", "reversed", "100k"])
 def test_q2_p4_hostile_batch_form_field_is_refused_with_a_code_and_changes_nothing(site, kind, field, bad):
-    """NUL is refused in every field (TEXT_NOT_ENCODABLE); the bytes of a lone surrogate (not UTF-8) and
-    100k characters are refused by the field's own check, or — in the free-text 利用目的, which the
-    multipart parser reads as Latin-1 and the media register truncates to 200 characters — accepted."""
+    """NUL and the bytes of a lone surrogate (not UTF-8) are refused in every field, before the route
+    acts (TEXT_NOT_ENCODABLE, naming the field); 100k characters are refused by the field's own check,
+    or — in the free-text 利用目的, which the media register truncates to 200 characters — accepted."""
     before = state(site)
     r = post_batch(site, kind, dict(BATCH_FIELDS, **{field: BATCH_FIELDS[field] + bad}))
     assert_coded(r)
-    if bad == "\x00":
+    if bad != "x" * 100_000:
         assert r.status_code == 400, (field, r.status_code)
-        if kind == "api":
-            assert r.json()["error"] == {"code": "TEXT_NOT_ENCODABLE", "message": r.json()["error"]["message"],
-                                         "field": field}
-        else:
-            assert "TEXT_NOT_ENCODABLE" in r.text
+        assert r.json()["error"] == {"code": "TEXT_NOT_ENCODABLE", "message": r.json()["error"]["message"],
+                                     "field": field}
     elif field != "purpose":
         assert r.status_code >= 400, (field, r.status_code)
     if r.status_code >= 400:
         assert state(site) == before
+
+
+@pytest.mark.parametrize("kind", ["api", "ui"])
+def test_q2_p4_multipart_field_not_utf8_is_refused_in_japanese_never_read_as_latin1(site, kind):
+    """A client sending its form in Shift_JIS (利用目的 "県税" as SJIS bytes), or a file name that is not
+    UTF-8: a coded 400 with a Japanese message naming the field — not "Œ§Å" reaching the media
+    register as if it had been typed — and nothing is provided; the same form in UTF-8 is accepted."""
+    before = state(site)
+    sjis = "県税の賦課".encode("cp932")
+    r = post_batch(site, kind, dict(BATCH_FIELDS, purpose=sjis))
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
+    err = r.json()["error"]
+    assert err["code"] == "TEXT_NOT_ENCODABLE" and err["field"] == "purpose"
+    assert "文字" in err["message"] and "県税" not in r.text
+    assert state(site) == before
+    body, ctype = multipart(BATCH_FIELDS, CONDITIONS, filename="条件".encode("cp932").decode("latin-1"))
+    body = body.replace("条件".encode("cp932").decode("latin-1").encode("utf-8"), "条件".encode("cp932"))
+    r = site.api("prov").post("/api/v1/provision/batch", content=body, headers={"content-type": ctype})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "TEXT_NOT_ENCODABLE"
+    assert r.json()["error"]["field"] == "file"
+    assert state(site) == before
+    r = post_batch(site, kind, dict(BATCH_FIELDS, purpose="県税の賦課"))
+    assert r.status_code == 200, r.text[:300]
+    assert state(site)["media"] == before["media"] + 1
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\ud800", "\udc00\ud800", "x" * 100_000],

@@ -5,6 +5,15 @@ No resident data: the report shows operators (ID and roster name), counts, and f
 log entries behind it as chain + seq + time + action + outcome + count. The bytes depend only on
 the analysis and :class:`Meta` (no "printed at" clock, a fixed PDF creation date), so the SHA-256
 of a month's report is stable until its log changes.
+
+The font: IPAゴシック (≈ 12,000 glyphs) parsed by fontTools for every report cost ≈ 13 MiB of
+transient objects and most of a second, and left that high-water mark in the malloc arena of
+whichever server thread made the report — the resident memory of ``jukinet serve`` grew a step at
+each monthly analysis (issue 17 soak; ADR 0046). As the 事務3 forms do, the font file is opened once
+per process (HarfBuzz, C) and each report embeds a HarfBuzz subset of it for the characters it can
+print (this module's and the analysis' wording, 和暦, ASCII, and the roster names, operator IDs and
+reasons of the analysis); fpdf2 parses only that small font. Should a character still be missing
+from the subset, the report is made again with the whole font (never a blank glyph).
 """
 
 from __future__ import annotations
@@ -12,11 +21,15 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from typing import Iterable
 
+import uharfbuzz as hb
 from fpdf import FPDF
+from fpdf.fonts import TTFFont
 
 from jukinet import labels, wareki
 from jukinet.audit import analysis as an
@@ -118,6 +131,55 @@ def font_path() -> Path:
     raise JukinetError("FONT_MISSING", "報告書用フォント (IPAゴシック) が見つかりません。fonts-ipafont-gothic を導入してください。")
 
 
+_face_lock = threading.Lock()
+_faces: dict[str, "hb.Face"] = {}
+_fixed: set[str] = set()
+
+
+def _face(path: Path) -> "hb.Face":
+    """The font file, opened once per process (HarfBuzz keeps it as one blob, no Python objects)."""
+    with _face_lock:
+        f = _faces.get(str(path))
+        if f is None:
+            f = _faces[str(path)] = hb.Face(hb.Blob.from_file_path(str(path)))
+        return f
+
+
+def _fixed_chars() -> set[str]:
+    """Every character of the report's own wording: the sources of this module, of the analysis
+    (区分, reasons), of the outcomes (結果) and of the 和暦 conversion, full-width digits, ASCII."""
+    with _face_lock:
+        if not _fixed:
+            for mod in (__file__, an.__file__, OUTCOMES.__file__, wareki.__file__, labels.PATH):
+                _fixed.update(Path(mod).read_text(encoding="utf-8"))
+            _fixed.update(chr(c) for c in range(0x20, 0x7F))
+            _fixed.update("０１２３４５６７８９…〜・、。")
+        return _fixed
+
+
+def _subset_font(doc: FPDF, path: Path, texts: Iterable[str]) -> TTFFont:
+    """A TTFFont of ``path`` holding only the characters of the report and of ``texts`` (in memory)."""
+    chars = set(_fixed_chars())
+    for t in texts:
+        chars.update(t or "")
+    inp = hb.SubsetInput()
+    for c in chars:
+        if c not in "\n\r\t":
+            inp.unicode_set.add(ord(c))
+    data = bytes(hb.subset(_face(path), inp).blob.data)
+    return TTFFont(doc, io.BytesIO(data), "gothic", "")
+
+
+def _texts(a: an.Analysis, names: dict, meta: "Meta", gov: "GovernanceMonth | None" = None) -> list[str]:
+    """The variable texts a report prints: roster names, operator IDs, flag reasons, the prefecture,
+    and the rows of the casework, media and governance sections (their reprs hold every text)."""
+    out = [meta.prefecture_name, *names.values(), *names.keys(), *a.counts.keys()]
+    for f in a.flags:
+        out += [f.operator_id or "", f.reason]
+    out += [repr(meta.casework), repr(meta.media), repr(gov)]
+    return out
+
+
 def _when(e: an.Entry) -> str:
     loc = e.local
     return f"{wareki.to_wareki(loc.date(), style='short')} {loc:%H:%M:%S}"
@@ -139,7 +201,12 @@ def _name(op: str | None, names: dict) -> str:
 # ---- chart ---------------------------------------------------------------------------------------
 
 def flags_chart_png(a: an.Analysis, title: str) -> bytes:
-    """Bar chart of the flags per kind (PNG, deterministic: no software/date metadata)."""
+    """Bar chart of the flags per kind (PNG, deterministic: no software/date metadata); drawn on the
+    one chart thread (:func:`jukinet.charts.on_chart_thread`)."""
+    return ch.on_chart_thread(_flags_chart_png, a, title)
+
+
+def _flags_chart_png(a: an.Analysis, title: str) -> bytes:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -218,11 +285,28 @@ def _heading(doc: FPDF, text: str, room: float = 40) -> None:
 
 def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, flags_max: int = 200,
         gov: GovernanceMonth | None = None) -> bytes:
+    path = font_path()
+    doc = _pdf(a, names, meta, entries_per_flag, flags_max, lambda d: _subset_font(d, path, _texts(a, names, meta, gov)), gov)
+    if _in_font(path, doc.fonts["gothic"].missing_glyphs):   # a character the subset did not foresee
+        doc = _pdf(a, names, meta, entries_per_flag, flags_max, lambda d: TTFFont(d, path, "gothic", ""), gov)
+    return bytes(doc.output())
+
+
+def _in_font(path: Path, codepoints: list[int]) -> bool:
+    """Whether the whole font has a glyph for any of ``codepoints``."""
+    if not codepoints:
+        return False
+    font = hb.Font(_face(path))
+    return any(font.get_nominal_glyph(c) for c in codepoints)
+
+
+def _pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int, flags_max: int, font,
+         gov: GovernanceMonth | None = None) -> FPDF:
     doc = _Doc(orientation="P", unit="mm", format="A4")
     doc.set_creation_date(datetime.combine(meta.last_day, time(23, 59)))
     doc.set_producer("jukinet")
     doc.set_title(f"操作ログ月次分析報告書 {wareki.to_wareki_month(meta.month)}分")
-    doc.add_font("gothic", "", str(font_path()))
+    doc.fonts["gothic"] = font(doc)
     doc.set_auto_page_break(True, margin=16)
     doc.set_margins(15, 15, 15)
     period = f"{wareki.to_wareki(meta.first_day)}〜{wareki.to_wareki(meta.last_day)}"
@@ -328,7 +412,7 @@ def pdf(a: an.Analysis, names: dict, meta: Meta, entries_per_flag: int = 30, fla
     doc.cell(60, 12, "確認日:", border=1)
     doc.cell(60, 12, "管理責任者:", border=1)
     doc.cell(60, 12, "所見:", border=1, new_x="LMARGIN", new_y="NEXT", align="L")
-    return bytes(doc.output())
+    return doc
 
 
 def _casework(doc: FPDF, cw: Casework) -> None:

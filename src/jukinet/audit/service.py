@@ -11,6 +11,14 @@
 
 The PDF and CSV depend only on the month's log, the roster names and the rules, so generating them
 again gives the same bytes (the stored SHA-256 fixes the signed version).
+
+Memory (issue 17; ADR 0046): :meth:`AuditService.render` — reading the month, the analysis, the PDF
+and the CSV — runs on **one** thread of its own, whichever thread asks (a request of the manager's
+screen, the scheduler, the CLI). Its transient allocations (the month's entries, the PDF) then
+always reuse the same malloc arena; made on the server's worker threads, each report left its
+high-water mark in the arena of the thread it landed on, and ``jukinet serve`` grew a step at each
+monthly analysis until every arena had had one. Reports are made one at a time (they are monthly;
+a second request waits for the first).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Optional
@@ -41,6 +51,20 @@ from jukinet.audit import report
 from jukinet.audit.casework import casework
 
 JST = an.JST
+_report_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jukinet-audit-report")
+_on_report_thread = threading.local()
+
+
+def on_report_thread(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` run on the one report thread (directly when already on it)."""
+    if getattr(_on_report_thread, "yes", False):
+        return fn(*args, **kwargs)
+    return _report_thread.submit(_run_marked, fn, args, kwargs).result()
+
+
+def _run_marked(fn, args, kwargs):
+    _on_report_thread.yes = True
+    return fn(*args, **kwargs)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: the action taken on a flagged improper operation (G1; PIA IV.2; ADR 0034)
 ACTIONS = {"guidance": "指導・再教育", "suspend": "利用停止", "remove_duty": "担当解除"}
@@ -204,6 +228,10 @@ class AuditService:
     # ---- report --------------------------------------------------------------------------------
 
     def render(self, month: Month, now: datetime | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
+        """The month's analysis, PDF and CSV, made on the one report thread (:func:`on_report_thread`)."""
+        return on_report_thread(self._render, month, now)
+
+    def _render(self, month: Month, now: datetime | None) -> tuple[an.Analysis, dict, bytes, bytes]:
         a, names = self.analyse(month)
         now = now or datetime.now(timezone.utc)
         cw = casework(self.registers, month.start_utc, month.end_utc, month.last_day,

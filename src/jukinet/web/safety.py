@@ -6,8 +6,12 @@ must be storable (:func:`jukinet.text.is_storable`), or the request is refused b
 sees it: 400 ``TEXT_NOT_ENCODABLE`` (JSON, naming the item when it is a plain field name, never the
 value). A form body that is not UTF-8 is refused the same way (a browser always sends UTF-8; the
 form parser would silently turn bad bytes into U+FFFD). The CS channel (``/cs/``) checks its own
-text, per notification (:mod:`jukinet.intake.wire`). Multipart bodies (file uploads) are left to
-the parser of the file they carry (:mod:`jukinet.provision.batch`, the catalogue).
+text, per notification (:mod:`jukinet.intake.wire`). In a multipart body (a file upload) the file
+is left to the parser of the file it carries (:mod:`jukinet.provision.batch`, the catalogue), but
+every other field (and every field and file name) is checked as the body streams to the route
+(:class:`_MultipartText`, no copy of the body is kept): Starlette would read a field that is not
+UTF-8 as Latin-1 — mojibake reaching the route as if typed — so it is refused instead with the
+same coded 400 ``TEXT_NOT_ENCODABLE``, naming the field, before the route acts on the form.
 
 No answer is ever a framework default body: an unknown route (404), a method the route does not
 take (405), any other ``HTTPException`` and a request that does not fit a route's parameters (422)
@@ -37,6 +41,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -134,6 +139,111 @@ def refused_item(method: str, path: str, query: bytes, content_type: str, body: 
     return None
 
 
+class FormTextRefused(StarletteHTTPException):
+    """A multipart field that is not UTF-8 or not storable, found while the route reads its form.
+
+    An ``HTTPException`` so that FastAPI's form parsing passes it on unchanged (it turns any other
+    error of the body into a generic 400); answered by :func:`install`'s handler as a coded 400."""
+
+    def __init__(self, field: Optional[str]):
+        super().__init__(status_code=400)
+        self.field = field
+
+
+class _MultipartText:
+    """Watches a ``multipart/form-data`` body chunk by chunk: the name of every part, the file name of
+    a file, and the value of every part that is not a file must be strict UTF-8 and storable. Keeps
+    only the value of the field being read (up to Starlette's own 1 MiB limit of a field); a body it
+    cannot parse is left to the route's parser, which refuses it.
+
+    >>> w = _MultipartText("multipart/form-data; boundary=B")
+    >>> w.feed(b'--B\\r\\nContent-Disposition: form-data; name="requester_code"\\r\\n\\r\\nSOMU\\r\\n--B--\\r\\n')
+    >>> w = _MultipartText("multipart/form-data; boundary=B")
+    >>> w.feed(b'--B\\r\\nContent-Disposition: form-data; name="requester_code"\\r\\n\\r\\n\\x93\\x8c\\r\\n--B--\\r\\n')
+    ('requester_code',)
+    """
+
+    MAX_FIELD = 1024 * 1024
+
+    def __init__(self, content_type: str):
+        self.found: Optional[tuple] = None
+        _, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._name = self._value = b""
+        self._field: Optional[str] = None
+        self._file = False
+        self._data = bytearray()
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._begin, "on_header_field": self._header_name,
+            "on_header_value": self._header_value, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_done, "on_part_data": self._part_data,
+            "on_part_end": self._part_end}) if boundary else None
+
+    def feed(self, chunk: bytes) -> Optional[tuple]:
+        if self.parser is not None and self.found is None and chunk:
+            try:
+                self.parser.write(chunk)
+            except Exception:  # noqa: BLE001 - malformed: the route's own parser refuses the body
+                self.parser = None
+        return self.found
+
+    def _refuse(self, field: Optional[str]) -> None:
+        if self.found is None:
+            self.found = (field,)
+
+    def _begin(self) -> None:
+        self._headers, self._field, self._file, self._data = [], None, False, bytearray()
+
+    def _header_name(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers.append((self._name.lower(), self._value))
+        self._name = self._value = b""
+
+    def _headers_done(self) -> None:
+        disposition = next((v for k, v in self._headers if k == b"content-disposition"), b"")
+        _, options = parse_options_header(disposition)
+        name = _strict(options.get(b"name", b""))
+        if name is None:
+            self._refuse(None)
+            return
+        self._field = _named(name)
+        self._file = b"filename" in options
+        if self._file and _strict(options[b"filename"]) is None:
+            self._refuse(self._field)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._file and len(self._data) <= self.MAX_FIELD:
+            self._data += data[start:end]
+
+    def _part_end(self) -> None:
+        if not self._file and _strict(bytes(self._data)) is None:
+            self._refuse(self._field)
+        self._data = bytearray()
+
+
+def _strict(raw: bytes) -> Optional[str]:
+    """``raw`` as UTF-8 text if it is that and storable, else None."""
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return value if text.is_storable(value) else None
+
+
+def text_refusal(field: Optional[str]) -> JSONResponse:
+    """400 ``TEXT_NOT_ENCODABLE`` (naming the item when it is a plain field name, never the value)."""
+    err = {"code": text.CODE, "message": text.message("入力項目")}
+    if field:
+        err["field"] = field
+    return JSONResponse(status_code=400, headers=_NO_STORE, content={"error": err})
+
+
 class TextGuard:
     """ASGI middleware: refuse a request whose text is not storable, before any route runs."""
 
@@ -149,6 +259,9 @@ class TextGuard:
         method = scope["method"]
         body = b""
         replay = receive
+        if method in _BODY_METHODS and ctype.lower().startswith("multipart/form-data"):
+            await self.app(scope, _watched(receive, _MultipartText(ctype), method), send)
+            return
         if method in _BODY_METHODS and not ctype.lower().startswith("multipart/"):
             chunks, more = [], True
             while more:
@@ -165,10 +278,19 @@ class TextGuard:
             await self.app(scope, replay, send)
             return
         log.warning("request text not storable (%s)", method)
-        err = {"code": text.CODE, "message": text.message("入力項目")}
-        if found[0]:
-            err["field"] = found[0]
-        await JSONResponse(status_code=400, headers=_NO_STORE, content={"error": err})(scope, receive, send)
+        await text_refusal(found[0])(scope, receive, send)
+
+
+def _watched(receive, watch: _MultipartText, method: str):
+    """``receive`` passing each chunk of a multipart body through ``watch``; the chunk with a refused
+    field is not passed on: :class:`FormTextRefused` is raised to the route reading the form."""
+    async def watched():
+        message = await receive()
+        if message["type"] == "http.request" and watch.feed(message.get("body", b"")):
+            log.warning("request text not storable (%s, multipart)", method)
+            raise FormTextRefused(watch.found[0])
+        return message
+    return watched
 
 
 class StorageGuard:
@@ -277,6 +399,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if isinstance(exc, FormTextRefused):
+            return text_refusal(exc.field)
         return http_refusal(exc.status_code, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
