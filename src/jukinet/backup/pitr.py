@@ -55,31 +55,37 @@ def cluster_url(url: str, hosts: list[str]) -> str:
     return u.set(host=None, port=None, query=query).render_as_string(hide_password=False)
 
 
-def _set_aside_checkpoints(config: Config, engines: dict, stamp: str) -> dict[str, int]:
-    """Move the checkpoints beyond each restored chain's head out of the checkpoint file."""
-    path = config.data_dir / CHECKPOINTS
+def set_aside_checkpoints(data_dir: Path, heads: dict[str, int], label: str) -> dict[str, int]:
+    """Move the checkpoints beyond ``heads`` (chain → seq the registers now end at) out of the
+    checkpoint file into ``audit/checkpoints.<label>.jsonl``; returns how many per chain. Used after a
+    deliberate rollback (a PITR, an aborted tenant move), never to hide a finding: a checkpoint at or
+    below the head stays, so a changed entry is still reported."""
+    path = Path(data_dir) / CHECKPOINTS
     if not path.exists():
         return {}
-    heads = {}
-    for chain in CHAINS:
-        log_t, head = OPLOG[chain]
-        with engines[chain].connect() as conn:
-            h = conn.execute(select(head.c.seq).where(head.c.chain == chain)).scalar()
-            heads[chain] = int(h or 0)
     keep, aside, counts = [], [], {}
     lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    for line, cp in zip(lines, CheckpointFile(KeyRing(config.data_dir), config.data_dir).read()):
+    for line, cp in zip(lines, CheckpointFile(KeyRing(data_dir), data_dir).read()):
         if cp.valid and cp.chain in heads and cp.seq > heads[cp.chain]:
             aside.append(line)
             counts[cp.chain] = counts.get(cp.chain, 0) + 1
         else:
             keep.append(line)
     if aside:
-        (path.parent / f"checkpoints.before-pitr-{stamp}.jsonl").write_text("\n".join(aside) + "\n", encoding="utf-8")
+        (path.parent / f"checkpoints.{label}.jsonl").write_text("\n".join(aside) + "\n", encoding="utf-8")
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
         os.replace(tmp, path)
     return counts
+
+
+def _restored_heads(engines: dict) -> dict[str, int]:
+    heads = {}
+    for chain in CHAINS:
+        _log, head = OPLOG[chain]
+        with engines[chain].connect() as conn:
+            heads[chain] = int(conn.execute(select(head.c.seq).where(head.c.chain == chain)).scalar() or 0)
+    return heads
 
 
 def restore_installation(source: LocalCluster, target: LocalCluster, to_time: datetime, *, data_dir: Path,
@@ -113,7 +119,7 @@ def restore_installation(source: LocalCluster, target: LocalCluster, to_time: da
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     engines = {s: make_engine(new.database.url(s)) for s in CHAINS}
     try:
-        set_aside = _set_aside_checkpoints(new, engines, stamp)
+        set_aside = set_aside_checkpoints(new.data_dir, _restored_heads(engines), f"before-pitr-{stamp}")
         log = OperationLog(KeyRing(new.data_dir), new.data_dir)
         broken = [r.chain for r in verify_all(log, engines) if not r.ok]
         if broken:
