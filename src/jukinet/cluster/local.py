@@ -261,7 +261,10 @@ class LocalCluster:
                 "dcs": {
                     "ttl": TTL, "loop_wait": LOOP_WAIT, "retry_timeout": RETRY_TIMEOUT,
                     "maximum_lag_on_failover": 1048576,
-                    "synchronous_mode": True, "synchronous_mode_strict": True, "synchronous_node_count": 1,
+                    # one node has no standby to wait for: strict mode would block every commit (a
+                    # single-node restore drill, development); from two nodes on, strict (ADR 0037)
+                    "synchronous_mode": self.nodes > 1, "synchronous_mode_strict": self.nodes > 1,
+                    "synchronous_node_count": 1,
                     "postgresql": {
                         "use_pg_rewind": True, "use_slots": True,
                         "parameters": {
