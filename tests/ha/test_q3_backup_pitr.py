@@ -16,6 +16,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,8 @@ from jukinet.cli import app
 from jukinet.cluster.local import LocalCluster
 from jukinet.config import Config
 from jukinet.errors import JukinetError
-from jukinet.security.oplog import recent
+from jukinet.outbox.worker import outbox_counts
+from jukinet.security.oplog import Actor, recent
 from jukinet.server import PrefectureServer
 from jukinet.store.tables_intake import INTAKE_TABLES
 
@@ -56,9 +58,30 @@ def _digests(config: Config) -> dict:
     return out
 
 
-def test_q3_a7_backup_with_the_standbys_listed_first_dumps_the_primary(cluster, jukinet_on_cluster, tmp_path,
-                                                                       monkeypatch):
+def _some_intake(config, answered: int = 20) -> None:
+    """Notifications through the server (so that the registers hold something), outbox drained."""
+    server = PrefectureServer(config, outbox=True).start()
+    stream = _Stream(config)
+    try:
+        stream.start()
+        deadline = time.monotonic() + 60
+        while stream.answered() < answered and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stream.finish()
+        with bootstrap(config) as inst:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and any(outbox_counts(inst.registers, r).get("pending")
+                                                      for r in ("juki", "fuhyo")):
+                time.sleep(0.2)
+        server.stop()
+    assert not stream.errors and stream.answered() >= answered
+
+
+def test_q3_a7_backup_with_the_standbys_listed_first_dumps_the_primary(cluster, jukinet_on_cluster, national,  # noqa: F811
+                                                                       tmp_path, monkeypatch):
     cluster.heal()
+    _some_intake(jukinet_on_cluster)
     s = cluster.status()
     order = [m.name for m in s.members if m.name != s.leader] + [s.leader]      # the primary last
     data = tmp_path / "data"
@@ -90,6 +113,7 @@ def test_q3_a7_backup_with_the_standbys_listed_first_dumps_the_primary(cluster, 
     copy = _digests(Config.load(tmp_path / "restored"))
     assert source.keys() == copy.keys()
     assert [k for k in source if source[k] != copy[k]] == []
+    assert source[("juki", "juki_current")][0] > 0
     print(f"\nQ3 backup via {','.join(order)} (primary {s.leader}): {out.stat().st_size} bytes, "
           f"{sum(n for n, _ in source.values())} rows restored identical")
 
@@ -104,6 +128,25 @@ def _processed(config: Config) -> set[str]:
         return ids
 
 
+class _Operators:
+    """Operator activity beside the intake: an operation-log entry in each chain every ~0.1 s (what a
+    search or a lookup writes), remembering when each was committed."""
+
+    def __init__(self, config):
+        self.config, self.stop, self.done = config, threading.Event(), []     # (chain, seq, committed)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with bootstrap(self.config) as inst:
+            while not self.stop.is_set():
+                for chain in ("juki", "fuhyo", "admin"):
+                    with inst.registers.uow(chain) as uow:
+                        seq = inst.oplog.append(uow.conn, chain, actor=Actor("pitr-drill", None), action="search",
+                                              keys={"name": "三重"}, result_count=1)
+                    self.done.append((chain, seq, time.monotonic()))          # after the commit
+                time.sleep(0.1)
+
+
 def test_q3_pitr_drill_during_intake_restores_the_installation_and_logs_the_restore(
         cluster, jukinet_on_cluster, national, tmp_path):  # noqa: F811
     cluster.heal()
@@ -116,9 +159,10 @@ def test_q3_pitr_drill_during_intake_restores_the_installation_and_logs_the_rest
     assert e.value.code == "PITR_TARGET_IN_USE" and not (tmp_path / "never").exists()
 
     server = PrefectureServer(config, outbox=True).start()
-    stream = _Stream(config)
+    stream, ops = _Stream(config), _Operators(config)
     try:
         stream.start()
+        ops.thread.start()
         deadline = time.monotonic() + 60
         while stream.answered() < 40 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -127,9 +171,16 @@ def test_q3_pitr_drill_during_intake_restores_the_installation_and_logs_the_rest
         while time.monotonic() < deadline and not (time.monotonic() > t_mono + 4 and stream.answered_after(t_mono + 1)):
             time.sleep(0.1)
     finally:
+        ops.stop.set()
+        ops.thread.join(30)
         stream.finish()
         server.stop()
     assert not stream.errors, stream.errors
+    # the source's heads checkpointed after T (as the daily checkpoint would): the restore must set them aside
+    r = runner.invoke(app, ["audit", "verify", "--data-dir", str(config.data_dir)])
+    assert r.exit_code == 0, r.output
+    ops_before = {c: max((q for ch, q, t in ops.done if ch == c and t < t_mono), default=0) for c in ("juki", "fuhyo", "admin")}
+    ops_after = {c: min(q for ch, q, t in ops.done if ch == c and t > t_mono + 0.5) for c in ("juki", "fuhyo", "admin")}
     with stream.lock:
         before = {a["notification_id"] for start, done, got in stream.sent if done < t_mono for a in got}
         after = {a["notification_id"] for start, done, got in stream.sent if start > t_mono for a in got}
@@ -144,7 +195,8 @@ def test_q3_pitr_drill_during_intake_restores_the_installation_and_logs_the_rest
                                       restored_dir=tmp_path / "restored", operator_id="admin01", backup=False)
         seconds = time.monotonic() - t0
         restored = Config.load(tmp_path / "restored")
-        assert f"host=127.0.0.1:{restored_cluster.pg_port('pg1')}" in restored.database.juki_url
+        hosts = snapshot.postgres_url(restored.database.juki_url).query["host"]
+        assert hosts in (f"127.0.0.1:{restored_cluster.pg_port('pg1')}", (f"127.0.0.1:{restored_cluster.pg_port('pg1')}",))
         have = _processed(restored)
         assert before <= have, f"{len(before - have)} notifications acknowledged before T missing"
         assert not (after & have), f"{len(after & have)} notifications sent after T present"
@@ -157,6 +209,11 @@ def test_q3_pitr_drill_during_intake_restores_the_installation_and_logs_the_rest
         assert detail["to_time"] == target.isoformat() and detail["source_cluster"] == str(cluster.dir)
         assert detail["source_data_dir"] == str(config.data_dir) and detail["cluster_dir"] == str(fresh)
         assert record["heads"]["admin"] == last.seq
+        for chain in ("juki", "fuhyo"):                 # operator entries: those before T kept, none after
+            assert ops_before[chain] <= record["heads"][chain] < ops_after[chain], (chain, record["heads"])
+        assert ops_before["admin"] <= record["heads"]["admin"] - 1 < ops_after["admin"]
+        assert record["checkpoints_set_aside"] and all(v > 0 for v in record["checkpoints_set_aside"].values())
+        assert list((restored.data_dir / "audit").glob("checkpoints.before-pitr-*.jsonl"))
         r = runner.invoke(app, ["audit", "verify", "--data-dir", str(config.data_dir)])
         assert r.exit_code == 0, r.output                  # the source is untouched
         print(f"\nQ3 PITR drill: {len(before)} acknowledged before T all restored, {len(after)} after T absent, "

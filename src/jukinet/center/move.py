@@ -44,7 +44,7 @@ from sqlalchemy.exc import OperationalError
 from jukinet import geo
 from jukinet.backup.pitr import set_aside_checkpoints
 from jukinet.center.registry import Center
-from jukinet.center.tenants import CENTER_ACTOR, TENANT_MAX_OVERFLOW, TENANT_POOL_SIZE, _ensure_pg_database
+from jukinet.center.tenants import CENTER_ACTOR, TENANT_MAX_OVERFLOW, TENANT_POOL_SIZE, _ensure_pg_database, _pg_key
 from jukinet.config import CONFIG_NAME, Config
 from jukinet.errors import JukinetError
 from jukinet.keyring import KeyRing
@@ -61,22 +61,11 @@ def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _key(url: str) -> tuple:
-    """(hosts, database) of a PostgreSQL URL, the libpq multi-host form accepted."""
-    u = postgres_url(url)
-    hosts = u.query.get("host")
-    if hosts:
-        hosts = tuple(sorted((hosts,) if isinstance(hosts, str) else hosts))
-    else:
-        hosts = (f"{u.host or ''}:{u.port or 5432}",)
-    return hosts, u.database or ""
-
-
 def _where(url: str) -> str:
     """Where a register lives, for logs: engine, hosts and database name — no role, no password."""
     if is_sqlite(url):
         return "sqlite"
-    hosts, db = _key(url)
+    hosts, db = _pg_key(url)
     return f"postgresql://{','.join(hosts)}/{db}"
 
 
@@ -203,12 +192,12 @@ def move_tenant(center: Center, prefecture: str | int, db_url: str) -> dict:
         raise refuse("CENTER_MOVE_TARGET_NOT_POSTGRES", "移行先は PostgreSQL のデータベース URL を指定してください。")
     config = Config.load(data_dir)
     old = config.database
-    if not is_sqlite(old.juki_url) and _key(old.juki_url) == _key(db_url):
+    if not is_sqlite(old.juki_url) and _pg_key(old.juki_url) == _pg_key(db_url):
         raise refuse("CENTER_MOVE_SAME_DB", "移行先が現在のデータベースと同じです。")
     for other in center.tenants:
         if other.prefecture != pref.number:
             url = Config.load(center.tenant_dir(other)).database.juki_url
-            if not is_sqlite(url) and _key(url) == _key(db_url):
+            if not is_sqlite(url) and _pg_key(url) == _pg_key(db_url):
                 raise refuse("CENTER_DB_SHARED", "このデータベースは他の都道府県が使用しています。")
     try:
         require_current(config, str(data_dir))
