@@ -128,11 +128,11 @@ def restore(directory: Path = typer.Option(..., "--dir", help="復旧先の新�
         when = datetime.fromisoformat(to_time.strip().replace("Z", "+00:00"))
     except ValueError:
         fail(JukinetError("PITR_TIME_FORMAT", "復旧時点は ISO 8601 (例: 2026-12-07T21:30:00+09:00) で指定してください。"))
+    if (data_dir is None) != (restored_data_dir is None):
+        fail(JukinetError("PITR_DATA_DIR_PAIR", "--data-dir と --restored-data-dir は両方指定してください。"))
     src = LocalCluster(source)
     if not src.state:
         fail(JukinetError("CLUSTER_NOT_FOUND", f"復旧元のクラスタがありません: {source}"))
-    if (data_dir is None) != (restored_data_dir is None):
-        fail(JukinetError("PITR_DATA_DIR_PAIR", "--data-dir と --restored-data-dir は両方指定してください。"))
     try:
         target = LocalCluster(directory, base_port=base_port, nodes=nodes)
         if data_dir is not None:
