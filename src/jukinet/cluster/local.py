@@ -20,7 +20,9 @@ the program's own, so that ``failover`` can ``kill -9`` exactly Patroni and the 
 Patroni runs with ``synchronous_mode`` (one synchronous standby; ``synchronous_commit = on``): a
 commit returns only once the synchronous standby has flushed it, so an acknowledged notification
 survives the loss of the primary (ADR 0037). ``synchronous_mode_strict`` is on: without any
-standby, writes wait rather than degrade to asynchronous.
+standby, writes wait rather than degrade to asynchronous. A one-node cluster (``nodes=1``: a restore
+drill, development) has neither: it has no standby to wait for, and strict mode would block its
+every commit (ADR 0049).
 
 Status comes from Patroni's REST API (``GET /cluster``), never from parsing ``patronictl``.
 """
