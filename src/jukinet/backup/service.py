@@ -153,10 +153,10 @@ def _sqlite_into(config: Config, w: BackupWriter, progress: Progress) -> None:
 
 
 def _postgres_into(config: Config, w: BackupWriter, progress: Progress) -> None:
-    with snap.pg_exported_snapshot(config.database.juki_url) as snapshot_id:
+    with snap.pg_exported_snapshot(config.database.juki_url) as snapshot:
         for s in STORES:
             w.begin_file(f"db/{s}.dump", "pg_dump", store=s, compress=False)
-            snap.pg_dump(config.database.url(s), s, snapshot_id, w.write, compress_level=config.backup.compress_level,
+            snap.pg_dump(config.database.url(s), s, snapshot, w.write, compress_level=config.backup.compress_level,
                          progress=lambda d, s=s: progress(f"dump:{s}", d, None))
             w.end_file()
 

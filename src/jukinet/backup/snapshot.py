@@ -26,14 +26,17 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
+from urllib.parse import quote, urlencode
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
 from jukinet.config import CONFIG_NAME, Config
 from jukinet.errors import JukinetError
 from jukinet.store.migrate import STORES
-from jukinet.store.engine import make_engine
+from jukinet.store.engine import make_engine, postgres_url
 from jukinet.store.migrate import current_revision
 import psycopg
 
@@ -137,33 +140,85 @@ def copy_sqlite(reader: sqlite3.Connection, dest: Path, progress: Optional[Calla
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
-def libpq(url: str) -> tuple[str, dict]:
-    """A libpq URI without the password, and the environment that carries it (never on argv)."""
-    u = make_url(url)
+def _host_list(u: URL) -> list[tuple[str, str]]:
+    """(host, port) of every host a URL names, in order: SQLAlchemy's ``host=h:p`` query parameters
+    (the multi-host form :func:`postgres_url` makes) or its single host and port; empty = libpq's
+    default (the local socket)."""
+    raw = u.query.get("host")
+    if raw:
+        out = []
+        for h in ((raw,) if isinstance(raw, str) else raw):
+            name, colon, port = h.rpartition(":")
+            out.append((name, port) if colon and port.isdigit() and not h.startswith("/") else (h, ""))
+        return out
+    if u.host:
+        return [(u.host, str(u.port or ""))]
+    return []
+
+
+def libpq(url: str, *, primary: bool = False, host: Optional[tuple[str, str]] = None) -> tuple[str, dict]:
+    """A libpq URI without the password, and the environment that carries it (never on argv).
+
+    The libpq multi-host form is kept (``host=h1,h2&port=p1,p2``: libpq tries them in order), so
+    ``pg_dump`` and the snapshot connection reach a live node after a failover. ``primary``: with
+    several hosts, the connection must be the primary (``target_session_attrs=read-write`` unless
+    the URL already asks for ``read-write`` or ``primary``) — a backup is taken where every
+    acknowledged commit is. ``host``: connect to exactly this (host, port), the node the snapshot
+    was exported on (ADR 0049).
+    """
+    u = postgres_url(url)
     env = dict(os.environ)
     env.pop("PGPASSWORD", None)
     if u.password:
         env["PGPASSWORD"] = u.password
-    return u.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
+    hosts = [host] if host else _host_list(u)
+    query = {k: (v if isinstance(v, str) else ",".join(v)) for k, v in u.query.items() if k not in ("host", "port")}
+    if primary and len(_host_list(u)) > 1 and query.get("target_session_attrs") not in ("read-write", "primary"):
+        query["target_session_attrs"] = "read-write"
+    if hosts:
+        query["host"] = ",".join(h for h, _ in hosts)
+        if any(p for _, p in hosts):
+            query["port"] = ",".join(p for _, p in hosts)
+    user = quote(u.username or "", safe="")
+    conninfo = f"postgresql://{user}{'@' if user else ''}/{quote(u.database or '', safe='')}"
+    if query:
+        conninfo += "?" + urlencode(query, safe=",:/")
+    return conninfo, env
+
+
+@dataclass(frozen=True)
+class ExportedSnapshot:
+    """An exported snapshot and the node it lives on (a snapshot can be imported only there)."""
+    snapshot_id: str
+    host: tuple[str, str]
 
 
 @contextmanager
-def pg_exported_snapshot(url: str) -> Iterator[str]:
-    """Hold a REPEATABLE READ transaction open and yield its exported snapshot id."""
-    conninfo, env = libpq(url)
-    conn = psycopg.connect(conninfo, password=env.get("PGPASSWORD"))
+def pg_exported_snapshot(url: str) -> Iterator[ExportedSnapshot]:
+    """Hold a REPEATABLE READ transaction open on the primary and yield its exported snapshot and
+    the node it was taken on."""
+    conninfo, env = libpq(url, primary=True)
+    try:
+        conn = psycopg.connect(conninfo, password=env.get("PGPASSWORD"))
+    except psycopg.OperationalError:
+        raise JukinetError("BACKUP_DB_UNREACHABLE", "データベース（書込み可能なプライマリ）に接続できません。") from None
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        yield ExportedSnapshot(snapshot_id, (conn.info.host, str(conn.info.port)))
         conn.rollback()
     finally:
         conn.close()
 
 
-def pg_dump(url: str, schema: str, snapshot: Optional[str], out, *, compress_level: int,
+def pg_dump(url: str, schema: str, snapshot: Optional[str | ExportedSnapshot], out, *, compress_level: int,
             progress: Optional[Callable[[int], None]] = None, chunk: int = 1 << 20) -> None:
-    """Stream ``pg_dump --format=custom`` of one schema (as its own role) into ``out.write``."""
-    conninfo, env = libpq(url)
+    """Stream ``pg_dump --format=custom`` of one schema (as its own role) into ``out.write``; with an
+    :class:`ExportedSnapshot`, on the node that exported it."""
+    pinned = snapshot.host if isinstance(snapshot, ExportedSnapshot) else None
+    if isinstance(snapshot, ExportedSnapshot):
+        snapshot = snapshot.snapshot_id
+    conninfo, env = libpq(url, primary=True, host=pinned)
     argv = ["pg_dump", "--format=custom", f"--compress={compress_level}", f"--schema={schema}", "--no-owner",
             "--no-privileges", f"--dbname={conninfo}"]
     if snapshot:
@@ -189,7 +244,7 @@ def pg_dump(url: str, schema: str, snapshot: Optional[str], out, *, compress_lev
 def pg_restore(url: str, dump: Path) -> None:
     """Restore one schema's dump into the (existing, empty) schema of the role of ``url``: the dump's
     own CREATE SCHEMA is left out, objects belong to the connecting role."""
-    conninfo, env = libpq(url)
+    conninfo, env = libpq(url, primary=True)
     listing = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True)
     if listing.returncode != 0:
         raise JukinetError("BACKUP_RESTORE_FAILED", "pg_restore がダンプを読めませんでした。")
@@ -209,6 +264,8 @@ def schema_heads(config: Config) -> dict:
         engine = make_engine(config.database.url(store))
         try:
             heads[store] = current_revision(engine)
+        except OperationalError:
+            raise JukinetError("BACKUP_DB_UNREACHABLE", "データベース（書込み可能なプライマリ）に接続できません。") from None
         finally:
             engine.dispose()
     return heads

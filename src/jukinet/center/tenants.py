@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Optional
 
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from jukinet import codes, geo, pki, wareki
 from jukinet.backup.demo import ensure_demo_key
@@ -40,6 +39,7 @@ from jukinet.errors import JukinetError
 from jukinet.security.checkpoints import genesis as genesis_checkpoints
 from jukinet.security.oplog import CHAINS, Actor, verify_all
 from jukinet.store import provision
+from jukinet.store.engine import postgres_url
 from jukinet.store.upgrade import require_current
 
 #: PostgreSQL pool per register of a tenant (ADR 0036): 3 registers × (1 + 2) ≤ 9 connections a tenant
@@ -61,13 +61,19 @@ def _now() -> str:
 
 
 def _pg_key(url: str) -> tuple:
-    u = make_url(url)
-    return (u.host or "", u.port or 5432, u.database or "")
+    """(hosts, database) of a PostgreSQL URL; the libpq multi-host form (a Patroni cluster) accepted."""
+    u = postgres_url(url)
+    hosts = u.query.get("host")
+    if hosts:
+        hosts = tuple(sorted((hosts,) if isinstance(hosts, str) else hosts))
+    else:
+        hosts = (f"{u.host or ''}:{u.port or 5432}",)
+    return hosts, u.database or ""
 
 
 def _ensure_pg_database(admin_url: str) -> None:
     """Create the tenant's database on its cluster when it does not exist yet (needs CREATEDB)."""
-    url = make_url(admin_url).set(drivername="postgresql+psycopg")
+    url = postgres_url(admin_url)
     name = url.database or ""
     engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:

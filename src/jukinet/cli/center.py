@@ -29,6 +29,7 @@ from jukinet import geo
 from jukinet.backup.demo import demo_backup
 from jukinet.bootstrap import bootstrap
 from jukinet.backup.service import run_and_record
+from jukinet.center.move import abort_move, confirm_move, move_tenant
 from jukinet.center.registry import CENTER_NAME, DEFAULT_CENTER_PORT, Center, TenantEntry, init_center
 from jukinet.center.status import center_status
 from jukinet.center.tenants import add_tenant, adopt_tenant, open_tenants, remove_tenant
@@ -160,6 +161,35 @@ def remove_command(center_dir: Path = CenterDir,
         fail(e)
     console.print(f"切り離しました。暗号化した書き出し: {archive} / 元のディレクトリ: {moved} "
                   "(県が書き出しを検証するまで保管; データベースは削除していません)")
+
+
+@center_app.command("move")
+def move_command(center_dir: Path = CenterDir,
+                 prefecture: str = typer.Option(..., "--prefecture"),
+                 db_url: Optional[str] = typer.Option(None, "--db-url",
+                                                      help="移行先の空の PostgreSQL データベース (管理者URL; 別のクラスタ可)"),
+                 confirm: bool = typer.Option(False, "--confirm", help="確定待ちの移行を確定する (移行元を切り離す)"),
+                 abort: bool = typer.Option(False, "--abort", help="確定待ちの移行を取り消し、移行元に戻す")):
+    """都道府県のデータベースを別のクラスタへ移す: 複写・検証 (行数・操作ログの連鎖)・切替え。移行元は確定まで保持."""
+    c = _load(center_dir)
+    if sum(bool(x) for x in (db_url, confirm, abort)) != 1:
+        fail(JukinetError("CENTER_MOVE_USAGE", "--db-url (移行)、--confirm (確定)、--abort (取消し) のどれか一つを指定してください。"))
+    try:
+        if db_url:
+            r = move_tenant(c, prefecture, db_url)
+            console.print(f"{r['prefecture']:02d}: {r['from']} → {r['to']} へ移し、行数と操作ログの連鎖を検証して切り替えました。"
+                          f"移行元は保持しています。確認後 `jukinet center move --prefecture {r['prefecture']} --confirm` で確定"
+                          " (戻すには --abort)。")
+        elif confirm:
+            r = confirm_move(c, prefecture)
+            console.print(f"{r['prefecture']:02d}: 移行を確定しました ({r['to']})。"
+                          + (f"移行元のファイル: {r['detached']}" if r["detached"] else
+                             f"移行元のデータベース {r['from']} は DBA が削除してください。"))
+        else:
+            r = abort_move(c, prefecture)
+            console.print(f"{r['prefecture']:02d}: 移行を取り消し、{r['from']} に戻しました。")
+    except JukinetError as e:
+        fail(e)
 
 
 @center_app.command("serve")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from jukinet.backup.pitr import restore_installation
 from jukinet.cli.common import fail
 from jukinet.cluster.local import DEFAULT_BASE_PORT, LocalCluster, Status
 from jukinet.errors import JukinetError
@@ -113,17 +115,31 @@ def restore(directory: Path = typer.Option(..., "--dir", help="復旧先の新�
             to_time: str = typer.Option(..., "--to-time", help="復旧時点 (ISO 8601、タイムゾーン付き: 2026-12-07T21:30:00+09:00)"),
             base_port: int = typer.Option(DEFAULT_BASE_PORT + 100, "--base-port", help="復旧先のポート (復旧元と重ならないこと)"),
             nodes: int = typer.Option(3, "--nodes", min=1, max=3, help="復旧先のノード数"),
-            timeout: float = typer.Option(600.0, "--timeout")):
-    """時点復旧 (PITR): 復旧元の pgBackRest リポジトリから、指定時刻までに確定した更新だけを持つ新しいクラスタを作る。"""
+            timeout: float = typer.Option(600.0, "--timeout"),
+            data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="復旧元の設置 (jukinet.toml のあるディレクトリ)"),
+            restored_data_dir: Optional[Path] = typer.Option(None, "--restored-data-dir",
+                                                             help="復旧後の設置を作るディレクトリ (空; --data-dir と共に)"),
+            operator: str = typer.Option("cli", "--operator", help="復旧を行う操作者ID (操作ログに記録)")):
+    """時点復旧 (PITR): 復旧元の pgBackRest リポジトリから、指定時刻までに確定した更新だけを持つ新しいクラスタを作る。
+
+    --data-dir と --restored-data-dir を付けると、その設置を新しいクラスタ上に作り、操作ログのハッシュ連鎖を検証し、
+    復旧（誰が・いつ・復旧時点・復旧元）を復旧後の設置の操作ログに記録する。"""
     try:
         when = datetime.fromisoformat(to_time.strip().replace("Z", "+00:00"))
     except ValueError:
         fail(JukinetError("PITR_TIME_FORMAT", "復旧時点は ISO 8601 (例: 2026-12-07T21:30:00+09:00) で指定してください。"))
+    if (data_dir is None) != (restored_data_dir is None):
+        fail(JukinetError("PITR_DATA_DIR_PAIR", "--data-dir と --restored-data-dir は両方指定してください。"))
     src = LocalCluster(source)
     if not src.state:
         fail(JukinetError("CLUSTER_NOT_FOUND", f"復旧元のクラスタがありません: {source}"))
     try:
-        record = LocalCluster(directory, base_port=base_port, nodes=nodes).restore_from(src, when, timeout=timeout)
+        target = LocalCluster(directory, base_port=base_port, nodes=nodes)
+        if data_dir is not None:
+            record = restore_installation(src, target, when, data_dir=data_dir, restored_dir=restored_data_dir,
+                                          operator_id=operator, timeout=timeout)
+        else:
+            record = target.restore_from(src, when, timeout=timeout)
     except JukinetError as e:
         fail(e)
     typer.echo(json.dumps(record, ensure_ascii=False))

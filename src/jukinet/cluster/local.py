@@ -20,7 +20,9 @@ the program's own, so that ``failover`` can ``kill -9`` exactly Patroni and the 
 Patroni runs with ``synchronous_mode`` (one synchronous standby; ``synchronous_commit = on``): a
 commit returns only once the synchronous standby has flushed it, so an acknowledged notification
 survives the loss of the primary (ADR 0037). ``synchronous_mode_strict`` is on: without any
-standby, writes wait rather than degrade to asynchronous.
+standby, writes wait rather than degrade to asynchronous. A one-node cluster (``nodes=1``: a restore
+drill, development) has neither: it has no standby to wait for, and strict mode would block its
+every commit (ADR 0049).
 
 Status comes from Patroni's REST API (``GET /cluster``), never from parsing ``patronictl``.
 """
@@ -261,7 +263,10 @@ class LocalCluster:
                 "dcs": {
                     "ttl": TTL, "loop_wait": LOOP_WAIT, "retry_timeout": RETRY_TIMEOUT,
                     "maximum_lag_on_failover": 1048576,
-                    "synchronous_mode": True, "synchronous_mode_strict": True, "synchronous_node_count": 1,
+                    # one node has no standby to wait for: strict mode would block every commit (a
+                    # single-node restore drill, development); from two nodes on, strict (ADR 0037)
+                    "synchronous_mode": self.nodes > 1, "synchronous_mode_strict": self.nodes > 1,
+                    "synchronous_node_count": 1,
                     "postgresql": {
                         "use_pg_rewind": True, "use_slots": True,
                         "parameters": {
