@@ -6,12 +6,14 @@ functions they stand for over every name the generator can draw. Pure Python (no
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import date, datetime
 
 import pytest
 
 from jukinet import codes, kana, moji
+from jukinet.domain.records import FuhyoRecord, JukiRecord
 from jukinet.seed import names
 from jukinet.seed.generator import NAME_SEP, Generator, _Derived, _juminhyo_check, _kojin_check
 from jukinet.store.repository import fuhyo_to_row, juki_to_row
@@ -64,3 +66,21 @@ def test_q1_generator_name_keys_equal_the_whole_names():
             assert dv.name_seion(s[1], g[1]) == kana.seion(s[1] + NAME_SEP + g[1])
     for s, g in (("カトウ", "ウメ"), ("サトオ", "ゥ"), ("ヴ", "ァキ"), ("イスズ", "ゞ"), ("ト", "ーコ")):  # the edges
         assert dv.name_seion(s, g) == kana.seion(s + NAME_SEP + g)
+
+
+def test_q1_trusted_records_equal_the_constructed_ones():
+    """``JukiRecord.trusted`` / ``FuhyoRecord.trusted`` (the generator's fast constructor) make the same
+    records as the dataclass constructor, and still refuse an unknown or a missing field."""
+    b = next(Generator(300, 4).batches(300))
+    for r in b.juki + b.fuhyo:
+        values = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+        made = type(r)(**values)
+        assert made == r and hash(made) == hash(r) and repr(made) == repr(r)
+        assert type(r).trusted(**values) == made
+    with pytest.raises(TypeError):
+        FuhyoRecord.trusted(**{f.name: getattr(b.fuhyo[0], f.name) for f in dataclasses.fields(FuhyoRecord)},
+                            kojin_bango="123456789018")      # D2 has no 個人番号
+    with pytest.raises(TypeError):
+        JukiRecord.trusted(juminhyo_code="12345678901")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.juki[0].name = "x"

@@ -491,7 +491,7 @@ class Generator:
         fs_g = dv.gaiji(v.fs[0]) if v.fs else 0
         ts, notified = self._received(v.change_date, JUKINET_START, key)
         self.juki_seq += 1
-        return JukiRecord(
+        return JukiRecord.trusted(
             juminhyo_code=code, name=name, name_kana=kana, birth_date=birth, sex=sex, address=v.address,
             kojin_bango=v.kojin, reason=v.reason, change_date=v.change_date, municipality_code=v.muni,
             oaza_code=v.oaza_code, former_surname=fs, name_gaiji_count=name_g, address_gaiji_count=v.address_gaiji,
@@ -536,7 +536,7 @@ class Generator:
             name_g, addr_g, last_g = dv.name_gaiji(sur[0], giv[0]), c["address_gaiji"], c["last_address_gaiji"]
             ts, notified = self._received(c["change_date"], FUHYO_START, key)
             self.fuhyo_seq += 1
-            records.append(FuhyoRecord(
+            records.append(FuhyoRecord.trusted(
                 juminhyo_code=code, name=c["name"], name_kana=c["kana"], birth_date=birth, sex=sex,
                 address_municipality_code=c["muni"], address=c["address"], change_date=c["change_date"],
                 fuhyo_municipality_code=manager, status=c["status"], last_address=c["last_address"],
