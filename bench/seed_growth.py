@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
