@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
 from jukinet import geo
@@ -60,10 +60,15 @@ def seed_state(register: str, engine: Engine) -> Optional[SeedState]:
 
 
 def seeds_in_progress(registers) -> list[SeedState]:
-    """The registers of ``registers`` (a :class:`jukinet.store.registers.Registers`) whose seed is unfinished."""
+    """The registers of ``registers`` (a :class:`jukinet.store.registers.Registers`) whose seed is unfinished
+    (a database behind the migration that added ``seed_progress`` has none; ``SCHEMA_BEHIND`` is
+    :func:`jukinet.store.upgrade.require_current`'s to report)."""
     out = []
     for register in _TABLES:
-        st = seed_state(register, registers.engine(register))
+        engine = registers.engine(register)
+        if not inspect(engine).has_table(_TABLES[register].name):   # behind juki_0010/fuhyo_0008: no seed kept
+            continue
+        st = seed_state(register, engine)
         if st is not None and not st.complete:
             out.append(st)
     return out
