@@ -36,6 +36,9 @@ def main() -> int:
     q = a.quick
     runs = [
         ["seed_bench.py", "5000" if q else "100000"],
+        ["seed_growth.py", "--sizes", "1000,3000" if q else "20000,100000",   # quick: not into bench/ (kept results)
+         *(["--json", str(Path(tempfile.gettempdir()) / f"jukinet-seed-growth-{os.getpid()}.json"),
+             "--chart", str(Path(tempfile.gettempdir()) / f"jukinet-seed-growth-{os.getpid()}.png")] if q else [])],
         ["lookup_bench.py", *(dd or ["--residents", "5000" if q else "100000"]), "--samples", "300" if q else "3000"],
         ["search_bench.py", *(dd or ["--residents", "5000" if q else "200000"])],
         ["intake_bench.py", *(["--residents", "2000", "--single", "200", "--batched", "2000"] if q else [])],

@@ -55,6 +55,7 @@ from jukinet.pki.certs import parse_identity_uri
 from jukinet.pki.crl import RevocationChecker
 from jukinet.scheduler import OpsScheduler
 from jukinet.security.service import sha256
+from jukinet.store.seed_state import require_seed_complete
 from jukinet.store.tables_security import terminals
 from jukinet.web import auth as A
 from jukinet.web.app import create_app
@@ -348,6 +349,8 @@ class CenterServer:
         self._stack = ExitStack()
         try:
             installations = open_tenants(center, self._stack)
+            for inst in installations.values():   # issue 16: no tenant with a seed in progress
+                require_seed_complete(inst.registers, str(inst.config.data_dir), f"{inst.config.prefecture_name}: ")
             self.tenants = {n: TenantRuntime(inst, outbox=outbox) for n, inst in installations.items()}
         except BaseException:
             self._stack.close()

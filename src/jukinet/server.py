@@ -23,6 +23,7 @@ from jukinet.intake import transport
 from jukinet.intake.service import IntakeService
 from jukinet.pki.crl import RevocationChecker
 from jukinet.store.registers import Registers
+from jukinet.store.seed_state import require_seed_complete
 from jukinet.web.app import create_app
 
 log = logging.getLogger("jukinet.server")
@@ -78,6 +79,13 @@ class PrefectureServer:
         without open ``registers``, is assembled into one here)."""
         inst = installation if isinstance(installation, Installation) else bootstrap(installation, registers=registers)
         config = inst.config
+        # issue 16: never serve a register whose seed is running or was interrupted (SEED_IN_PROGRESS)
+        try:
+            require_seed_complete(inst.registers, str(config.data_dir))
+        except BaseException:
+            if not isinstance(installation, Installation):
+                inst.close()
+            raise
         ensure_pki(config)
         self.installation = inst
         self._owns_installation = not isinstance(installation, Installation)

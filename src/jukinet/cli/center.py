@@ -41,6 +41,7 @@ from jukinet.errors import JukinetError
 from jukinet.observability.logs import configure as configure_logs
 from jukinet.observability.logs import configure_demo, server_log
 from jukinet.sim.demo import DemoPeers
+from jukinet.store.seed_state import require_seed_complete
 
 center_app = typer.Typer(help="集約センター (Q1): 複数の都道府県を1つのシステムで、厳格に分離して収容する", no_args_is_help=True)
 CenterDir = typer.Option(Path("./jukinet-center"), "--center-dir", help="集約センターのディレクトリ", show_default=True)
@@ -243,6 +244,8 @@ def prepare_demo(c: Center, numbers: list[int], residents: int) -> None:
                 empty = uow.repo.count() == 0
         if empty:
             run_seed(data_dir, residents)
+        with bootstrap(config) as inst:    # issue 16: an interrupted seed is resumed by `jukinet seed`, not served
+            require_seed_complete(inst.registers, str(data_dir), f"{config.prefecture_name}: ")
         with console.status(f"{config.prefecture_name}: バックアップ (デモ用の鍵) を作成しています…"):
             demo_backup(config)
 

@@ -25,6 +25,7 @@ from jukinet.scheduler import OpsScheduler
 from jukinet.security import demo_signin
 from jukinet.server import PrefectureServer, ensure_pki
 from jukinet.sim.demo import DemoPeers
+from jukinet.store.seed_state import require_seed_complete
 from jukinet.store.upgrade import require_current
 from jukinet.store.upgrade import upgrade as upgrade_databases
 
@@ -78,6 +79,11 @@ def demo(data_dir: Path = DataDir,
             empty = uow.repo.count() == 0
     if empty:
         run_seed(data_dir, residents)
+    with installation(config) as inst:    # issue 16: an interrupted seed is resumed by `jukinet seed`, not served
+        try:
+            require_seed_complete(inst.registers, str(data_dir))
+        except JukinetError as e:
+            fail(e)
     ensure_pki(config)
 
     try:

@@ -66,13 +66,13 @@ from __future__ import annotations
 
 import bisect
 import random
+from operator import mul as _mul
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator, Optional
 
 from jukinet import kana as _kana
 from jukinet import moji as _moji
-from jukinet.codes import juminhyo_code_check_digit, kojin_bango_check_digit
 from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
 from jukinet import geo
 from jukinet.seed import names
@@ -139,6 +139,22 @@ class Batch:
     fuhyo_other_prefecture: int = 0
 
 
+_J_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)    # jukinet.codes: 住民票コード
+_K_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)  # python-stdnum jp.in_: 個人番号
+
+
+def _juminhyo_check(first10: str) -> str:
+    """:func:`jukinet.codes.juminhyo_code_check_digit` of ten digits the generator made (no input to
+    validate; test_q1_generator_check_digits_match_codes)."""
+    r = sum(map(_mul, map(int, first10), _J_WEIGHTS)) % 11
+    return "0" if r <= 1 else str(11 - r)
+
+
+def _kojin_check(first11: str) -> str:
+    """:func:`jukinet.codes.kojin_bango_check_digit` of eleven digits the generator made."""
+    return str(-sum(map(_mul, map(int, first11), _K_WEIGHTS)) % 11 % 10)
+
+
 def _cum(weights) -> list[float]:
     out, s = [], 0.0
     for w in weights:
@@ -193,6 +209,29 @@ class _Derived:
                 self._gaiji.clear()
             v = self._gaiji[text] = _moji.count_gaiji(text)
         return v
+
+    def name_gaiji(self, surname: str, given: str) -> int:
+        """外字数 of ``surname + NAME_SEP + given``: the sum of the parts' (a 外字 segment never spans the
+        full-width space, which is in JIS X 0208), each part asked once."""
+        g = self._gaiji
+        a = g.get(surname)
+        if a is None:
+            a = self.gaiji(surname)
+        b = g.get(given)
+        if b is None:
+            b = self.gaiji(given)
+        return a + b
+
+    def name_seion(self, surname: str, given: str) -> str:
+        """:func:`jukinet.kana.seion` of ``surname + NAME_SEP + given``, from the parts' keys where that is
+        the same: the space is dropped and each kana folds on its own, except a ウ/ゥ after an オ段 kana
+        (rule 8), a ヴ followed by a small kana, and marks that act on the kana before them — so the
+        whole reading is folded when the given name starts with anything but a plain katakana
+        other than ウ/ゥ, or the surname ends with ヴ (test_q1_generator_name_keys_*)."""
+        g0 = given[:1]
+        if surname and "\u30a1" <= g0 <= "\u30fa" and g0 not in "ウゥ" and surname[-1] != "ヴ":
+            return self.seion(surname) + self.seion(given)
+        return self.seion(surname + NAME_SEP + given)
 
     def seion(self, text: str) -> str:
         v = self._seion.get(text)
@@ -249,6 +288,7 @@ class Generator:
         self.juki_seq = 0
         self.fuhyo_seq = 0
         self.last_ts = {}
+        self._midnights: dict[int, tuple[datetime, date]] = {}
         self.prefecture = pref = geo.prefecture(prefecture)
         others = geo.elsewhere(pref)
         self._mie_pick = _Pick(pref.municipalities, [m.weight for m in pref.municipalities])
@@ -269,12 +309,12 @@ class Generator:
     def juminhyo_code(self, index: int) -> str:
         a, b = self.jcode
         first10 = f"{(a * index + b) % 10**10:010d}"
-        return first10 + juminhyo_code_check_digit(first10)
+        return first10 + _juminhyo_check(first10)
 
     def kojin_bango(self, index: int) -> str:
         a, b = self.kcode
         first11 = f"{(a * index + b) % 10**11:011d}"
-        return first11 + kojin_bango_check_digit(first11)
+        return first11 + _kojin_check(first11)
 
     # --- pieces ------------------------------------------------------------------------------
 
@@ -336,9 +376,12 @@ class Generator:
         r = rng.random()
         d += 0 if r < 0.6 else 1 if r < 0.9 else 2 + int(rng.random() * 4)
         d = min(d, self.today_ord)
-        day = date.fromordinal(d)
-        ts = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(
-            seconds=int(rng.random() * 9 * 3600))
+        midnight = self._midnights.get(d)
+        if midnight is None:   # at most one per day since the server started: ~9,000
+            day = date.fromordinal(d)
+            midnight = self._midnights[d] = (datetime(day.year, day.month, day.day, tzinfo=timezone.utc), day)
+        ts = midnight[0] + timedelta(seconds=int(rng.random() * 9 * 3600))
+        day = midnight[1]
         prev = self.last_ts.get(key)
         if prev is not None and ts <= prev:
             ts = prev + timedelta(seconds=1 + int(rng.random() * 600))
@@ -443,16 +486,16 @@ class Generator:
         dv = self.derived
         name = v.surname[0] + NAME_SEP + v.given[0]
         kana = v.surname[1] + NAME_SEP + v.given[1]
-        name_g = dv.gaiji(name)
+        name_g = dv.name_gaiji(v.surname[0], v.given[0])
         fs = FormerSurname(v.fs[0], v.fs[1]) if v.fs else None
         fs_g = dv.gaiji(v.fs[0]) if v.fs else 0
         ts, notified = self._received(v.change_date, JUKINET_START, key)
         self.juki_seq += 1
-        return JukiRecord(
+        return JukiRecord.trusted(
             juminhyo_code=code, name=name, name_kana=kana, birth_date=birth, sex=sex, address=v.address,
             kojin_bango=v.kojin, reason=v.reason, change_date=v.change_date, municipality_code=v.muni,
             oaza_code=v.oaza_code, former_surname=fs, name_gaiji_count=name_g, address_gaiji_count=v.address_gaiji,
-            retention_flag=v.deleted, name_seion=dv.seion(kana), timestamp=ts, notified_date=notified,
+            retention_flag=v.deleted, name_seion=dv.name_seion(v.surname[1], v.given[1]), timestamp=ts, notified_date=notified,
             gaiji_flag=bool(name_g or v.address_gaiji or fs_g), deleted=v.deleted, update_seq=self.juki_seq,
             former_surname_gaiji_count=fs_g,
         )
@@ -489,10 +532,11 @@ class Generator:
         key = "f" + code
         records = []
         for c in chain:
-            name_g, addr_g, last_g = dv.gaiji(c["name"]), c["address_gaiji"], dv.gaiji(c["last_address"])
+            sur, giv = c["parts"]
+            name_g, addr_g, last_g = dv.name_gaiji(sur[0], giv[0]), c["address_gaiji"], c["last_address_gaiji"]
             ts, notified = self._received(c["change_date"], FUHYO_START, key)
             self.fuhyo_seq += 1
-            records.append(FuhyoRecord(
+            records.append(FuhyoRecord.trusted(
                 juminhyo_code=code, name=c["name"], name_kana=c["kana"], birth_date=birth, sex=sex,
                 address_municipality_code=c["muni"], address=c["address"], change_date=c["change_date"],
                 fuhyo_municipality_code=manager, status=c["status"], last_address=c["last_address"],
@@ -500,7 +544,7 @@ class Generator:
                 address_gaiji_count=addr_g, last_address_gaiji_count=last_g,
                 gaiji_flag=bool(name_g or addr_g or last_g),
                 gaiji_pattern="".join("1" if n else "0" for n in (name_g, addr_g, last_g)),
-                name_seion=dv.seion(c["kana"]), timestamp=ts, notified_date=notified, update_seq=self.fuhyo_seq,
+                name_seion=dv.name_seion(sur[1], giv[1]), timestamp=ts, notified_date=notified, update_seq=self.fuhyo_seq,
             ))
         del self.last_ts[key]
         for old, new in zip(records, records[1:]):
@@ -519,11 +563,12 @@ class Generator:
             batch.fuhyo_other_prefecture += 1
 
     @staticmethod
-    def _fc(v_name, v_kana, address, address_gaiji, muni, change_date, reason, kind, status="現存",
+    def _fc(parts, v_name, v_kana, address, address_gaiji, muni, change_date, reason, kind, status="現存",
             last_address=None) -> dict:
-        return {"name": v_name, "kana": v_kana, "address": address, "address_gaiji": address_gaiji, "muni": muni,
-                "change_date": change_date, "reason": reason, "kind": kind, "status": status,
-                "last_address": last_address}
+        """One 附票 version while a chain is built; ``parts`` (surname, given): the name's (文字, よみ) pairs."""
+        return {"parts": parts, "name": v_name, "kana": v_kana, "address": address, "address_gaiji": address_gaiji,
+                "muni": muni, "change_date": change_date, "reason": reason, "kind": kind, "status": status,
+                "last_address": last_address, "last_address_gaiji": 0}
 
     def _d1_fuhyo(self, code: str, versions: list[_V], birth: date, sex: str, removal: Optional[str],
                   batch: Batch) -> None:
@@ -536,13 +581,13 @@ class Generator:
             name = v.surname[0] + NAME_SEP + v.given[0]
             kana = v.surname[1] + NAME_SEP + v.given[1]
             if i == 0:
-                chain.append(self._fc(name, kana, v.address, v.address_gaiji, v.muni, v.change_date, "記載", "記載"))
+                chain.append(self._fc((v.surname, v.given), name, kana, v.address, v.address_gaiji, v.muni, v.change_date, "記載", "記載"))
                 continue
             prev = chain[-1]
             if v.address != prev["address"]:
-                chain.append(self._fc(name, kana, v.address, v.address_gaiji, v.muni, v.change_date, "住所変更", "修正"))
+                chain.append(self._fc((v.surname, v.given), name, kana, v.address, v.address_gaiji, v.muni, v.change_date, "住所変更", "修正"))
             elif name != prev["name"]:
-                chain.append(self._fc(name, kana, v.address, v.address_gaiji, v.muni, v.change_date, "職権修正", "修正"))
+                chain.append(self._fc((v.surname, v.given), name, kana, v.address, v.address_gaiji, v.muni, v.change_date, "職権修正", "修正"))
         last = chain[-1]
         if removal is not None:
             end = versions[-1].change_date
@@ -550,7 +595,7 @@ class Generator:
                 chain.append(dict(last, change_date=end, reason="消除", kind="消除", status="消除"))
             elif removal == "国外転出":
                 chain.append(dict(last, address=None, address_gaiji=0, muni=None, change_date=end, reason="国外転出",
-                                  kind="修正", last_address=last["address"]))
+                                  kind="修正", last_address=last["address"], last_address_gaiji=last["address_gaiji"]))
             else:  # 国内転出: the 附票 follows them to another prefecture
                 om = self._other_pick(rng)
                 a, ag, _ = self._address(om)
@@ -570,12 +615,12 @@ class Generator:
         d0 = birth_ord if rng.random() < 0.3 else self._date_between(birth_ord, self.today_ord)
         om = self._other_pick(rng)
         a, ag, _ = self._address(om)
-        chain = [self._fc(name, kana, a, ag, om.code, date.fromordinal(d0), "記載", "記載")]
+        chain = [self._fc((surname, given), name, kana, a, ag, om.code, date.fromordinal(d0), "記載", "記載")]
         lo = max(d0, FUHYO_START.toordinal()) + 1
         if rng.random() < p.other_history_ratio and lo < self.today_ord:
             om = self._other_pick(rng)
             a, ag, _ = self._address(om)
-            chain.append(self._fc(name, kana, a, ag, om.code, date.fromordinal(self._date_between(lo, self.today_ord)),
+            chain.append(self._fc((surname, given), name, kana, a, ag, om.code, date.fromordinal(self._date_between(lo, self.today_ord)),
                                   "住所変更", "修正"))
         if rng.random() < p.other_removed_ratio:
             lo = max(chain[-1]["change_date"].toordinal() + 1, FUHYO_START.toordinal())

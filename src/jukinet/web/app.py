@@ -23,6 +23,7 @@ from jukinet.disclosure.reports import router as municipal_reports_router
 from jukinet.store import migrate
 from jukinet.store.faults import StorageUnavailable
 from jukinet.store.registers import Registers
+from jukinet.store.seed_state import SEEDED, seed_state
 from jukinet.web import safety, transport_security
 from jukinet.web.audit_reports import router as audit_router
 from jukinet.web.disclosure import install as install_disclosure
@@ -59,7 +60,8 @@ def create_app(installation: Installation | Config, registers: Registers | None 
 
     @app.get("/health", tags=["運用"])
     def health() -> JSONResponse:
-        """Liveness and readiness: each register database answers and is at the migration head."""
+        """Liveness and readiness: each register database answers, is at the migration head and holds no
+        seed in progress (``SEED_IN_PROGRESS``, issue 16)."""
         status, registers_status = "ok", {}
         for register in migrate.STORES:
             engine = registers.engine(register)
@@ -70,6 +72,10 @@ def create_app(installation: Installation | Config, registers: Registers | None 
                 head = ops_status.head_revision(register, engine)  # read once per process (ADR 0027)
                 ok = rev == head
                 registers_status[register] = {"reachable": True, "schema": rev, "up_to_date": ok}
+                seed = seed_state(register, engine) if ok and register in SEEDED else None
+                if seed is not None and not seed.complete:   # issue 16: a seed running or interrupted
+                    ok = False
+                    registers_status[register]["seed"] = {"code": "SEED_IN_PROGRESS", **seed.as_dict()}
             except Exception:  # noqa: BLE001 - health reports, never raises
                 ok = False
                 registers_status[register] = {"reachable": False}

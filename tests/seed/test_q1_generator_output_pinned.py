@@ -1,0 +1,86 @@
+"""Q1 (issue 16): the synthetic resident generator was made faster without changing what it generates.
+The rows of a given seed are pinned by a digest taken before the change (so an optimisation that
+alters a single value, timestamp or 外字 count fails here), and the shortcuts it takes — check digits
+computed without validation, 外字数 and 清音化 keys of a name from its parts — are checked against the
+functions they stand for over every name the generator can draw. Pure Python (no database)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from datetime import date, datetime
+
+import pytest
+
+from jukinet import codes, kana, moji
+from jukinet.domain.records import FuhyoRecord, JukiRecord
+from jukinet.seed import names
+from jukinet.seed.generator import NAME_SEP, Generator, _Derived, _juminhyo_check, _kojin_check
+from jukinet.store.repository import fuhyo_to_row, juki_to_row
+
+#: sha256 of every row of ``Generator(residents, seed, prefecture=…)`` — taken with the generator as it
+#: was before the speed work of issue 16 (commit 1c46c77)
+PINNED = {
+    (3000, 11, "24"): "206bd9c3198648c0852e0fd6ac7073d152c762e0fe9241c229901c77557af410",
+    (1000, 2, "13"): "a0efc5cc13858bd169381052fee7cf0c197e11d3192ca614f5850270a2996730",
+}
+
+
+def _value(v):
+    return v.isoformat() if isinstance(v, (date, datetime)) else v
+
+
+def rows_digest(residents: int, seed: int, prefecture: str) -> str:
+    h = hashlib.sha256()
+    for b in Generator(residents, seed, prefecture=prefecture).batches(700):
+        for kind, rows in (("jc", [juki_to_row(r) for r in b.juki]), ("jh", b.juki_history),
+                           ("fc", [fuhyo_to_row(r) for r in b.fuhyo]), ("fh", b.fuhyo_history)):
+            for r in rows:
+                h.update(repr((kind, sorted((k, _value(v)) for k, v in r.items()))).encode())
+        h.update(repr((b.persons, b.residents, b.removed, b.fuhyo_removed, b.fuhyo_abroad,
+                       b.fuhyo_other_prefecture)).encode())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_q1_generator_output_is_pinned_for_a_seed(case):
+    assert rows_digest(*case) == PINNED[case]
+
+
+def test_q1_generator_check_digits_match_codes():
+    for i in range(0, 10**10, 9_999_991):
+        s10, s11 = f"{i:010d}", f"{i * 7 + 3:011d}"
+        assert _juminhyo_check(s10) == codes.juminhyo_code_check_digit(s10)
+        assert _kojin_check(s11) == codes.kojin_bango_check_digit(s11)
+
+
+def test_q1_generator_name_keys_equal_the_whole_names():
+    """外字数 and 清音化 of 姓＋全角空白＋名 from the parts: the same as of the whole, for every pair the
+    generator can draw (common and 外字 surnames, every given-name pool)."""
+    surnames = list(names.SURNAMES) + list(names.GAIJI_SURNAMES)
+    givens = sorted({g for pool in names.GIVEN.values() for g in pool})
+    dv = _Derived()
+    for s in surnames:
+        for g in givens:
+            assert dv.name_gaiji(s[0], g[0]) == moji.count_gaiji(s[0] + NAME_SEP + g[0])
+            assert dv.name_seion(s[1], g[1]) == kana.seion(s[1] + NAME_SEP + g[1])
+    for s, g in (("カトウ", "ウメ"), ("サトオ", "ゥ"), ("ヴ", "ァキ"), ("イスズ", "ゞ"), ("ト", "ーコ")):  # the edges
+        assert dv.name_seion(s, g) == kana.seion(s + NAME_SEP + g)
+
+
+def test_q1_trusted_records_equal_the_constructed_ones():
+    """``JukiRecord.trusted`` / ``FuhyoRecord.trusted`` (the generator's fast constructor) make the same
+    records as the dataclass constructor, and still refuse an unknown or a missing field."""
+    b = next(Generator(300, 4).batches(300))
+    for r in b.juki + b.fuhyo:
+        values = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+        made = type(r)(**values)
+        assert made == r and hash(made) == hash(r) and repr(made) == repr(r)
+        assert type(r).trusted(**values) == made
+    with pytest.raises(TypeError):
+        FuhyoRecord.trusted(**{f.name: getattr(b.fuhyo[0], f.name) for f in dataclasses.fields(FuhyoRecord)},
+                            kojin_bango="123456789018")      # D2 has no 個人番号
+    with pytest.raises(TypeError):
+        JukiRecord.trusted(juminhyo_code="12345678901")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.juki[0].name = "x"
