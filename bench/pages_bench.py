@@ -138,10 +138,10 @@ def run(inst, k: int, version: str) -> None:
 
     screens = [  # (screen, persona, method, url, form)
         ("検索 (画面)", "gyomu", "GET", "/search", None),
+        ("詳細 (再表示; 16件まで保持)", "gyomu", "GET", loc, None),
         ("検索の実行 (4情報・ログ記録)", "gyomu", "POST", "/search", search_form),
         ("検索結果", "gyomu", "GET", "/search/results?page=1", None),
         ("詳細の表示 (ログ記録)", "gyomu", "POST", "/detail", detail_form),
-        ("詳細 (再表示)", "gyomu", "GET", loc, None),
         ("提供・移転 (1件)", "gyomu", "GET", "/provision", None),
         ("一括提供", "gyomu", "GET", "/provision/batch", None),
         ("媒体 (提供)", "gyomu", "GET", "/provision/media", None),
