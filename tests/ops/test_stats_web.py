@@ -98,7 +98,7 @@ def test_a9_csv_and_svg_downloads_are_logged(site):
     r = c.get("/stats/csv/updates_juki?from=2026-04&to=2026-05")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith(b"\xef\xbb\xbf") and "attachment" in r.headers["content-disposition"]
-    assert "2026-05,242012,津市,転居,1" in r.content.decode("utf-8-sig")
+    assert "2026-05,令和8年5月,242012,津市,転居,1" in r.content.decode("utf-8-sig")
     r = c.get("/stats/svg/updates_by_reason_juki?from=2026-04&to=2026-05")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert oplog(registers, "granted", "stats_export") == 2
@@ -112,6 +112,6 @@ def test_a9_csv_and_svg_downloads_are_logged(site):
 def test_a9_fiscal_year_parameter(site):
     client, _ = site
     r = client("manager").get("/stats?fy=2026")
-    assert r.status_code == 200 and "2026-04 〜 2027-03" in r.text
+    assert r.status_code == 200 and "令和8年4月 〜 令和9年3月" in r.text
     assert TSU  # the two updates fall into 2026年度
     assert 'id="sum-updates-juki">2<' in r.text
