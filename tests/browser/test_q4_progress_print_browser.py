@@ -12,6 +12,7 @@ Debian's chromium, headless; the PDF itself is not written to disk by the test."
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,8 @@ def test_q4_batch_provision_shows_progress_then_the_result_and_the_password_once
     assert bar.get_attribute("hx-trigger") == "every 1s"
     assert b.find("h1").text.startswith("一括提供")
     assert axe.blocking(b, "一括提供 処理の状況") == []
+    if os.environ.get("JUKINET_SCREENSHOTS"):
+        b.screenshot(Path(os.environ["JUKINET_SCREENSHOTS"]) / "batch-progress.png")
     seen = set()
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -150,6 +153,8 @@ def test_q4_printing_a_disclosure_form_confirms_its_form_number(disclosure_site)
     assert b.find("#print-serial").text == serial
     assert notice.get_attribute("role") == "status"
     assert axe.blocking(b, "帳票の発行の確認") == []
+    if os.environ.get("JUKINET_SCREENSHOTS"):
+        b.screenshot(Path(os.environ["JUKINET_SCREENSHOTS"]) / "print-confirmation.png")
     # the form register lists the same number
     b.find("#print-notice a").click()
     assert "交付済み" in b.wait_css(f'#form-register tr[data-serial="{serial}"]').text
