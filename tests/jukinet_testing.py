@@ -99,3 +99,15 @@ def upgrade_that_seals(store: str, engine, key_file: Path, data_dir: Path, from_
     migrate.upgrade(store, engine, data_dir=data_dir)           # `jukinet init` passes it
     assert migrate.current_revision(engine) == migrate.head_revision(store, engine)
     assert key_file.exists()
+
+
+def finish_job(client, r, timeout: float = 120.0):
+    """Long work of a screen runs in the background (issue 19, ADR 0048): after the POST the browser is on
+    ``/jobs/<key>``, the progress page, until the work is over; reload it as the page's polling would and
+    return the final page."""
+    import time
+    deadline = time.monotonic() + timeout
+    while 'id="job-progress"' in r.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+        r = client.get(str(r.url))
+    return r

@@ -23,6 +23,7 @@ from jukinet.security.oplog import Actor
 from jukinet.store.tables_audit import audit_reports, audit_signoffs
 
 from .audit_site import ADMIN, last_entry, last_seq, resident_data, site  # noqa: F401  (fixture)
+from jukinet_testing import finish_job
 
 
 def _detail(site, actor, code, register="juki"):
@@ -128,7 +129,7 @@ def test_a4_report_pdf_and_csv_hold_flags_but_no_resident_data_and_are_stable(si
 
 def _generate_on_screen(site, month: str):
     c = site.client("manager")
-    r = c.post("/audit/reports/generate", data={"month": month, "csrf_token": site.csrf("manager")})
+    r = finish_job(c, c.post("/audit/reports/generate", data={"month": month, "csrf_token": site.csrf("manager")}))
     assert r.status_code == 200, r.text
     sha = re.search(r'id="report-sha256">([0-9a-f]{64})<', r.text).group(1)
     return c, sha, r.text

@@ -21,6 +21,7 @@ from jukinet.store.tables_provision import provision_affairs, provision_media, p
 
 from . import people as P
 from .test_web import site  # noqa: F401  (fixture)
+from jukinet_testing import finish_job
 
 REGISTER_TABLES = ("juki_current", "juki_history", "fuhyo_current", "fuhyo_history")
 
@@ -77,7 +78,8 @@ def post_batch(site, kind: str, fields: dict, file: bytes = CONDITIONS):
         body, ctype = multipart(fields, file)
         return site.api("prov").post("/api/v1/provision/batch", content=body, headers={"content-type": ctype})
     body, ctype = multipart(dict(fields, csrf_token=site.csrf("prov")), file)
-    return site.client("prov").post("/provision/batch", content=body, headers={"content-type": ctype})
+    c = site.client("prov")
+    return finish_job(c, c.post("/provision/batch", content=body, headers={"content-type": ctype}))
 
 
 CATALOGUE = """format = "jukinet.provision-catalogue/1"

@@ -36,6 +36,7 @@ from jukinet.store.tables_security import OPLOG
 from . import people as P
 from .test_cli import add_operator
 from .test_web import site  # noqa: F401 - the screens' fixture
+from jukinet_testing import finish_job
 
 CODE = "KOJIN_BANGO_NOT_ABROAD"
 
@@ -285,6 +286,7 @@ def test_p7_screen_and_api_show_the_refusal(site):  # noqa: F811
     up = c.post("/provision/batch", data={"csrf_token": site.csrf("prov"), "requester_code": "SOMU",
                                           "affair_code": "SOMU-KENZEI-F", "encoding": "auto"},
                 files={"file": ("x.csv", f"依頼番号,住民票コード\nS-1,{ABROAD}\nS-2,{KENNAI}\n".encode(), "text/csv")})
+    up = finish_job(c, up)
     assert up.status_code == 200 and 'id="number-refused"' in up.text and "国外転出者でない者) 1" in up.text
     b = api.post("/api/v1/provision/batch", data={"requester_code": "SOMU", "affair_code": "SOMU-KENZEI-F"},
                  files={"file": ("y.csv", f"依頼番号,住民票コード\nA-1,{KENGAI}\n".encode(), "text/csv")})

@@ -17,6 +17,7 @@ from jukinet.store.tables_provision import PROVISION_RECORDS, provision_catalogu
 from jukinet.store.tables_security import operators
 
 from . import people as P
+from jukinet_testing import finish_job
 
 _spec = importlib.util.spec_from_file_location("jukinet_web_fixtures", Path(__file__).parent.parent / "web" / "conftest.py")
 W = importlib.util.module_from_spec(_spec)
@@ -123,6 +124,7 @@ def test_p4_batch_screen_upload(site):
     r = c.post("/provision/batch", data={"csrf_token": site.csrf("prov"), "requester_code": "SOMU",
                                          "affair_code": "SOMU-KENZEI", "encoding": "auto"},
                files={"file": ("x.csv", f"依頼番号,住民票コード\nZ-1,{P.TARO}\n".encode(), "text/csv")})
+    r = finish_job(c, r)
     assert r.status_code == 200 and 'id="media-password"' in r.text and 'id="media-id"' in r.text
     media_id = r.text.split('id="media-id">')[1].split("<")[0]
     d = c.post(f"/provision/media/{media_id}/download", data={"csrf_token": site.csrf("prov")})

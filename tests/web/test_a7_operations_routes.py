@@ -46,6 +46,9 @@ OPS_MAY_USE = {
     ("GET", "/stats/stats.css"): "stylesheet",
     ("GET", "/"): "menu (links by role)",
     ("GET", "/help"): "help: roles and screens, sign-in, procedures (no register data; ADR 0042)",
+    ("GET", "/jobs/{key}"): "処理の状況: only the session's own long work (an operations operator starts none: "
+                            "any key is 404 JOB_UNKNOWN; ADR 0048)",
+    ("GET", "/jobs/{key}/progress"): "処理の状況 fragment: the same",
     ("GET", "/login"): "login", ("POST", "/auth/login/options"): "login", ("POST", "/auth/login/verify"): "login",
     ("POST", "/login/password"): "login (alternative)",
     ("GET", "/enroll"): "own biometric enrollment", ("POST", "/auth/enroll/options"): "enrollment",

@@ -30,7 +30,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy import func, insert, select
 
@@ -227,20 +227,33 @@ class AuditService:
 
     # ---- report --------------------------------------------------------------------------------
 
-    def render(self, month: Month, now: datetime | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
-        """The month's analysis, PDF and CSV, made on the one report thread (:func:`on_report_thread`)."""
-        return on_report_thread(self._render, month, now)
+    #: the stages of :meth:`generate`, as a progress display names them (issue 19, ADR 0048)
+    STAGES = ("操作ログの読み込み・分析", "事務の処理状況・媒体・体制の集計", "報告書 (PDF) の作成", "報告書 (CSV) の作成",
+              "報告書の記録")
 
-    def _render(self, month: Month, now: datetime | None) -> tuple[an.Analysis, dict, bytes, bytes]:
+    def render(self, month: Month, now: datetime | None = None, *,
+               progress: Callable[[int, int, str], None] | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
+        """The month's analysis, PDF and CSV, made on the one report thread (:func:`on_report_thread`);
+        ``progress(done, total, stage)`` is told each stage as it starts."""
+        return on_report_thread(self._render, month, now, progress)
+
+    def _render(self, month: Month, now: datetime | None,
+                progress: Callable[[int, int, str], None] | None = None) -> tuple[an.Analysis, dict, bytes, bytes]:
+        step = progress or (lambda done, total, stage: None)
+        total = len(self.STAGES)
+        step(0, total, self.STAGES[0])
         a, names = self.analyse(month)
         now = now or datetime.now(timezone.utc)
+        step(1, total, self.STAGES[1])
         cw = casework(self.registers, month.start_utc, month.end_utc, month.last_day,
                       now=now if now < month.end_utc else None)
         meta = report.Meta(self.config.prefecture_name, month.key, month.first_day, month.last_day, self.rules,
                            partial=now < month.end_utc, casework=cw, media=self.media_section(month, now))
         gov = self.governance_month(month)
-        return (a, names, report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max, gov=gov),
-                report.csv_bytes(a, names, meta, gov=gov))
+        step(2, total, self.STAGES[2])
+        pdf = report.pdf(a, names, meta, self.cfg.pdf_entries_per_flag, self.cfg.pdf_flags_max, gov=gov)
+        step(3, total, self.STAGES[3])
+        return a, names, pdf, report.csv_bytes(a, names, meta, gov=gov)
 
     def governance_month(self, month: Month) -> report.GovernanceMonth:
         """G4, G5 in the monthly report (ADR 0041): the month's incidents, the contractor's security
@@ -282,10 +295,13 @@ class AuditService:
             infected=tuple((jst(r.at), "持込" if r.direction == "in" else "持出", r.purpose, r.signature or "")
                            for r in infected))
 
-    def generate(self, actor: Actor, month: Month, *, now: datetime | None = None) -> Generated:
+    def generate(self, actor: Actor, month: Month, *, now: datetime | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> Generated:
         """Render the month's report and fix its digest in the admin database (logged)."""
         now = now or datetime.now(timezone.utc)
-        a, names, pdf, csv = self.render(month, now)
+        a, names, pdf, csv = self.render(month, now, progress=progress)
+        if progress:
+            progress(4, len(self.STAGES), self.STAGES[4])
         ps, cs = hashlib.sha256(pdf).hexdigest(), hashlib.sha256(csv).hexdigest()
         summary = {"entries": a.entries, "flags": a.flag_counts(), "operators": len(a.counts)}
         with self.registers.admin_tx() as conn:
@@ -301,6 +317,8 @@ class AuditService:
                               detail={"month": month.key, "sha256": ps, "report_id": rid})
         checkpoints.take(self.oplog.keys, self.config.data_dir, {c: self.registers.engine(c) for c in CHAINS},
                          source="report")
+        if progress:
+            progress(len(self.STAGES), len(self.STAGES), "完了")
         return Generated(month, a, pdf, csv, ps, cs, rid, names)
 
     @staticmethod

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from jukinet.audit.analysis import KINDS
@@ -43,10 +43,14 @@ def report_command(month: Optional[str] = typer.Option(None, "--month", help="�
         fail(e)
     inst = _open(data_dir)
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                      transient=True) as bar:
-            bar.add_task(f"{m.key} の操作ログを分析しています", total=None)
-            g = inst.audit.generate(Actor(CLI_ACTOR, None), m)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(f"{m.key}: 操作ログの読み込み・分析", total=None)
+
+            def stage(done: int, total: int, name: str) -> None:     # the same stages as the screen's display
+                bar.update(task, completed=done, total=total, description=f"{m.key}: {name}")
+
+            g = inst.audit.generate(Actor(CLI_ACTOR, None), m, progress=stage)
     except JukinetError as e:
         fail(e)
     finally:

@@ -28,6 +28,7 @@ from jukinet.web import safety, transport_security
 from jukinet.web.audit_reports import router as audit_router
 from jukinet.web.disclosure import install as install_disclosure
 from jukinet.web.governance import router as governance_router
+from jukinet.web.jobs import router as jobs_router
 from jukinet.web.kojin_bango import router as kojin_bango_router
 from jukinet.web.media import router as media_router
 from jukinet.web.ops import install as install_ops
@@ -91,6 +92,7 @@ def create_app(installation: Installation | Config, registers: Registers | None 
     app.include_router(stats_router)        # A9: statistics screen (counts only)
     app.include_router(audit_router)        # A4 monthly analysis, A2 inventory
     app.include_router(governance_router)   # G4 incidents, G5 inspections, contractor, witnessed maintenance
+    app.include_router(jobs_router)         # long work in the background: progress, result (issue 19)
     app.include_router(media_router)        # G2/G3: 媒体管理簿, weekly check, approvals, virus checks
     install_ops(app, inst)                  # A7: operations status, /metrics, request log + metrics
     transport_security.install(app, config)  # outermost: HSTS on every TLS response (ADR 0031)

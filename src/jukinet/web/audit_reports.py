@@ -34,6 +34,7 @@ from jukinet.errors import JukinetError
 from jukinet.security import training as TR
 from jukinet.store.tables_audit import audit_watch
 from jukinet.web import auth as A
+from jukinet.web import jobs
 from jukinet.web.pages import _jst, ctx_post, render, see_other, shown, templates
 
 router = APIRouter(include_in_schema=False)
@@ -112,9 +113,20 @@ async def generate(request: Request):
         month = _month(request, ctx, form, "audit_report")
     except JukinetError as e:
         return await _list(request, ctx, error=e, status=400)
-    svc = _svc(request)
-    g = await run_in_threadpool(svc.generate, ctx.actor, month)
-    return _render(request, "audit/report.html", ctx, g=g, signoffs=svc.signoffs(month.key),
+    svc, actor = _svc(request), ctx.actor
+    # in the background with a progress display by stage; the result page is a GET (issue 19, ADR 0048)
+    return jobs.start(request, ctx, title=f"操作ログ月次分析 ({wareki.to_wareki_month(month.key)})",
+                      back="/audit/reports", unit="段階",
+                      work=lambda job: svc.generate(actor, month, progress=job.progress), finish=_generated)
+
+
+def _generated(request: Request, ctx: A.Ctx, job: jobs.Job):
+    if job.error is not None:
+        return _render(request, "message.html", ctx, status=400, heading="報告書を作成できませんでした",
+                       message=job.error.message, code=job.error.code, error=True, link="/audit/reports",
+                       link_text="操作ログ月次分析へ")
+    g = job.result
+    return _render(request, "audit/report.html", ctx, g=g, signoffs=_svc(request).signoffs(g.month.key),
                    name_of=lambda op: rp._name(op, g.names), action_label=rp.action_label)
 
 

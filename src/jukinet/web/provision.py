@@ -21,6 +21,7 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
@@ -36,6 +37,7 @@ from jukinet.security import number_display as ND
 from jukinet.security.model import FORBIDDEN, Refused, refused
 from jukinet.store.tables_provision import provision_media
 from jukinet.web import auth as A
+from jukinet.web import jobs
 from jukinet.web.api_common import ERRORS, api_ctx
 from jukinet.web.pages import ctx_post, render, see_other, shown
 
@@ -198,11 +200,13 @@ def batch_page(request: Request):
 
 @router.post("/provision/batch")
 async def batch_submit(request: Request):
+    """確認のみ: answered at once. A run: started in the background (:mod:`jukinet.web.jobs`) with a progress
+    display; its result page shows the result file's password once (issue 19, ADR 0048)."""
     ctx, form = await ctx_post(request)
     _require(request, ctx, "provide", None, "provision_batch")
     f = _batch_form(form)
     upload = form.get("file")
-    result = check = error = None
+    check = error = None
     path = None
     try:
         if upload is None or not hasattr(upload, "read"):
@@ -213,17 +217,40 @@ async def batch_submit(request: Request):
                            case_ref=f["case_ref"] or None)
         b = BatchService(svc(request))
         if form.get("check_only"):
-            check = b.check(cmd, ctx.operator, ctx.terminal_id, channel="terminal")
+            check = await run_in_threadpool(b.check, cmd, ctx.operator, ctx.terminal_id, channel="terminal")
         else:
-            result = b.run(cmd, ctx.operator, ctx.terminal_id, channel="terminal")
+            run_path, path = path, None        # the job removes it when the run is over
+            op, terminal_id = ctx.operator, ctx.terminal_id
+
+            def work(job: jobs.Job):
+                job.progress(0, None, "照会条件ファイルの確認")
+                return b.run(cmd, op, terminal_id, channel="terminal",
+                             progress=lambda done, total: job.progress(done, total, "照会・結果ファイルの作成"))
+
+            return jobs.start(request, ctx, title="一括提供", back="/provision/batch", work=work,
+                              finish=_batch_finished, unit="行", cleanup=lambda: run_path.unlink(missing_ok=True), f=f)
     except JukinetError as e:
         error = e
     finally:
         if path is not None:
             path.unlink(missing_ok=True)
     status = 200 if error is None else (error.status if isinstance(error, Refused) else 400)
-    return _page(request, "batch.html", ctx, status=status, f=f, result=result, check=check, error=error,
+    return _page(request, "batch.html", ctx, status=status, f=f, check=check, error=error,
                  threshold=request.app.state.config.provision.batch_approval_threshold)
+
+
+def _batch_finished(request: Request, ctx: A.Ctx, job: jobs.Job):
+    """The result page of a batch run (GET, after the progress display). The result file's password is
+    shown on the first display only; a reload says it was shown (the password is not kept)."""
+    error, result = job.error, job.result
+    password = None
+    if result is not None:
+        password = job.data.pop("password", result.password)
+        job.data["password"] = None
+        result.password = ""          # the only copy left is the one on the screen being sent
+    status = 200 if error is None else (error.status if isinstance(error, Refused) else 400)
+    return _page(request, "batch.html", ctx, status=status, f=job.data.get("f", {}), result=result, error=error,
+                 password=password, threshold=request.app.state.config.provision.batch_approval_threshold)
 
 
 def _media_row(request: Request, media_id: str):

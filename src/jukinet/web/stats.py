@@ -15,6 +15,9 @@ operator side (A4); each view and each download is logged as granted, with the p
 from __future__ import annotations
 
 import base64
+import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -60,6 +63,30 @@ def _period(request: Request) -> Period:
     return Period.last_months(12)
 
 
+#: the charts of the last few (period, counts): drawing them (matplotlib) takes about a second and a
+#: half, the counts behind them change only when the registers do — a chart is a pure function of the
+#: counts, so equal counts give the same SVG (issue 19, ADR 0048: p95 ≤ 100 ms). Counts only, no
+#: personal data; bounded.
+_CHARTS: OrderedDict[str, dict] = OrderedDict()
+_CHARTS_LOCK = threading.Lock()
+
+
+def _charts(tables: dict, period: Period) -> dict:
+    key = hashlib.sha256(repr((period.start, period.end, period.label(),
+                               sorted((n, t.columns, t.rows, t.available, t.note) for n, t in tables.items())))
+                         .encode("utf-8")).hexdigest()
+    with _CHARTS_LOCK:
+        if key in _CHARTS:
+            _CHARTS.move_to_end(key)
+            return _CHARTS[key]
+    charts = stats_report.charts(tables, period)
+    with _CHARTS_LOCK:
+        _CHARTS[key] = charts
+        while len(_CHARTS) > 16:
+            _CHARTS.popitem(last=False)
+    return charts
+
+
 def _svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
@@ -75,7 +102,7 @@ async def stats_page(request: Request):
     registers = request.app.state.registers
     tables = await run_in_threadpool(collect, registers, period)
     views = stats_report.views(tables, period)
-    charts = await run_in_threadpool(stats_report.charts, tables, period)
+    charts = await run_in_threadpool(_charts, tables, period)
     await run_in_threadpool(_log, request, ctx, "stats_view", {"from": period.start, "to": period.end})
     ups = [t for n, t in tables.items() if n.startswith("updates_")]
     summary = {
@@ -115,7 +142,7 @@ async def stats_svg(chart: str, request: Request):
     ctx = _ctx(request, "stats_export")
     period = _period(request)
     tables = await run_in_threadpool(collect, request.app.state.registers, period)
-    charts = await run_in_threadpool(stats_report.charts, tables, period)
+    charts = await run_in_threadpool(_charts, tables, period)
     if chart not in charts:
         raise JukinetError("STATS_SOURCE_UNKNOWN", "指定されたグラフがありません。")
     await run_in_threadpool(_log, request, ctx, "stats_export",

@@ -135,10 +135,74 @@
     s.focus();
   }
 
+  // Print confirmation (issue 19, ADR 0048): a form marked data-print asks for a 帳票 (PDF). It is sent
+  // by fetch; a PDF answer is saved as a file and the screen confirms 「帳票番号 X を発行しました」 with the
+  // serial of the form register (the X-Form-Serial header). Any other answer (a page with the error at its
+  // field, a notice) replaces the page's main area; a lost network is shown. Without script the form
+  // posts as before and the PDF (named by its 帳票番号) is downloaded.
+  function printConfirmed(serial, file) {
+    let box = document.getElementById("print-notice");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "print-notice"; box.className = "notification-banner notification-banner--success notice";
+      box.setAttribute("role", "status"); box.tabIndex = -1;
+      const main = document.getElementById("main"); (main || document.body).prepend(box);
+    }
+    const p = document.createElement("p");
+    p.append("帳票番号 ");
+    const b = document.createElement("b"); b.id = "print-serial"; b.textContent = serial; p.append(b);
+    p.append(" を発行しました。");
+    const q = document.createElement("p"); q.className = "hint";
+    q.textContent = "PDF (" + file + ") を保存しました。印刷した帳票は帳票管理簿に記録されています。";
+    const a = document.createElement("a"); a.href = "/disclosure/forms"; a.textContent = "帳票管理簿を見る";
+    q.append(" "); q.append(a);
+    box.replaceChildren(p, q); box.dataset.serial = serial; box.hidden = false;
+    box.focus();
+  }
+
+  function wirePrint(form) {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const btn = form.querySelector("button[type=submit], button:not([type])"); if (btn) btn.disabled = true;
+      const old = document.getElementById("print-notice"); if (old) old.hidden = true;
+      try {
+        const r = await fetch(form.action, {method: "POST", credentials: "same-origin", body: new FormData(form)});
+        const type = r.headers.get("Content-Type") || "";
+        const serial = r.headers.get("X-Form-Serial");
+        if (r.ok && type.includes("application/pdf")) {
+          const blob = await r.blob();
+          const file = (serial || "form") + ".pdf";
+          const url = URL.createObjectURL(blob);
+          const a = document.createElement("a"); a.href = url; a.download = file; a.hidden = true;
+          document.body.appendChild(a); a.click(); a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 60000);
+          if (serial) printConfirmed(serial, file);
+          return;
+        }
+        const text = await r.text();
+        const doc = new DOMParser().parseFromString(text, "text/html");
+        const fresh = doc.getElementById("main"), main = document.getElementById("main");
+        if (type.includes("html") && fresh && main) {
+          main.replaceChildren(...Array.from(fresh.childNodes).map((n) => document.importNode(n, true)));
+          main.querySelectorAll("form[data-print]").forEach(wirePrint);
+          if (window.htmx) htmx.process(main);
+          focusErrorSummary();
+          const m = main.querySelector("#error-summary, #message"); if (m && !document.getElementById("error-summary")) m.focus();
+          return;
+        }
+        const p = problemOf({status: r.status, responseText: text, getResponseHeader: (h) => r.headers.get(h)});
+        showProblem(p.message, p.code);
+      } catch (e) {
+        showProblem("サーバに接続できませんでした。ネットワークの接続を確認して、もう一度お試しください。", "NETWORK_ERROR");
+      } finally { if (btn) btn.disabled = false; }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const login = document.getElementById("webauthn-login"); if (login) wireLogin(login);
     const enroll = document.getElementById("webauthn-enroll"); if (enroll) wireEnroll(enroll);
     const maint = document.getElementById("maintenance-login"); if (maint) wireMaintenance(maint);
+    document.querySelectorAll("form[data-print]").forEach(wirePrint);
     wireIdleLock();
     focusErrorSummary();
   });
