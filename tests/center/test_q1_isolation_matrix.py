@@ -102,10 +102,10 @@ def operator_web(c, srv, ops, a, b):
         csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text).group(1)
         hdr = {"X-CSRF-Token": csrf}
         mine = own.post("/search", data={"purpose_code": "inquiry", "registers": "juki", "name": PEOPLE[a]["kana"][:2],
-                                         "name_match": "prefix"}, headers=hdr)
+                                         "name_match": "prefix"}, headers=hdr, follow_redirects=True)   # PRG (ADR 0043)
         assert mine.status_code == 200 and PEOPLE[a]["name"] in mine.text
         r = own.post("/search", data={"purpose_code": "inquiry", "registers": "juki", "name": PEOPLE[b]["kana"][:2],
-                                      "name_match": "prefix"}, headers=hdr)
+                                      "name_match": "prefix"}, headers=hdr, follow_redirects=True)
         assert r.status_code == 200
         assert_no_data_of(r.text, b)
         r = own.post("/detail", data={"purpose_code": "inquiry", "register": "juki",

@@ -88,7 +88,7 @@ def test_a5_form_register_screen_csv_for_manager(site):
     m = site.client("mgr")
     assert m.get("/disclosure/forms").status_code == 200
     rows = list(csv.DictReader(io.StringIO(m.get("/disclosure/forms.csv").content.decode("utf-8-sig"))))
-    assert rows[-1]["帳票番号"] == serial and rows[-1]["状態"] == "disposed"
+    assert rows[-1]["帳票番号"] == serial and rows[-1]["状態"] == "廃棄済み"   # the status in Japanese (ADR 0042)
     assert m.get("/disclosure").status_code == 403
 
 
