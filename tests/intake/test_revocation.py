@@ -47,8 +47,8 @@ def send(config, code, n):
         client.close()
 
 
-def until(fn, timeout=10.0):
-    """Poll ``fn`` until it returns a truthy value: the running server re-reads the CRL by itself."""
+def until(fn, timeout=30.0):
+    """Poll ``fn`` until it returns a truthy value: the running server re-reads the CRL by itself (a loaded CI machine may take a while)."""
     deadline = time.monotonic() + timeout
     while True:
         v = fn()

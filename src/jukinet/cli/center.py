@@ -273,17 +273,18 @@ def demo_command(center_dir: Path = CenterDir,
         fail(e)
     base = f"http://{c.host}:{c.port}"
     console.rule("jukinet 集約センター デモ")
-    console.print(f"センター: {c.dir} — HTTPS {srv.base_url} (CS は相互TLS; センターのCA {c.ca_cert})")
+    console.print(f"センター: {c.dir} — HTTPS {srv.base_url} (CS は相互TLS; センターのCA {c.ca_cert})", soft_wrap=True)
     console.print(f"センター運用画面 (運用委託; 個人情報なし): {base}/center/ops  "
-                  f"(JSON {base}/center/api/status, CLI `jukinet center status --center-dir {c.dir}`)")
+                  f"(JSON {base}/center/api/status, CLI `jukinet center status --center-dir {c.dir}`)", soft_wrap=True)
     for n, rt in sorted(srv.tenants.items()):
         cfg = rt.installation.config
         console.print(f"[bold]{n:02d} {cfg.prefecture_name}[/bold] ({cfg.data_dir}): 操作者の登録は別のシェルで "
                       f"`jukinet operator bootstrap --data-dir {cfg.data_dir} --name 氏名` — 表示されたリンクを開くと "
-                      f"{cfg.prefecture_name}の端末になり、{base}/login から{cfg.prefecture_name}の業務だけが見えます")
+                      f"{cfg.prefecture_name}の端末になり、{base}/login から{cfg.prefecture_name}の業務だけが見えます",
+                      soft_wrap=True)   # commands are copied: never broken at the terminal width
         console.print(f"    全国サーバ (模擬) :{cfg.national.port}/:{cfg.national.fuhyo_port}; 届いた通知 "
-                      f"`jukinet sim national-dump --data-dir {cfg.data_dir}`")
-    console.print(f"ログ (JSON, 1行1件): {demo_log} — この画面には警告・エラーのみ表示。終了: Ctrl-C")
+                      f"`jukinet sim national-dump --data-dir {cfg.data_dir}`", soft_wrap=True)
+    console.print(f"ログ (JSON, 1行1件): {demo_log} — この画面には警告・エラーのみ表示。終了: Ctrl-C", soft_wrap=True)
     peers = [DemoPeers(rt.installation, server_ca=c.ca_cert) for _, rt in sorted(srv.tenants.items())]
     server_log("集約センター起動", url=f"{base}/health", tenants=len(srv.tenants))
     try:
