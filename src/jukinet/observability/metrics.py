@@ -57,13 +57,21 @@ _DEFAULT = Events()
 REGISTRY = _DEFAULT.registry
 #: the tenant a request is served for (set by the center's router around the tenant's application)
 _current: ContextVar[Optional[Events]] = ContextVar("jukinet_metric_events", default=None)
-#: background threads of a tenant (outbox worker, scheduler, CRL watcher): thread id -> its events
-_threads: dict[int, Events] = {}
+#: background threads of a tenant (outbox worker, scheduler, CRL watcher): thread id -> (the thread,
+#: its events); the thread is kept so that a later thread given the same id (ids are reused once a
+#: thread ends) is never counted in a stopped tenant's events
+_threads: dict[int, tuple[threading.Thread, Events]] = {}
 _threads_lock = threading.Lock()
 
 
 def current() -> Events:
-    return _current.get() or _threads.get(threading.get_ident()) or _DEFAULT
+    ev = _current.get()
+    if ev is not None:
+        return ev
+    entry = _threads.get(threading.get_ident())
+    if entry is not None and entry[0] is threading.current_thread():
+        return entry[1]
+    return _DEFAULT
 
 
 def use(events: Events) -> Token:
@@ -87,7 +95,7 @@ def threads_of(events: Events) -> Iterator[None]:
         with _threads_lock:
             for t in threading.enumerate():
                 if t.ident not in before and t.ident is not None:
-                    _threads[t.ident] = events
+                    _threads[t.ident] = (t, events)
             for ident in [i for i in _threads if i not in {t.ident for t in threading.enumerate()}]:
                 del _threads[ident]     # threads that have ended (their ids may be reused)
 
