@@ -2,18 +2,20 @@
 
 Usage: python bench/reconcile_bench.py [--db-url URL] [--data-dir DIR] [--residents N]
                                        [--register juki|fuhyo] [--inject PER_MILLE] [--work DIR]
+                                       [--municipality CODE ...]
 
 With --data-dir pointing at a seeded installation (either engine) it measures there; otherwise it
 seeds N residents (default 1,741,266) with ``jukinet.seed.populate`` into a fresh installation —
 SQLite files, or with ``--db-url`` a throwaway PostgreSQL database (dropped at the end;
 bench/engines.py). The baseline (``sort | join`` on text exports) is the same for either engine.
 
-1. **Prepare** (not timed): for each of the 29 municipalities, the CS's snapshot
+1. **Prepare** (not timed): for each municipality of the installation's prefecture (or only those named by
+   ``--municipality``, e.g. 131121 世田谷区 of 東京都), the CS's snapshot
    (``jukinet.snapshot/1``, built from the register with ``--inject`` differences per mille: altered
    住所, missing persons, invented persons), and for the baseline the same two data sets as
    tab-separated text — ``住民票コード<TAB>the compared items`` — one file from the snapshot, one
    exported from the register.
-2. **jukinet**: the 29 checks one after another (``jukinet.reconcile.run_check``: parse and validate
+2. **jukinet**: the checks one after another (``jukinet.reconcile.run_check``: parse and validate
    every line, read the register through its index, merge, store the run and the differences), in a
    child process so that its peak RSS is the check's alone.
 3. **Baseline**: per municipality, ``sort`` both text files, ``join -a1 -a2 -v``-style full outer
@@ -53,9 +55,12 @@ def _tsv(values) -> str:
     return SEP.join("" if v is None else (f"{v[0]}/{v[1]}" if isinstance(v, tuple) else str(v)) for v in values)
 
 
-def prepare(data_dir: Path, work: Path, register: str, per_mille: float) -> list[dict]:
-    """Snapshots and the baseline's text files, per municipality."""
-    from jukinet.geo.mie import MUNICIPALITIES
+def prepare(data_dir: Path, work: Path, register: str, per_mille: float,
+            only: list[str] | None = None) -> list[dict]:
+    """Snapshots and the baseline's text files, per municipality of the installation's prefecture
+    (``only``: just these 団体コード, e.g. the largest municipality of a big prefecture)."""
+    from jukinet.config import Config
+    from jukinet.geo.places import municipalities
     from jukinet.reconcile.service import _opened, _server_query, _server_values
     from jukinet.store.atrest import cipher_of
     from jukinet.reconcile.simulate import build_snapshot
@@ -63,7 +68,10 @@ def prepare(data_dir: Path, work: Path, register: str, per_mille: float) -> list
 
     registers = _registers(data_dir)
     out = []
-    for m in MUNICIPALITIES:
+    prefecture = Config.load(data_dir).prefecture_code
+    for m in municipalities(prefecture):
+        if only and m.code not in only:
+            continue
         snap = work / f"{m.code}.{register}.jsonl"
         with registers.engine(register).connect() as c:
             from sqlalchemy import func, select
@@ -92,7 +100,7 @@ def prepare(data_dir: Path, work: Path, register: str, per_mille: float) -> list
 
 
 def run_ours(data_dir: Path, register: str, plan: list[dict]) -> dict:
-    """(child process) the 29 checks; prints JSON with seconds, differences and peak RSS."""
+    """(child process) the checks of the plan; prints JSON with seconds, differences and peak RSS."""
     from jukinet.reconcile import run_check
 
     import threading
@@ -155,6 +163,8 @@ def main() -> None:
     ap.add_argument("--register", default="juki", choices=["juki", "fuhyo"])
     ap.add_argument("--inject", type=float, default=1.0, help="differences per mille of each municipality")
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--municipality", action="append", default=None,
+                    help="only this 団体コード (repeatable), e.g. 131121 世田谷区; default: every municipality")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     add_argument(ap)
     a = ap.parse_args()
@@ -172,12 +182,12 @@ def main() -> None:
 def measure(a, data_dir: Path, work: Path, version: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"preparing snapshots and text exports in {work} …", file=sys.stderr)
-    plan = prepare(data_dir, work, a.register, a.inject)
+    plan = prepare(data_dir, work, a.register, a.inject, a.municipality)
     (work / "plan.json").write_text(json.dumps(plan))
     persons = sum(p["persons"] for p in plan)
     size = sum(p["bytes"] for p in plan)
 
-    print("jukinet: 29 checks …", file=sys.stderr)
+    print(f"jukinet: {len(plan)} checks …", file=sys.stderr)
     r = subprocess.run([sys.executable, __file__, "--data-dir", str(data_dir), "--register", a.register,
                         "--child", str(work / "plan.json")], capture_output=True, text=True, check=True)
     ours = json.loads(r.stdout.strip().splitlines()[-1])
@@ -190,13 +200,13 @@ def measure(a, data_dir: Path, work: Path, version: str) -> None:
     largest = max(ours["per"], key=lambda p: next(q["persons"] for q in plan if q["code"] == p["code"]))
     lp = next(q for q in plan if q["code"] == largest["code"])
     print()
-    print(f"Consistency check of the whole prefecture ({a.register}, {version}): {persons:,} current persons in 29 "
+    print(f"Consistency check ({a.register}, {version}): {persons:,} current persons in {len(plan)} "
           f"municipalities, snapshots {size / 1e6:,.0f} MB, {injected:,} injected differences; "
           f"{os.cpu_count()} cores.")
     print()
-    print("| | jukinet (`run_check` × 29) | `sort \\| join \\| awk` (same data, text) | ratio |")
+    print(f"| | jukinet (`run_check` × {len(plan)}) | `sort \\| join \\| awk` (same data, text) | ratio |")
     print("|---|---:|---:|---:|")
-    print(f"| time, whole prefecture | {ours['seconds']:.1f} s | {base['seconds']:.1f} s | "
+    print(f"| time, {'whole prefecture' if not a.municipality else 'these municipalities'} | {ours['seconds']:.1f} s | {base['seconds']:.1f} s | "
           f"{ours['seconds'] / base['seconds']:.1f}× |")
     print(f"| persons per second | {persons / ours['seconds']:,.0f} | {persons / base['seconds']:,.0f} | |")
     print(f"| peak RSS | {ours['maxrss_kib'] / 1024:.0f} MB | {base['maxrss_kib'] / 1024:.0f} MB | "

@@ -21,6 +21,14 @@ the child. Prints a markdown table, a linear fit (seconds = a + b·rows) with th
 三重県 1.8M and 東京都 14.0M residents, and writes a PNG chart (matplotlib, the project's chart
 font). Results of earlier runs are kept in ``--json`` (default bench/seed_growth.json, one entry per
 engine and size) so that one chart shows both engines.
+
+A full-size run of the CLI (``/usr/bin/time -v jukinet seed --residents 14000000 --prefecture 13``,
+too long to repeat here) is added to the chart as a measured point with
+
+    .venv/bin/python bench/seed_growth.py --record-run DATA_DIR --seconds S --rss-mib M [--load L]
+
+which reads the residents, rows and size on disk from that installation (its engine, from its
+config) and keeps them under ``"_runs"`` in the JSON; the chart marks them with a star.
 """
 
 from __future__ import annotations
@@ -71,6 +79,31 @@ def _sqlite_size(*paths: Path) -> int:
             if f.exists():
                 total += f.stat().st_size
     return total
+
+
+def record_run(data_dir: Path, seconds: float, rss_mib: float, load: str) -> dict:
+    """A finished ``jukinet seed`` run at full size: residents, rows and bytes read from the installation."""
+    from sqlalchemy import text
+
+    with bootstrap(data_dir) as inst:
+        regs = inst.registers
+        counts, size = {}, 0
+        for store, tables in (("juki", ("juki_current", "juki_history")), ("fuhyo", ("fuhyo_current", "fuhyo_history"))):
+            engine = regs.engine(store)
+            with engine.connect() as c:
+                for t in tables:
+                    counts[t] = c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                if store == "juki":
+                    residents = c.execute(text("SELECT residents FROM seed_progress WHERE name = 'seed'")).scalar_one()
+                if engine.dialect.name != "postgresql":
+                    size += _sqlite_size(Path(engine.url.database))
+                elif store == "juki":   # one database holds both registers' schemas (ADR 0002)
+                    size += c.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+        name = "PostgreSQL" if regs.juki_engine.dialect.name == "postgresql" else "SQLite"
+        prefecture = inst.config.prefecture_name
+    rows = sum(counts.values())
+    return {"engine": name, "prefecture": prefecture, "residents": residents, "rows": rows,
+            "seconds": seconds, "bytes": size, "rss_mib": rss_mib, "load": load}
 
 
 def run_populate(server: Server, n: int, work: Path) -> dict:
@@ -179,7 +212,7 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def table(engine: str, rows: list[dict]) -> str:
-    out = [f"| engine | residents | rows | populate s | rows/s | bare s (generate + load) | bare rows/s | "
+    out = ["| engine | residents | rows | populate s | rows/s | bare s (generate + load) | bare rows/s | "
            "populate / bare | size on disk MiB (bare) | bytes/row | peak RSS MiB populate (bare) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -193,7 +226,7 @@ def table(engine: str, rows: list[dict]) -> str:
 
 def extrapolation(engine: str, rows: list[dict]) -> str:
     per_res = rows[-1]["populate"]["rows"] / rows[-1]["residents"]
-    lines = [f"| engine | residents | rows (est.) | populate min (linear fit) | bare min | size GiB | fit: s = a + b·rows |",
+    lines = ["| engine | residents | rows (est.) | populate min (linear fit) | bare min | size GiB | fit: s = a + b·rows |",
              "|---|---:|---:|---:|---:|---:|---|"]
     a, b = fit([(r["populate"]["rows"], r["populate"]["seconds"]) for r in rows])
     ba, bb = fit([(r["bare"]["rows"], r["bare"]["seconds"]) for r in rows])
@@ -215,7 +248,9 @@ def chart(results: dict, path: Path) -> None:
         fig = Figure(figsize=(10, 4.2))
         ax_t, ax_s = fig.subplots(1, 2)
         colours = iter(PALETTE)
-        for engine in sorted(results):
+        engines = [e for e in sorted(results) if not e.startswith("_")]
+        star = {}
+        for engine in engines:
             rows = sorted(results[engine].values(), key=lambda r: r["residents"])
             xs = [r["residents"] for r in rows]
             c1, c2 = next(colours), next(colours)
@@ -226,11 +261,17 @@ def chart(results: dict, path: Path) -> None:
                 a, b = fit([(r[kind]["rows"], r[kind]["seconds"]) for r in rows])
                 ex = [xs[-1], MIE, TOKYO]
                 ax_t.plot(ex, [(a + b * x * per_res) / 60 for x in ex], "--", color=colour, alpha=0.6)
+            star[engine] = c1
             ax_s.plot(xs, [r["populate"]["bytes"] / 2**30 for r in rows], "o-", color=c1, label=f"{engine} jukinet seed")
             sa, sb = fit([(r["populate"]["rows"], r["populate"]["bytes"]) for r in rows])
             ex = [xs[-1], MIE, TOKYO]
             ax_s.plot(ex, [(sa + sb * x * per_res) / 2**30 for x in ex], "--", color=c1, alpha=0.6)
-        for ax, title, unit in ((ax_t, "投入時間 (破線は線形外挿)", "分"), (ax_s, "ディスク上のサイズ (破線は線形外挿)", "GiB")):
+        for run in results.get("_runs", []):
+            colour = star.get(run["engine"], "#000000")
+            label = f"{run['engine']} {run['prefecture']} 実測"
+            ax_t.plot([run["residents"]], [run["seconds"] / 60], "*", markersize=13, color=colour, label=label)
+            ax_s.plot([run["residents"]], [run["bytes"] / 2**30], "*", markersize=13, color=colour, label=label)
+        for ax, title, unit in ((ax_t, "投入時間 (破線は線形外挿・★は実測)", "分"), (ax_s, "ディスク上のサイズ (破線は線形外挿)", "GiB")):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("住民数 (現存者)")
@@ -251,14 +292,31 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=HERE / "seed_growth.json", help="results kept across runs")
     ap.add_argument("--chart", type=Path, default=HERE / "seed_growth.png")
     ap.add_argument("--child", choices=("populate", "bare"), help=argparse.SUPPRESS)
+    ap.add_argument("--record-run", type=Path, help="a seeded installation measured with /usr/bin/time")
+    ap.add_argument("--seconds", type=float, help="with --record-run: the seed's wall time")
+    ap.add_argument("--rss-mib", type=float, help="with --record-run: its peak RSS")
+    ap.add_argument("--load", default="", help="with --record-run: load average during the run")
     add_argument(ap)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.child:
         child(args.child, sizes[0], args.db_url)
         return 0
-    engine = engine_name(args.db_url)
     results = json.loads(args.json.read_text()) if args.json.exists() else {}
+    if args.record_run:
+        run = record_run(args.record_run, args.seconds, args.rss_mib, args.load)
+        runs = [r for r in results.get("_runs", []) if (r["engine"], r["residents"]) != (run["engine"], run["residents"])]
+        results["_runs"] = sorted(runs + [run], key=lambda r: (r["engine"], r["residents"]))
+        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        print("| engine | prefecture | residents | rows | seed min | rows/s | size GiB | bytes/row | peak RSS MiB | load |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for r in results["_runs"]:
+            print(f"| {r['engine']} | {r['prefecture']} | {r['residents']:,} | {r['rows']:,} | {r['seconds'] / 60:.1f} | "
+                  f"{r['rows'] / r['seconds']:,.0f} | {r['bytes'] / 2**30:.1f} | {r['bytes'] / r['rows']:.0f} | "
+                  f"{r['rss_mib']:.0f} | {r['load']} |")
+        chart(results, args.chart)
+        return 0
+    engine = engine_name(args.db_url)
     mine = results.setdefault(engine, {})
     for n in sizes:
         print(f"{engine} {n:,}: populate …", file=sys.stderr)
