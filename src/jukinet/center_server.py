@@ -36,7 +36,7 @@ import html
 import logging
 import ssl
 from collections import OrderedDict
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from typing import Optional
 from urllib.parse import parse_qs
 
@@ -110,6 +110,15 @@ class TenantRuntime:
         token = metrics.use(self.events)
         try:
             await self.app(scope, receive, send)
+        finally:
+            metrics.reset(token)
+
+    @contextmanager
+    def counted(self):
+        """What this block does (an operation-log entry the router writes here) counts in this tenant's metrics."""
+        token = metrics.use(self.events)
+        try:
+            yield
         finally:
             metrics.reset(token)
 
@@ -224,7 +233,7 @@ class CenterApp:
         insts = {n: rt.installation for n, rt in self.tenants.items()}
         await run_in_threadpool(functools.partial(
             record_refusal, self.center, code, message, event=event, door=door, caller=caller, targets=targets,
-            installations=insts, actor=actor, actors=actors, **detail))
+            installations=insts, actor=actor, actors=actors, counted=lambda n: self.tenants[n].counted(), **detail))
 
     async def _cs(self, scope, receive, send, der: bytes):
         ident = certificate_identity(der)
@@ -465,15 +474,13 @@ def named_prefectures(body: Optional[bytes]) -> set[int]:
 
 def _comm_refusal(rt: "TenantRuntime", peer: str, code: str, fingerprint: str, body: Optional[bytes]) -> None:
     """The caller's own communication log keeps its row, as when the tenant refuses (counted in its metrics)."""
-    token = metrics.use(rt.events)
     try:
-        rt.app.state.intake.record_refusal(peer=peer, code=code, fingerprint=fingerprint,
-                                           envelope_digest=hashlib.sha256(body or b"").hexdigest(),
-                                           size=len(body or b""))
+        with rt.counted():
+            rt.app.state.intake.record_refusal(peer=peer, code=code, fingerprint=fingerprint,
+                                               envelope_digest=hashlib.sha256(body or b"").hexdigest(),
+                                               size=len(body or b""))
     except Exception as e:  # noqa: BLE001 - the refusal stands; the center log has it
         log.error("communication log of the caller not written: %s", type(e).__name__)
-    finally:
-        metrics.reset(token)
 
 
 def _cookie(header: str, name: str) -> Optional[str]:

@@ -31,8 +31,8 @@ write to. Writing never fails the refusal (the caller is refused anyway; see
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from typing import Iterable, Mapping, Optional
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from typing import Callable, Iterable, Mapping, Optional
 
 from jukinet.bootstrap import Installation, bootstrap
 from jukinet.center.registry import Center
@@ -53,15 +53,16 @@ def record_refusal(center: Center, code: str, message: str, *, event: str, door:
                    caller: Optional[int] = None, targets: Iterable[Optional[int]] = (),
                    installations: Optional[Mapping[int, Installation]] = None,
                    actor: Optional[Actor] = None, actors: Optional[Mapping[int, Actor]] = None,
-                   **detail) -> list[int]:
+                   counted: Optional[Callable[[int], AbstractContextManager]] = None, **detail) -> list[int]:
     """Write one refusal to the center log and to the ``admin`` chain of each hosted prefecture concerned
     (the targets and the caller's); returns the prefectures written to.
 
     ``installations``: the open installations (the running router); without it a hosted tenant is opened
     for the write (a command of the center). ``actor``: who the caller is (default: the center);
     ``actors``: per prefecture, where its log knows the caller otherwise (its own terminal, its own
-    operator). ``detail``: codes and identifiers without personal data (certificate fingerprint, …),
-    in both logs."""
+    operator). ``counted``: the context in which prefecture N's entry is counted (its own metrics in a
+    running center). ``detail``: codes and identifiers without personal data (certificate fingerprint,
+    …), in both logs."""
     target_set = {t for t in targets if t is not None and t != caller}
     about = caller if caller is not None else (min(target_set) if len(target_set) == 1 else None)
     center.log_event(event, code=code, prefecture=about, door=door,
@@ -82,5 +83,6 @@ def record_refusal(center: Center, code: str, message: str, *, event: str, door:
                     center.log_event("tenant_log_failed", code=code, prefecture=n)
                     continue
             who = (actors or {}).get(n) or actor or Actor("center", None)
-            inst.security.log_refusal(who, ACTION, err, detail=entry)
+            with counted(n) if counted is not None else nullcontext():
+                inst.security.log_refusal(who, ACTION, err, detail=entry)
     return concerned
