@@ -244,7 +244,12 @@ class CenterApp:
         if is_cs and rt is not None and not inspect:
             return await rt(scope, receive, send)
         body, receive = await _buffer(receive) if inspect else (None, receive)
-        named = named_prefectures(body) if body is not None else set()
+        if body is None:
+            named = set()
+        elif len(body) > 64 * 1024:      # a large batch is parsed off the event loop
+            named = await run_in_threadpool(named_prefectures, body)
+        else:
+            named = named_prefectures(body)
         fp = pki.fingerprint(der)
         who = {"fingerprint": fp, "municipality": ident.code if ident is not None else None}
         actor = Actor(ident.label, None) if ident is not None else None
