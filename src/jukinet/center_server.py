@@ -44,6 +44,7 @@ import orjson
 from cryptography import x509
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 
 from jukinet import pki
@@ -63,6 +64,7 @@ from jukinet.store.seed_state import require_seed_complete
 from jukinet.store.tables_security import terminals
 from jukinet.web import auth as A
 from jukinet.web.app import create_app
+from jukinet.web.transport_security import delete_cookie
 
 log = logging.getLogger("jukinet.center")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -333,8 +335,10 @@ class CenterApp:
                 await self._refuse("operator_refused", "TENANT_MISMATCH", TENANT_MISMATCH_SESSION, door="operator",
                                    caller=number, targets=[owner[0]],
                                    actors={number: Actor(None, tid), owner[0]: Actor(owner[1], None)})
-                return await _refusal(api, 403, "TENANT_MISMATCH", "操作端末とセッションの不一致",
-                                      TENANT_MISMATCH_SESSION)(scope, receive, send)
+                resp = _refusal(api, 403, "TENANT_MISMATCH", "操作端末とセッションの不一致", TENANT_MISMATCH_SESSION)
+                if not api:      # the browser drops the other prefecture's session: its next request reaches the login
+                    delete_cookie(Request(scope), resp, A.SESSION_COOKIE)
+                return await resp(scope, receive, send)
             return await self.tenants[number](scope, receive, send)
         if path == "/terminal/activate" and method == "POST":
             return await self._activate(scope, receive, send)

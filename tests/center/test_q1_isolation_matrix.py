@@ -174,6 +174,8 @@ def operator_web(c, srv, ops, a, b):
         r = mixed.get("/search", follow_redirects=False)
         assert r.status_code == 403 and "TENANT_MISMATCH" in r.text
         assert_no_data_of(r.text, b)
+        dropped = r.headers.get("set-cookie", "").lower()    # the browser drops B's session: next comes A's login
+        assert dropped.startswith(f"{A.SESSION_COOKIE}=") and "max-age=0" in dropped
     # B's session from a browser that is no terminal at all: B is told
     with httpx.Client(base_url=f"http://127.0.0.1:{c.port}", cookies={A.SESSION_COOKIE: tok_b}) as stray:
         r = stray.get("/search", follow_redirects=False)
