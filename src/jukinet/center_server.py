@@ -468,17 +468,16 @@ def named_prefectures(body: Optional[bytes]) -> set[int]:
     except orjson.JSONDecodeError:
         return set()
     items = obj.get("notifications") if isinstance(obj, dict) and "notifications" in obj else [obj]
-    found: set[int] = set()
+    codes: set[str] = set()           # a batch repeats its few municipality codes: each checked once
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
         record = item.get("record")
         for code in (item.get("municipality_code"),
                      record.get("fuhyo_municipality_code") if isinstance(record, dict) else None):
-            n = prefecture_of(code) if isinstance(code, str) else None
-            if n is not None:
-                found.add(n)
-    return found
+            if isinstance(code, str):
+                codes.add(code)
+    return {n for n in map(prefecture_of, codes) if n is not None}
 
 
 def _comm_refusal(rt: "TenantRuntime", peer: str, code: str, fingerprint: str, body: Optional[bytes]) -> None:
