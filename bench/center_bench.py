@@ -22,6 +22,7 @@ installation and tenant (bench/engines.py). Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -43,7 +44,9 @@ from engines import Server, add_argument, engine_name, pct  # noqa: E402
 from jukinet import geo  # noqa: E402
 from jukinet.center.registry import init_center  # noqa: E402
 from jukinet.center.tenants import add_tenant, prefecture_of  # noqa: E402
-from jukinet.center_server import certificate_identity  # noqa: E402
+from jukinet.center_server import certificate_identity, named_prefectures  # noqa: E402
+from jukinet.intake import wire  # noqa: E402
+from jukinet.intake.api import decode as intake_decode  # noqa: E402
 from jukinet.pki.certs import cs_paths  # noqa: E402
 from jukinet.config import Config  # noqa: E402
 from jukinet.sim.cs import CsClient, EventGenerator  # noqa: E402
@@ -231,6 +234,23 @@ def routing(args, server: Server, work: Path) -> None:
     print(f"The router's own work per CS request (certificate → prefecture → tenant, {reps:,} times in-process): "
           f"{route_us:.1f} µs with the certificate cache = {route_us / p50_single * 100:.3f} % of the single server's "
           f"p50 ({parse_us:.1f} µs when the certificate is new).")
+    # ADR 0053: the router reads a notification's body for the prefectures it names; beside it, the
+    # tenant's own strict decoding of the same body (work it does anyway)
+    single = json.dumps(wire.EXAMPLE, ensure_ascii=False).encode()
+    batch = json.dumps({"notifications": [dict(wire.EXAMPLE, notification_id=f"242012-{i:09d}")
+                                          for i in range(1000)]}, ensure_ascii=False).encode()
+    timed = {}
+    for name, body, n in (("single", single, reps), ("batch of 1,000", batch, 50)):
+        for what, fn in (("router", named_prefectures), ("tenant decode", intake_decode)):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn(body)
+            timed[(name, what)] = (time.perf_counter() - t0) / n * 1e6
+    print(f"The router's look at the body (ADR 0053, in-process): single notification {timed[('single', 'router')]:.1f} µs "
+          f"= {timed[('single', 'router')] / p50_single * 100:.3f} % of the single server's p50 (the tenant's own decoding "
+          f"of it {timed[('single', 'tenant decode')]:.1f} µs); a batch of 1,000 ({len(batch) / 1024:,.0f} KiB) "
+          f"{timed[('batch of 1,000', 'router')] / 1000:.2f} ms (tenant decoding "
+          f"{timed[('batch of 1,000', 'tenant decode')] / 1000:.2f} ms).")
 
 
 def tenants(args, server: Server, work: Path) -> None:

@@ -35,23 +35,28 @@ import hashlib
 import html
 import logging
 import ssl
-from contextlib import AsyncExitStack, ExitStack
+from collections import OrderedDict
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from typing import Optional
 from urllib.parse import parse_qs
 
+import orjson
 from cryptography import x509
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 
 from jukinet import pki
 from jukinet.bootstrap import Installation
 from jukinet.center.registry import Center
+from jukinet.center.refusals import record_refusal
 from jukinet.center.status import center_status
 from jukinet.center.tenants import open_tenants, prefecture_of
 from jukinet.intake import transport
 from jukinet.observability import metrics
 from jukinet.pki.certs import parse_identity_uri
+from jukinet.security.oplog import Actor
 from jukinet.pki.crl import RevocationChecker
 from jukinet.scheduler import OpsScheduler
 from jukinet.security.service import sha256
@@ -59,12 +64,24 @@ from jukinet.store.seed_state import require_seed_complete
 from jukinet.store.tables_security import terminals
 from jukinet.web import auth as A
 from jukinet.web.app import create_app
+from jukinet.web.transport_security import delete_cookie
 
 log = logging.getLogger("jukinet.center")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 #: served by the first tenant for a browser that is not (yet) a terminal: no data behind them
 RECEPTION_PREFIXES = ("/static/", "/fonts/", "/favicon")
 CS_PREFIXES = ("/cs/", "/reconcile/")
+#: the CS requests whose body names the municipality whose files it changes (read by the router, ADR 0053)
+NOTIFY_PATHS = ("/cs/v1/notifications", "/cs/v1/notifications:batch")
+#: the intake's own limit for a batch (jukinet.intake.api.MAX_BATCH_BYTES): larger bodies go to the tenant unread
+MAX_INSPECT_BYTES = 8 * 1024 * 1024
+TENANT_MISMATCH_CS = ("この市町村CSの証明書の都道府県とは別の都道府県の市町村が指定されています。"
+                      "他の都道府県の情報には送信できません (何も変更していません)。")
+TENANT_MISMATCH_SESSION = "このセッションは、この操作端末の都道府県のものではありません。ログインし直してください。"
+TERMINAL_UNREGISTERED_MSG = "この端末は操作端末として登録されていません。システム管理者に端末登録を依頼してください。"
+OPS_FORBIDDEN_MSG = "集約センターの運用画面は運用端末 (ループバック) からのみ表示できます。"
+SESSION_CACHE = 4096
+TENANT_UNKNOWN_MSG = "この証明書の市町村が属する都道府県は、この集約センターに収容されていません。"
 
 
 class TenantRuntime:
@@ -95,6 +112,15 @@ class TenantRuntime:
         token = metrics.use(self.events)
         try:
             await self.app(scope, receive, send)
+        finally:
+            metrics.reset(token)
+
+    @contextmanager
+    def counted(self):
+        """What this block does (an operation-log entry the router writes here) counts in this tenant's metrics."""
+        token = metrics.use(self.events)
+        try:
+            yield
         finally:
             metrics.reset(token)
 
@@ -158,6 +184,8 @@ class CenterApp:
         self.center = center
         self.tenants = tenants
         self._terminal_tenant: dict[str, int] = {}   # sha256(cookie) -> prefecture (routing only)
+        #: sha256(session token) -> (prefecture, operator ID) or None (routing only; bounded)
+        self._session_owner: OrderedDict[str, Optional[tuple[int, Optional[str]]]] = OrderedDict()
 
     # ---- lifespan: every tenant application's startup and shutdown ---------------------------------
 
@@ -201,18 +229,45 @@ class CenterApp:
     async def _log(self, event: str, **kw) -> None:
         await run_in_threadpool(self.center.log_event, event, **kw)
 
+    async def _refuse(self, event: str, code: str, message: str, *, door: str, caller: Optional[int] = None,
+                      targets=(), actor: Optional[Actor] = None, actors: Optional[dict] = None, **detail) -> None:
+        """The center log, and the operation log of each hosted prefecture concerned (ADR 0053)."""
+        insts = {n: rt.installation for n, rt in self.tenants.items()}
+        await run_in_threadpool(functools.partial(
+            record_refusal, self.center, code, message, event=event, door=door, caller=caller, targets=targets,
+            installations=insts, actor=actor, actors=actors, counted=lambda n: self.tenants[n].counted(), **detail))
+
     async def _cs(self, scope, receive, send, der: bytes):
         ident = certificate_identity(der)
-        if ident is None or ident.kind != "cs":
-            await self._log("cs_refused", code="NOT_A_CS")
+        caller = prefecture_of(ident.code) if ident is not None else None
+        rt = self.tenants.get(caller) if caller is not None else None
+        is_cs = ident is not None and ident.kind == "cs"
+        inspect = scope.get("method") == "POST" and scope.get("path") in NOTIFY_PATHS
+        if is_cs and rt is not None and not inspect:
+            return await rt(scope, receive, send)
+        body, receive = await _buffer(receive) if inspect else (None, receive)
+        if body is None:
+            named = set()
+        elif len(body) > 64 * 1024:      # a large batch is parsed off the event loop
+            named = await run_in_threadpool(named_prefectures, body)
+        else:
+            named = named_prefectures(body)
+        fp = pki.fingerprint(der)
+        who = {"fingerprint": fp, "municipality": ident.code if ident is not None else None}
+        actor = Actor(ident.label, None) if ident is not None else None
+        if not is_cs:
+            await self._refuse("cs_refused", "NOT_A_CS", "市町村CSの証明書ではありません。", door="cs_intake",
+                               caller=caller, targets=named, actor=actor, **who)
             return await _json(403, "NOT_A_CS", "市町村CSの証明書ではありません。")(scope, receive, send)
-        number = prefecture_of(ident.code)
-        rt = self.tenants.get(number) if number is not None else None
         if rt is None:
-            await self._log("cs_refused", code="TENANT_UNKNOWN", prefecture=number,
-                            fingerprint=pki.fingerprint(der))
-            return await _json(403, "TENANT_UNKNOWN",
-                               "この証明書の市町村が属する都道府県は、この集約センターに収容されていません。")(scope, receive, send)
+            await self._refuse("cs_refused", "TENANT_UNKNOWN", TENANT_UNKNOWN_MSG, door="cs_intake",
+                               caller=caller, targets=named, actor=actor, **who)
+            return await _json(403, "TENANT_UNKNOWN", TENANT_UNKNOWN_MSG)(scope, receive, send)
+        if named - {caller}:
+            await self._refuse("cs_refused", "TENANT_MISMATCH", TENANT_MISMATCH_CS, door="cs_intake",
+                               caller=caller, targets=named, actor=actor, **who)
+            await run_in_threadpool(_comm_refusal, rt, ident.label, "TENANT_MISMATCH", fp, body)
+            return await _json(403, "TENANT_MISMATCH", TENANT_MISMATCH_CS)(scope, receive, send)
         return await rt(scope, receive, send)
 
     # ---- operators: the tenant of the terminal --------------------------------------------------------
@@ -230,32 +285,73 @@ class CenterApp:
                     found.append(n)
         return found
 
+    def _find_session(self, token: str, first: Optional[int]) -> Optional[tuple[int, Optional[str]]]:
+        """(prefecture, operator ID) of the tenant whose sessions table knows ``token`` (the terminal's
+        tenant asked first), or None."""
+        order = ([first] if first is not None else []) + [n for n in sorted(self.tenants) if n != first]
+        for n in order:
+            s = self.tenants[n].installation.security.session_info(token)
+            if s is not None:
+                return n, s.operator_id
+        return None
+
+    async def _session_tenant(self, token: str, first: Optional[int]) -> Optional[tuple[int, Optional[str]]]:
+        """Cached by the token's hash (routing only; the tenant checks the session on every request).
+        A token no tenant knows is cached too: tokens are made by the server, one never seen stays unknown."""
+        key = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        if key in self._session_owner:
+            self._session_owner.move_to_end(key)
+            return self._session_owner[key]
+        found = await run_in_threadpool(self._find_session, token, first)
+        self._session_owner[key] = found
+        while len(self._session_owner) > SESSION_CACHE:
+            self._session_owner.popitem(last=False)
+        return found
+
+    async def _terminal_of(self, raw: Optional[str]) -> Optional[int]:
+        if not raw:
+            return None
+        key = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+        number = self._terminal_tenant.get(key)
+        if number is None or number not in self.tenants:
+            found = await run_in_threadpool(self._find_terminal, raw)
+            if len(found) != 1:
+                return None
+            number = self._terminal_tenant[key] = found[0]
+        return number
+
     async def _operator(self, scope, receive, send):
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = _headers(scope)
         api = path.startswith("/api/")
-        raw = headers.get(A.TERMINAL_HEADER.lower()) if api else _cookie(headers.get("cookie", ""), A.TERMINAL_COOKIE)
-        if raw:
-            key = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
-            number = self._terminal_tenant.get(key)
-            if number is None or number not in self.tenants:
-                found = await run_in_threadpool(self._find_terminal, raw)
-                if len(found) == 1:
-                    number = self._terminal_tenant[key] = found[0]
-                else:
-                    number = None
-            if number is not None:
-                return await self.tenants[number](scope, receive, send)
+        raw = _terminal_secret(headers, api)
+        token = _session_secret(headers, api)
+        number = await self._terminal_of(raw)
+        if number is not None:
+            owner = await self._session_tenant(token, number) if token else None
+            if owner is not None and owner[0] != number:
+                # another prefecture's session on this prefecture's terminal: refused before either sees it
+                tid = raw.split(".", 1)[0]
+                await self._refuse("operator_refused", "TENANT_MISMATCH", TENANT_MISMATCH_SESSION, door="operator",
+                                   caller=number, targets=[owner[0]],
+                                   actors={number: Actor(None, tid), owner[0]: Actor(owner[1], None)})
+                resp = _refusal(api, 403, "TENANT_MISMATCH", "操作端末とセッションの不一致", TENANT_MISMATCH_SESSION)
+                if not api:      # the browser drops the other prefecture's session: its next request reaches the login
+                    delete_cookie(Request(scope), resp, A.SESSION_COOKIE)
+                return await resp(scope, receive, send)
+            return await self.tenants[number](scope, receive, send)
         if path == "/terminal/activate" and method == "POST":
             return await self._activate(scope, receive, send)
         if self.tenants and (path.startswith(RECEPTION_PREFIXES) or (path == "/terminal/activate" and method == "GET")):
             first = self.tenants[min(self.tenants)]
             return await first(scope, receive, send)
-        await self._log("operator_refused", code="TERMINAL_UNREGISTERED")
-        message = "この端末は操作端末として登録されていません。システム管理者に端末登録を依頼してください。"
-        if api:
-            return await _json(403, "TERMINAL_UNREGISTERED", message)(scope, receive, send)
-        return await _page(403, "TERMINAL_UNREGISTERED", "操作端末ではありません", message)(scope, receive, send)
+        # an unregistered terminal; a session it presents still belongs to someone: that prefecture is told
+        owner = await self._session_tenant(token, None) if token else None
+        await self._refuse("operator_refused", "TERMINAL_UNREGISTERED", TERMINAL_UNREGISTERED_MSG, door="operator",
+                           targets=[owner[0]] if owner else (),
+                           actors={owner[0]: Actor(owner[1], None)} if owner else None)
+        return await _refusal(api, 403, "TERMINAL_UNREGISTERED", "操作端末ではありません",
+                              TERMINAL_UNREGISTERED_MSG)(scope, receive, send)
 
     async def _activate(self, scope, receive, send):
         body, more = b"", True
@@ -296,9 +392,11 @@ class CenterApp:
 
     async def _ops(self, scope, receive, send, *, html_view: bool):
         if not self._client_is_loopback(scope):
-            await self._log("ops_refused", code="CENTER_OPS_FORBIDDEN")
-            return await _json(403, "CENTER_OPS_FORBIDDEN",
-                               "集約センターの運用画面は運用端末 (ループバック) からのみ表示できます。")(scope, receive, send)
+            # the center's own door; a prefecture whose terminal asked from outside sees it in its log
+            caller = await self._terminal_of(_terminal_secret(_headers(scope), False)
+                                             or _terminal_secret(_headers(scope), True))
+            await self._refuse("ops_refused", "CENTER_OPS_FORBIDDEN", OPS_FORBIDDEN_MSG, door="ops_view", caller=caller)
+            return await _json(403, "CENTER_OPS_FORBIDDEN", OPS_FORBIDDEN_MSG)(scope, receive, send)
         rows = await run_in_threadpool(self._status_rows)
         if not html_view:
             return await JSONResponse({"tenants": rows})(scope, receive, send)
@@ -310,6 +408,87 @@ class CenterApp:
         return await JSONResponse({"status": "ok" if ok else "degraded",
                                    "tenants": {f"{r['prefecture']:02d}": r["health"] for r in rows}},
                                   status_code=200 if ok else 503)(scope, receive, send)
+
+
+def _headers(scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _terminal_secret(headers: dict[str, str], api: bool) -> Optional[str]:
+    return headers.get(A.TERMINAL_HEADER.lower()) if api else _cookie(headers.get("cookie", ""), A.TERMINAL_COOKIE)
+
+
+def _session_secret(headers: dict[str, str], api: bool) -> Optional[str]:
+    """The session token as the tenant's application reads it (:func:`jukinet.web.auth.session_token`)."""
+    if api:
+        auth = headers.get("authorization", "")
+        return (auth[7:].strip() or None) if auth.lower().startswith("bearer ") else None
+    return _cookie(headers.get("cookie", ""), A.SESSION_COOKIE) or None
+
+
+def _refusal(api: bool, status: int, code: str, title: str, message: str):
+    return _json(status, code, message) if api else _page(status, code, title, message)
+
+
+async def _buffer(receive) -> tuple[Optional[bytes], object]:
+    """Read the request body (up to the intake's limit) and a ``receive`` that replays it to the tenant.
+    ``None`` as body: larger than the limit or cut off (not inspected; the tenant answers as it would)."""
+    messages, size = [], 0
+    while size <= MAX_INSPECT_BYTES:
+        msg = await receive()
+        messages.append(msg)
+        if msg["type"] != "http.request":          # http.disconnect: the tenant sees it too
+            break
+        size += len(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            break
+    last = messages[-1]
+    complete = last["type"] == "http.request" and not last.get("more_body", False)
+    body = b"".join(m.get("body", b"") for m in messages) if complete else None
+
+    async def replay():
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
+def named_prefectures(body: Optional[bytes]) -> set[int]:
+    """The prefectures a notification body (single or ``{"notifications": [...]}``) names as the
+    municipality whose files it changes: ``municipality_code`` and the 附票's ``fuhyo_municipality_code``
+    (``address_municipality_code`` may lie anywhere in Japan and names no files). Not JSON: none (the
+    tenant refuses it).
+
+    >>> sorted(named_prefectures(b'{"municipality_code": "242012", "record": {"fuhyo_municipality_code": "231061"}}'))
+    [23, 24]
+    >>> named_prefectures(b'{"notifications": [{"municipality_code": "999999"}, 5]}'), named_prefectures(b'[')
+    (set(), set())
+    """
+    try:
+        obj = orjson.loads(body or b"")
+    except orjson.JSONDecodeError:
+        return set()
+    items = obj.get("notifications") if isinstance(obj, dict) and "notifications" in obj else [obj]
+    codes: set[str] = set()           # a batch repeats its few municipality codes: each checked once
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        record = item.get("record")
+        for code in (item.get("municipality_code"),
+                     record.get("fuhyo_municipality_code") if isinstance(record, dict) else None):
+            if isinstance(code, str):
+                codes.add(code)
+    return {n for n in map(prefecture_of, codes) if n is not None}
+
+
+def _comm_refusal(rt: "TenantRuntime", peer: str, code: str, fingerprint: str, body: Optional[bytes]) -> None:
+    """The caller's own communication log keeps its row, as when the tenant refuses (counted in its metrics)."""
+    try:
+        with rt.counted():
+            rt.app.state.intake.record_refusal(peer=peer, code=code, fingerprint=fingerprint,
+                                               envelope_digest=hashlib.sha256(body or b"").hexdigest(),
+                                               size=len(body or b""))
+    except Exception as e:  # noqa: BLE001 - the refusal stands; the center log has it
+        log.error("communication log of the caller not written: %s", type(e).__name__)
 
 
 def _cookie(header: str, name: str) -> Optional[str]:

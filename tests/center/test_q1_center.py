@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 TSU = "242012"                      # 津市 (三重県)
 NAKA = "231061"                     # 名古屋市中区 (愛知県)
 GIFU = geo.municipalities(21)[0].code   # a municipality of 岐阜県 (not hosted)
+OTHER_AICHI = next(m.code for m in geo.municipalities(23) if m.code != NAKA)
 MIE_NAME, AICHI_NAME = "三重\u3000一郎", "愛知\u3000花子"
 ADMIN = Actor("bootstrap", None)
 
@@ -129,7 +130,10 @@ def test_q1_a_nagoya_cs_naming_a_mie_municipality_is_refused_and_nothing_changes
     code = jcode(24_000_099)
     with cs_client(c, srv, 23, NAKA) as cs:
         r = cs.post("/cs/v1/notifications", json=notification("x-1", TSU, code, MIE_NAME, "ミエ\u3000イチロウ"))
-    assert r.status_code == 422 and r.json()["status"] == "rejected", r.text
+        # 愛知県's own municipality, another one of 愛知県: refused by 愛知県 itself, as before
+        r3 = cs.post("/cs/v1/notifications", json=notification("x-3", OTHER_AICHI, jcode(23_000_099), AICHI_NAME, "アイチ"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "TENANT_MISMATCH", r.text   # by the center
+    assert r3.status_code == 422 and r3.json()["error"]["code"] == "MUNICIPALITY_MISMATCH", r3.text
     # a certificate of 名古屋市 issued by 三重県's CA goes to 愛知県 (by its code) and is refused there
     with cs_client(c, srv, 23, "231002", issuer=24) as cs:
         r2 = cs.post("/cs/v1/notifications", json=notification("x-2", TSU, code, MIE_NAME, "ミエ\u3000イチロウ"))

@@ -22,15 +22,20 @@ from jukinet.seed import populate
 from jukinet.store.tables import juki_history
 
 
-def single_installation(tmp_path, backend, request):
-    """What an operator has today: ``jukinet init`` (三重県), residents, an operator on the roster."""
-    d = tmp_path / "single"
+def init_args(d, backend, request) -> list[str]:
+    """``jukinet init`` of ``d`` on ``backend`` (PostgreSQL: a throwaway database, dropped after the test)."""
     args = ["init", "--data-dir", str(d)]
     if backend == "postgres":
         pg = PostgresDatabase(PG_URL)
         request.addfinalizer(pg.drop)
         args += ["--db-url", pg.url]
-    r = CliRunner().invoke(cli, args)
+    return args
+
+
+def single_installation(tmp_path, backend, request):
+    """What an operator has today: ``jukinet init`` (三重県), residents, an operator on the roster."""
+    d = tmp_path / "single"
+    r = CliRunner().invoke(cli, init_args(d, backend, request))
     assert r.exit_code == 0, r.output
     with bootstrap(d) as inst:
         populate(inst.registers, 40, 7)

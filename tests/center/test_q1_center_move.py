@@ -77,9 +77,9 @@ def test_q1_move_from_tsu_to_nagoya_splits_between_the_two_prefectures(backend, 
         with cs_client(c, srv, 23, NAKA) as cs:
             r = cs.post("/cs/v1/notifications", json=into)
             assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
-            # the same 転出 sent to 愛知県 by 名古屋市's CS is not 愛知県's to record
+            # the same 転出 (津市's code) sent by 名古屋市's CS names 三重県's files: refused by the center (ADR 0053)
             r = cs.post("/cs/v1/notifications", json=dict(out, notification_id="naka-x"))
-            assert r.status_code == 422, r.text
+            assert r.status_code == 403 and r.json()["error"]["code"] == "TENANT_MISMATCH", r.text
         _delivered(aichi)
 
         # 三重県's files: the 転入 and the 消除 (国内転出) in 津市, nothing of 名古屋市

@@ -33,6 +33,7 @@ from jukinet import codes, geo, pki, wareki
 from jukinet.backup.demo import ensure_demo_key
 from jukinet.backup.service import make_backup
 from jukinet.bootstrap import Installation, bootstrap
+from jukinet.center.refusals import record_refusal
 from jukinet.center.registry import Center, TenantEntry
 from jukinet.config import Config, ServerConfig
 from jukinet.errors import JukinetError
@@ -145,9 +146,11 @@ def remove_tenant(center: Center, prefecture: str | int, *, confirm: bool = Fals
     if t is None:
         raise JukinetError("TENANT_UNKNOWN", f"{pref.name} はこのセンターに収容されていません。")
     if not confirm:
-        center.log_event("tenant_remove_refused", code="CENTER_CONFIRM_REQUIRED", prefecture=pref.number)
-        raise JukinetError("CENTER_CONFIRM_REQUIRED",
-                           f"{pref.name} の切り離しには --confirm が必要です (暗号化して書き出し、センターから外します。削除はしません)。")
+        message = f"{pref.name} の切り離しには --confirm が必要です (暗号化して書き出し、センターから外します。削除はしません)。"
+        # the prefecture whose files the command names is told, in its own chain (ADR 0053)
+        record_refusal(center, "CENTER_CONFIRM_REQUIRED", message, event="tenant_remove_refused", door="center_cli",
+                       targets=[pref.number], command="center remove")
+        raise JukinetError("CENTER_CONFIRM_REQUIRED", message)
     data_dir = center.tenant_dir(t)
     config = Config.load(data_dir)
     with bootstrap(config) as inst:
@@ -213,7 +216,12 @@ def adopt_tenant(center: Center, data_dir: Path | str, prefecture: str | int) ->
     data_dir = Path(data_dir).absolute()
 
     def refuse(code: str, message: str):
-        center.log_event("tenant_adopt_refused", code=code, prefecture=pref.number)
+        if code == "CENTER_TENANT_EXISTS" and center.tenant(pref.number) is not None:
+            # another directory offered as a hosted prefecture: that prefecture is told (ADR 0053)
+            record_refusal(center, code, message, event="tenant_adopt_refused", door="center_cli",
+                           targets=[pref.number], command="center adopt")
+        else:
+            center.log_event("tenant_adopt_refused", code=code, prefecture=pref.number)
         return JukinetError(code, message)
 
     try:
