@@ -222,7 +222,7 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def config(tmp_path, small_disk, request):
+def config(tmp_path, small_disk, backend, request):
     """A migrated installation whose database lives in the small disk's tablespace (dropped before the
     tablespace: this fixture's finalizer runs first)."""
     from jukinet_testing import make_installation

@@ -5,7 +5,9 @@ Made real: the installation's database lives in a tablespace on a small tmpfs (:
 filled to the last page by a filler file; a probe write gets SQLSTATE 53100 "could not extend file".
 
 * The operation log fails closed: a search whose log entry cannot be written shows nothing and is
-  answered 503 ``STORAGE_UNAVAILABLE`` (coded, Japanese, ``Retry-After``), not 500, not the results.
+  answered 503 ``STORAGE_UNAVAILABLE`` (coded, Japanese, ``Retry-After``) — not the results, not 500,
+  and not 400 ``OPLOG_UNAVAILABLE`` as before ADR 0051 (a fault of the disk is not the request's);
+  the search screen says 一時的に処理できません with the same message (503), not 入力内容を確認してください.
 * A provision request (the terminal API) is refused the same way and changes nothing: no 提供記録,
   no operation-log entry, in any chain.
 * Space returns (the file system remounted bigger, the filler still there): the same search and the
@@ -85,6 +87,12 @@ def test_a4_p2_q2_postgres_full_disk_search_fails_closed_provision_refused_and_b
     r, before = until_refused(lambda: written(site.registers), lambda: search.post("/api/v1/search", json=SEARCH))
     assert_storage_unavailable(r)
     assert "total" not in r.json()
+    ui = site.client("operator_both").post("/search", data={**SEARCH, "registers": ["juki"],
+                                                            "csrf_token": site.csrf("operator_both")},
+                                           follow_redirects=True)
+    assert ui.status_code == 503 and int(ui.headers["retry-after"]) == RETRY_AFTER_SECONDS   # the screen too
+    assert 'data-code="STORAGE_UNAVAILABLE"' in ui.text and StorageUnavailable.message in ui.text
+    assert "一時的に処理できません" in ui.text and "入力内容を確認してください" not in ui.text and "山田" not in ui.text
     assert written(site.registers) == before
 
     # a provision request: a coded refusal, nothing recorded anywhere
