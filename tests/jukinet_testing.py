@@ -23,14 +23,16 @@ BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 
 class PostgresDatabase:
-    """A throwaway PostgreSQL database (and the two register roles ``init`` creates in it)."""
+    """A throwaway PostgreSQL database (and the two register roles ``init`` creates in it);
+    ``tablespace``: created there (its default tablespace: every schema's tables and indexes, and the
+    database's own catalogue, live on that file system — the full-disk drill, ADR 0051)."""
 
-    def __init__(self, admin_url: str):
+    def __init__(self, admin_url: str, tablespace: str | None = None):
         self.admin = make_url(admin_url).set(drivername="postgresql+psycopg")
         self.name = f"jukinet_t_{os.getpid()}_{secrets.token_hex(4)}"
         self._engine = create_engine(self.admin, isolation_level="AUTOCOMMIT")
         with self._engine.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{self.name}"'))
+            c.execute(text(f'CREATE DATABASE "{self.name}"' + (f' TABLESPACE "{tablespace}"' if tablespace else "")))
         self.url = self.admin.set(database=self.name).render_as_string(hide_password=False)
 
     def drop(self) -> None:
@@ -41,9 +43,9 @@ class PostgresDatabase:
         self._engine.dispose()
 
 
-def make_installation(data_dir: Path, backend: str, request=None) -> Config:
+def make_installation(data_dir: Path, backend: str, request=None, *, tablespace: str | None = None) -> Config:
     if backend == "postgres":
-        pg = PostgresDatabase(PG_URL)
+        pg = PostgresDatabase(PG_URL, tablespace)
         if request is not None:
             request.addfinalizer(pg.drop)
         db = provision.database_config(data_dir, pg.url)
@@ -75,6 +77,29 @@ def every_value(engine):
                 for col, v in row._mapping.items():
                     if v is not None:
                         yield name, col, bytes(v) if isinstance(v, (bytes, memoryview)) else str(v)
+
+
+def table_digests(config, stores=("juki", "fuhyo", "admin")) -> dict:
+    """(store, table) → (row count, SHA-256 of every row in primary-key order): "nothing changed"."""
+    import hashlib
+
+    from jukinet.store.engine import make_engine
+
+    out = {}
+    for store in stores:
+        engine = make_engine(config.database.url(store))
+        try:
+            with engine.connect() as conn:
+                for name in sorted(inspect(conn).get_table_names()):
+                    t = Table(name, MetaData(), autoload_with=conn)
+                    h = hashlib.sha256()
+                    rows = conn.execute(select(t).order_by(*(list(t.primary_key.columns) or list(t.columns)))).all()
+                    for row in rows:
+                        h.update(repr(tuple(row)).encode())
+                    out[(store, name)] = (len(rows), h.hexdigest())
+        finally:
+            engine.dispose()
+    return out
 
 
 def sqlite_file_bytes(engine) -> list[bytes]:

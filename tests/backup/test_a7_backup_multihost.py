@@ -9,12 +9,10 @@ standbys listed first: tests/ha/test_q3_backup_pitr.py.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 
 import pytest
-from jukinet_testing import PG_URL, PostgresDatabase
-from sqlalchemy import MetaData, Table, inspect, select
+from jukinet_testing import PG_URL, PostgresDatabase, table_digests
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -25,7 +23,6 @@ from jukinet.config import Config
 from jukinet.security.checkpoints import genesis as genesis_checkpoints
 from jukinet.seed import populate
 from jukinet.store import provision
-from jukinet.store.engine import make_engine
 from jukinet.store.registers import Registers
 
 runner = CliRunner()
@@ -57,21 +54,7 @@ def test_a7_q3_libpq_keeps_every_host_and_asks_for_the_primary():
 
 
 def digests(config: Config) -> dict:
-    out = {}
-    for store in ("juki", "fuhyo", "admin"):
-        engine = make_engine(config.database.url(store))
-        try:
-            with engine.connect() as conn:
-                for name in sorted(inspect(conn).get_table_names()):
-                    t = Table(name, MetaData(), autoload_with=conn)
-                    h = hashlib.sha256()
-                    rows = conn.execute(select(t).order_by(*(list(t.primary_key.columns) or list(t.columns)))).all()
-                    for row in rows:
-                        h.update(repr(tuple(row)).encode())
-                    out[(store, name)] = (len(rows), h.hexdigest())
-        finally:
-            engine.dispose()
-    return out
+    return table_digests(config)
 
 
 @pytest.fixture

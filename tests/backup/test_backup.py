@@ -6,7 +6,6 @@ once per module; the installation only ever gets the public key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from jukinet_testing import PG_URL, PostgresDatabase
-from sqlalchemy import MetaData, Table, func, inspect, select
+from jukinet_testing import PG_URL, PostgresDatabase, table_digests
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from jukinet.backup import service
@@ -76,27 +75,6 @@ def installation(config, keys):
     _activity(config, registers)
     registers.dispose()
     return config
-
-
-def table_digests(config: Config) -> dict:
-    """(store, table) → (row count, SHA-256 of every row in primary-key order)."""
-    out = {}
-    for store in STORES:
-        engine = make_engine(config.database.url(store))
-        try:
-            with engine.connect() as conn:
-                for name in sorted(inspect(conn).get_table_names()):
-                    t = Table(name, MetaData(), autoload_with=conn)
-                    order = list(t.primary_key.columns) or list(t.columns)
-                    h = hashlib.sha256()
-                    n = 0
-                    for row in conn.execute(select(t).order_by(*order)):
-                        h.update(repr(tuple(row)).encode())
-                        n += 1
-                    out[(store, name)] = (n, h.hexdigest())
-        finally:
-            engine.dispose()
-    return out
 
 
 @pytest.fixture

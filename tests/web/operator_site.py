@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from jukinet.security.service import sha256
-from jukinet.store.tables_security import OPLOG, sessions
+from jukinet.store.tables_security import OPLOG, operators, sessions
 
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.security.oplog import Actor
@@ -123,6 +123,17 @@ def make_site(config, registers) -> Site:
     for persona in PERSONAS:
         site.tokens[persona] = site.new_session(persona)
     return site
+
+
+def add_operator(site: Site, persona: str, operator_id: str, *, roles, registers, affairs,
+                 display_name: str | None = None) -> None:
+    """One more active operator with a session, as ``site.tokens[persona]``."""
+    site.sec.register_operator(ADMIN, display_name=display_name or f"{persona} 担当", roles=roles, registers=registers,
+                               affairs=affairs, operator_id=operator_id)
+    with site.registers.admin_tx() as conn:
+        conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(status="active"))
+    site.op_ids[persona] = operator_id
+    site.tokens[persona] = site.new_session(persona)
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from jukinet import codes, wareki
 from jukinet.observability import logs
-from jukinet.store.tables_security import OPLOG, operators
-from operator_site import ADMIN, PEOPLE, call, juki, make_site, seed_people
+from jukinet.store.tables_security import OPLOG
+from operator_site import PEOPLE, add_operator, call, juki, make_site, seed_people
 
 from intake.helpers import TSU, ensure_pki, jcode, tennyu
 
@@ -63,12 +63,8 @@ def site(config, registers):
     seed_people(registers)
     with registers.juki_uow() as uow:
         uow.repo.apply(NUMBERED.replace(kojin_bango=NUMBERED_NO))
-    s.sec.register_operator(ADMIN, display_name="提供 担当", roles=["operator"], registers=["juki"],
-                            affairs=["provision"], operator_id="PROV")
-    with registers.admin_tx() as conn:
-        conn.execute(update(operators).where(operators.c.operator_id == "PROV").values(status="active"))
-    s.op_ids["prov"] = "PROV"
-    s.tokens["prov"] = s.new_session("prov")
+    add_operator(s, "prov", "PROV", roles=["operator"], registers=["juki"], affairs=["provision"],
+                 display_name="提供 担当")
     pem = (config.resolve(config.tls.cs_dir) / f"{TSU}.pem").read_text()
 
     async def with_cs_cert(scope, receive, send):

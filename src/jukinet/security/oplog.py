@@ -35,6 +35,8 @@ from jukinet.errors import JukinetError
 from jukinet.keyring import KeyRing
 from jukinet.observability import metrics
 from jukinet.security import checkpoints as cpf
+from jukinet.store import faults
+from jukinet.store.faults import StorageUnavailable
 from jukinet.store.tables_security import OPLOG
 
 GENESIS = "0" * 64
@@ -133,7 +135,10 @@ class OperationLog:
         """Append one entry on ``conn`` (the caller's transaction); return its seq.
 
         ``keys`` are raw search keys: only their keyed digests are stored. ``detail`` must hold no
-        personal data (codes, modes, counts). Any failure raises :class:`OplogUnavailable`.
+        personal data (codes, modes, counts). Any failure raises :class:`OplogUnavailable` — but a full
+        disk or a read-only database (:func:`jukinet.store.faults.is_storage_fault`, not a lost
+        connection) raises :class:`StorageUnavailable`: the doors answer it 503 and the request may be
+        sent again once the storage takes writes (ADR 0038, 0051). Either way nothing is shown.
         """
         log, head = OPLOG[chain]
         if actor.witness_id:
@@ -160,6 +165,8 @@ class OperationLog:
         except JukinetError:
             raise
         except Exception as e:  # noqa: BLE001 - any storage failure refuses the request
+            if faults.is_storage_fault(e) and not faults.connection_lost(e):
+                raise StorageUnavailable() from e
             raise OplogUnavailable() from e
 
     # ---- checkpoints ---------------------------------------------------------------------------

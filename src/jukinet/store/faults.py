@@ -10,7 +10,9 @@ Recognised, walking the exception and its causes (SQLAlchemy wraps the driver's 
 
 * SQLite: ``SQLITE_FULL`` (13; also ``PRAGMA max_page_count`` reached), ``SQLITE_READONLY`` (8 and
   its extended codes), ``SQLITE_IOERR`` (10), ``SQLITE_CANTOPEN`` (14);
-* PostgreSQL (SQLSTATE): ``53100`` disk_full, ``53000`` insufficient_resources, ``25006``
+* PostgreSQL (SQLSTATE): ``53100`` disk_full (a full file system under a tablespace: "could not
+  extend file"; drilled on a small tmpfs, ADR 0051), ``53000`` insufficient_resources, ``58030``
+  io_error (the disk answered EIO: the statement failed, the transaction rolled back), ``25006``
   read_only_sql_transaction (a standby, ``default_transaction_read_only``), ``57P01``–``57P03``
   (shut down, starting up), class ``08`` (connection lost);
 * a connection SQLAlchemy invalidated (``connection_invalidated``).
@@ -23,6 +25,8 @@ Recognised, walking the exception and its causes (SQLAlchemy wraps the driver's 
 ...     sqlstate = "25006"
 >>> is_storage_fault(RuntimeError("wrapped")) , is_storage_fault(_chain(RuntimeError("w"), PgError()))
 (False, True)
+>>> PgError.sqlstate = "53100"; is_storage_fault(PgError()), connection_lost(PgError())
+(True, False)
 >>> StorageUnavailable().code, StorageUnavailable.status
 ('STORAGE_UNAVAILABLE', 503)
 """
@@ -38,7 +42,7 @@ MESSAGE = "記憶装置に書き込めないため、一時的に受け付けで
 RETRY_AFTER_SECONDS = 30
 
 _SQLITE_PRIMARY = {8, 10, 13, 14}           # READONLY, IOERR, FULL, CANTOPEN
-_PG_SQLSTATES = {"53100", "53000", "25006", "57P01", "57P02", "57P03"}
+_PG_SQLSTATES = {"53100", "53000", "58030", "25006", "57P01", "57P02", "57P03"}
 
 
 class StorageUnavailable(JukinetError):

@@ -21,6 +21,7 @@ from jukinet.domain.records import SEX
 from jukinet.errors import JukinetError
 from jukinet.search import kojin_bango as NB
 from jukinet.security import roles as R
+from jukinet.store import faults
 from jukinet.web import auth as A
 from jukinet.web.transport_security import cookie_secure, set_cookie
 
@@ -72,12 +73,17 @@ templates.env.filters.update(action_label=labels.action, actor_label=labels.acto
 templates.env.globals.update(kojin_bango_revealable=NB.revealable)
 
 def render(request: Request, name: str, ctx: A.Ctx | None = None, status: int = 200, **kw) -> HTMLResponse:
+    storage = status == 400 and isinstance(kw.get("error"), faults.StorageUnavailable)
+    if storage:   # a full disk, a read-only database: not the operator's input — 503, try again (ADR 0051)
+        status = 503
     sec = A.security(request)
     csrf = ctx.session.csrf_token if ctx else A.csrf_cookie(request)
     resp = templates.TemplateResponse(request, name, {
         "ctx": ctx, "csrf": csrf, "cfg": sec.cfg, "R": R, "system_name": f"{sec.config.prefecture_name} 住基ネット 都道府県サーバ",
         "STATUS": STATUS, "TSTATUS": TSTATUS, "CHAIN_NAMES": CHAIN_NAMES, "now": datetime.now(timezone.utc), **kw},
         status_code=status)
+    if storage:
+        resp.headers["Retry-After"] = str(faults.RETRY_AFTER_SECONDS)
     return _with_csrf_cookie(request, resp)
 
 
