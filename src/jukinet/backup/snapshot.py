@@ -256,6 +256,12 @@ def pg_restore(url: str, dump: Path) -> None:
                        capture_output=True, env=env)
     if p.returncode != 0:
         raise JukinetError("BACKUP_RESTORE_FAILED", "pg_restore が失敗しました。")
+    # pg_restore loads rows without statistics: ANALYZE the role's tables before anyone queries them
+    # (a restored 東京都 is planned blind otherwise; see jukinet.store.bulk.analyze_tables)
+    with psycopg.connect(conninfo, password=env.get("PGPASSWORD"), autocommit=True) as conn:
+        tables = [t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        for table in tables:
+            conn.execute(f'ANALYZE "{table}"')
 
 
 def schema_heads(config: Config) -> dict:

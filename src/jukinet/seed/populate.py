@@ -44,7 +44,8 @@ from sqlalchemy.engine import Connection
 from jukinet import geo
 from jukinet.errors import JukinetError
 from jukinet.seed.generator import DEFAULT_TODAY, Batch, Generator, Params
-from jukinet.store.bulk import create_secondary_indexes, drop_secondary_indexes, relax_commit, reset_identity
+from jukinet.store.bulk import (analyze_tables, create_secondary_indexes, drop_secondary_indexes, relax_commit,
+                                 reset_identity)
 from jukinet.store.engine import writer
 from jukinet.store.repository import FuhyoRepository, JukiRepository
 from jukinet.store.tables import (fuhyo_current, fuhyo_history, fuhyo_seed_progress, juki_current, juki_history,
@@ -293,6 +294,7 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
                         reg.repo(reg.conn).set_seq_at_least(seq)
                     reset_identity(reg.conn, reg.history, "history_id")
                     create_secondary_indexes(reg.conn, (reg.current, reg.history))
+                    analyze_tables(reg.conn, (reg.current, reg.history))
             _restore(conns, sync)
             restored = True
             for reg in (juki, fuhyo):   # last: a register without it is a seed in progress

@@ -72,7 +72,7 @@ async def media_check(request: Request):
         res = await run_in_threadpool(lambda: _svc(request).weekly_check(ctx.operator, ctx.terminal_id, found,
                                                                          note=form.get("note") or ""))
     except JukinetError as e:
-        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=403 if e.code == "FORBIDDEN" else 400))
+        return await run_in_threadpool(lambda e=e: _page(request, ctx, error=e, status=403 if e.code == "FORBIDDEN" else 400))
     return await run_in_threadpool(lambda: _page(
         request, ctx, result=res, notice=f"週次点検 (記録番号 {res.check_id}) を記録しました: 管理簿 {res.expected} / "
                                          f"確認 {res.found} / 差異 {len(res.discrepancies)}"))
@@ -86,7 +86,7 @@ async def media_approve(request: Request):
             ctx.operator, ctx.terminal_id, form.get("target_id") or "", form.get("action") or "",
             form.get("reason") or "", target_kind="form" if form.get("target_kind") == "form" else "media"))
     except JukinetError as e:
-        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=400))
+        return await run_in_threadpool(lambda e=e: _page(request, ctx, error=e, status=400))
     return await run_in_threadpool(lambda: _page(request, ctx, notice=f"承認を記録しました。承認番号 {aid}"))
 
 
@@ -114,7 +114,7 @@ async def _act(request: Request, ctx: A.Ctx, work, notice: str, *, cleanup: Path
     try:
         out = await run_in_threadpool(work)
     except JukinetError as e:
-        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=getattr(e, "status", 400)))
+        return await run_in_threadpool(lambda e=e: _page(request, ctx, error=e, status=getattr(e, "status", 400)))
     finally:
         if cleanup is not None:
             cleanup.unlink(missing_ok=True)
@@ -154,7 +154,7 @@ async def media_handover(request: Request):
     try:
         path = await _upload(form)
     except JukinetError as e:
-        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=400))
+        return await run_in_threadpool(lambda e=e: _page(request, ctx, error=e, status=400))
     svc = _svc(request)
     work = lambda: svc.handover(ctx.operator, ctx.terminal_id, form.get("media_id") or "",  # noqa: E731
                                 requester_code=form.get("requester_code") or "", file=path,
@@ -169,7 +169,7 @@ async def media_scan(request: Request):
     try:
         path = await _upload(form)
     except JukinetError as e:
-        return await run_in_threadpool(lambda: _page(request, ctx, error=e, status=400))
+        return await run_in_threadpool(lambda e=e: _page(request, ctx, error=e, status=400))
     svc = _svc(request)
     work = lambda: svc.scan(ctx.operator, ctx.terminal_id, path,  # noqa: E731
                             direction="out" if form.get("direction") == "out" else "in").engine
