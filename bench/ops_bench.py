@@ -17,64 +17,27 @@ the end; bench/engines.py). In-process (Starlette TestClient from 127.0.0.1), p5
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
-import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engines import Bare, Server, add_argument, pct  # noqa: E402
+from engines import Bare, pct  # noqa: E402
+from inprocess import main, signed_in, terminal, timed  # noqa: E402
 
-from jukinet.bootstrap import bootstrap  # noqa: E402
-from jukinet.security.oplog import Actor  # noqa: E402
-from jukinet.store.tables_security import operators  # noqa: E402
 from jukinet.web.app import create_app  # noqa: E402
 from jukinet.web.ops import Observe  # noqa: E402
-
-
-def timed(fn, k):
-    out = []
-    for _ in range(k):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path)
-    ap.add_argument("--residents", type=int, default=200_000)
-    ap.add_argument("--samples", type=int, default=200)
-    add_argument(ap)
-    a = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jukinet-ops-bench-") as tmp, Server(a.db_url) as server:
-        data_dir = a.data_dir or server.installation(Path(tmp) / "data", a.residents)
-        with bootstrap(data_dir) as inst:
-            inst.ensure_default_catalogue()
-            version = server.version() if not a.data_dir else inst.registers.juki_engine.dialect.name
-            run(inst, a.samples, version)
 
 
 def run(inst, k: int, version: str) -> None:
     registers = inst.registers
     app = create_app(inst)
     sec = app.state.security
-    _, code = sec.add_terminal(Actor("bench", None), "bench")
-    tid, secret = sec.activate_terminal(code)
-    sec.register_operator(Actor("bench", None), display_name="bench", roles=["operations"],
-                                  operator_id="BENCH-OPS")
-    with registers.admin_tx() as conn:
-        conn.execute(update(operators).where(operators.c.operator_id == "BENCH-OPS").values(status="active"))
-        token = sec._start_session(conn, sec._operator(conn, "BENCH-OPS"), tid, "bench",
-                                   datetime.now(timezone.utc)).token
+    tid, secret = terminal(sec)
+    token = signed_in(sec, registers, tid, "BENCH-OPS", roles=["operations"]).token
     local = TestClient(app, client=("127.0.0.1", 40000))
     api = TestClient(app, client=("127.0.0.1", 40000),
                      headers={"X-Jukinet-Terminal": f"{tid}.{secret}", "Authorization": f"Bearer {token}"})
@@ -126,4 +89,4 @@ def run(inst, k: int, version: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, prefix="jukinet-ops-bench-", residents=200_000, samples=200)

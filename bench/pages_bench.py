@@ -19,28 +19,20 @@ cannot be repeated honestly (the hash chain) — so the ratio also contains the 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
-import time
-from datetime import date, datetime, timezone
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engines import Bare, Server, add_argument, pct  # noqa: E402
+from engines import Bare, pct  # noqa: E402
+from inprocess import main, signed_in, terminal, timed  # noqa: E402
 
-from jukinet.bootstrap import bootstrap  # noqa: E402
-from jukinet.security.oplog import Actor  # noqa: E402
 from jukinet.store.tables import juki_current  # noqa: E402
-from jukinet.store.tables_security import operators  # noqa: E402
 from jukinet.web import auth as A  # noqa: E402
 from jukinet.web.app import create_app  # noqa: E402
-
-ADMIN = Actor("bench", None)
 
 #: persona -> (roles, registers, affairs)
 PERSONAS = {
@@ -75,48 +67,15 @@ class Capture:
         return list(self.stmts)
 
 
-def timed(fn, k):
-    out = []
-    for _ in range(k):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path)
-    ap.add_argument("--residents", type=int, default=100_000)
-    ap.add_argument("--samples", type=int, default=60)
-    add_argument(ap)
-    a = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jukinet-pages-bench-") as tmp, Server(a.db_url) as server:
-        t0 = time.perf_counter()
-        data_dir = a.data_dir or server.installation(Path(tmp) / "data", a.residents)
-        seeded = time.perf_counter() - t0
-        with bootstrap(data_dir) as inst:
-            inst.ensure_default_catalogue()
-            version = server.version() if not a.data_dir else inst.registers.juki_engine.dialect.name
-            print(f"installation ready in {seeded:.0f} s", file=sys.stderr)
-            run(inst, a.samples, version)
-
-
 def run(inst, k: int, version: str) -> None:
     registers = inst.registers
     app = create_app(inst)
     sec = app.state.security
-    _, code = sec.add_terminal(ADMIN, "bench")
-    tid, secret = sec.activate_terminal(code)
+    tid, secret = terminal(sec)
     clients = {}
     for persona, (roles, regs, affairs) in PERSONAS.items():
-        op_id = f"BENCH-{persona.upper()}"
-        sec.register_operator(ADMIN, display_name=f"bench {persona}", roles=roles, registers=regs, affairs=affairs,
-                              operator_id=op_id)
-        sec.record_training(ADMIN, op_id, course="情報セキュリティ研修", taken_on=date.today())
-        with registers.admin_tx() as conn:
-            conn.execute(update(operators).where(operators.c.operator_id == op_id).values(status="active"))
-            res = sec._start_session(conn, sec._operator(conn, op_id), tid, "bench", datetime.now(timezone.utc))
+        res = signed_in(sec, registers, tid, f"BENCH-{persona.upper()}", roles=roles, registers_in_scope=regs,
+                        affairs=affairs, display_name=f"bench {persona}")
         c = TestClient(app, base_url="http://localhost:8700", client=("127.0.0.1", 40000), follow_redirects=False)
         c.cookies.set(A.TERMINAL_COOKIE, f"{tid}.{secret}")
         c.cookies.set(A.SESSION_COOKIE, res.token)
@@ -204,4 +163,4 @@ def run(inst, k: int, version: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, prefix="jukinet-pages-bench-", residents=100_000, samples=60)

@@ -7,7 +7,8 @@ The consolidated center, the replicated cluster and the national-scale work (Q1,
   package with one import against the layers is caught (so the check can fail);
 * no module of jukinet imports itself back through others (no cycle, whatever the layer);
 * only :mod:`jukinet.bootstrap` opens the registers (``Registers(``);
-* no module hides an import of jukinet inside a function.
+* no module hides an import of jukinet inside a function;
+* no module grows past :data:`MAX_LINES` (a grab-bag file is split by concern; ADR 0054).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import grimp
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "jukinet"
 MIGRATIONS = SRC / "store" / "migrations"
+#: a module longer than this is split by concern (issue 13: "anything past ~800 lines")
+MAX_LINES = 800
 
 
 def _lint_imports(src_dir: Path, config: Path) -> subprocess.CompletedProcess:
@@ -136,3 +139,11 @@ def test_q1_every_room_is_placed_in_a_layer():
              if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
     assert rooms - placed == set()
     assert placed - rooms == set()
+
+
+def test_q1_no_module_grows_past_800_lines():
+    """A file a reader cannot name in one phrase is split (issue 13): past :data:`MAX_LINES`, one module
+    per concern — a service class as parts composed in its ``service.py`` (ADR 0054)."""
+    modules = {str(p.relative_to(SRC)): len(p.read_text(encoding="utf-8").splitlines()) for p in _modules()}
+    assert len(modules) > 100
+    assert {m: n for m, n in modules.items() if n > MAX_LINES} == {}

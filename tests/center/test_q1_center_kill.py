@@ -8,38 +8,25 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
 from jukinet_testing import BACKENDS
-from sqlalchemy import func, select, text
+from kill9 import KillLoop, assert_exactly_once, send_until_answered, wait_drained
+from sqlalchemy import text
 from test_q1_center import free_port, make_center
 
 from jukinet import geo
 from jukinet.bootstrap import bootstrap
 from jukinet.config import Config
-from jukinet.outbox.worker import outbox_counts
 from jukinet.sim.cs import CsClient, EventGenerator
 from jukinet.sim.national import start_national
-from jukinet.store.tables_intake import INTAKE_TABLES
 
 pytestmark = pytest.mark.xdist_group("center_kill")
 MUNIS = {24: "242012", 23: "231061", 21: geo.municipalities(21)[0].code}
-
-
-def _per_person_order(rows: list[dict]) -> None:
-    last: dict[str, int] = {}
-    for m in rows:
-        for code in filter(None, (m["juminhyo_code"], m.get("previous_juminhyo_code"))):
-            assert last.get(code, 0) < m["update_seq"], "a later change overtook an earlier one"
-        for code in filter(None, (m["juminhyo_code"], m.get("previous_juminhyo_code"))):
-            last[code] = m["update_seq"]
-        assert not m["out_of_order"]
 
 
 def _spawn(center_dir) -> subprocess.Popen:
@@ -75,93 +62,37 @@ def test_q1_center_kill_9_during_intake_into_three_tenants_loses_nothing(backend
         running[t.prefecture] = start_national(cfg, synthetic=0)
     rng = random.Random(20261207)
     gens = {n: EventGenerator(m, seed=n, run_id="center-kill") for n, m in MUNIS.items()}
-    procs = [_spawn(c.dir)]
-    _wait_up(c.port)
+    loop = KillLoop(lambda: _spawn(c.dir), lambda: _wait_up(c.port), rng=rng, max_pause=0.2, term_timeout=15)
     answers: dict[int, dict[str, str]] = {n: {} for n in MUNIS}
-    lock, stop, up = threading.Lock(), threading.Event(), threading.Event()
-    up.set()
-    kills = [0]
     total = per_tenant * len(MUNIS)
     thresholds = sorted(rng.randrange(total // 8, total * 7 // 8) for _ in range(n_kills))
 
-    def answered() -> int:
-        return sum(len(a) for a in answers.values())
-
-    def killer():
-        for threshold in thresholds:
-            while answered() < threshold:
-                if stop.wait(0.01):
-                    return
-            up.wait()
-            if stop.wait(rng.uniform(0.0, 0.2)):
-                return
-            with lock:
-                p = procs[-1]
-                if p.poll() is None:
-                    os.kill(p.pid, signal.SIGKILL)
-                    p.wait()
-                    kills[0] += 1
-                    up.clear()
-
-    def restart_if_dead():
-        with lock:
-            if procs[-1].poll() is not None:
-                procs.append(_spawn(c.dir))
-        _wait_up(c.port)
-        up.set()
-
-    def client(n):
+    def connect(n):
         return CsClient(configs[n], MUNIS[n], server_ca=c.ca_cert, timeout=20)
 
-    clients = {n: client(n) for n in MUNIS}
+    clients = {n: connect(n) for n in MUNIS}
     sent = {n: 0 for n in MUNIS}
-    threading.Thread(target=killer, daemon=True).start()
+    loop.start(thresholds, lambda: sum(len(a) for a in answers.values()))
     try:
         while any(sent[n] < per_tenant for n in MUNIS):
             n = rng.choice([k for k in MUNIS if sent[k] < per_tenant])
             size = 1 if rng.random() < 0.3 else rng.randint(2, 30)
             chunk = gens[n].take(min(size, per_tenant - sent[n]))
             sent[n] += len(chunk)
-            while True:                          # the CS resends until it gets an answer
-                try:
-                    got = clients[n].send_batch(chunk) if len(chunk) > 1 else [clients[n].send(chunk[0])]
-                    if any((a["error"] or {}).get("code", "").startswith("HTTP_5") for a in got):
-                        raise httpx.TransportError("5xx")
-                    break
-                except httpx.HTTPError:
-                    for cl in clients.values():
-                        cl.close()
-                    restart_if_dead()
-                    clients = {k: client(k) for k in MUNIS}
-            for a in got:
+            for a in send_until_answered(loop, clients, n, chunk, connect):   # the CS resends until answered
                 answers[n][a["notification_id"]] = a["status"]
-        stop.set()
-        restart_if_dead()
-        assert kills[0] >= min(1, n_kills), "the stream was too short to kill the center"
+        loop.stop()
+        loop.restart_if_dead()
+        assert loop.kills >= min(1, n_kills), "the stream was too short to kill the center"
         for n in MUNIS:
             assert len(answers[n]) == per_tenant
             assert set(answers[n].values()) <= {"accepted", "duplicate"}, set(answers[n].values())
         for n, cfg in configs.items():
             with bootstrap(cfg) as inst:
                 regs = inst.registers
-                deadline = time.time() + 120           # the restarted center's worker drains the outbox
-                while time.time() < deadline and (outbox_counts(regs, "juki").get("pending")
-                                                  or outbox_counts(regs, "fuhyo").get("pending")):
-                    time.sleep(0.2)
+                wait_drained(regs)                        # the restarted center's worker drains the outbox
                 for reg, (_t, store) in zip(("juki", "fuhyo"), running[n]):
-                    processed, outbox, _ = INTAKE_TABLES[reg]
-                    with regs.engine(reg).connect() as conn:
-                        n_proc = conn.execute(select(func.count()).select_from(processed)).scalar()
-                        seqs = [r[0] for r in conn.execute(select(outbox.c.update_seq).order_by(outbox.c.update_seq))]
-                        counter = conn.execute(text("SELECT value FROM counters WHERE name = 'update_seq'")).scalar()
-                        versions = conn.execute(text(f"SELECT (SELECT count(*) FROM {reg}_current) + "
-                                                     f"(SELECT count(*) FROM {reg}_history)")).scalar()
-                    assert n_proc == len(seqs) == versions, (n, reg)         # exactly once, nothing half-applied
-                    assert seqs == list(range(1, (counter or 0) + 1)), (n, reg)
-                    assert outbox_counts(regs, reg) == ({"delivered": len(seqs)} if seqs else {}), (n, reg)
-                    rows = store.dump()
-                    assert sorted(m["update_seq"] for m in rows) == seqs, (n, reg)   # each reached its national sim once
-                    _per_person_order(rows)
+                    assert_exactly_once(regs, reg, store, (n, reg))   # each reached its national sim once, in order
                 with regs.engine("juki").connect() as conn:
                     munis = {r[0] for r in conn.execute(text("SELECT DISTINCT municipality_code FROM juki_current"))}
                     live = {r[0] for r in conn.execute(text("SELECT juminhyo_code FROM juki_current WHERE "
@@ -174,17 +105,10 @@ def test_q1_center_kill_9_during_intake_into_three_tenants_loses_nothing(backend
                     accepted += conn.execute(text("SELECT count(*) FROM intake_notifications")).scalar()
                 assert accepted == per_tenant
     finally:
-        stop.set()
+        loop.stop()
         for cl in clients.values():
             cl.close()
-        with lock:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(15)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
+        loop.shutdown()
         for r in running.values():
             for t, store in r:
                 t.stop()

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
+from kill9 import KillLoop, assert_exactly_once, assert_per_person_order, send_until_answered, wait_drained
 from sqlalchemy import func, select, text
 
 from jukinet.outbox.worker import OutboxWorker, outbox_counts
@@ -32,16 +31,6 @@ pytestmark = pytest.mark.xdist_group("intake_faults")
 
 def _received(store) -> list[dict]:
     return store.dump()
-
-
-def _assert_per_person_order(rows: list[dict]) -> None:
-    last: dict[str, int] = {}
-    for m in rows:
-        for code in filter(None, (m["juminhyo_code"], m.get("previous_juminhyo_code"))):
-            assert last.get(code, 0) < m["update_seq"], "a later change overtook an earlier one"
-        for code in filter(None, (m["juminhyo_code"], m.get("previous_juminhyo_code"))):
-            last[code] = m["update_seq"]
-        assert not m["out_of_order"]
 
 
 def test_u5_outbox_drains_in_order_after_outage(installation, server, registers, cs):
@@ -70,7 +59,7 @@ def test_u5_outbox_drains_in_order_after_outage(installation, server, registers,
         assert outbox_counts(registers, "juki") == {"delivered": 32}
         rows = _received(running[0][1])
         assert sorted(m["update_seq"] for m in rows) == list(range(1, 33))   # each once
-        _assert_per_person_order(rows)
+        assert_per_person_order(rows)
     finally:
         worker.stop()
         for t, store in running:
@@ -168,43 +157,17 @@ def test_u4_u5_kill_9_during_stream_every_ack_applied_and_forwarded_exactly_once
     rng = random.Random(20261126)
     running = start_national(installation, synthetic=0)
     gens = {m: EventGenerator(m, seed=k, run_id="kill") for k, m in enumerate((TSU, YOKKAICHI))}
-    proc = _spawn(installation)
-    _wait_up(installation)
-    kills, stop = [0], threading.Event()
+    loop = KillLoop(lambda: _spawn(installation), lambda: _wait_up(installation), rng=rng, max_pause=0.3,
+                    term_timeout=10)
     answers: dict[str, str] = {}
-    lock = threading.Lock()
-    procs = [proc]
-
-    up = threading.Event()
-    up.set()
     n_kills = int(os.environ.get("JUKINET_KILL_TIMES", "4" if n_total <= 5000 else str(n_total // 200)))
     thresholds = sorted(rng.randrange(n_total // 10, n_total * 9 // 10) for _ in range(n_kills))
 
-    def killer():
-        for threshold in thresholds:
-            while len(answers) < threshold:       # kill after so many answers, at a random moment
-                if stop.wait(0.01):
-                    return
-            up.wait()                             # only a server that came up is killed
-            if stop.wait(rng.uniform(0.0, 0.3)):
-                return
-            with lock:
-                p = procs[-1]
-                if p.poll() is None:
-                    os.kill(p.pid, signal.SIGKILL)
-                    p.wait()
-                    kills[0] += 1
-                    up.clear()
+    def connect(m):
+        return CsClient(installation, m, timeout=20)
 
-    def restart_if_dead():
-        with lock:
-            if procs[-1].poll() is not None:
-                procs.append(_spawn(installation))
-        _wait_up(installation)
-        up.set()
-
-    clients = {m: CsClient(installation, m, timeout=20) for m in gens}
-    threading.Thread(target=killer, daemon=True).start()
+    clients = {m: connect(m) for m in gens}
+    loop.start(thresholds, lambda: len(answers))
     sent = 0
     try:
         while sent < n_total:
@@ -212,51 +175,23 @@ def test_u4_u5_kill_9_during_stream_every_ack_applied_and_forwarded_exactly_once
             size = 1 if rng.random() < 0.3 else rng.randint(2, 80)
             chunk = gens[m].take(min(size, n_total - sent))
             sent += len(chunk)
-            while True:                         # the CS resends until it gets an answer
-                try:
-                    got = clients[m].send_batch(chunk) if len(chunk) > 1 else [clients[m].send(chunk[0])]
-                    if any((a["error"] or {}).get("code", "").startswith("HTTP_5") for a in got):
-                        raise httpx.TransportError("5xx")
-                    break
-                except httpx.HTTPError:
-                    for c in clients.values():
-                        c.http.close()
-                    restart_if_dead()
-                    clients = {mm: CsClient(installation, mm, timeout=20) for mm in gens}
-            for a in got:
+            for a in send_until_answered(loop, clients, m, chunk, connect):   # the CS resends until answered
                 answers[a["notification_id"]] = a["status"]
-        stop.set()
-        with lock:
-            pass
-        restart_if_dead()
-        print(f"kills={kills[0]} starts={['%.1f' % x for x in STARTS]}")
-        assert kills[0] >= min(2, n_kills), "the stream was too short to kill the server"
+        loop.stop()
+        loop.restart_if_dead()
+        print(f"kills={loop.kills} starts={['%.1f' % x for x in STARTS]}")
+        assert loop.kills >= min(2, n_kills), "the stream was too short to kill the server"
         # every notification answered, none refused (the generator only makes valid changes)
         assert len(answers) == n_total
         assert set(answers.values()) <= {"accepted", "duplicate"}, {v for v in answers.values()}
-        # drain: the restarted server's worker delivers what is left
-        deadline = time.time() + 120
-        while time.time() < deadline and (outbox_counts(registers, "juki").get("pending")
-                                          or outbox_counts(registers, "fuhyo").get("pending")):
-            time.sleep(0.2)
+        wait_drained(registers)     # the restarted server's worker delivers what is left
         for reg, (_, store) in zip(("juki", "fuhyo"), running):
+            seqs = assert_exactly_once(registers, reg, store, reg)
             processed, outbox, _ = INTAKE_TABLES[reg]
-            with registers.engine(reg).connect() as c:
-                n_proc = c.execute(select(func.count()).select_from(processed)).scalar()
-                seqs = [r[0] for r in c.execute(select(outbox.c.update_seq).order_by(outbox.c.update_seq))]
-                states = outbox_counts(registers, reg)
-                counter = c.execute(text("SELECT value FROM counters WHERE name = 'update_seq'")).scalar()
-                versions = c.execute(text(f"SELECT (SELECT count(*) FROM {reg}_current) + "
-                                          f"(SELECT count(*) FROM {reg}_history)")).scalar()
+            with registers.engine(reg).connect() as c:    # each idempotency row has its outbox row
                 joined = c.execute(select(func.count()).select_from(processed.join(
                     outbox, processed.c.update_seq == outbox.c.update_seq))).scalar()
-            # exactly once: one idempotency row, one outbox row, one version per accepted notification
-            assert n_proc == len(seqs) == joined == versions
-            assert seqs == list(range(1, counter + 1))          # no gap: nothing half-applied
-            assert states == ({"delivered": len(seqs)} if seqs else {})
-            rows = store.dump()
-            assert sorted(m["update_seq"] for m in rows) == seqs   # each reached the national sim once
-            _assert_per_person_order(rows)
+            assert joined == len(seqs)
         n_applied = sum(1 for _ in answers)
         with registers.engine("juki").connect() as c1, registers.engine("fuhyo").connect() as c2:
             total = (c1.execute(text("SELECT count(*) FROM intake_notifications")).scalar()
@@ -269,17 +204,10 @@ def test_u4_u5_kill_9_during_stream_every_ack_applied_and_forwarded_exactly_once
                                                      "municipality_code = :m AND deleted = :f"), {"m": m, "f": False})}
             assert live == set(gen.juki)
     finally:
-        stop.set()
+        loop.stop()
         for c in clients.values():
             c.close()
-        with lock:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(10)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
+        loop.shutdown()
         for t, store in running:
             t.stop()
             store.close()
