@@ -202,3 +202,35 @@ def test_d3_a9_chart_axes_and_period_in_wareki(updates, monkeypatch):
     view = next(v for v in stats_report.views(t, PERIOD) if v.name == "updates_by_month")
     assert [r[0] for r in view.rows][:2] == ["令和8年4月", "令和8年5月"]
     assert stats_report.axis_months(["2019-04", "2019-05"]) == ["平成31年4月", "令和元年5月"]
+
+
+def test_a9_q4_months_that_are_over_are_read_once_and_the_open_month_on_every_view(updates, monkeypatch):
+    """ADR 0052: a month that is over gets no more updates (a version's 通知を受けた年月日 is the day it was
+    stored), so its counts are read once; the open month is counted on every view; a retention run (it
+    erases old versions) or a seed makes the kept months be read again. The figures stay exact."""
+    from jukinet import retention
+    from jukinet.ops import statistics
+    from jukinet.ops.statistics import ClosedMonths, UpdatesSource, open_from
+
+    closed = ClosedMonths(clock=lambda: datetime(2026, 5, 20, 3, 0, tzinfo=timezone.utc))   # May is open
+    monkeypatch.setattr(statistics, "CLOSED", closed)
+    want = [("2026-04", TSU, "出生", 1), ("2026-04", TSU, "国内転入", 2), ("2026-04", YOKKAICHI, "死亡", 1),
+            ("2026-05", TSU, "転居", 2)]
+    assert collect(updates, PERIOD)["updates_juki"].rows == want
+    reads = closed.reads
+    assert reads == 2                                           # April of juki and of fuhyo
+    assert collect(updates, PERIOD)["updates_juki"].rows == want and closed.reads == reads
+    with updates.juki_uow() as uow:                             # a notice stored today (May, still open)
+        put_current(uow.conn, juki(8, notified=date(2026, 5, 20), reason="転居"))
+    t = collect(updates, PERIOD)["updates_juki"]
+    assert t.rows == want[:3] + [("2026-05", TSU, "転居", 3)] and closed.reads == reads
+    # the same as one count over the whole period, read now
+    with updates.engine("juki").connect() as conn:
+        assert UpdatesSource("juki").count(conn, PERIOD) == t.rows
+    # a wider period reads only the months not kept yet; a retention run makes them be read again
+    assert collect(updates, Period("2025-12", "2026-05"))["updates_juki"].total() == 8 and closed.reads == reads + 2
+    retention.run(updates)
+    assert collect(updates, PERIOD)["updates_juki"].rows == t.rows and closed.reads == reads + 4
+    # on the first day of a month the month before is still open (a notice stored before midnight)
+    assert open_from(datetime(2026, 5, 31, 15, 30, tzinfo=timezone.utc)) == "2026-05"     # 6月1日 0:30 JST
+    assert open_from(datetime(2026, 6, 1, 15, 0, tzinfo=timezone.utc)) == "2026-06"       # 6月2日 0:00 JST

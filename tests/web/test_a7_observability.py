@@ -262,3 +262,33 @@ def test_a7_ops_status_shows_backup_outbox_and_retention(site, config):
         rows = conn.execute(select(log.c.operator_id, log.c.outcome).where(log.c.action == "ops_status_api")).all()
     assert ("OPERATIONS", "granted") in rows and ("OPERATOR-BOTH", "refused") in rows
     assert timedelta(0) <= datetime.now(timezone.utc) - datetime.fromisoformat(st["at"]) < timedelta(minutes=1)
+
+
+def test_a7_q4_ops_shows_large_tables_as_estimates_and_small_ones_exactly(site, monkeypatch):
+    """ADR 0052: /ops no longer counts every row of the big tables on every view — a table the engine
+    estimates at EXACT_BELOW rows or more shows that estimate, marked 約 on the screen and listed in
+    ``estimated`` of the API; smaller tables are counted exactly."""
+    from sqlalchemy import func, text
+
+    from jukinet.ops import status as S
+
+    log, _ = OPLOG["admin"]
+    monkeypatch.setattr(S, "EXACT_BELOW", 5)
+    with site.registers.admin_engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f'ANALYZE "{log.name}"'))
+        before = conn.execute(select(func.count()).select_from(log)).scalar_one()
+    assert before >= 5
+    st = site.api("operations").get("/api/v1/ops/status").json()
+    admin = next(d for d in st["databases"] if d["name"] == "admin")
+    with site.registers.admin_engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(log)).scalar_one()
+    assert log.name in admin["estimated"] and before <= admin["rows"][log.name] <= after
+    assert "alembic_version" not in admin["estimated"] and admin["rows"]["alembic_version"] == 1
+    page = site.client("operations").get("/ops")
+    assert page.status_code == 200
+    assert f'data-table="{log.name}" data-estimated="yes"' in page.text and 'id="ops-estimated"' in page.text
+    assert "<b>約 " in page.text
+    monkeypatch.setattr(S, "EXACT_BELOW", 10_000)
+    page = site.client("operations").get("/ops")
+    assert "data-estimated" not in page.text and 'id="ops-estimated"' not in page.text and "<b>約 " not in page.text

@@ -254,3 +254,42 @@ def test_s1_api_schemas_name_the_register_item_register(site):
         props = schemas[name]["properties"]
         assert "register" in props and "register_" not in props, name
         assert "default" not in props["register"] or props["register"]["default"] in ("juki", "fuhyo"), name
+
+
+def test_a6_idle_clock_is_written_at_most_every_20_seconds_and_still_locks(site):
+    """ADR 0052: a request within 20 s of the recorded idle clock writes nothing (one write transaction
+    per screen fewer); a later one restarts the clock; an idle session is still refused and ended."""
+    from datetime import timedelta
+
+    import pytest
+
+    from jukinet.security.model import Refused
+    from jukinet.security.service import sha256
+    from jukinet.store.tables_security import sessions
+
+    token = site.tokens["operator_both"]
+
+    def seen():
+        with site.registers.admin_engine.connect() as conn:
+            return conn.execute(select(sessions.c.last_seen_at, sessions.c.ended_at)
+                                .where(sessions.c.session_hash == sha256(token))).one()
+
+    start = site.sec.session_info(token).last_seen_at
+    r = site.sec.resolve(token, site.terminal_id, now=start + timedelta(seconds=5))
+    assert r.operator.operator_id == "OPERATOR-BOTH"
+    assert site.sec.session_info(token).last_seen_at == start          # not written: 5 s < 20 s
+    site.sec.resolve(token, site.terminal_id, now=start + timedelta(seconds=25))
+    assert site.sec.session_info(token).last_seen_at == start + timedelta(seconds=25)
+    later = start + timedelta(seconds=25) + timedelta(minutes=site.sec.cfg.idle_minutes, seconds=1)
+    with pytest.raises(Refused) as ei:
+        site.sec.resolve(token, site.terminal_id, now=later)
+    assert ei.value.code == "SESSION_IDLE" and seen().ended_at is not None
+    e = last(site)
+    assert e.outcome == "refused" and json.loads(e.detail)["code"] == "SESSION_IDLE"
+    # a short idle time: the clock is written every tenth of it, so requests keep the session alive
+    site.sec.cfg.idle_minutes = 0.5                                      # 30 s: written after 3 s
+    token = site.tokens["operator_both"] = site.new_session("operator_both")
+    start = site.sec.session_info(token).last_seen_at
+    for s in (4, 8, 12, 16, 20, 24, 28, 32, 36):
+        site.sec.resolve(token, site.terminal_id, now=start + timedelta(seconds=s))
+    assert site.sec.session_info(token).last_seen_at == start + timedelta(seconds=36)

@@ -11,7 +11,10 @@ disclosures — by :func:`register_source` under the planned name):
   each row of the history table): counted by the month of its 通知を受けた年月日 (the day in Japan we
   received the notice), its 市町村コード (附票: 附票管理市町村コード) and its 異動事由. Read through
   the covering indexes ``ix_*_{current,history}_stats`` over the period asked for. Versions erased
-  by retention (A8) are no longer counted.
+  by retention (A8) are no longer counted. A month that is over never gets another update (the
+  通知を受けた年月日 of a version is the day it was stored), so its counts are read once and kept
+  (:class:`ClosedMonths`) until the retention job or a seed changes the register; only the current
+  month is counted on every view (issue 19, ADR 0052).
 * ``consistency`` — consistency checks (C1) per month (JST) of the check, municipality, register
   and outcome: checks, persons compared, differences found.
 * ``provisions`` — the provision record of both registers (P5, ``provision_records``): by month
@@ -27,19 +30,23 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 import re
+import threading
+import weakref
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Optional
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable, Optional
 
 from sqlalchemy import func, inspect, select, union_all
 
 from jukinet.errors import JukinetError
 from jukinet.store.repository import JST
-from jukinet.store.tables import fuhyo_current, fuhyo_history, juki_current, juki_history
+from jukinet.store.tables import (fuhyo_current, fuhyo_history, fuhyo_seed_progress, juki_current, juki_history,
+                                  juki_seed_progress)
 from jukinet.store.tables_disclosure import CORRECTION_REQUESTS, DISCLOSURE_REQUESTS
 from jukinet.store.tables_provision import PROVISION_RECORDS, provision_affairs, provision_requesters
-from jukinet.store.tables_reconcile import RECONCILE
+from jukinet.store.tables_reconcile import RECONCILE, RETENTION_RUNS
 from jukinet import geo
 from jukinet import wareki
 
@@ -160,6 +167,20 @@ class StatSource:
         return StatTable(self.name, self.title, self.columns, self.rows(registers, period))
 
 
+_PRESENT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _has_table(engine, name: str) -> bool:
+    """Whether a room's table exists yet (a catalogue query); once it does it stays, so that is kept."""
+    present = _PRESENT.setdefault(engine, set())
+    if name not in present:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(name):
+                return False
+        present.add(name)
+    return True
+
+
 def _month_of_date(conn, col):
     if conn.dialect.name == "sqlite":
         return func.substr(col, 1, 7)
@@ -187,20 +208,100 @@ class UpdatesSource(StatSource):
             self.tables = ((fuhyo_current, "fuhyo_municipality_code"), (fuhyo_history, "fuhyo_municipality_code"))
 
     def rows(self, registers, period: Period) -> list[tuple]:
+        """Months that are over from :data:`CLOSED` (read once), the months still open counted now."""
+        return CLOSED.rows(self.name, registers.engine(self.register), period, self.count,
+                           lambda conn: _closed_marker(conn, self.register))
+
+    def count(self, conn, period: Period) -> list[tuple]:
+        """The counts of ``period`` as stored now (one query over current and history)."""
         lo, hi = period.first_day(), period.day_after()
-        with registers.uow(self.register, write=False) as uow:
-            conn = uow.conn
-            parts = []
-            for t, mc in self.tables:
-                month = _month_of_date(conn, t.c.notified_date).label("month")
-                parts.append(select(month, t.c[mc].label("mc"), t.c.reason.label("reason"),
-                                    func.count().label("n"))
-                             .where(t.c.notified_date >= lo, t.c.notified_date < hi)
-                             .group_by(month, t.c[mc], t.c.reason))
-            u = union_all(*parts).subquery()
-            q = (select(u.c.month, u.c.mc, u.c.reason, func.sum(u.c.n))
-                 .group_by(u.c.month, u.c.mc, u.c.reason).order_by(u.c.month, u.c.mc, u.c.reason))
-            return [(m, mc, r, int(n)) for m, mc, r, n in conn.execute(q)]
+        parts = []
+        for t, mc in self.tables:
+            month = _month_of_date(conn, t.c.notified_date).label("month")
+            parts.append(select(month, t.c[mc].label("mc"), t.c.reason.label("reason"),
+                                func.count().label("n"))
+                         .where(t.c.notified_date >= lo, t.c.notified_date < hi)
+                         .group_by(month, t.c[mc], t.c.reason))
+        u = union_all(*parts).subquery()
+        q = (select(u.c.month, u.c.mc, u.c.reason, func.sum(u.c.n))
+             .group_by(u.c.month, u.c.mc, u.c.reason).order_by(u.c.month, u.c.mc, u.c.reason))
+        return [(m, mc, r, int(n)) for m, mc, r, n in conn.execute(q)]
+
+
+def _closed_marker(conn, register: str) -> tuple:
+    """What changes when a month that is over can change: a run of the retention job (it erases old
+    versions, A8) and a seed (it writes versions of past months). Two one-row reads."""
+    runs = RETENTION_RUNS[register]
+    seed = juki_seed_progress if register == "juki" else fuhyo_seed_progress
+    last_run = conn.execute(select(func.max(runs.c.run_id))).scalar()
+    progress = conn.execute(select(seed.c.batches_done, seed.c.complete)).first()
+    return (last_run, tuple(progress) if progress else None)
+
+
+def open_from(now: Optional[datetime] = None) -> str:
+    """The first month (``YYYY-MM``) that can still get updates: the current month in Japan, and on its
+    first day the month before too (a notice stored just before midnight may commit just after)."""
+    now = now or datetime.now(timezone.utc)
+    day = (now.astimezone(JST) - timedelta(days=1)).date()
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _month_before(month: str) -> str:
+    y, m = map(int, month.split("-"))
+    return f"{y - 1:04d}-12" if m == 1 else f"{y:04d}-{m - 1:02d}"
+
+
+class ClosedMonths:
+    """The counts of months that are over, kept per database (engine) and source, month by month.
+
+    A source whose rows are counted by a month that can no longer get rows (the month a version was
+    stored) reads each such month once; a view then counts only the months still open. The kept
+    months are dropped when ``marker`` — read on every view, cheaply — changes. Counts only (no
+    personal data), in this process's memory, bounded by the months asked for (at most 240 per
+    period)."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None):
+        self._kept: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self.clock = clock
+        self.reads = 0            # queries over months that are over (tests, bench)
+
+    def rows(self, source: str, engine, period: Period, count, marker) -> list[tuple]:
+        first_open = open_from(self.clock() if self.clock else None)
+        with engine.connect() as conn:
+            out: list[tuple] = []
+            if period.start < first_open:
+                closed = Period(period.start, min(period.end, _month_before(first_open)))
+                out += self._closed(source, engine, conn, closed, count, marker(conn))
+            if period.end >= first_open:
+                out += count(conn, Period(max(period.start, first_open), period.end))
+            conn.rollback()
+        return out
+
+    def _closed(self, source, engine, conn, period: Period, count, mark) -> list[tuple]:
+        months = period.months()
+        with self._lock:
+            per_engine = self._kept.setdefault(engine, {})
+            kept = per_engine.get(source)
+            if kept is None or kept[0] != mark:
+                kept = per_engine[source] = (mark, {})
+            missing = [m for m in months if m not in kept[1]]
+        if missing:
+            got: dict[str, list] = {m: [] for m in period.months() if missing[0] <= m <= missing[-1]}
+            for r in count(conn, Period(missing[0], missing[-1])):
+                got.setdefault(r[0], []).append(r)
+            self.reads += 1
+            with self._lock:
+                if per_engine.get(source, (None,))[0] == mark:
+                    per_engine[source][1].update(got)
+            byk = {**kept[1], **got}
+        else:
+            byk = kept[1]
+        return [r for m in months for r in byk.get(m, [])]
+
+
+#: the months that are over, of every database this process reads (ADR 0052)
+CLOSED = ClosedMonths()
 
 
 class ConsistencySource(StatSource):
@@ -257,8 +358,7 @@ class ProvisionsSource(StatSource):
         tables = self._tables()
         if not tables:
             return False
-        with registers.engine("juki").connect() as conn:
-            return inspect(conn).has_table(tables["juki"].name)
+        return _has_table(registers.engine("juki"), tables["juki"].name)
 
     def rows(self, registers, period: Period) -> list[tuple]:
         lo = datetime.combine(period.first_day(), datetime.min.time(), JST).astimezone(timezone.utc)
@@ -295,8 +395,7 @@ class _RegisterTableSource(StatSource):
         tables = self._tables()
         if not tables:
             return False
-        with registers.engine("juki").connect() as conn:
-            return inspect(conn).has_table(tables["juki"].name)
+        return _has_table(registers.engine("juki"), tables["juki"].name)
 
     def rows(self, registers, period: Period) -> list[tuple]:
         lo = datetime.combine(period.first_day(), datetime.min.time(), JST).astimezone(timezone.utc)
@@ -368,7 +467,11 @@ def collect(registers, period: Period, names: Optional[list[str]] = None) -> dic
         if unknown:
             raise JukinetError("STATS_SOURCE_UNKNOWN", "指定された統計がありません。")
         all_ = {n: all_[n] for n in names}
-    return {n: s.table(registers, period) for n, s in all_.items()}
+    # the sources read different tables of three databases and wait on them, not on each other: side by
+    # side, a view waits for the slowest source, not for the sum (issue 19, ADR 0052)
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="jukinet-stats") as ex:
+        futures = {n: ex.submit(s.table, registers, period) for n, s in all_.items()}
+        return {n: f.result() for n, f in futures.items()}
 
 
 def municipality_name(code: str, prefecture_code: str = geo.mie.PREFECTURE_CODE) -> str:

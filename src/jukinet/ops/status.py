@@ -4,7 +4,8 @@ times and codes, never a value of a register.
 :func:`collect` gathers, for the ``/ops`` screen and ``GET /api/v1/ops/status``:
 
 * each database (juki, fuhyo, admin): reachable, migration revision and head, size in bytes,
-  and the **row count** of each table (counts only);
+  and the **row count** of each table (counts only): exact for a table under :data:`EXACT_BELOW`
+  rows, the engine's own estimate above it (shown as 約; :func:`row_counts`, ADR 0052);
 * the outbox of each register: entries waiting (pending + failed) and the age of the oldest;
 * the last retention run (per register: time, rules completed / failed);
 * the last backup, from ``DIR/ops/backup-status.json`` (written by the backup job; may be absent);
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,6 +67,8 @@ class DatabaseStatus:
     up_to_date: bool = False
     size_bytes: Optional[int] = None
     rows: dict = field(default_factory=dict)
+    #: the tables whose count in ``rows`` is an estimate (約), not a COUNT(*)
+    estimated: list = field(default_factory=list)
     error_code: Optional[str] = None
 
 
@@ -208,6 +212,66 @@ def head_revision(name: str, engine) -> str:
     return _HEADS[name]
 
 
+#: a table estimated under this many rows is counted exactly; above it the estimate is shown (ADR 0052)
+EXACT_BELOW = 10_000
+
+
+def _per_table(conn, tables: list[str], expr: str) -> dict[str, int]:
+    """``expr`` (with ``{t}``, the quoted table name) for each table, in one statement per 100 tables
+    (``UNION ALL`` of scalar sub-queries: one round trip instead of one per table)."""
+    out: dict[str, int] = {}
+    for k in range(0, len(tables), 100):
+        part = tables[k:k + 100]
+        q = " UNION ALL ".join(f"SELECT {i}, {expr.format(t=_quoted(t))}" for i, t in enumerate(part))
+        for i, n in conn.execute(text(q)):
+            out[part[int(i)]] = int(n or 0)
+    return out
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'      # names from the catalogue, quoted
+
+
+def _estimates(conn, tables: list[str]) -> dict[str, int]:
+    """The engine's cheap idea of each table's size, without reading the table.
+
+    PostgreSQL: the statistics the server keeps anyway — ``pg_stat_user_tables.n_live_tup`` (inserts
+    minus deletes, current to within seconds) or the planner's ``pg_class.reltuples`` (as of the last
+    VACUUM/ANALYZE), whichever is larger. SQLite: the span of the rowid (the largest minus the smallest,
+    plus one: two B-tree descents, each its own sub-query — a lone MIN or MAX is read from the B-tree's
+    edge, both in one SELECT read the whole table): never fewer than the rows there are, more only
+    where rows were deleted in between."""
+    if conn.dialect.name == "postgresql":
+        out: dict[str, int] = {}
+        for name, rel, live in conn.execute(text(
+                "SELECT c.relname, c.reltuples, s.n_live_tup FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')")):
+            out[name] = max(int(rel or 0), int(live or 0))
+        return out
+    try:
+        return _per_table(conn, tables, "(SELECT MAX(rowid) FROM {t}) - (SELECT MIN(rowid) FROM {t}) + 1")
+    except Exception:  # noqa: BLE001 - a table without rowid: every table counted exactly
+        return {}
+
+
+def row_counts(conn) -> tuple[dict[str, int], list[str]]:
+    """Rows per table and which of them are estimates.
+
+    A COUNT(*) reads the whole table (or its smallest index) — on PostgreSQL at 100,000 residents the
+    95 counts of the three databases were most of every /ops view, and they grow with the registers.
+    So a table the engine estimates at :data:`EXACT_BELOW` rows or more shows the estimate (約, the
+    operator reads growth, not a figure to reconcile); smaller ones, where a count is cheap and a
+    figure such as 0 or 3 matters (outbox, sessions, media), are counted exactly — all of them in one
+    statement. No count shown to an auditor comes from here (the audit screens count exactly)."""
+    tables = sorted(inspect(conn).get_table_names())
+    est = _estimates(conn, tables)
+    big = [t for t in tables if est.get(t, 0) >= EXACT_BELOW]
+    exact = _per_table(conn, [t for t in tables if t not in big], "(SELECT COUNT(*) FROM {t})")
+    return {t: est[t] if t in big else exact[t] for t in tables}, big
+
+
 def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
     st = DatabaseStatus(name)
     engine = registers.engine(name)
@@ -224,9 +288,7 @@ def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')")).scalar_one())
             if counts:
-                for table in sorted(inspect(conn).get_table_names()):
-                    q = text(f'SELECT COUNT(*) FROM "{table}"')   # names from the catalogue, quoted
-                    st.rows[table] = int(conn.execute(q).scalar_one())
+                st.rows, st.estimated = row_counts(conn)
             st.revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         st.head = head_revision(name, engine)
         st.up_to_date = st.revision == st.head
@@ -312,20 +374,30 @@ def scheduler(config: Config, sched, now: datetime) -> SchedulerStatus:
 
 
 def collect(registers, config: Config, *, sched=None, now: Optional[datetime] = None, counts: bool = True) -> OpsStatus:
+    """Every probe, side by side: they read three databases, a file and perhaps Patroni's REST API, and
+    none depends on another — run one after the other the screen waited for the sum of some forty
+    round trips (issue 19, ADR 0052). Each probe reports its own failure as a code."""
     now = now or datetime.now(timezone.utc)
-    return OpsStatus(
-        at=now,
-        databases=[database(registers, name, counts=counts) for name in migrate.STORES],
-        outbox=[outbox(registers, r, now) for r in migrate.REGISTERS],
-        retention=[retention(registers, r) for r in migrate.REGISTERS],
-        backup=backup(config),
-        scheduler=scheduler(config, sched, now),
-        monthly_report=monthly_report(registers, config, sched, now),
-        checkpoints=oplog_checkpoints.latest(config.data_dir),
-        checkpoint_outcome=getattr(sched, "checkpoint_outcome", None),
-        archive=archive(registers),
-        cluster=cluster(config, now),
-    )
+    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="jukinet-ops-status") as ex:
+        dbs = [ex.submit(database, registers, name, counts=counts) for name in migrate.STORES]
+        box = [ex.submit(outbox, registers, r, now) for r in migrate.REGISTERS]
+        ret = [ex.submit(retention, registers, r) for r in migrate.REGISTERS]
+        mon = ex.submit(monthly_report, registers, config, sched, now)
+        arc = ex.submit(archive, registers)
+        clu = ex.submit(cluster, config, now)
+        return OpsStatus(
+            at=now,
+            databases=[f.result() for f in dbs],
+            outbox=[f.result() for f in box],
+            retention=[f.result() for f in ret],
+            backup=backup(config),
+            scheduler=scheduler(config, sched, now),
+            monthly_report=mon.result(),
+            checkpoints=oplog_checkpoints.latest(config.data_dir),
+            checkpoint_outcome=getattr(sched, "checkpoint_outcome", None),
+            archive=arc.result(),
+            cluster=clu.result(),
+        )
 
 
 def archive(registers, store: str = "juki") -> Optional[ArchiveStatus]:

@@ -4,6 +4,7 @@ may read, and verification of the hash chains."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Request
 
@@ -31,16 +32,29 @@ def _witness(detail_text) -> str:
 
 def _audit(request: Request, ctx: A.Ctx, reports=None):
     sec = A.security(request)
-    chains = []
-    incidents = {}
-    for chain in _chains_for(ctx.operator):
+    links = request.app.state.installation.incidents
+
+    def chain_rows(chain):
         with sec.registers.engine(chain).connect() as conn:
             rows = recent(conn, chain, limit=50)
-        chains.append((chain, rows))
         # G4: the incidents each entry is linked to (the way from the log to the incident; ADR 0041)
-        incidents[chain] = request.app.state.installation.incidents.incidents_of_entries(chain, [r.seq for r in rows])
-    with sec.registers.admin_tx() as conn:
-        sec.oplog.append(conn, "admin", actor=ctx.actor, action="oplog_view", detail={"chains": ",".join(c for c, _ in chains)})
+        return rows, links.incidents_of_entries(chain, [r.seq for r in rows])
+
+    def log():
+        with sec.registers.admin_tx() as conn:
+            sec.oplog.append(conn, "admin", actor=ctx.actor, action="oplog_view", detail={"chains": ",".join(names)})
+
+    names = _chains_for(ctx.operator)
+    # each chain is in its own database: the registers' chains are read in threads side by side with the
+    # admin chain and then the view's log entry here (issue 19, ADR 0052) — the listing never shows the
+    # view's own entry; any failure, the log entry's included, fails the page
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="jukinet-audit") as ex:
+        read = {chain: ex.submit(chain_rows, chain) for chain in names if chain != "admin"}
+        got = {"admin": chain_rows("admin")} if "admin" in names else {}
+        log()
+        got.update({chain: f.result() for chain, f in read.items()})
+    chains = [(chain, got[chain][0]) for chain in names]
+    incidents = {chain: got[chain][1] for chain in names}
     return render(request, "audit.html", ctx, chains=chains, reports=reports, incidents=incidents, witness=_witness)
 
 

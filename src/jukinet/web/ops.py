@@ -186,6 +186,7 @@ def install(app: FastAPI, inst: Installation) -> None:
     """Add ``/ops``, ``/api/v1/ops/status``, ``/metrics`` and the observability middleware."""
     templates.env.filters.update(wareki_dt=wareki_dt, bytes_ja=bytes_ja, duration_ja=duration_ja)
     templates.env.globals["DB_NAMES"] = DB_NAMES
+    templates.env.globals["EXACT_BELOW"] = S.EXACT_BELOW
     templates.env.globals["ROLE_NAMES"] = ROLE_NAMES
     app.state.metrics_registry = state_metrics.app_registry(
         inst.registers, inst.config, lambda: getattr(app.state, "ops_scheduler", None))

@@ -79,7 +79,7 @@ def _charts(tables: dict, period: Period) -> dict:
         if key in _CHARTS:
             _CHARTS.move_to_end(key)
             return _CHARTS[key]
-    charts = stats_report.charts(tables, period)
+    charts = {name: (title, svg, _svg_uri(svg)) for name, (title, svg) in stats_report.charts(tables, period).items()}
     with _CHARTS_LOCK:
         _CHARTS[key] = charts
         while len(_CHARTS) > 16:
@@ -113,7 +113,7 @@ async def stats_page(request: Request):
     }
     query = f"from={period.start}&to={period.end}"
     return render(request, "stats/index.html", ctx, period=period, views={v.name: v for v in views},
-                  charts=[(name, title, _svg_uri(svg)) for name, (title, svg) in charts.items()],
+                  charts=[(name, title, uri) for name, (title, _svg, uri) in charts.items()],
                   tables=tables, summary=summary, query=query, error=error, has_updates=bool(ups),
                   sources=sources())
 
