@@ -30,6 +30,7 @@ from jukinet.errors import JukinetError
 from jukinet.search import queries
 from jukinet.security.oplog import Actor, OperationLog
 from jukinet.security.roles import PURPOSES, REGISTERS
+from jukinet.store.faults import StorageUnavailable, is_storage_fault
 
 _CASE_REF = re.compile(r"^[A-Za-z0-9\-]{0,32}$")
 _SPACES = re.compile(r"\s+")
@@ -215,10 +216,14 @@ def queries_date(v) -> date:
 
 @contextmanager
 def _storage_errors():
-    """A database error must not carry the search keys (its SQL parameters) into logs or tracebacks."""
+    """A database error must not carry the search keys (its SQL parameters) into logs or tracebacks.
+    A store that cannot take the search's log entry now (full, read-only, failing over) is the
+    retryable 503 of :mod:`jukinet.store.faults`, not a refusal of the search."""
     try:
         yield
     except SQLAlchemyError as e:
+        if is_storage_fault(e):
+            raise StorageUnavailable() from None
         raise JukinetError("SEARCH_UNAVAILABLE", f"検索を実行できませんでした ({type(e).__name__})。") from None
 
 
