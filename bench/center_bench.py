@@ -10,7 +10,8 @@
    The router's own work (certificate → prefecture → tenant) is also timed in-process. Throughput and per-request latency (p50/p95) as
    the CS see them; the center routes by the certificate, then runs the same tenant application.
 2. **Tenants.** One center grown to 1, 3, 10 (``--tenants``; 47 with ``--tenants 1,3,10,47``) tenants
-   (no residents: the per-tenant fixed cost; each tenant with its own national simulators), each step:
+   (``--residents`` synthetic residents each, default 100: a small population; each tenant with its own
+   national simulators), each step:
    ``center serve`` started, time until ``/health`` answers 200 (every tenant opened, its databases
    checked), resident memory (VmRSS, VmHWM) idle and after a load round (``--load-per-tenant``
    notifications into every tenant, all tenants at once), and the database connections (PostgreSQL:
@@ -52,6 +53,8 @@ from jukinet.pki.certs import cs_paths  # noqa: E402
 from jukinet.config import Config  # noqa: E402
 from jukinet.sim.cs import CsClient, EventGenerator  # noqa: E402
 from jukinet.sim.national import start_national  # noqa: E402
+from jukinet.bootstrap import bootstrap  # noqa: E402
+from jukinet.seed import populate  # noqa: E402
 
 MIE_MUNIS = ["242012", "242021", "242047", "242071"]
 #: the order tenants are added in (Mie first: the routing comparison uses it)
@@ -279,7 +282,7 @@ def load_round(c, per_tenant: int, k: int) -> tuple[float, list[float], int]:
     def one(t) -> None:
         tc = Config.load(c.tenant_dir(t))
         muni = sorted(m.code for m in geo.municipalities(t.prefecture))[0]
-        _dt, got, refused = send_round(tc, {muni: EventGenerator(muni, seed=k, run_id=f"g{k}-{time.time_ns()}")
+        _dt, got, refused = send_round(tc, {muni: EventGenerator(muni, seed=time.time_ns() % 2**31, run_id=f"g{k}-{time.time_ns()}")
                                              .take(per_tenant)}, server_ca=c.ca_cert)
         with lock:
             lat.extend(got)
@@ -340,6 +343,9 @@ def tenants(args, server: Server, work: Path) -> None:
                 databases.append(url.rsplit("/", 1)[1])
             add_tenant(c, n, db_url=url, training_required=False)
             tc = Config.load(c.tenant_dir(c.tenant(n)))
+            if args.residents:                       # a small population of its own prefecture
+                with bootstrap(tc) as inst:
+                    populate(inst.registers, args.residents, seed=n)
             tc.national.port, tc.national.fuhyo_port = free_port(), free_port()   # its own national simulators
             tc.save()
             nationals.append(start_national(tc, synthetic=0))
@@ -360,7 +366,7 @@ def tenants(args, server: Server, work: Path) -> None:
             t.stop()
             store.close()
     what = "PostgreSQL connections (pg_stat_activity)" if server.postgres else "open SQLite database files"
-    print(f"\n### Tenants ({engine_name(args.db_url)}; no residents: the fixed cost of a tenant; "
+    print(f"\n### Tenants ({engine_name(args.db_url)}; {args.residents} synthetic residents each; "
           f"load = {args.load_per_tenant} notifications into every tenant, all tenants at once)\n")
     print(f"| tenants | setting | `center add` (s/tenant) | start to /health 200 (s) | RSS idle (MiB) | RSS after load (MiB) | "
           f"peak RSS (MiB) | {what}: peak during start | idle | peak under load | idle after load | "
@@ -382,6 +388,7 @@ def main() -> None:
     ap.add_argument("--tenant-pool", default=None,
                     help="PostgreSQL pool_size,max_overflow of the center's tenants in the routing comparison "
                          "(default: the center's 1,2 of ADR 0036; 5,10 = the single server's)")
+    ap.add_argument("--residents", type=int, default=100, help="tenants mode: synthetic residents seeded into each tenant")
     ap.add_argument("--load-per-tenant", type=int, default=5,
                     help="tenants mode: notifications into every tenant at once, to count connections under load")
     ap.add_argument("--baseline-max", type=int, default=10,

@@ -29,7 +29,7 @@ from jukinet.sim.cs import EventGenerator
 from jukinet.sim.national import start_national
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="JUKINET_TEST_POSTGRES_URL is not set")
-TENANTS = (24, 23, 21, 13, 27, 14, 40, 26, 22, 17, 1, 47)
+TENANTS = (24, 23, 21, 18, 19, 25, 26, 29, 30, 31, 32, 37)      # small prefectures: few CS certificates to make
 BUDGET = 8
 
 
@@ -127,3 +127,30 @@ def test_q1_center_of_12_postgresql_tenants_keeps_its_budget_and_releases_idle_c
                     t.stop()
                     store.close()
     assert 0 < sampler.peak <= BUDGET, sampler.peak
+
+
+def test_q1_connection_governor_releases_idle_connections_and_evicts_at_its_budget():
+    from jukinet.store.connpool import ConnectionBudgetExhausted, ConnectionGovernor
+    from jukinet.store.engine import make_engine
+
+    g = ConnectionGovernor(idle_seconds=0.3, limit=2, wait_seconds=1.0)
+    engines = [g.govern(make_engine(PG_URL, pool_size=1, max_overflow=2)) for _ in range(3)]
+    try:
+        for e in engines:                         # three engines, one connection each, budget 2
+            with e.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        assert g.open_connections() == 2 and g.evictions == 1
+        time.sleep(0.4)
+        assert g.reap() == 2 and g.open_connections() == 0
+        with engines[0].connect() as a, engines[1].connect() as b:   # both slots in use, none idle to evict
+            a.execute(text("SELECT 1"))
+            b.execute(text("SELECT 1"))
+            with pytest.raises(ConnectionBudgetExhausted):
+                with engines[2].connect() as c:
+                    c.execute(text("SELECT 1"))
+        with engines[2].connect() as c:           # released: it gets one now (evicting an idle one)
+            assert c.execute(text("SELECT 1")).scalar() == 1
+        assert max(g.peak.values()) == 2
+    finally:
+        for e in engines:
+            e.dispose()
