@@ -302,7 +302,7 @@ def measure(args, server: Server, c, databases: list[str], k: int, setting, work
         with ConnSampler(server, databases) if server.postgres else _Null() as sampler:
             out["start"] = wait_health(c.port, proc)
             out["conns_start_peak"] = sampler.peak if server.postgres else None
-            time.sleep((idle or 0) + 3.0)       # idle: the connections closed after idle_seconds (+ the reaper's round)
+            time.sleep(settle(idle))            # idle: the connections closed after idle_seconds (+ the reaper's round)
             out["rss0"] = rss(proc.pid)[0]
             out["conns_idle"] = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
             sampler.peak = 0
@@ -310,11 +310,16 @@ def measure(args, server: Server, c, databases: list[str], k: int, setting, work
             out["conns_load_peak"] = sampler.peak if server.postgres else open_db_files(proc.pid)
             out["load"] = (len(lat) / dt, pct(lat, 50), pct(lat, 95), bad)
             out["rss1"], out["hwm"] = rss(proc.pid)
-            time.sleep((idle or 0) + 3.0)
+            time.sleep(settle(idle))
             out["conns_after"] = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
     finally:
         stop(proc)
     return out
+
+
+def settle(idle: float) -> float:
+    """Seconds until idle connections are surely closed: idle_seconds, a reaper round (idle/4), margin."""
+    return idle * 1.25 + 4.0
 
 
 class _Null:

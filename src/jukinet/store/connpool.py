@@ -17,7 +17,9 @@ files):
   with a 503 the CS resends).
 
 The count is of the live DBAPI connections themselves (a weak set, pruned of the closed ones), so
-it cannot drift whatever path SQLAlchemy closes a connection by.
+it cannot drift whatever path SQLAlchemy closes a connection by. A closed connection keeps its slot
+for ``close_grace`` (0.25 s) more: its server process leaves ``pg_stat_activity`` a few milliseconds
+after the client closed it (1–10 ms measured under load), and the bound is the server's count.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import deque
 from typing import Optional
 
 from sqlalchemy import event
@@ -52,12 +55,15 @@ def cluster_of(engine: Engine) -> str:
 class ConnectionGovernor:
     """Idle release and a per-cluster budget for the PostgreSQL engines of one process."""
 
-    def __init__(self, *, idle_seconds: float = 10.0, limit: int = 40, wait_seconds: float = 30.0):
+    def __init__(self, *, idle_seconds: float = 10.0, limit: int = 40, wait_seconds: float = 30.0,
+                 close_grace: float = 0.25):
         """``limit`` 0: no budget; ``idle_seconds`` 0: idle connections are kept (SQLAlchemy's own
         behaviour, for comparison); the connections are counted either way."""
         self.idle_seconds = idle_seconds
         self.limit = limit
         self.wait_seconds = wait_seconds
+        self.close_grace = close_grace
+        self._closing: dict[str, deque] = {}
         self._lock = threading.Lock()
         self._engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
         self._live: dict[str, "weakref.WeakSet"] = {}
@@ -99,15 +105,26 @@ class ConnectionGovernor:
         with self._lock:
             self._engines.add(engine)
             self._live.setdefault(key, weakref.WeakSet())
+            self._closing.setdefault(key, deque())
             self._opening.setdefault(key, 0)
         return engine
 
     # ---- the budget -------------------------------------------------------------------------------
 
     def _open_count(self, key: str) -> int:
-        """Live connections to ``key`` (the lock held)."""
-        live = self._live[key]
-        return sum(1 for c in list(live) if not getattr(c, "closed", False))
+        """Connections to ``key`` still open, or closed less than ``close_grace`` ago (the lock held)."""
+        now = time.monotonic()
+        live, closing = self._live[key], self._closing[key]
+        n = 0
+        for c in list(live):
+            if getattr(c, "closed", False):
+                live.discard(c)
+                closing.append(now)          # first seen closed: its slot is free after the grace
+            else:
+                n += 1
+        while closing and now - closing[0] > self.close_grace:
+            closing.popleft()
+        return n + len(closing)
 
     def open_connections(self, key: Optional[str] = None) -> int:
         with self._lock:
@@ -116,14 +133,18 @@ class ConnectionGovernor:
 
     def _acquire(self, key: str) -> None:
         deadline = time.monotonic() + self.wait_seconds
+        evicted_at = None
         while True:
             with self._lock:
                 if self.limit <= 0 or self._open_count(key) + self._opening[key] < self.limit:
                     self._opening[key] += 1
                     return
-            if self.evict_one(key):
+            now = time.monotonic()
+            # one eviction frees one slot once its grace is over: do not close a second meanwhile
+            if (evicted_at is None or now - evicted_at > self.close_grace) and self.evict_one(key):
+                evicted_at = now
                 continue
-            if time.monotonic() > deadline:
+            if now > deadline:
                 log.error("connection budget of cluster exhausted (%d): every connection in use", self.limit)
                 raise ConnectionBudgetExhausted("connection budget exhausted")
             time.sleep(0.02)
