@@ -167,16 +167,26 @@ def test_q1_move_between_postgresql_databases_refusals_abort_and_move_again(tmp_
         s.bind((c.host, c.port))
         s.listen()
 
+        s.settimeout(0.1)
+        done = threading.Event()
+
         def hang_up():
-            while True:
+            while not done.is_set():
                 try:
                     conn, _ = s.accept()
+                except socket.timeout:
+                    continue
                 except OSError:
                     return
                 conn.close()
 
-        threading.Thread(target=hang_up, daemon=True).start()
-        refused("CENTER_PAUSE_FAILED", "--prefecture", "23", "--db-url", target.url)
+        th = threading.Thread(target=hang_up, daemon=True)
+        th.start()
+        try:
+            refused("CENTER_PAUSE_FAILED", "--prefecture", "23", "--db-url", target.url)
+        finally:
+            done.set()
+            th.join(5)
     refusals = [e for e in c.read_log() if e["event"] == "tenant_move_refused"]
     assert {e["code"] for e in refusals} >= {"CENTER_MOVE_SAME_DB", "CENTER_DB_SHARED", "CENTER_MOVE_TARGET_IN_USE",
                                               "CENTER_PAUSE_FAILED"}
