@@ -126,7 +126,12 @@ def test_q1_center_of_12_postgresql_tenants_keeps_its_budget_and_releases_idle_c
                 for t, store in running:
                     t.stop()
                     store.close()
-    assert 0 < sampler.peak <= BUDGET, sampler.peak
+    # The server's own count may lag the governor's: a closed connection's backend leaves
+    # pg_stat_activity asynchronously (1–10 ms quiet, > 0.25 s seen at load average 10 on 2 cores), so
+    # the server can briefly show one backend still exiting beside a new one. The governor's count
+    # (srv.connections.peak, asserted above) holds the budget exactly; the server's may exceed it by
+    # that one exiting backend, never more — the headroom ADR 0055 keeps under max_connections.
+    assert 0 < sampler.peak <= BUDGET + 1, sampler.peak
 
 
 def test_q1_connection_governor_releases_idle_connections_and_evicts_at_its_budget():
