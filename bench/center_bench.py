@@ -10,10 +10,15 @@
    The router's own work (certificate → prefecture → tenant) is also timed in-process. Throughput and per-request latency (p50/p95) as
    the CS see them; the center routes by the certificate, then runs the same tenant application.
 2. **Tenants.** One center grown to 1, 3, 10 (``--tenants``; 47 with ``--tenants 1,3,10,47``) tenants
-   (no residents: the per-tenant fixed cost), each step: ``center serve`` started, time until ``/health``
-   answers 200 (every tenant opened, its databases checked), resident memory (VmRSS, VmHWM) after start
-   and after one notification into every tenant, and the database connections the process holds
-   (PostgreSQL: ``pg_stat_activity`` of the tenants' databases; SQLite: open database files).
+   (``--residents`` synthetic residents each, default 100: a small population; each tenant with its own
+   national simulators), each step:
+   ``center serve`` started, time until ``/health`` answers 200 (every tenant opened, its databases
+   checked), resident memory (VmRSS, VmHWM) idle and after a load round (``--load-per-tenant``
+   notifications into every tenant, all tenants at once), and the database connections (PostgreSQL:
+   ``pg_stat_activity`` rows of the tenants' databases, sampled every 50 ms during the start and the
+   load, and counted when idle before and after; SQLite: open database files). On PostgreSQL each step
+   runs with ADR 0055's settings (budget 40, idle connections closed after 10 s, outbox poll 30 s) and,
+   up to ``--baseline-max`` tenants, the same work without them (SQLAlchemy's pools as before).
 
 SQLite by default; ``--db-url`` a PostgreSQL server where the bench creates (and drops) a database per
 installation and tenant (bench/engines.py). Prints markdown tables.
@@ -50,6 +55,9 @@ from jukinet.intake.api import decode as intake_decode  # noqa: E402
 from jukinet.pki.certs import cs_paths  # noqa: E402
 from jukinet.config import Config  # noqa: E402
 from jukinet.sim.cs import CsClient, EventGenerator  # noqa: E402
+from jukinet.sim.national import start_national  # noqa: E402
+from jukinet.bootstrap import bootstrap  # noqa: E402
+from jukinet.seed import populate  # noqa: E402
 
 MIE_MUNIS = ["242012", "242021", "242047", "242071"]
 #: the order tenants are added in (Mie first: the routing comparison uses it)
@@ -139,13 +147,18 @@ def send_round(config: Config, notifications: dict[str, list[dict]], server_ca=N
             lat.extend(mine)
             refused[0] += bad
 
-    threads = [threading.Thread(target=worker, args=(m, items)) for m, items in notifications.items()]
+    secs = run_all([threading.Thread(target=worker, args=(m, items)) for m, items in notifications.items()])
+    return secs, lat, refused[0]
+
+
+def run_all(threads: list[threading.Thread]) -> float:
+    """Start the threads together, wait for all; the seconds it took."""
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return time.perf_counter() - t0, lat, refused[0]
+    return time.perf_counter() - t0
 
 
 def routing(args, server: Server, work: Path) -> None:
@@ -253,11 +266,98 @@ def routing(args, server: Server, work: Path) -> None:
           f"{timed[('batch of 1,000', 'tenant decode')] / 1000:.2f} ms).")
 
 
+class ConnSampler:
+    """The connections of the tenants' databases (``pg_stat_activity``), sampled every 50 ms while on."""
+
+    def __init__(self, server: Server, databases: list[str]):
+        self.server, self.databases = server, databases
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, pg_connections(self.server, self.databases))
+
+    def __enter__(self) -> "ConnSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+#: the center's connection settings compared (ADR 0055): (label, pg_connections, pg_idle_seconds, outbox poll)
+GOVERNED = ("ADR 0055: budget 40, idle 10 s, outbox poll 30 s", 40, 10.0, 30.0)
+UNGOVERNED = ("before: no budget, idle kept, outbox poll 0.5 s", 0, 0.0, 0.5)
+
+
+def load_round(c, per_tenant: int, k: int) -> tuple[float, list[float], int]:
+    """``per_tenant`` notifications into every tenant, all tenants at once (one CS each)."""
+    lat: list[float] = []
+    bad = [0]
+    lock = threading.Lock()
+
+    def one(t) -> None:
+        tc = Config.load(c.tenant_dir(t))
+        muni = sorted(m.code for m in geo.municipalities(t.prefecture))[0]
+        _dt, got, refused = send_round(tc, {muni: EventGenerator(muni, seed=time.time_ns() % 2**31, run_id=f"g{k}-{time.time_ns()}")
+                                             .take(per_tenant)}, server_ca=c.ca_cert)
+        with lock:
+            lat.extend(got)
+            bad[0] += refused
+
+    secs = run_all([threading.Thread(target=one, args=(t,)) for t in c.tenants])
+    return secs, lat, bad[0]
+
+
+def measure(args, server: Server, c, databases: list[str], k: int, setting, work: Path) -> dict:
+    label, budget, idle, poll = setting
+    c.pg_connections, c.pg_idle_seconds, c.outbox_poll_seconds = budget, idle, poll
+    c.save()
+    proc = spawn("center", "serve", "--center-dir", str(c.dir), log=work / f"grow-{k}.err")
+    out = {"setting": label}
+    try:
+        with ConnSampler(server, databases) if server.postgres else _Null() as sampler:
+            out["start"] = wait_health(c.port, proc)
+            out["conns_start_peak"] = sampler.peak if server.postgres else None
+            time.sleep(settle(idle))            # idle: the connections closed after idle_seconds (+ the reaper's round)
+            out["rss0"] = rss(proc.pid)[0]
+            out["conns_idle"] = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
+            sampler.peak = 0
+            dt, lat, bad = load_round(c, args.load_per_tenant, k)
+            out["conns_load_peak"] = sampler.peak if server.postgres else open_db_files(proc.pid)
+            out["load"] = (len(lat) / dt, pct(lat, 50), pct(lat, 95), bad)
+            out["rss1"], out["hwm"] = rss(proc.pid)
+            time.sleep(settle(idle))
+            out["conns_after"] = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
+    finally:
+        stop(proc)
+    return out
+
+
+def settle(idle: float) -> float:
+    """Seconds until idle connections are surely closed: idle_seconds, a reaper round (idle/4), margin."""
+    return idle * 1.25 + 4.0
+
+
+class _Null:
+    peak = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
 def tenants(args, server: Server, work: Path) -> None:
     steps = [int(x) for x in args.tenants.split(",") if x.strip()]
     c = init_center(work / "grow", port=free_port())
     databases: list[str] = []
     rows = []
+    nationals = []
     for k in steps:
         t_add = time.perf_counter()
         added = 0
@@ -267,37 +367,42 @@ def tenants(args, server: Server, work: Path) -> None:
             if url:
                 databases.append(url.rsplit("/", 1)[1])
             add_tenant(c, n, db_url=url, training_required=False)
+            tc = Config.load(c.tenant_dir(c.tenant(n)))
+            if args.residents:                       # a small population of its own prefecture
+                with bootstrap(tc) as inst:
+                    populate(inst.registers, args.residents, seed=n)
+            tc.national.port, tc.national.fuhyo_port = free_port(), free_port()   # its own national simulators
+            tc.save()
+            nationals.append(start_national(tc, synthetic=0))
             added += 1
         add_s = (time.perf_counter() - t_add) / added if added else float("nan")
-        for t in c.tenants:
-            tc = Config.load(c.tenant_dir(t))
-            tc.intake.outbox_worker = False
-            tc.save()
-        proc = spawn("center", "serve", "--center-dir", str(c.dir), log=work / f"grow-{k}.err")
-        try:
-            start_s = wait_health(c.port, proc)
-            time.sleep(1.0)
-            rss0, _ = rss(proc.pid)
-            conns0 = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
-            for t in c.tenants:                    # one notification into every tenant
-                tc = Config.load(c.tenant_dir(t))
-                muni = sorted(m.code for m in geo.municipalities(t.prefecture))[0]
-                _dt, _lat, bad = send_round(tc, {muni: EventGenerator(muni, seed=1, run_id=f"g{k}").take(1)},
-                                            server_ca=c.ca_cert)
-            rss1, hwm = rss(proc.pid)
-            conns1 = pg_connections(server, databases) if server.postgres else open_db_files(proc.pid)
-        finally:
-            stop(proc)
-        rows.append((k, add_s, start_s, rss0, rss1, hwm, conns0, conns1))
-        print(f"  {k} tenants: start {start_s:.1f} s, RSS {rss0:.0f} → {rss1:.0f} MiB, connections {conns0} → {conns1}",
-              file=sys.stderr)
+        settings = [GOVERNED] if server.postgres else [("SQLite (no connections)", 0, 0.0, 30.0)]
+        if server.postgres and k <= args.baseline_max:
+            settings.append(UNGOVERNED)
+        for setting in settings:
+            m = measure(args, server, c, databases, k, setting, work)
+            rows.append((k, add_s, m))
+            print(f"  {k} tenants, {m['setting']}: start {m['start']:.1f} s, RSS {m['rss0']:.0f} → {m['rss1']:.0f} "
+                  f"(peak {m['hwm']:.0f}) MiB, connections idle {m['conns_idle']}, under load ≤ {m['conns_load_peak']}, "
+                  f"after {m['conns_after']}; load {m['load'][0]:.0f} req/s p95 {m['load'][2] * 1000:.0f} ms; "
+                  f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    for running in nationals:
+        for t, store in running:
+            t.stop()
+            store.close()
     what = "PostgreSQL connections (pg_stat_activity)" if server.postgres else "open SQLite database files"
-    print(f"\n### Tenants ({engine_name(args.db_url)}; no residents: the fixed cost of a tenant)\n")
-    print(f"| tenants | `center add` (s/tenant) | start to /health 200 (s) | RSS idle (MiB) | RSS after 1 notification "
-          f"each (MiB) | peak RSS (MiB) | {what}: idle | after |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for k, add_s, start_s, rss0, rss1, hwm, c0, c1 in rows:
-        print(f"| {k} | {add_s:.1f} | {start_s:.1f} | {rss0:.0f} | {rss1:.0f} | {hwm:.0f} | {c0} | {c1} |")
+    print(f"\n### Tenants ({engine_name(args.db_url)}; {args.residents} synthetic residents each; "
+          f"load = {args.load_per_tenant} notifications into every tenant, all tenants at once)\n")
+    print(f"| tenants | setting | `center add` (s/tenant) | start to /health 200 (s) | RSS idle (MiB) | RSS after load (MiB) | "
+          f"peak RSS (MiB) | {what}: peak during start | idle | peak under load | idle after load | "
+          f"load req/s | p50 (ms) | p95 (ms) | refused |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, add_s, m in rows:
+        tp, p50, p95, bad = m["load"]
+        print(f"| {k} | {m['setting']} | {add_s:.1f} | {m['start']:.1f} | {m['rss0']:.0f} | {m['rss1']:.0f} | {m['hwm']:.0f} | "
+              f"{m['conns_start_peak'] if m['conns_start_peak'] is not None else '—'} | {m['conns_idle']} | "
+              f"{m['conns_load_peak']} | {m['conns_after']} | {tp:.0f} | {p50 * 1000:.0f} | {p95 * 1000:.0f} | {bad} |")
+    print(f"\nLoad average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -308,6 +413,12 @@ def main() -> None:
     ap.add_argument("--tenant-pool", default=None,
                     help="PostgreSQL pool_size,max_overflow of the center's tenants in the routing comparison "
                          "(default: the center's 1,2 of ADR 0036; 5,10 = the single server's)")
+    ap.add_argument("--residents", type=int, default=100, help="tenants mode: synthetic residents seeded into each tenant")
+    ap.add_argument("--load-per-tenant", type=int, default=5,
+                    help="tenants mode: notifications into every tenant at once, to count connections under load")
+    ap.add_argument("--baseline-max", type=int, default=10,
+                    help="tenants mode, PostgreSQL: also run the center without ADR 0055's budget and idle release up "
+                         "to this many tenants (above it the ungoverned center would need more than max_connections)")
     ap.add_argument("--skip-routing", action="store_true")
     ap.add_argument("--skip-tenants", action="store_true")
     ap.add_argument("--keep", action="store_true")

@@ -148,15 +148,16 @@ class Installation:
 
 
 def bootstrap(source: Config | Path | str, *, registers: Optional[Registers] = None,
-              clock: Clock = utcnow) -> Installation:
+              clock: Clock = utcnow, connections=None) -> Installation:
     """Assemble the installation of a data directory (or of a loaded :class:`Config`).
 
     ``registers``: already open databases to use (tests, the web app of a running server); they
     are then not closed by :meth:`Installation.close`. Raises :class:`jukinet.errors.JukinetError`
     (``CONFIG_*``) when the data directory has no valid configuration, and the at-rest key errors of
-    ADR 0025 when the keys do not match the database.
+    ADR 0025 when the keys do not match the database. ``connections``: the process's
+    :class:`jukinet.store.connpool.ConnectionGovernor` (a consolidated center; ADR 0055).
     """
     config = source if isinstance(source, Config) else Config.load(Path(source))
     owns = registers is None
-    return Installation(config=config, registers=registers if registers is not None else Registers(config),
+    return Installation(config=config, registers=registers if registers is not None else Registers(config, connections),
                         clock=clock, owns_registers=owns)

@@ -26,15 +26,33 @@ retention, backup under the tenant's own key, monthly access-log analysis, check
 chains) and its outbox worker, one set of threads per tenant (ADR 0045). A tenant whose worker or
 scheduler fails to start is written to the center log by code and shown on the operations view;
 the other tenants keep running.
+
+**Connections** (ADR 0055): the tenants' PostgreSQL engines share one
+:class:`jukinet.store.connpool.ConnectionGovernor` — idle connections are closed after
+``pg_idle_seconds`` and at most ``pg_connections`` are open to one cluster — and an idle tenant's
+outbox worker looks only every ``outbox_poll_seconds`` (a commit wakes it at once); the backups and
+monthly analyses of all tenants run one at a time.
+
+**Pausing a tenant** (a live ``center move``, ADR 0055): ``POST /center/api/tenants/NN/pause`` and
+``…/resume`` from loopback with the control token (``CENTER/pki/control.token``). While paused, that
+tenant's doors answer 503 ``TENANT_MOVING`` with ``Retry-After`` (a CS resends), its requests in
+flight have finished and its worker, CRL watcher and scheduler are stopped; resume opens the tenant
+again from its ``jukinet.toml`` — the new database when the move switched it — and swaps it in. The
+other tenants are not touched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import hmac
 import html
 import logging
+import re
 import ssl
+import threading
+import time
 from collections import OrderedDict
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from typing import Optional
@@ -52,7 +70,7 @@ from jukinet.bootstrap import Installation
 from jukinet.center.registry import Center
 from jukinet.center.refusals import record_refusal
 from jukinet.center.status import center_status
-from jukinet.center.tenants import open_tenants, prefecture_of
+from jukinet.center.tenants import open_tenant, open_tenants, prefecture_of
 from jukinet.intake import transport
 from jukinet.observability import metrics
 from jukinet.pki.certs import parse_identity_uri
@@ -60,6 +78,7 @@ from jukinet.security.oplog import Actor
 from jukinet.pki.crl import RevocationChecker
 from jukinet.scheduler import OpsScheduler
 from jukinet.security.service import sha256
+from jukinet.store.connpool import ConnectionGovernor
 from jukinet.store.seed_state import require_seed_complete
 from jukinet.store.tables_security import terminals
 from jukinet.web import auth as A
@@ -82,20 +101,31 @@ TERMINAL_UNREGISTERED_MSG = "この端末は操作端末として登録されて
 OPS_FORBIDDEN_MSG = "集約センターの運用画面は運用端末 (ループバック) からのみ表示できます。"
 SESSION_CACHE = 4096
 TENANT_UNKNOWN_MSG = "この証明書の市町村が属する都道府県は、この集約センターに収容されていません。"
+CONTROL_PATH = re.compile(r"^/center/api/tenants/(\d{2})/(pause|resume)$")
+CONTROL_HEADER = "x-jukinet-center-control"
+#: seconds a tenant stays paused when the mover never resumes it (it died): then it is resumed from
+#: whatever its jukinet.toml names — the source, or the verified copy if the switch was made
+DEFAULT_LEASE = 600.0
+MOVING_MESSAGE = "この都道府県のデータベースを移行中です。しばらくしてから同じ要求を再送してください。"
 
 
 class TenantRuntime:
     """One tenant inside the center: its application, intake and outbox worker (as in
     :class:`jukinet.server.PrefectureServer`, without a listening socket of its own)."""
 
-    def __init__(self, inst: Installation, *, outbox: Optional[bool] = None):
+    def __init__(self, inst: Installation, *, outbox: Optional[bool] = None, outbox_poll: Optional[float] = None):
         self.installation = inst
+        #: requests of this tenant being served now, and whether new ones are turned away (a live move)
+        self.inflight = 0
+        self.paused = False
         config = inst.config
         #: this tenant's event counters: its /metrics counts its own requests, notifications, refusals only
         self.events = metrics.Events()
         self.app = create_app(inst)
         run_outbox = config.intake.outbox_worker if outbox is None else outbox
         self.worker = inst.outbox_worker() if run_outbox else None
+        if self.worker is not None and outbox_poll is not None:
+            self.worker.poll = outbox_poll
         self.app.state.outbox_wake = self.worker.wake if self.worker else None
         self.app.state.intake = inst.intake_service(on_applied=self.app.state.outbox_wake)
         self.revocation = None
@@ -108,12 +138,17 @@ class TenantRuntime:
         self.scheduler_state = "off"
 
     async def __call__(self, scope, receive, send) -> None:
-        """Serve one request with this tenant's application, counted in this tenant's metrics."""
+        """Serve one request with this tenant's application, counted in this tenant's metrics; while
+        the tenant is paused, a coded 503 to resend (nothing was done)."""
+        if self.paused:
+            return await moving_answer(scope)(scope, receive, send)
+        self.inflight += 1            # checked and counted before the first await: pause() sees it
         token = metrics.use(self.events)
         try:
             await self.app(scope, receive, send)
         finally:
             metrics.reset(token)
+            self.inflight -= 1
 
     @contextmanager
     def counted(self):
@@ -131,10 +166,10 @@ class TenantRuntime:
             if self.worker is not None:
                 self.worker.start()
 
-    def start_scheduler(self, monthly_delay: float = 60.0) -> "OpsScheduler":
+    def start_scheduler(self, monthly_delay: float = 60.0, gate=None) -> "OpsScheduler":
         """This tenant's daily jobs on its own installation (``jukinet serve`` does the same)."""
         with metrics.threads_of(self.events):
-            self.scheduler = OpsScheduler(self.installation, monthly_delay=monthly_delay).start()
+            self.scheduler = OpsScheduler(self.installation, monthly_delay=monthly_delay, gate=gate).start()
         self.app.state.ops_scheduler = self.scheduler     # the tenant's own /ops and /metrics show it
         self.scheduler_state = "running"
         return self.scheduler
@@ -152,6 +187,18 @@ class TenantRuntime:
 
 def _json(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
+def moving_answer(scope):
+    """503 ``TENANT_MOVING`` with ``Retry-After``: JSON for a CS and the terminal API, a page otherwise."""
+    path = scope.get("path", "")
+    if path.startswith(CS_PREFIXES) or path.startswith("/api/") or ((scope.get("extensions") or {}).get("tls") or {}).get(
+            "client_cert_der"):
+        return JSONResponse(status_code=503, headers={"Retry-After": "1"},
+                            content={"error": {"code": "TENANT_MOVING", "message": MOVING_MESSAGE}})
+    r = _page(503, "TENANT_MOVING", "移行中", MOVING_MESSAGE)
+    r.headers["Retry-After"] = "5"
+    return r
 
 
 def _page(status: int, code: str, title: str, message: str) -> HTMLResponse:
@@ -180,12 +227,16 @@ def certificate_identity(der: bytes):
 class CenterApp:
     """The ASGI router of the center (see the module's docstring)."""
 
-    def __init__(self, center: Center, tenants: dict[int, TenantRuntime]):
+    def __init__(self, center: Center, tenants: dict[int, TenantRuntime], server: Optional["CenterServer"] = None):
         self.center = center
         self.tenants = tenants
+        self.server = server
         self._terminal_tenant: dict[str, int] = {}   # sha256(cookie) -> prefecture (routing only)
         #: sha256(session token) -> (prefecture, operator ID) or None (routing only; bounded)
         self._session_owner: OrderedDict[str, Optional[tuple[int, Optional[str]]]] = OrderedDict()
+        self._leases: dict[int, asyncio.Task] = {}
+        self._health_lock = threading.Lock()
+        self._health_rows: tuple[float, list[dict]] | None = None   # (monotonic time, rows)
 
     # ---- lifespan: every tenant application's startup and shutdown ---------------------------------
 
@@ -220,6 +271,8 @@ class CenterApp:
             await self._log("cs_refused", code="CLIENT_CERT_REQUIRED")
             return await _json(401, "CLIENT_CERT_REQUIRED",
                                "市町村CSのクライアント証明書による相互認証が必要です。")(scope, receive, send)
+        if path.startswith("/center/api/tenants/"):
+            return await self._control(scope, receive, send)
         if path in ("/center/ops", "/center/api/status"):
             return await self._ops(scope, receive, send, html_view=path == "/center/ops")
         if path == "/health":
@@ -273,13 +326,15 @@ class CenterApp:
     # ---- operators: the tenant of the terminal --------------------------------------------------------
 
     def _find_terminal(self, raw: str) -> list[int]:
-        return [n for n, rt in self.tenants.items()
-                if rt.installation.security.terminal_from_secret(raw) is not None]
+        return [n for n, rt in list(self.tenants.items())
+                if not rt.paused and rt.installation.security.terminal_from_secret(raw) is not None]
 
     def _find_activation(self, code: str) -> list[int]:
         h = sha256(code)
         found = []
-        for n, rt in self.tenants.items():
+        for n, rt in list(self.tenants.items()):
+            if rt.paused:
+                continue
             with rt.installation.registers.admin_tx(write=False) as conn:
                 if conn.execute(select(terminals.c.terminal_id).where(terminals.c.activation_hash == h)).first():
                     found.append(n)
@@ -345,6 +400,9 @@ class CenterApp:
         if self.tenants and (path.startswith(RECEPTION_PREFIXES) or (path == "/terminal/activate" and method == "GET")):
             first = self.tenants[min(self.tenants)]
             return await first(scope, receive, send)
+        if raw and any(rt.paused for rt in self.tenants.values()):
+            # perhaps a terminal of the tenant being moved, not looked up while it is paused
+            return await moving_answer(scope)(scope, receive, send)
         # an unregistered terminal; a session it presents still belongs to someone: that prefecture is told
         owner = await self._session_tenant(token, None) if token else None
         await self._refuse("operator_refused", "TERMINAL_UNREGISTERED", TERMINAL_UNREGISTERED_MSG, door="operator",
@@ -363,6 +421,8 @@ class CenterApp:
                 break
         code = (parse_qs(body.decode("utf-8", "replace")).get("code") or [""])[0]
         found = await run_in_threadpool(self._find_activation, code) if code else []
+        if len(found) != 1 and any(rt.paused for rt in self.tenants.values()):
+            return await moving_answer(scope)(scope, receive, send)
         if len(found) != 1:
             await self._log("operator_refused", code="TERMINAL_ACTIVATION_INVALID")
             return await _page(403, "TERMINAL_ACTIVATION_INVALID", "操作端末の登録",
@@ -384,11 +444,98 @@ class CenterApp:
         return client[0] in LOOPBACK
 
     def _status_rows(self) -> list[dict]:
-        rows = [s.as_dict() for s in center_status(self.center, {n: rt.installation for n, rt in self.tenants.items()})]
+        tenants = dict(self.tenants)
+        rows = [s.as_dict() for s in center_status(self.center, {n: rt.installation for n, rt in tenants.items()
+                                                                 if not rt.paused})]
         for r in rows:
-            rt = self.tenants.get(r["prefecture"])
+            rt = tenants.get(r["prefecture"])
             r["scheduler"] = rt.scheduler_state if rt is not None else None
+            if rt is not None and rt.paused:      # being moved: its databases are not looked at
+                r["health"], r["error_code"] = "moving", "TENANT_MOVING"
         return rows
+
+    # ---- the control door: pause and resume one tenant (a live move; ADR 0055) ------------------------
+
+    async def _control(self, scope, receive, send):
+        m = CONTROL_PATH.match(scope.get("path", ""))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        token = self.center.control_token()
+        given = headers.get(CONTROL_HEADER, "")
+        if (not self._client_is_loopback(scope) or self.server is None or not token or not given
+                or not hmac.compare_digest(given.encode(), token.encode())):
+            await self._log("control_refused", code="CENTER_CONTROL_FORBIDDEN")
+            return await _json(403, "CENTER_CONTROL_FORBIDDEN",
+                               "集約センターの制御は運用端末 (ループバック) から制御用の鍵を添えてのみ行えます。")(scope, receive, send)
+        if m is None or scope.get("method") != "POST":
+            return await _json(404, "NOT_FOUND", "ありません。")(scope, receive, send)
+        number, action = int(m.group(1)), m.group(2)
+        if number not in self.tenants:
+            await self._log("control_refused", code="TENANT_UNKNOWN", prefecture=number)
+            return await _json(404, "TENANT_UNKNOWN", "この都道府県はこの集約センターに収容されていません。")(scope, receive, send)
+        if action == "pause":
+            lease = DEFAULT_LEASE
+            try:
+                lease = float((parse_qs(scope.get("query_string", b"").decode()).get("lease") or [DEFAULT_LEASE])[0])
+            except ValueError:
+                pass
+            status, code = await self.pause(number, lease=min(max(lease, 5.0), 3600.0))
+        else:
+            status, code = await self.resume(number)
+        if status != 200:
+            return await _json(status, code, {"CENTER_PAUSE_TIMEOUT": "処理中の要求が終わりませんでした。一時停止していません。",
+                                              "CENTER_NOT_PAUSED": "この都道府県は一時停止していません。"}.get(
+                code, "再開できませんでした。都道府県は一時停止したままです (センターのログを確認してください)。"))(
+                scope, receive, send)
+        return await JSONResponse({"prefecture": number, "state": code})(scope, receive, send)
+
+    async def pause(self, number: int, *, lease: float = DEFAULT_LEASE, drain_timeout: float = 60.0) -> tuple[int, str]:
+        """Turn the tenant's new requests away (503 ``TENANT_MOVING``), wait for those in flight, stop
+        its worker, CRL watcher and scheduler and close its connections. Only the event loop changes
+        ``paused`` and ``inflight``, so no request slips in after the wait."""
+        rt = self.tenants[number]
+        if rt.paused:
+            return 200, "paused"
+        rt.paused = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_timeout
+        while rt.inflight:
+            if loop.time() > deadline:
+                rt.paused = False
+                await self._log("tenant_pause_failed", code="CENTER_PAUSE_TIMEOUT", prefecture=number)
+                return 503, "CENTER_PAUSE_TIMEOUT"
+            await asyncio.sleep(0.01)
+        await run_in_threadpool(rt.stop)
+        await run_in_threadpool(rt.installation.registers.dispose)
+        self._leases[number] = asyncio.create_task(self._lease_expiry(number, lease))
+        await self._log("tenant_paused", prefecture=number)
+        return 200, "paused"
+
+    async def _lease_expiry(self, number: int, lease: float) -> None:
+        await asyncio.sleep(lease)
+        self._leases.pop(number, None)
+        rt = self.tenants.get(number)
+        if rt is not None and rt.paused:
+            await self._log("tenant_pause_expired", prefecture=number)
+            await self.resume(number)
+
+    async def resume(self, number: int) -> tuple[int, str]:
+        """Open the tenant again from its configuration (the new database after a switch) and serve it."""
+        old = self.tenants[number]
+        if not old.paused:
+            return 409, "CENTER_NOT_PAUSED"
+        task = self._leases.pop(number, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        try:
+            new = await run_in_threadpool(self.server.reopen, number)
+        except Exception as e:  # noqa: BLE001 - the tenant stays paused; the code only
+            code = getattr(e, "code", None) or type(e).__name__
+            await self._log("tenant_resume_failed", code=code, prefecture=number)
+            return 503, code
+        self.tenants[number] = new             # in the event loop: the next request goes to the new one
+        await run_in_threadpool(old.installation.close)
+        await self._log("tenant_resumed", prefecture=number)
+        return 200, "serving"
 
     async def _ops(self, scope, receive, send, *, html_view: bool):
         if not self._client_is_loopback(scope):
@@ -402,8 +549,27 @@ class CenterApp:
             return await JSONResponse({"tenants": rows})(scope, receive, send)
         return await HTMLResponse(render_ops(rows), headers={"Cache-Control": "no-store"})(scope, receive, send)
 
+    #: how old the tenants' health in a ``/health`` answer may be (s)
+    HEALTH_MAX_AGE = 5.0
+
+    def _health_rows_now(self) -> list[dict]:
+        """The tenants' health for ``/health``: one check of every tenant's databases at a time, its
+        answer reused for :attr:`HEALTH_MAX_AGE` s by the probes that arrive meanwhile (a load balancer
+        and a monitor polling a 47-tenant center would otherwise each open 141 connections; with the
+        connection cap of ADR 0055 they queued behind each other: 518 s to the first answer). A tenant
+        paused since is shown ``moving`` at once."""
+        with self._health_lock:
+            if self._health_rows is None or time.monotonic() - self._health_rows[0] > self.HEALTH_MAX_AGE:
+                self._health_rows = (time.monotonic(), self._status_rows())
+            rows = [dict(r) for r in self._health_rows[1]]
+        for r in rows:
+            rt = self.tenants.get(r["prefecture"])
+            if rt is not None and rt.paused:
+                r["health"], r["error_code"] = "moving", "TENANT_MOVING"
+        return rows
+
     async def _health(self, scope, receive, send):
-        rows = await run_in_threadpool(self._status_rows)
+        rows = await run_in_threadpool(self._health_rows_now)
         ok = all(r["health"] == "ok" for r in rows)
         return await JSONResponse({"status": "ok" if ok else "degraded",
                                    "tenants": {f"{r['prefecture']:02d}": r["health"] for r in rows}},
@@ -520,22 +686,30 @@ class CenterServer:
     client certificates; the tenant then checks against its own CA)."""
 
     def __init__(self, center: Center, *, outbox: Optional[bool] = None, schedulers: bool = False,
-                 log_level: str = "warning"):
+                 log_level: str = "warning", monthly_delay: float = 60.0):
         """``schedulers``: run each tenant's daily jobs (``jukinet center serve``; off in tests that
-        do not look at them)."""
+        do not look at them); the monthly catch-up of tenant i runs ``monthly_delay + 5 i`` s after the start."""
         self.center = center
         self.schedulers = schedulers
+        self.monthly_delay = monthly_delay
+        self.outbox = outbox
         self._stack = ExitStack()
+        #: the tenants' PostgreSQL connections: idle ones closed, a budget per cluster (ADR 0055)
+        self.connections = ConnectionGovernor(idle_seconds=center.pg_idle_seconds, limit=center.pg_connections)
+        #: the backups and monthly analyses of all tenants, one at a time
+        self.heavy_jobs = threading.Semaphore(1)
         try:
-            installations = open_tenants(center, self._stack)
+            installations = open_tenants(center, self._stack, self.connections)
             for inst in installations.values():   # issue 16: no tenant with a seed in progress
                 require_seed_complete(inst.registers, str(inst.config.data_dir), f"{inst.config.prefecture_name}: ")
-            self.tenants = {n: TenantRuntime(inst, outbox=outbox) for n, inst in installations.items()}
+            self.tenants = {n: TenantRuntime(inst, outbox=outbox, outbox_poll=center.outbox_poll_seconds)
+                            for n, inst in installations.items()}
         except BaseException:
             self._stack.close()
             raise
         center.ensure_pki()
-        self.app = CenterApp(center, self.tenants)
+        center.control_token(create=True)
+        self.app = CenterApp(center, self.tenants, server=self)
         ctx = pki.server_context(center.server_cert, center.server_key, center.ca_cert, client_cert="optional",
                                  sslobject_class=transport.recording_class(self._handshake_refused))
         for rt in self.tenants.values():
@@ -559,18 +733,36 @@ class CenterServer:
     def _start_tenants(self) -> None:
         """Each tenant's outbox worker, CRL watcher and (``schedulers``) daily jobs, one tenant at a
         time: a tenant that fails is logged in the center log by code and the others still start."""
+        self.connections.start()
         for index, (number, rt) in enumerate(sorted(self.tenants.items())):
-            try:
-                rt.start()
-            except Exception as e:  # noqa: BLE001 - isolated per tenant; the code only
-                self._tenant_failed("tenant_start_failed", number, e)
-            if not self.schedulers:
-                continue
-            try:
-                rt.start_scheduler(monthly_delay=60.0 + 5.0 * index)   # the catch-up runs one after another
-            except Exception as e:  # noqa: BLE001
-                rt.scheduler_state = getattr(e, "code", None) or type(e).__name__
-                self._tenant_failed("scheduler_failed", number, e)
+            self._start_one(index, number, rt)
+
+    def _start_one(self, index: int, number: int, rt: TenantRuntime) -> None:
+        try:
+            rt.start()
+        except Exception as e:  # noqa: BLE001 - isolated per tenant; the code only
+            self._tenant_failed("tenant_start_failed", number, e)
+        if not self.schedulers:
+            return
+        try:
+            rt.start_scheduler(monthly_delay=self.monthly_delay + 5.0 * index, gate=self.heavy_jobs)   # catch-ups one after another
+        except Exception as e:  # noqa: BLE001
+            rt.scheduler_state = getattr(e, "code", None) or type(e).__name__
+            self._tenant_failed("scheduler_failed", number, e)
+
+    def reopen(self, number: int) -> TenantRuntime:
+        """The tenant opened again from its ``jukinet.toml`` and started (``resume`` after a move)."""
+        entry = self.center.tenant(number)
+        inst = open_tenant(self.center, entry, self.connections)
+        try:
+            require_seed_complete(inst.registers, str(inst.config.data_dir), f"{inst.config.prefecture_name}: ")
+            rt = TenantRuntime(inst, outbox=self.outbox, outbox_poll=self.center.outbox_poll_seconds)
+        except BaseException:
+            inst.close()
+            raise
+        self._stack.callback(inst.close)
+        self._start_one(sorted(self.tenants).index(number), number, rt)
+        return rt
 
     def _tenant_failed(self, event: str, number: int, e: BaseException) -> None:
         code = getattr(e, "code", None) or type(e).__name__
@@ -600,4 +792,5 @@ class CenterServer:
     def close(self) -> None:
         for rt in self.tenants.values():
             rt.stop()
+        self.connections.stop()
         self._stack.close()

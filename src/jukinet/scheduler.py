@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Callable, Iterator, Optional
 
@@ -50,7 +50,11 @@ class OpsScheduler:
     it assembles the installation for each run and closes it afterwards."""
 
     def __init__(self, installation: Installation | Config, *, clock: Callable[[], datetime] = utcnow,
-                 registers=None, monthly_delay: float = 60.0):
+                 registers=None, monthly_delay: float = 60.0, gate=None):
+        """``gate``: a lock (a semaphore) shared by the schedulers of a center's tenants, held during
+        the backup and the monthly analysis so that they run one tenant at a time (their connections
+        to the cluster stay bounded; ADR 0055)."""
+        self.gate = gate if gate is not None else nullcontext()
         self.installation = installation if isinstance(installation, Installation) else None
         self.config = installation.config if self.installation is not None else installation
         self.monthly_delay = monthly_delay
@@ -121,7 +125,7 @@ class OpsScheduler:
 
     def run_monthly_once(self):
         """Last month's access-log analysis unless it exists (A4); never raises."""
-        with self._open() as inst:
+        with self.gate, self._open() as inst:
             result = monthly.run(self.config, inst.registers, now=self.clock())
             self.monthly_outcome = f"{result.month}: {result.outcome}"
             return result
@@ -141,7 +145,8 @@ class OpsScheduler:
     def run_backup_once(self):
         """The daily encrypted backup (A7); never raises (failures: status file and log, by code)."""
         try:
-            return scheduled_backup(self.config, clock=self.clock)
+            with self.gate:
+                return scheduled_backup(self.config, clock=self.clock)
         finally:
             self.backup_runs += 1
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import threading
 from pathlib import Path
 from datetime import date, datetime, timezone
 
@@ -161,14 +162,34 @@ def test_q1_move_between_postgresql_databases_refusals_abort_and_move_again(tmp_
     refused("TENANT_UNKNOWN", "--prefecture", "21", "--db-url", target.url)
     refused("CENTER_MOVE_NOT_PENDING", "--prefecture", "23", "--confirm")
     refused("CENTER_MOVE_USAGE", "--prefecture", "23")
-    with socket.socket() as s:                             # something answers on the center's port
+    with socket.socket() as s:      # something answers on the center's port, but is no center to pause the tenant
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((c.host, c.port))
         s.listen()
-        refused("CENTER_RUNNING", "--prefecture", "23", "--db-url", target.url)
+
+        s.settimeout(0.1)
+        done = threading.Event()
+
+        def hang_up():
+            while not done.is_set():
+                try:
+                    conn, _ = s.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                conn.close()
+
+        th = threading.Thread(target=hang_up, daemon=True)
+        th.start()
+        try:
+            refused("CENTER_PAUSE_FAILED", "--prefecture", "23", "--db-url", target.url)
+        finally:
+            done.set()
+            th.join(5)
     refusals = [e for e in c.read_log() if e["event"] == "tenant_move_refused"]
     assert {e["code"] for e in refusals} >= {"CENTER_MOVE_SAME_DB", "CENTER_DB_SHARED", "CENTER_MOVE_TARGET_IN_USE",
-                                              "CENTER_RUNNING"}
+                                              "CENTER_PAUSE_FAILED"}
     assert digests(config) == before
 
     r = move(c, "--prefecture", "23", "--db-url", target.url)

@@ -1,7 +1,6 @@
 """Moving a tenant to another database cluster (Q1, issue 14; ADR 0049).
 
-``jukinet center move --prefecture N --db-url postgresql://admin@new-cluster/jukinet_23`` — with the
-center stopped — copies the tenant's three registers (D1 住民基本台帳, D2 附票, the admin register:
+``jukinet center move --prefecture N --db-url postgresql://admin@new-cluster/jukinet_23`` copies the tenant's three registers (D1 住民基本台帳, D2 附票, the admin register:
 operators, terminals, catalogue, provision records, operation log) from where they are (SQLite files,
 or a PostgreSQL database on another cluster) into a new PostgreSQL database with the tenant's own
 three roles (``jukinet.store.provision``), then verifies, **before** anything is switched:
@@ -18,8 +17,17 @@ the move final — the kept configuration is renamed ``jukinet.toml.moved-<time>
 files are moved under ``CENTER/detached/``; a PostgreSQL source database is left to its DBA to drop
 (the center holds no administrator login of the old cluster). Nothing is ever deleted here.
 
-Refusals (coded, nothing changed, in the center log): ``TENANT_UNKNOWN``, ``CENTER_RUNNING`` (the
-center answers on its port: writes during the copy would be lost), ``CENTER_MOVE_TARGET_NOT_POSTGRES``,
+**While the center serves** (ADR 0055): the move asks the running center (its control door, loopback
+and the control token) to *pause* that tenant — its doors answer 503 ``TENANT_MOVING`` (a CS resends),
+its requests in flight finish, its worker, CRL watcher and scheduler stop, its connections close —
+copies, verifies and switches as above, then asks it to *resume*: the center opens the tenant again
+from its ``jukinet.toml`` (the new database) and serves it; the other tenants are never paused. A
+failed copy resumes the tenant on its untouched source. ``--abort`` pauses the same way; ``--confirm``
+needs no pause. If the mover dies, the center resumes the tenant itself after the pause's lease
+(from whatever ``jukinet.toml`` names: the source, or the verified copy).
+
+Refusals (coded, nothing changed, in the center log): ``TENANT_UNKNOWN``, ``CENTER_PAUSE_FAILED``
+(something answers on the center's port but would not pause the tenant), ``CENTER_MOVE_TARGET_NOT_POSTGRES``,
 ``CENTER_MOVE_SAME_DB``, ``CENTER_DB_SHARED`` (another tenant's database), ``CENTER_MOVE_TARGET_IN_USE``
 (the target already has register schemas), ``CENTER_MOVE_TARGET_UNREACHABLE``, ``CENTER_MOVE_PENDING``
 (confirm or abort the previous move first), ``CENTER_MOVE_NOT_PENDING``, ``CENTER_MOVE_CHAIN_BROKEN``
@@ -33,10 +41,12 @@ import hashlib
 import json
 import shutil
 import socket
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
+import httpx
 from sqlalchemy import DateTime, MetaData, create_engine, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -69,12 +79,65 @@ def _where(url: str) -> str:
     return f"postgresql://{','.join(hosts)}/{db}"
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "")
+
+
 def _center_running(center: Center) -> bool:
     try:
-        with socket.create_connection((center.host, center.port), timeout=0.5):
+        with socket.create_connection((center.host or "127.0.0.1", center.port), timeout=0.5):
             return True
     except OSError:
         return False
+
+
+def control(center: Center, prefecture: int, action: str, *, lease: float = 600.0, timeout: float = 120.0) -> dict:
+    """Ask the running center to ``pause`` or ``resume`` one tenant (its control door: loopback and
+    the control token). Raises ``CENTER_PAUSE_FAILED`` / ``CENTER_RESUME_FAILED`` with the center's code."""
+    token = center.control_token()
+    code = "CENTER_PAUSE_FAILED" if action == "pause" else "CENTER_RESUME_FAILED"
+    what = "一時停止" if action == "pause" else "再開"
+    if center.host in LOOPBACK_HOSTS:
+        url, verify = f"http://127.0.0.1:{center.port}", False
+    else:                                  # answered only when that address is this machine's loopback
+        url, verify = f"https://{center.host}:{center.port}", str(center.ca_cert)
+    try:
+        with httpx.Client(base_url=url, verify=verify, timeout=timeout) as http:
+            r = http.post(f"/center/api/tenants/{prefecture:02d}/{action}", params={"lease": lease} if action == "pause" else None,
+                          headers={"X-Jukinet-Center-Control": token or ""})
+    except httpx.HTTPError:
+        raise JukinetError(code, f"稼働中の集約センターに{what}を依頼できません (接続できません)。") from None
+    if r.status_code != 200:
+        try:
+            detail = (r.json().get("error") or {}).get("code") or f"HTTP_{r.status_code}"
+        except ValueError:
+            detail = f"HTTP_{r.status_code}"
+        raise JukinetError(code, f"稼働中の集約センターが{what}を受け付けませんでした ({detail})。")
+    return r.json()
+
+
+@contextmanager
+def paused(center: Center, prefecture: int, refuse) -> Iterator[bool]:
+    """The tenant paused in the running center for the block (nothing when the center is stopped),
+    resumed afterwards whatever happened — from the configuration as the block left it."""
+    if not _center_running(center):
+        yield False
+        return
+    try:
+        control(center, prefecture, "pause")
+    except JukinetError as e:
+        raise refuse(e.code, e.message) from None
+    center.log_event("tenant_move_paused", prefecture=prefecture)
+    failed = True
+    try:
+        yield True
+        failed = False
+    finally:
+        try:
+            control(center, prefecture, "resume")
+        except JukinetError as e:
+            center.log_event("tenant_move_resume_failed", code=e.code, prefecture=prefecture)
+            if not failed:          # do not hide the block's own error
+                raise
 
 
 def _row_counts(engine: Engine) -> dict[str, int]:
@@ -89,7 +152,10 @@ def _heads(data_dir: Path, engines: dict[str, Engine]) -> dict[str, tuple]:
     log = OperationLog(KeyRing(data_dir), data_dir)
     out = {}
     for chain in CHAINS:
-        with engines[chain].connect() as conn:
+        engine = engines[chain]
+        if engine.dialect.name == "postgresql":     # one snapshot: a serving center may append meanwhile
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with engine.connect() as conn:
             rep = log.verify(conn, chain)
         out[chain] = (rep.ok, rep.head_seq, rep.head_hash)
     return out
@@ -186,8 +252,6 @@ def move_tenant(center: Center, prefecture: str | int, db_url: str) -> dict:
     data_dir = center.tenant_dir(t)
     if (data_dir / PENDING).exists():
         raise refuse("CENTER_MOVE_PENDING", "前回の移行が確定していません。`--confirm` で確定するか `--abort` で戻してください。")
-    if _center_running(center):
-        raise refuse("CENTER_RUNNING", "集約センターが稼働中です。移行中の更新が失われないよう、`center serve` を停止してから実行してください。")
     if not (db_url or "").startswith("postgresql"):
         raise refuse("CENTER_MOVE_TARGET_NOT_POSTGRES", "移行先は PostgreSQL のデータベース URL を指定してください。")
     config = Config.load(data_dir)
@@ -203,6 +267,22 @@ def move_tenant(center: Center, prefecture: str | int, db_url: str) -> dict:
         require_current(config, str(data_dir))
     except JukinetError as e:
         raise refuse(e.code, e.message) from None
+    try:
+        _ensure_pg_database(db_url)
+    except OperationalError:
+        raise refuse("CENTER_MOVE_TARGET_UNREACHABLE", "移行先のデータベースに接続できません。") from None
+    try:
+        in_use = _target_in_use(db_url)
+    except JukinetError as e:
+        raise refuse(e.code, e.message) from None
+    if in_use:
+        raise refuse("CENTER_MOVE_TARGET_IN_USE", "移行先のデータベースには既に台帳のスキーマがあります。空のデータベースを指定してください。")
+    with paused(center, pref.number, refuse):      # a running center: that tenant waits, the others serve
+        return _copy_verify_switch(center, pref, data_dir, config, db_url, refuse)
+
+
+def _copy_verify_switch(center: Center, pref, data_dir: Path, config: Config, db_url: str, refuse) -> dict:
+    old = config.database
     src = {s: make_engine(old.url(s)) for s in CHAINS}
     try:
         before_heads = _heads(data_dir, src)
@@ -210,16 +290,6 @@ def move_tenant(center: Center, prefecture: str | int, db_url: str) -> dict:
         if broken:
             raise refuse("CENTER_MOVE_CHAIN_BROKEN", f"移行元の操作ログの連鎖に不整合があります ({', '.join(broken)})。"
                          "`jukinet audit verify` で確認してください (何も変更していません)。")
-        try:
-            _ensure_pg_database(db_url)
-        except OperationalError:
-            raise refuse("CENTER_MOVE_TARGET_UNREACHABLE", "移行先のデータベースに接続できません。") from None
-        try:
-            in_use = _target_in_use(db_url)
-        except JukinetError as e:
-            raise refuse(e.code, e.message) from None
-        if in_use:
-            raise refuse("CENTER_MOVE_TARGET_IN_USE", "移行先のデータベースには既に台帳のスキーマがあります。空のデータベースを指定してください。")
 
         new = provision.postgres_roles(db_url)
         new.pool_size, new.max_overflow = TENANT_POOL_SIZE, TENANT_MAX_OVERFLOW
@@ -332,11 +402,18 @@ def confirm_move(center: Center, prefecture: str | int) -> dict:
 def abort_move(center: Center, prefecture: str | int) -> dict:
     """Switch a pending move back to the source (which was not touched); the copy stays for the DBA.
     Refused (``CENTER_MOVE_DIVERGED``) when anything was written to the copy since the move: going
-    back would lose it."""
+    back would lose it. A running center pauses the tenant meanwhile and serves the source after."""
     pref, data_dir, record = _pending(center, prefecture, "tenant_move_abort_refused")
-    if _center_running(center):
-        center.log_event("tenant_move_abort_refused", code="CENTER_RUNNING", prefecture=pref.number)
-        raise JukinetError("CENTER_RUNNING", "集約センターが稼働中です。`center serve` を停止してから実行してください。")
+
+    def refuse(code: str, message: str) -> JukinetError:
+        center.log_event("tenant_move_abort_refused", code=code, prefecture=pref.number)
+        return JukinetError(code, message)
+
+    with paused(center, pref.number, refuse):
+        return _switch_back(center, pref, data_dir, record)
+
+
+def _switch_back(center: Center, pref, data_dir: Path, record: dict) -> dict:
     if _fingerprint(data_dir, Config.load(data_dir)) != record["fingerprint"]:
         center.log_event("tenant_move_abort_refused", code="CENTER_MOVE_DIVERGED", prefecture=pref.number)
         raise JukinetError("CENTER_MOVE_DIVERGED", "移行後に移行先で更新が行われています。戻すとその更新が失われるため、"

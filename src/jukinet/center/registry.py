@@ -3,6 +3,9 @@
     [center]
     host = "127.0.0.1"
     port = 8600
+    pg_connections = 40          # at most this many connections of the tenants to one PostgreSQL cluster
+    pg_idle_seconds = 10.0       # a pooled connection idle this long is closed (ADR 0055)
+    outbox_poll_seconds = 30.0   # an idle tenant's outbox worker looks this seldom (commits wake it)
 
     [[tenants]]
     prefecture = 24              # 01〜47
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -53,6 +57,14 @@ class Center:
     host: str = "127.0.0.1"
     port: int = DEFAULT_CENTER_PORT
     tenants: list[TenantEntry] = field(default_factory=list)
+    #: PostgreSQL connections of all tenants together to one cluster (ADR 0055): the budget of
+    #: :class:`jukinet.store.connpool.ConnectionGovernor`; keep it under the cluster's
+    #: ``max_connections`` minus what else connects (backups, other clients, the reserve)
+    pg_connections: int = 40
+    #: seconds after which a tenant's idle pooled connection is closed
+    pg_idle_seconds: float = 10.0
+    #: seconds between looks of an idle tenant's outbox worker (each commit wakes it at once)
+    outbox_poll_seconds: float = 30.0
 
     # ---- the file -------------------------------------------------------------------------------
 
@@ -72,13 +84,16 @@ class Center:
             c = raw.get("center", {})
             tenants = [TenantEntry(**t) for t in raw.get("tenants", [])]
             return cls(dir=d, host=str(c.get("host", "127.0.0.1")), port=int(c.get("port", DEFAULT_CENTER_PORT)),
-                       tenants=tenants)
+                       tenants=tenants, pg_connections=int(c.get("pg_connections", 40)),
+                       pg_idle_seconds=float(c.get("pg_idle_seconds", 10.0)),
+                       outbox_poll_seconds=float(c.get("outbox_poll_seconds", 30.0)))
         except (tomllib.TOMLDecodeError, TypeError, ValueError):
             raise JukinetError("CENTER_CONFIG_INVALID", "集約センターの設定 (center.toml) が読めません。") from None
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        data = {"center": {"host": self.host, "port": self.port},
+        data = {"center": {"host": self.host, "port": self.port, "pg_connections": self.pg_connections,
+                           "pg_idle_seconds": self.pg_idle_seconds, "outbox_poll_seconds": self.outbox_poll_seconds},
                 "tenants": [asdict(t) for t in sorted(self.tenants, key=lambda t: t.prefecture)]}
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
@@ -93,6 +108,25 @@ class Center:
     def tenant_dir(self, t: TenantEntry) -> Path:
         p = Path(t.data_dir)
         return p if p.is_absolute() else self.dir / p
+
+    # ---- the control door of a running center (pause / resume a tenant; ADR 0055) -----------------
+
+    @property
+    def control_token_path(self) -> Path:
+        return self.dir / "pki" / "control.token"
+
+    def control_token(self, create: bool = False) -> Optional[str]:
+        """The secret the running center's control door asks for (a file only the center's user
+        reads; ``center serve`` creates it)."""
+        p = self.control_token_path
+        if not p.exists():
+            if not create:
+                return None
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return p.read_text().strip()
 
     # ---- the center's own server certificate (the CS and browsers see one server) --------------
 

@@ -298,13 +298,20 @@ def os_replace_dir(src: Path, dst: Path) -> None:
     shutil.move(str(src), str(dst))
 
 
-def open_tenants(center: Center, stack: ExitStack) -> dict[int, Installation]:
+def open_tenant(center: Center, t: TenantEntry, connections=None) -> Installation:
+    """One tenant's installation through the composition root (``connections``: the center's
+    :class:`jukinet.store.connpool.ConnectionGovernor`, ADR 0055); the caller closes it."""
+    inst = bootstrap(center.tenant_dir(t), connections=connections)
+    if inst.config.prefecture_code != t.code:
+        inst.close()
+        raise JukinetError("CENTER_TENANT_MISMATCH",
+                           f"{t.name} のデータディレクトリの都道府県コードが center.toml と一致しません。")
+    return inst
+
+
+def open_tenants(center: Center, stack: ExitStack, connections=None) -> dict[int, Installation]:
     """Every tenant's installation through the composition root, closed with ``stack``."""
     out: dict[int, Installation] = {}
     for t in sorted(center.tenants, key=lambda t: t.prefecture):
-        inst = stack.enter_context(bootstrap(center.tenant_dir(t)))
-        if inst.config.prefecture_code != t.code:
-            raise JukinetError("CENTER_TENANT_MISMATCH",
-                               f"{t.name} のデータディレクトリの都道府県コードが center.toml と一致しません。")
-        out[t.prefecture] = inst
+        out[t.prefecture] = stack.enter_context(open_tenant(center, t, connections))
     return out

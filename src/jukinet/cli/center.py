@@ -41,6 +41,7 @@ from jukinet.errors import JukinetError
 from jukinet.observability.logs import configure as configure_logs
 from jukinet.observability.logs import configure_demo, server_log
 from jukinet.sim.demo import DemoPeers
+from jukinet.store.connpool import ConnectionGovernor
 from jukinet.store.seed_state import require_seed_complete
 
 center_app = typer.Typer(help="集約センター (Q1): 複数の都道府県を1つのシステムで、厳格に分離して収容する", no_args_is_help=True)
@@ -113,8 +114,8 @@ def status_command(center_dir: Path = CenterDir, as_json: bool = typer.Option(Fa
     try:
         if prefecture is not None:
             c.tenants = [_hosted(c, prefecture)]
-        with ExitStack() as stack:
-            rows = [s.as_dict() for s in center_status(c, open_tenants(c, stack))]
+        with ExitStack() as stack:      # one tenant's register at a time: a few connections, not 3 per tenant (ADR 0055)
+            rows = [s.as_dict() for s in center_status(c, open_tenants(c, stack, ConnectionGovernor(idle_seconds=0, limit=2)))]
     except JukinetError as e:
         fail(e)
     if as_json:

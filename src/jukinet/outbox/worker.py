@@ -126,6 +126,10 @@ class OutboxWorker:
         self._thread: Optional[threading.Thread] = None
         self._backoff = {r: 0.0 for r in REGISTERS}
         self._next_try = {r: 0.0 for r in REGISTERS}
+        #: seconds between looks at the outbox when nothing woke the worker (the intake wakes it after
+        #: each commit). A center sets it long, so that an idle tenant's connections can be released
+        #: (ADR 0055)
+        self.poll = 0.5
 
     # --- control ----------------------------------------------------------------------------
 
@@ -146,8 +150,9 @@ class OutboxWorker:
         for c in self.clients.values():
             c.close()
 
-    def run(self, poll: float = 0.5, linger: float = 0.05) -> None:
+    def run(self, poll: Optional[float] = None, linger: float = 0.05) -> None:
         while not self._stop.is_set():
+            poll_s = self.poll if poll is None else poll
             self._wake.clear()
             # let a burst of commits gather: one request and one write transaction for many updates
             # instead of one per notification (the intake shares the register's write lock)
@@ -164,7 +169,7 @@ class OutboxWorker:
                     self._fail_backoff(register)
             if not busy:
                 waits = [t - time.monotonic() for t in self._next_try.values() if t > time.monotonic()]
-                self._wake.wait(min([poll] + waits))
+                self._wake.wait(min([poll_s] + waits))
 
     def _fail_backoff(self, register: str) -> None:
         ic = self.config.intake

@@ -30,14 +30,17 @@ class UnitOfWork:
 
 
 class Registers:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, connections=None):
+        """``connections``: a :class:`jukinet.store.connpool.ConnectionGovernor` that releases idle
+        PostgreSQL connections and keeps a budget per cluster (a consolidated center; ADR 0055)."""
         self.config = config
         db = config.database
         sync = db.sqlite_synchronous
 
         def engine(url: str) -> Engine:
             pool = {} if is_sqlite(url) else {"pool_size": db.pool_size, "max_overflow": db.max_overflow}
-            return make_engine(url, synchronous=sync, **pool)
+            made = make_engine(url, synchronous=sync, **pool)
+            return connections.govern(made) if connections is not None else made
 
         self.juki_engine: Engine = engine(db.juki_url)
         self.fuhyo_engine: Engine = engine(db.fuhyo_url)
