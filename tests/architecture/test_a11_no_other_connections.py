@@ -28,6 +28,8 @@ ALLOWED = {
     "cluster/replication.py": "GET-only reads of the prefecture's own database cluster's Patroni REST API "
                               "(`[cluster] patroni_urls`; the ops view, Q3; ADR 0044) — part of this system",
     "cli/reconcile.py": "`sim cs-snapshot`: the simulated CS sending its snapshot (tooling)",
+    "center/move.py": "`center move` pausing and resuming the tenant at the running center's own control door "
+                      "(loopback only, with the center's control token; ADR 0055) — part of this system",
 }
 
 

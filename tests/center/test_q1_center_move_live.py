@@ -20,7 +20,7 @@ import pytest
 from jukinet_testing import PG_URL, PostgresDatabase
 from sqlalchemy import func, select, text
 from test_q1_center import NAKA, TSU, cs_client, free_port, make_center
-from test_q1_center_kill import _per_person_order
+from kill9 import assert_per_person_order as _per_person_order
 
 from jukinet.center.move import PENDING, confirm_move, move_tenant
 from jukinet.center.registry import Center
