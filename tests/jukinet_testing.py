@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from jukinet.config import Config
 from jukinet.security.checkpoints import genesis as genesis_checkpoints
@@ -37,7 +39,17 @@ class PostgresDatabase:
 
     def drop(self) -> None:
         with self._engine.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            # DROP DATABASE asks for a checkpoint; while a full-disk drill (tests/jukinet_small_disk.py)
+            # holds its tablespace full on this shared server, a checkpoint can fail for a few seconds
+            # ("checkpoint request failed"): try again until the drill has given the space back
+            for attempt in range(60):
+                try:
+                    c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+                    break
+                except DBAPIError as e:
+                    if "checkpoint request failed" not in str(e.orig) or attempt == 59:
+                        raise
+                    time.sleep(1)
             for register in ("juki", "fuhyo", "admin"):
                 c.execute(text(f'DROP ROLE IF EXISTS "{self.name}_{register}"'))
         self._engine.dispose()
