@@ -1,11 +1,18 @@
-"""A PostgreSQL tablespace on a small file system: the full-disk drill (U4, Q2; issue 17, ADR 0051).
+"""A PostgreSQL tablespace on a small file system, on a server of its own: the full-disk drill (U4, Q2;
+issue 17, ADR 0051, ADR 0056).
 
-:class:`SmallDisk` mounts a tmpfs of a few MiB in a fresh directory under /tmp, gives a directory of
-it to the PostgreSQL server's OS user and makes it a TABLESPACE of the machine's PostgreSQL (the one
-at ``JUKINET_TEST_POSTGRES_URL``; a tablespace is an object, not a server setting). An installation
-whose database is created ``WITH TABLESPACE`` it (``make_installation(..., tablespace=...)``) has
-every table, index and the database's own catalogue on that file system; the write-ahead log stays
-on the server's disk (that one is not ours to fill: a full WAL disk stops the whole server).
+:class:`DrillServer` is a private PostgreSQL 15 started for the drill (``initdb`` + ``pg_ctl`` as the
+``postgres`` OS user, a free 127.0.0.1 port, everything in a fresh directory under /tmp). The drill
+does **not** use the machine's shared server (``JUKINET_TEST_POSTGRES_URL``): shared buffers are
+shared by every database of a server, so while one tablespace is full *another* test's backend that
+evicts one of its dirty pages gets the ENOSPC ("could not write block … No space left on device"),
+and checkpoints fail for everyone — the drill would fail innocent tests running beside it (CI did).
+
+:class:`SmallDisk` mounts a tmpfs of a few MiB inside the drill server's directory, gives a directory
+of it to the ``postgres`` user and makes it a TABLESPACE of the drill server. An installation whose
+database is created ``WITH TABLESPACE`` it (``make_installation(..., tablespace=..., admin_url=...)``)
+has every table, index and the database's own catalogue on that file system; the write-ahead log
+stays on the server's disk (that one is not ours to fill: a full WAL disk stops the whole server).
 
 :meth:`SmallDisk.fill` writes a filler file as root until the file system answers ENOSPC: from then
 on every relation that needs a new page fails with SQLSTATE 53100 ("could not extend file … No space
@@ -14,40 +21,54 @@ left on device"), while pages that still have room take rows — as on a real fu
 space returns, nothing else is touched.
 
 :meth:`SmallDisk.close` drops what is left in the tablespace (databases and their register roles),
-the tablespace, and unmounts — whatever happened. A run killed before its teardown is swept by the
-next one (:func:`sweep_leftovers`: tablespaces named after a process that no longer exists).
+the tablespace, and unmounts — whatever happened; :meth:`DrillServer.close` stops the server and
+removes its directory. A run killed before its teardown is swept by the next one
+(:func:`sweep_leftovers`: drill directories whose owning process no longer exists).
 
-Needs root (mount) and a PostgreSQL server on this machine. Where either is missing the drill is
-skipped — except with ``JUKINET_HA_REQUIRED`` set (CI, as root): there it fails.
+Needs root (mount, and running the server as ``postgres``) and PostgreSQL 15's programs. Where either
+is missing the drill is skipped — except with ``JUKINET_HA_REQUIRED`` set (CI, as root): there it fails.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import pwd
 import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from jukinet.cluster.local import PG_BIN
+
 PREFIX = "jukinet_full_"
+DRILL_DIR_PREFIX = "jukinet-drill-pg-"
 ROLES = ("juki", "fuhyo", "admin")
+RUN_AS = "postgres"
 
 
-def require_drill(pg_url: str | None) -> None:
+def require_drill() -> None:
     """Skip where the drill cannot run — fail instead in CI (``JUKINET_HA_REQUIRED``)."""
     why = None
-    if not pg_url:
-        why = "JUKINET_TEST_POSTGRES_URL is not set"
-    elif os.geteuid() != 0:
-        why = "the full-disk drill mounts a tmpfs: run it as root (CI does)"
+    if os.geteuid() != 0:
+        why = "the full-disk drill mounts a tmpfs and runs PostgreSQL as 'postgres': run it as root (CI does)"
     elif shutil.which("mount") is None or shutil.which("umount") is None:
         why = "mount/umount are not installed"
+    elif not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
+        why = f"PostgreSQL 15's programs are not in {PG_BIN} (Debian: postgresql-15)"
+    else:
+        try:
+            pwd.getpwnam(RUN_AS)
+        except KeyError:
+            why = f"no OS user {RUN_AS!r} to run the drill's PostgreSQL"
     if why:
         if os.environ.get("JUKINET_HA_REQUIRED"):
             pytest.fail(why)
@@ -74,6 +95,93 @@ def _umount(root: Path) -> None:
         pass
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, user=RUN_AS, group=pwd.getpwnam(RUN_AS).pw_gid, extra_groups=[],
+                          capture_output=True, text=True, **kw)
+
+
+def _stop_postmaster(data: Path) -> None:
+    """Stop the server of ``data`` at once (its postmaster.pid), whether or not pg_ctl can."""
+    pidfile = data / "postmaster.pid"
+    if not pidfile.exists():
+        return
+    try:
+        pid = int(pidfile.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    if not _pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGQUIT)                       # immediate shutdown
+    for _ in range(100):
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def sweep_leftovers() -> list[Path]:
+    """Drill directories of earlier runs whose owning process is gone (killed before the teardown):
+    their server stopped, their small disks unmounted, the directory removed. Another live run's
+    directory is left alone."""
+    gone = []
+    for root in Path("/tmp").glob(DRILL_DIR_PREFIX + "*"):
+        owner = root / "owner.pid"
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue                                   # being created, or not ours
+        if _pid_alive(pid):
+            continue
+        _stop_postmaster(root / "data")
+        for disk in root.glob("disk-*"):
+            _umount(disk)
+        shutil.rmtree(root, ignore_errors=True)
+        gone.append(root)
+    return gone
+
+
+class DrillServer:
+    """A private PostgreSQL 15 for the full-disk drill (see the module): ``admin_url`` is its
+    superuser URL (trust on 127.0.0.1)."""
+
+    def __init__(self):
+        sweep_leftovers()
+        self.root = Path(tempfile.mkdtemp(prefix=DRILL_DIR_PREFIX, dir="/tmp"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        try:
+            pg = pwd.getpwnam(RUN_AS)
+            os.chown(self.root, pg.pw_uid, pg.pw_gid)
+            (self.root / "owner.pid").write_text(str(os.getpid()))
+            r = _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                              "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], cwd=self.root)
+            if r.returncode != 0:
+                raise RuntimeError(f"initdb failed: {r.stderr[-2000:]}")
+            options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB "
+                       "-c max_connections=60 -c autovacuum=off")
+            r = _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
+                              "-o", options, "-w", "-t", "60", "start"], cwd=self.root)
+            if r.returncode != 0:
+                log = (self.root / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the drill's PostgreSQL did not start: {r.stderr[-1000:]} {log}")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        _stop_postmaster(self.data)
+        for disk in self.root.glob("disk-*"):
+            _umount(disk)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def _drop_tablespace(conn, name: str) -> None:
     """Drop the databases in tablespace ``name`` (and their register roles), then the tablespace."""
     dbs = conn.execute(text("SELECT d.datname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace "
@@ -85,44 +193,23 @@ def _drop_tablespace(conn, name: str) -> None:
     conn.execute(text(f'DROP TABLESPACE IF EXISTS "{name}"'))
 
 
-def sweep_leftovers(engine) -> list[str]:
-    """Tablespaces of earlier drills whose process is gone (killed before its teardown): dropped, with
-    their databases, and their file systems unmounted. Another live run's tablespace is left alone."""
-    gone = []
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT spcname, pg_tablespace_location(oid) FROM pg_tablespace "
-                                 "WHERE spcname LIKE :p"), {"p": PREFIX + "%"}).all()
-        for name, location in rows:
-            pid = name[len(PREFIX):].split("_", 1)[0]
-            if pid.isdigit() and _pid_alive(int(pid)):
-                continue
-            _drop_tablespace(conn, name)
-            if location:
-                _umount(Path(location).parent)
-            gone.append(name)
-    return gone
-
-
 class SmallDisk:
-    """A tmpfs of ``size_mb`` MiB with a PostgreSQL tablespace on it (see the module)."""
+    """A tmpfs of ``size_mb`` MiB with a tablespace of the drill server on it (see the module)."""
 
-    def __init__(self, admin_url: str, size_mb: int = 64):
-        self.engine = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"),
+    def __init__(self, server: DrillServer, size_mb: int = 64):
+        self.server = server
+        self.admin_url = server.admin_url
+        self.engine = create_engine(make_url(server.admin_url).set(drivername="postgresql+psycopg"),
                                     isolation_level="AUTOCOMMIT")
         self.name = f"{PREFIX}{os.getpid()}_{secrets.token_hex(3)}"
-        self.root = Path(tempfile.mkdtemp(prefix="jukinet-full-disk-", dir="/tmp"))
+        self.root = server.root / f"disk-{secrets.token_hex(3)}"
         self.location = self.root / "tablespace"
         self.filler = self.root / "filler"
         self.size_mb = size_mb
         self.tablespace: str | None = None
         try:
-            sweep_leftovers(self.engine)
-            with self.engine.connect() as c:
-                data_directory = Path(c.execute(text("SHOW data_directory")).scalar_one())
-            if not data_directory.is_dir():
-                raise RuntimeError("the PostgreSQL server of JUKINET_TEST_POSTGRES_URL is not on this machine "
-                                   "(its data directory is not here): a tablespace needs a local file system")
-            owner = data_directory.stat()
+            self.root.mkdir()
+            owner = server.data.stat()
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(self.root)],
                            check=True, capture_output=True)
             self.location.mkdir(mode=0o700)
@@ -202,15 +289,21 @@ def write_refusal(disk_url: str) -> tuple[str, str]:
     return "", ""
 
 
-# --- fixtures: a test module imports them (``from jukinet_small_disk import backend, config, small_disk``)
+# --- fixtures: a test module imports them (``backend, config, small_disk, drill_server``)
 # and its installation is PostgreSQL in a tablespace on the small disk ------------------------------
 
-@pytest.fixture
-def small_disk():
-    from jukinet_testing import PG_URL
+@pytest.fixture(scope="session")
+def drill_server():
+    """The drill's own PostgreSQL (one per test process; each drill gets its own small disk on it)."""
+    require_drill()
+    server = DrillServer()
+    yield server
+    server.close()
 
-    require_drill(PG_URL)
-    disk = SmallDisk(PG_URL)
+
+@pytest.fixture
+def small_disk(drill_server):
+    disk = SmallDisk(drill_server)
     yield disk
     disk.close()
 
@@ -227,16 +320,15 @@ def config(tmp_path, small_disk, backend, request):
     tablespace: this fixture's finalizer runs first)."""
     from jukinet_testing import make_installation
 
-    return make_installation(tmp_path / "data", "postgres", request, tablespace=small_disk.tablespace)
+    return make_installation(tmp_path / "data", "postgres", request, tablespace=small_disk.tablespace,
+                             admin_url=small_disk.admin_url)
 
 
 def admin_url_of(db) -> str:
-    """The administrator URL (``JUKINET_TEST_POSTGRES_URL``) pointed at the database of ``db`` (an
-    engine or a URL)."""
-    from jukinet_testing import PG_URL
-
-    database = (db.url if hasattr(db, "url") else make_url(db)).database
-    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+    """The superuser URL of the server that holds the database of ``db`` (an engine or a URL), pointed
+    at that database (the drill server trusts ``postgres`` on 127.0.0.1)."""
+    url = db.url if hasattr(db, "url") else make_url(db)
+    return url.set(username="postgres", password=None).render_as_string(hide_password=False)
 
 
 def until_refused(snapshot, send, tries: int = 400):

@@ -40,8 +40,8 @@ class PostgresDatabase:
     def drop(self) -> None:
         with self._engine.connect() as c:
             # DROP DATABASE asks for a checkpoint; while a full-disk drill (tests/jukinet_small_disk.py)
-            # holds its tablespace full on this shared server, a checkpoint can fail for a few seconds
-            # ("checkpoint request failed"): try again until the drill has given the space back
+            # holds its tablespace full, a checkpoint of the drill's own server can fail for a few
+            # seconds ("checkpoint request failed"): try again until the drill has given the space back
             for attempt in range(60):
                 try:
                     c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
@@ -55,9 +55,12 @@ class PostgresDatabase:
         self._engine.dispose()
 
 
-def make_installation(data_dir: Path, backend: str, request=None, *, tablespace: str | None = None) -> Config:
+def make_installation(data_dir: Path, backend: str, request=None, *, tablespace: str | None = None,
+                      admin_url: str | None = None) -> Config:
+    """A migrated installation on SQLite or PostgreSQL (a throwaway database on ``admin_url``'s server,
+    by default the shared one at ``JUKINET_TEST_POSTGRES_URL``; the full-disk drill passes its own)."""
     if backend == "postgres":
-        pg = PostgresDatabase(PG_URL, tablespace)
+        pg = PostgresDatabase(admin_url or PG_URL, tablespace)
         if request is not None:
             request.addfinalizer(pg.drop)
         db = provision.database_config(data_dir, pg.url)

@@ -28,7 +28,7 @@ from jukinet_testing import table_digests
 import jukinet_small_disk as disk
 from jukinet_small_disk import admin_url_of, write_refusal
 
-backend, config, small_disk = disk.backend, disk.config, disk.small_disk     # fixtures: PostgreSQL on the small disk
+backend, config, small_disk, drill_server = disk.backend, disk.config, disk.small_disk, disk.drill_server    # fixtures: PostgreSQL on the small disk
 
 pytestmark = pytest.mark.xdist_group("postgres_full_disk")
 runner = CliRunner()

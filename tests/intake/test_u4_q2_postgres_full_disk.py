@@ -30,7 +30,7 @@ from jukinet_small_disk import admin_url_of, until_refused, write_refusal
 from .helpers import TSU, jcode, tennyu
 
 pytestmark = pytest.mark.xdist_group("postgres_full_disk")
-backend, config, small_disk = disk.backend, disk.config, disk.small_disk     # fixtures: PostgreSQL on the small disk
+backend, config, small_disk, drill_server = disk.backend, disk.config, disk.small_disk, disk.drill_server    # fixtures: PostgreSQL on the small disk
 
 
 def on_file(registers) -> dict:

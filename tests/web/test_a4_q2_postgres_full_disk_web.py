@@ -28,7 +28,7 @@ import jukinet_small_disk as disk
 from jukinet_small_disk import admin_url_of, until_refused, write_refusal
 from operator_site import add_operator, juki, make_site, seed_people
 
-backend, config, small_disk = disk.backend, disk.config, disk.small_disk     # fixtures: PostgreSQL on the small disk
+backend, config, small_disk, drill_server = disk.backend, disk.config, disk.small_disk, disk.drill_server    # fixtures: PostgreSQL on the small disk
 
 pytestmark = pytest.mark.xdist_group("postgres_full_disk")
 SEARCH = {"purpose_code": "inquiry", "name": "ヤマダ", "name_match": "prefix", "case_ref": "c-1"}
