@@ -21,16 +21,14 @@ with ``EXPLAIN QUERY PLAN``).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from jukinet.audit.service import Month
 from jukinet.bootstrap import bootstrap
@@ -38,40 +36,15 @@ from jukinet.provision.records import provisions_for_person
 from jukinet.reconcile.service import _server_query
 from jukinet.search.service import SearchCommand, search
 from jukinet.security.oplog import Actor
+from jukinet.store.plans import captured
+from jukinet.store.plans import explain as explain_plan
 
 BIG = ("juki_current", "juki_history", "provision_records", "oplog", "fuhyo_current", "fuhyo_history")
 
 
-@contextmanager
-def captured(engine):
-    got: list[tuple[str, object]] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            got.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield got
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
-
-
-def _nodes(plan: dict):
-    yield plan
-    for sub in plan.get("Plans", ()):
-        yield from _nodes(sub)
-
-
 def explain(engine, statement: str, parameters, *, indexes: bool = True) -> tuple[list[dict], float]:
     """The executed plan's nodes and its execution time in ms (server side)."""
-    with engine.begin() as conn:
-        if not indexes:
-            for s in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
-                conn.exec_driver_sql(f"SET LOCAL {s} = off")
-        out = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters).scalar_one()
-    doc = (json.loads(out) if isinstance(out, str) else out)[0]
-    return list(_nodes(doc["Plan"])), doc["Execution Time"]
+    return explain_plan(engine, statement, parameters, analyze=True, indexes=indexes)
 
 
 def main() -> None:

@@ -23,12 +23,11 @@ forced: psycopg sends the parameters, so the planner sees the values as the appl
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
 from jukinet_testing import PG_URL, PostgresDatabase
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from jukinet.audit.service import Month
 from jukinet.bootstrap import bootstrap
@@ -38,6 +37,8 @@ from jukinet.reconcile.service import _server_query
 from jukinet.search.service import SearchCommand, search
 from jukinet.security.checkpoints import genesis as genesis_checkpoints
 from jukinet.security.oplog import Actor
+from jukinet.store.plans import captured
+from jukinet.store.plans import explain as explain_plan
 from jukinet.seed import populate
 from jukinet.store import provision
 from jukinet.store.tables import juki_current
@@ -114,33 +115,8 @@ def inst(tmp_path_factory):
         pg.drop()
 
 
-@contextmanager
-def captured(engine):
-    """The SELECT statements the code under the block sends to ``engine``, with their parameters."""
-    got: list[tuple[str, object]] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            got.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield got
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
-
-
-def _nodes(plan: dict):
-    yield plan
-    for sub in plan.get("Plans", ()):
-        yield from _nodes(sub)
-
-
 def explain(engine, statement: str, parameters) -> list[dict]:
-    with engine.connect() as conn:
-        out = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()
-    plan = (json.loads(out) if isinstance(out, str) else out)[0]["Plan"]
-    return list(_nodes(plan))
+    return explain_plan(engine, statement, parameters)[0]
 
 
 def assert_indexed(engine, statements, table: str, index: str) -> list[dict]:
