@@ -232,24 +232,38 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'      # names from the catalogue, quoted
 
 
+#: PostgreSQL's catalogue of the current schema in one round trip: every table's name, the server's cheap
+#: idea of its rows (``pg_stat_user_tables.n_live_tup`` — inserts minus deletes, current to within
+#: seconds — or the planner's ``pg_class.reltuples`` as of the last VACUUM/ANALYZE, whichever is larger)
+#: and its size on disk with indexes and TOAST
+_PG_CATALOGUE = text(
+    "SELECT c.relname, c.relkind, GREATEST(c.reltuples, COALESCE(s.n_live_tup, 0), 0)::bigint, "
+    "pg_total_relation_size(c.oid) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')")
+
+
+def _pg_catalogue(conn) -> tuple[list[str], dict[str, int], int]:
+    """(tables, estimated rows per table, bytes of the schema) from :data:`_PG_CATALOGUE`."""
+    tables, est, size = [], {}, 0
+    for name, kind, rows, nbytes in conn.execute(_PG_CATALOGUE):
+        size += int(nbytes or 0)
+        if kind in ("r", "p"):
+            tables.append(name)
+            est[name] = int(rows or 0)
+    return sorted(tables), est, size
+
+
 def _estimates(conn, tables: list[str]) -> dict[str, int]:
     """The engine's cheap idea of each table's size, without reading the table.
 
-    PostgreSQL: the statistics the server keeps anyway — ``pg_stat_user_tables.n_live_tup`` (inserts
-    minus deletes, current to within seconds) or the planner's ``pg_class.reltuples`` (as of the last
-    VACUUM/ANALYZE), whichever is larger. SQLite: the span of the rowid (the largest minus the smallest,
-    plus one: two B-tree descents, each its own sub-query — a lone MIN or MAX is read from the B-tree's
-    edge, both in one SELECT read the whole table): never fewer than the rows there are, more only
-    where rows were deleted in between."""
+    PostgreSQL: the catalogue (:func:`_pg_catalogue`). SQLite: the span of the rowid (the largest minus
+    the smallest, plus one: two B-tree descents, each its own sub-query — a lone MIN or MAX is read from
+    the B-tree's edge, both in one SELECT read the whole table): never fewer than the rows there are,
+    more only where rows were deleted in between."""
     if conn.dialect.name == "postgresql":
-        out: dict[str, int] = {}
-        for name, rel, live in conn.execute(text(
-                "SELECT c.relname, c.reltuples, s.n_live_tup FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
-                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')")):
-            out[name] = max(int(rel or 0), int(live or 0))
-        return out
+        return _pg_catalogue(conn)[1]
     try:
         return _per_table(conn, tables, "(SELECT MAX(rowid) FROM {t}) - (SELECT MIN(rowid) FROM {t}) + 1")
     except Exception:  # noqa: BLE001 - a table without rowid: every table counted exactly
@@ -266,7 +280,10 @@ def row_counts(conn) -> tuple[dict[str, int], list[str]]:
     figure such as 0 or 3 matters (outbox, sessions, media), are counted exactly — all of them in one
     statement. No count shown to an auditor comes from here (the audit screens count exactly)."""
     tables = sorted(inspect(conn).get_table_names())
-    est = _estimates(conn, tables)
+    return _counted(conn, tables, _estimates(conn, tables))
+
+
+def _counted(conn, tables: list[str], est: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     big = [t for t in tables if est.get(t, 0) >= EXACT_BELOW]
     exact = _per_table(conn, [t for t in tables if t not in big], "(SELECT COUNT(*) FROM {t})")
     return {t: est[t] if t in big else exact[t] for t in tables}, big
@@ -277,18 +294,19 @@ def database(registers, name: str, *, counts: bool = True) -> DatabaseStatus:
     engine = registers.engine(name)
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            st.reachable = True
             if is_sqlite(str(engine.url)):
+                conn.execute(text("SELECT 1"))
+                st.reachable = True
                 path = engine.url.database
                 st.size_bytes = sum(os.path.getsize(p) for p in (path, path + "-wal") if p and os.path.exists(p))
+                if counts:
+                    st.rows, st.estimated = row_counts(conn)
             else:
-                st.size_bytes = int(conn.execute(text(
-                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')")).scalar_one())
-            if counts:
-                st.rows, st.estimated = row_counts(conn)
+                # one catalogue query answers reachable, size, the tables and their estimates (issue 19)
+                tables, est, st.size_bytes = _pg_catalogue(conn)
+                st.reachable = True
+                if counts:
+                    st.rows, st.estimated = _counted(conn, tables, est)
             st.revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         st.head = head_revision(name, engine)
         st.up_to_date = st.revision == st.head
