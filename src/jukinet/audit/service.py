@@ -39,6 +39,7 @@ from jukinet.audit.governance import GovernanceService
 from jukinet.audit.incidents import IncidentService
 from jukinet.audit import media_checks as MC
 from jukinet.config import AuditConfig, Config
+from jukinet import heap
 from jukinet.errors import JukinetError
 from jukinet.keyring import KeyRing
 from jukinet.security import checkpoints
@@ -64,7 +65,10 @@ def on_report_thread(fn, *args, **kwargs):
 
 def _run_marked(fn, args, kwargs):
     _on_report_thread.yes = True
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        heap.trim()       # the month's entries and the PDF are garbage now: give their pages back
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: the action taken on a flagged improper operation (G1; PIA IV.2; ADR 0034)
 ACTIONS = {"guidance": "指導・再教育", "suspend": "利用停止", "remove_duty": "担当解除"}
