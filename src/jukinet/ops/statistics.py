@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Optional
 
-from sqlalchemy import func, inspect, select, union_all
+from sqlalchemy import func, inspect, literal, select, union_all
 
 from jukinet.errors import JukinetError
 from jukinet.store.repository import JST
@@ -230,12 +230,13 @@ class UpdatesSource(StatSource):
 
 def _closed_marker(conn, register: str) -> tuple:
     """What changes when a month that is over can change: a run of the retention job (it erases old
-    versions, A8) and a seed (it writes versions of past months). Two one-row reads."""
+    versions, A8) and a seed (it writes versions of past months). One round trip."""
     runs = RETENTION_RUNS[register]
     seed = juki_seed_progress if register == "juki" else fuhyo_seed_progress
-    last_run = conn.execute(select(func.max(runs.c.run_id))).scalar()
-    progress = conn.execute(select(seed.c.batches_done, seed.c.complete)).first()
-    return (last_run, tuple(progress) if progress else None)
+    row = conn.execute(select(select(func.max(runs.c.run_id)).scalar_subquery(),
+                              select(seed.c.batches_done).limit(1).scalar_subquery(),
+                              select(seed.c.complete).limit(1).scalar_subquery())).one()
+    return tuple(row)
 
 
 def open_from(now: Optional[datetime] = None) -> str:
@@ -344,12 +345,15 @@ class ProvisionsSource(StatSource):
 
     def _names(self, registers) -> tuple[dict, dict]:
         """Requester and affair names from the catalogue (admin database), code → name."""
-        with registers.admin_tx(write=False) as conn:
-            if not inspect(conn).has_table(provision_requesters.name):
-                return {}, {}
-            req = dict(conn.execute(select(provision_requesters.c.code, provision_requesters.c.name)).all())
-            aff = dict(conn.execute(select(provision_affairs.c.code, provision_affairs.c.name)).all())
-        return req, aff
+        if not _has_table(registers.engine("admin"), provision_requesters.name):
+            return {}, {}
+        names: tuple[dict, dict] = ({}, {})
+        with registers.admin_tx(write=False) as conn:      # both lists in one round trip
+            q = union_all(select(literal(0).label("k"), provision_requesters.c.code, provision_requesters.c.name),
+                          select(literal(1).label("k"), provision_affairs.c.code, provision_affairs.c.name))
+            for k, code, name in conn.execute(q):
+                names[int(k)][code] = name
+        return names
 
     def _tables(self):
         return PROVISION_RECORDS
