@@ -9,6 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from jukinet_testing import BACKENDS
+
 from jukinet.domain.records import FuhyoRecord, JukiRecord, derive_fuhyo, derive_juki
 from jukinet.store import migrate
 from jukinet.store.engine import make_engine
@@ -59,9 +61,9 @@ def test_d1_d2_registers_are_separate_databases(registers, backend):
         assert registers.juki_engine.url.database != registers.fuhyo_engine.url.database
 
 
+# role separation is a PostgreSQL property: run on PostgreSQL only (not skipped on SQLite: not collected)
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"], indirect=True)
 def test_d1_d2_postgres_roles_reach_only_their_own_schema(registers, backend):
-    if backend != "postgres":
-        pytest.skip("role separation is a PostgreSQL property")
     with registers.fuhyo_engine.connect() as conn:
         with pytest.raises(DBAPIError) as e:
             conn.execute(text("SELECT count(*) FROM juki.juki_current"))
@@ -71,9 +73,8 @@ def test_d1_d2_postgres_roles_reach_only_their_own_schema(registers, backend):
             conn.execute(text("SELECT count(*) FROM fuhyo.fuhyo_current"))
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_d1_sqlite_runs_wal_with_foreign_keys(registers, backend):
-    if backend != "sqlite":
-        pytest.skip("SQLite pragmas")
     with registers.juki_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
