@@ -1,7 +1,10 @@
 """Monthly analysis of the operation log (A4; ADR 0022): counts per operator and the flags.
 
 Pure: takes the month's log entries (:class:`Entry`, as read from the three hash chains) and the
-rules (:class:`Rules`), returns an :class:`Analysis`. No database, no clock. Each flag names the
+rules (:class:`Rules`), returns an :class:`Analysis`. No database, no clock. The service gives it the
+month as the database counted it (:class:`Group`) and only the entries a flag may list
+(:class:`Found`; :func:`analyse_grouped`, ADR 0059); :func:`analyse` of every entry is the same
+analysis, the definition it is tested against. Each flag names the
 entries behind it (chain + seq); nothing here holds a resident's data — search keys are the keyed
 digests the log already stores, and flag (d) compares them with digests the service computed.
 
@@ -381,12 +384,139 @@ def count(entries: list[Entry]) -> dict[str, OperatorCounts]:
     return dict(sorted(out.items()))
 
 
-def analyse(entries: Iterable[Entry], rules: Rules = Rules(), related: dict[str, Related] | None = None) -> Analysis:
-    """Counts and flags of one month's entries (any order); flags are numbered 1.. by kind, operator, day."""
-    es = sorted(entries, key=lambda e: (e.at, e.chain, e.seq))
-    flags = (flag_unfollowed(es) + flag_repeats(es, rules) + flag_off_hours(es, rules)
-             + flag_related(es, related or {}) + flag_mass(es, rules) + flag_refusals(es, rules))
+def _numbered(flags: list[Flag]) -> list[Flag]:
     flags.sort(key=lambda f: (f.kind, f.operator_id or "", f.day or "", f.entries[0].at if f.entries else 0))
     for i, f in enumerate(flags, 1):
         f.no = i
-    return Analysis(len(es), count(es), flags)
+    return flags
+
+
+def _in_order(entries: Iterable[Entry]) -> list[Entry]:
+    return sorted(entries, key=lambda e: (e.at, e.chain, e.seq))
+
+
+def analyse(entries: Iterable[Entry], rules: Rules = Rules(), related: dict[str, Related] | None = None) -> Analysis:
+    """Counts and flags of one month's entries (any order); flags are numbered 1.. by kind, operator, day.
+
+    The whole month as objects: the rules' definition, used on crafted entries and as the reference
+    :func:`analyse_grouped` (what the service runs) is tested against."""
+    es = _in_order(entries)
+    flags = (flag_unfollowed(es) + flag_repeats(es, rules) + flag_off_hours(es, rules)
+             + flag_related(es, related or {}) + flag_mass(es, rules) + flag_refusals(es, rules))
+    return Analysis(len(es), count(es), _numbered(flags))
+
+
+# ---- the month as the database counts it (issue 16; ADR 0059) ---------------------------------------
+#
+# The service does not hold the month: the database counts it (one GROUP BY per chain, :class:`Group`),
+# and only the entries some rule may list are read as :class:`Entry` (:class:`Found`, a superset of
+# what the flags name, chosen with :func:`wanted_days` and the rules' own predicates). The flag
+# functions above then run unchanged on those few entries, so each rule is still written once.
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """The entries of one chain, operator, JST day, action and outcome: how many, and their result rows."""
+
+    chain: str
+    operator_id: Optional[str]
+    day: str                          # JST date, ISO
+    action: str
+    outcome: str
+    n: int
+    results: int                      # sum of result_count (none counted as 0)
+
+
+@dataclass(frozen=True)
+class WantedDays:
+    """The operator-days whose entries flags (a) and (e) list (from the counts alone)."""
+
+    unfollowed: frozenset             # (a): lookups, no business
+    mass_lookups: frozenset           # (e): lookups or their result rows over the day's limits
+    mass_batch: frozenset             # (e): batch outputs of at least mass_batch_rows persons
+
+    @property
+    def lookups(self) -> frozenset:
+        return self.unfollowed | self.mass_lookups
+
+
+def wanted_days(groups: Iterable[Group], rules: Rules) -> WantedDays:
+    """The (operator, day) pairs of flags (a) and (e), as :func:`flag_unfollowed` and :func:`flag_mass`
+    decide them (granted entries of a known operator)."""
+    per: dict = defaultdict(lambda: [0, 0, 0, 0, 0])        # lookups, results, business, batch, batch rows
+    for g in groups:
+        if g.outcome != "granted" or not g.operator_id:
+            continue
+        c = per[(g.operator_id, g.day)]
+        if g.action in LOOKUP_ACTIONS:
+            c[0] += g.n
+            c[1] += g.results
+        if g.action in BUSINESS_ACTIONS:
+            c[2] += g.n
+        if g.action in BATCH_ACTIONS:
+            c[3] += g.n
+            c[4] += g.results
+    return WantedDays(
+        frozenset(k for k, c in per.items() if c[0] and not c[2]),
+        frozenset(k for k, c in per.items() if c[0] > rules.mass_lookups_per_day or c[1] > rules.mass_results_per_day),
+        frozenset(k for k, c in per.items() if c[3] and c[4] >= rules.mass_batch_rows))
+
+
+def repeated_pairs(counts: dict, rules: Rules) -> set:
+    """(b): the (operator, person digest) pairs looked up more than ``repeat_lookups`` times, from
+    ``{(operator, person): lookups}`` (granted lookups, summed over the chains)."""
+    return {k for k, n in counts.items() if k[0] and k[1] and n > rules.repeat_lookups}
+
+
+@dataclass
+class Found:
+    """The entries read as objects: each list holds every entry its rule may name (more is harmless)."""
+
+    refused: list = field(default_factory=list)      # every entry with outcome refused (f, and the counts)
+    off_hours: list = field(default_factory=list)    # granted personal-data access outside office hours (c)
+    days: list = field(default_factory=list)         # lookups and batch outputs of the wanted days (a, e)
+    repeats: list = field(default_factory=list)      # granted lookups of the repeated pairs (b)
+    related: list = field(default_factory=list)      # granted personal-data access matching a related key (d)
+
+
+def count_groups(groups: Iterable[Group], refused: Iterable[Entry]) -> dict[str, OperatorCounts]:
+    """:func:`count` from the database's counts; a refused entry is an input error or a refusal by
+    the code of its detail, so those few are counted one by one (``refused``: every one of them)."""
+    out: dict[str, OperatorCounts] = {}
+    for g in groups:
+        op = g.operator_id or "(不明)"
+        c = out.setdefault(op, OperatorCounts(op))
+        c.by_action[(g.action, g.outcome)] += g.n
+        if g.outcome == "refused":
+            continue
+        if is_input_error_entry(g.outcome, None):
+            c.invalid += g.n
+        elif g.action in LOOKUP_ACTIONS:
+            c.lookups += g.n
+            c.results += g.results
+        elif g.action in BUSINESS_ACTIONS:
+            c.business += g.n
+    for e in refused:
+        c = out.setdefault(e.operator_id or "(不明)", OperatorCounts(e.operator_id or "(不明)"))
+        if is_input_error_entry(e.outcome, e.detail.get("code")):
+            c.invalid += 1
+        else:
+            c.refused += 1
+    return dict(sorted(out.items()))
+
+
+def analyse_grouped(groups: list[Group], found: Found, rules: Rules = Rules(),
+                    related: dict[str, Related] | None = None) -> Analysis:
+    """The same :class:`Analysis` as :func:`analyse` of the whole month, from its counts and the
+    entries of :class:`Found`."""
+    w = wanted_days(groups, rules)
+    unfollowed = [e for e in found.days if e.granted and e.action in LOOKUP_ACTIONS
+                  and (e.operator_id, e.day) in w.unfollowed]
+    mass = [e for e in found.days if e.granted and (
+        (e.action in LOOKUP_ACTIONS and (e.operator_id, e.day) in w.mass_lookups)
+        or (e.action in BATCH_ACTIONS and (e.operator_id, e.day) in w.mass_batch))]
+    refused = [e for e in found.refused if e.outcome == "refused"]
+    flags = (flag_unfollowed(_in_order(unfollowed)) + flag_repeats(_in_order(found.repeats), rules)
+             + flag_off_hours(_in_order(found.off_hours), rules) + flag_related(_in_order(found.related), related or {})
+             + flag_mass(_in_order(mass), rules) + flag_refusals(_in_order(refused), rules))
+    return Analysis(sum(g.n for g in groups), count_groups(groups, refused), _numbered(flags))

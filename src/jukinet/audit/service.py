@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Optional
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 
 from jukinet.audit import analysis as an
 from jukinet.audit.governance import GovernanceService
@@ -50,6 +51,7 @@ from jukinet.store.tables_media import media_checks, media_movements, media_scan
 from jukinet.store.tables_security import OPLOG, improper_actions, operators
 from jukinet.audit import report
 from jukinet.audit.casework import casework
+from jukinet.audit.monthlog import MonthLog
 
 JST = an.JST
 _report_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jukinet-audit-report")
@@ -69,6 +71,15 @@ def _run_marked(fn, args, kwargs):
         return fn(*args, **kwargs)
     finally:
         heap.trim()       # the month's entries and the PDF are garbage now: give their pages back
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: the action taken on a flagged improper operation (G1; PIA IV.2; ADR 0034)
 ACTIONS = {"guidance": "指導・再教育", "suspend": "利用停止", "remove_duty": "担当解除"}
@@ -168,7 +179,12 @@ class AuditService:
 
     # ---- reading -------------------------------------------------------------------------------
 
+    def month_log(self, month: Month) -> MonthLog:
+        return MonthLog.of({c: self.registers.engine(c) for c in CHAINS}, month.start_utc, month.end_utc)
+
     def entries(self, month: Month) -> list[an.Entry]:
+        """Every entry of the month as an object (what the analysis read before ADR 0059; the
+        reference the counted analysis is tested against)."""
         out = []
         for chain in CHAINS:
             log, _ = OPLOG[chain]
@@ -191,43 +207,62 @@ class AuditService:
         """
         with self.registers.admin_tx(write=False) as conn:
             watch = dict(conn.execute(select(audit_watch.c.operator_id, audit_watch.c.address_prefix)).all())
-        out = {}
         d = self.oplog.digest
-        cache: dict = {}
-
-        def persons_where(column: str, prefix: str) -> set:
-            """Digests of the 住民票コード of current persons (both registers) whose column starts so."""
-            if (column, prefix) not in cache:
-                found = set()
-                for reg, table in (("juki", juki_current), ("fuhyo", fuhyo_current)):
-                    with self.registers.engine(reg).connect() as conn:
-                        found |= set(conn.execute(select(table.c.juminhyo_code).where(
-                            table.c[column].startswith(prefix, autoescape=True))).scalars())
-                cache[(column, prefix)] = {d("juminhyo_code", code) for code in found}
-            return cache[(column, prefix)]
-
+        wanted = {}                                    # op -> (surname, address prefix)
         for op in sorted(o for o in operator_ids if o):
-            sn = surname(names.get(op, ""))
-            prefix = watch.get(op)
-            if not sn and not prefix:
-                continue
-            persons, name_keys, addr_keys = set(), set(), set()
+            sn, prefix = surname(names.get(op, "")), watch.get(op)
+            if sn or prefix:
+                wanted[op] = (sn, prefix)
+        prefixes = {"name": sorted({sn + "\u3000" for sn, _ in wanted.values() if sn}),
+                    "address": sorted({p for _, p in wanted.values() if p})}
+        persons = self._persons_under(prefixes)
+        out = {}
+        for op, (sn, prefix) in wanted.items():
+            found, name_keys, addr_keys = set(), set(), set()
             if sn:
-                persons |= persons_where("name", sn + "\u3000")
-            if prefix:
-                persons |= persons_where("address", prefix)
-            if sn:
+                found |= persons[("name", sn + "\u3000")]
                 name_keys |= {d("name", sn), d("name", sn + "\u3000")}
             if prefix:
+                found |= persons[("address", prefix)]
                 addr_keys.add(d("address", prefix))
-            out[op] = an.Related(frozenset(persons), frozenset(name_keys), frozenset(addr_keys))
+            out[op] = an.Related(frozenset(found), frozenset(name_keys), frozenset(addr_keys))
+        return out
+
+    def _persons_under(self, prefixes: dict[str, list[str]]) -> dict:
+        """{(column, prefix): digests of the 住民票コード of current persons (both registers) whose
+        column starts with prefix}: one scan per register and column, each code digested once."""
+        out = {(column, p): set() for column, ps in prefixes.items() for p in ps}
+        digests: dict = {}
+        digest = self.oplog.digester("juminhyo_code")
+        for column, ps in prefixes.items():
+            if not ps:
+                continue
+            for reg, table in (("juki", juki_current), ("fuhyo", fuhyo_current)):
+                q = (select(table.c.juminhyo_code, table.c[column])
+                     .where(or_(*(table.c[column].startswith(p, autoescape=True) for p in ps))))
+                engine = self.registers.engine(reg)
+                # the rows LIKE found, told apart by prefix as LIKE compares (ASCII case ignored on SQLite)
+                fold = _ascii_lower if engine.dialect.name == "sqlite" else str
+                folded = [(p, fold(p)) for p in ps]
+                with engine.connect() as conn:
+                    for code, value in conn.execute(q):
+                        value = fold(value or "")
+                        for p, fp in folded:
+                            if value.startswith(fp):
+                                if code not in digests:
+                                    digests[code] = digest(code)
+                                out[(column, p)].add(digests[code])
         return out
 
     def analyse(self, month: Month) -> tuple[an.Analysis, dict]:
-        entries = self.entries(month)
+        """The month's analysis: counted by the database, only the entries a flag may list read as
+        objects (:mod:`jukinet.audit.monthlog`; ADR 0059)."""
+        log = self.month_log(month)
+        groups = log.groups()
         names = self.roster_names()
-        related = self.related(names, {e.operator_id for e in entries})
-        return an.analyse(entries, self.rules, related), names
+        related = self.related(names, {g.operator_id for g in groups})
+        rules = self.rules
+        return an.analyse_grouped(groups, log.found(groups, rules, related), rules, related), names
 
     # ---- report --------------------------------------------------------------------------------
 

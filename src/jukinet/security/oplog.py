@@ -21,6 +21,8 @@ altered, deleted, reordered or cut off, and a chain shorter than or different fr
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -121,6 +123,23 @@ class OperationLog:
     def digest(self, name: str, value) -> str:
         """Keyed digest of one search key (the name is part of the message: 生年月日 ≠ 氏名)."""
         return self.keys.mac("search-keys", f"{name}\x1f{value}")[:32]
+
+    def digester(self, name: str):
+        """:meth:`digest` of many values of one key: the HMAC with the key and ``name`` already fed
+        (copied for each value), the same digests at a third of the cost.
+
+        >>> import tempfile; from jukinet.keyring import KeyRing
+        >>> d = tempfile.mkdtemp(); log = OperationLog(KeyRing(d), d)
+        >>> log.digester("name")("山田") == log.digest("name", "山田")
+        True
+        """
+        base = hmac.new(self.keys.key("search-keys"), f"{name}\x1f".encode("utf-8"), hashlib.sha256)
+
+        def digest(value) -> str:
+            h = base.copy()
+            h.update(f"{value}".encode("utf-8"))
+            return h.hexdigest()[:32]
+        return digest
 
     def digest_keys(self, keys: dict | None) -> dict:
         return {k: self.digest(k, v) for k, v in (keys or {}).items() if v not in (None, "")}

@@ -1,0 +1,290 @@
+"""The month of the operation log as the monthly analysis reads it: counted by the database (A4;
+issue 16, ADR 0059).
+
+The analysis used to read every entry of the month as an :class:`~jukinet.audit.analysis.Entry` and
+parse its JSON keys (25× a bare ``GROUP BY`` at 100,000 entries). Now, per chain:
+
+1. **Counts** — one ``GROUP BY`` operator, JST day, action, outcome (:meth:`MonthLog.groups`): the
+   counts table, flags (a) and (e) per operator-day, and the totals. The JST day is a balanced
+   ``CASE`` over the month's day boundaries (plain comparisons of ``at``: the same SQL on SQLite and
+   PostgreSQL).
+2. **The entries a rule may list** (:meth:`MonthLog.found`), read as objects with their keys parsed:
+
+   * every refused entry (f; the counts tell a refusal from an input error by its code), read by
+     the operator-days the counts show refusals on (the ``(operator_id, at)`` index);
+   * granted personal-data access outside office hours (c): ``at`` in the gaps between the working
+     days' office hours — index ranges, the closed days computed in Python (jpholiday);
+   * lookups and batch outputs of the operator-days that (a) or (e) flag, by the counts;
+   * (b) and (d): **one** more pass over the granted personal-data access (:meth:`MonthLog._keyed`)
+     groups it per operator, person digest (the keys' ``juminhyo_code``), the 氏 / area search keys
+     any operator's flag (d) names, and lookup or not, with the group's seqs; Python then picks the
+     pairs over the limit (summed over the chains) and the groups related to their operator (the
+     digests of persons sharing the 氏 or living under the prefix), and reads those seqs.
+
+   Each list is a superset of what its rule names; the rules (:mod:`jukinet.audit.analysis`) then
+   run unchanged on it, so the analysis is the one of the whole month (tested against it).
+
+A JSON member is read with ``json_extract`` on SQLite and ``CAST(… AS json) ->> …`` on PostgreSQL
+(:func:`json_text`). Nothing here logs or raises with a key or digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from typing import Iterable, Iterator
+
+from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import case
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
+
+from jukinet.audit import analysis as an
+from jukinet.store.tables_security import OPLOG
+
+JST = an.JST
+#: bind parameters in one IN list or OR of terms (well below SQLite's limit of a statement)
+CHUNK = 400
+_ENTRY_COLUMNS = ("seq", "at", "operator_id", "terminal_id", "action", "outcome", "purpose_code", "keys",
+                  "result_count", "detail")
+
+
+class _JsonText(FunctionElement):
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+
+def json_text(column, key: str):
+    """The text of member ``key`` of the JSON object in ``column`` (NULL when absent)."""
+    if not re.fullmatch(r"[a-z_]+", key):
+        raise ValueError("json_text: a plain member name")
+    return _JsonText(column, literal_column(f"'{key}'"))
+
+
+@compiles(_JsonText)
+def _json_text_sqlite(element, compiler, **kw):
+    column, key = list(element.clauses)
+    return f"json_extract({compiler.process(column, **kw)}, '$.{key.name.strip(chr(39))}')"
+
+
+@compiles(_JsonText, "postgresql")
+def _json_text_postgresql(element, compiler, **kw):
+    column, key = list(element.clauses)
+    return f"(CAST({compiler.process(column, **kw)} AS json) ->> {key.name})"
+
+
+class _SeqList(FunctionElement):
+    type = String()
+    inherit_cache = True
+    name = "seq_list"
+
+
+def seq_list(column):
+    """The values of an integer column in a group, as text joined by commas (aggregate)."""
+    return _SeqList(column)
+
+
+@compiles(_SeqList)
+def _seq_list_sqlite(element, compiler, **kw):
+    return f"group_concat({compiler.process(list(element.clauses)[0], **kw)}, ',')"
+
+
+@compiles(_SeqList, "postgresql")
+def _seq_list_postgresql(element, compiler, **kw):
+    return f"string_agg(CAST({compiler.process(list(element.clauses)[0], **kw)} AS TEXT), ',')"
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), max(size, 1)):
+        yield items[i:i + size]
+
+
+class MonthLog:
+    """One month (``[start, end)`` in UTC, JST days) of the chains in ``engines`` (chain → engine)."""
+
+    def __init__(self, engines: dict[str, Engine], start: datetime, end: datetime, days: list[date]):
+        self.engines = engines
+        self.start, self.end = start, end
+        self.days = list(days)
+        self.day_keys = [d.isoformat() for d in self.days]
+        self.day_start = [datetime.combine(d, datetime.min.time(), JST).astimezone(start.tzinfo) for d in self.days]
+        self._entries: dict = {}
+
+    @classmethod
+    def of(cls, engines: dict[str, Engine], start: datetime, end: datetime) -> "MonthLog":
+        first, last = start.astimezone(JST).date(), (end - timedelta(microseconds=1)).astimezone(JST).date()
+        return cls(engines, start, end, [first + timedelta(days=i) for i in range((last - first).days + 1)])
+
+    # ---- SQL pieces ----------------------------------------------------------------------------
+
+    def _in_month(self, log):
+        return and_(log.c.at >= self.start, log.c.at < self.end)
+
+    def _day_index(self, at, lo: int = 0, hi: int | None = None):
+        """``CASE`` giving the index of the JST day of ``at`` (balanced: ≈ 5 comparisons a row)."""
+        hi = len(self.days) - 1 if hi is None else hi
+        if lo == hi:
+            return literal_column(str(lo))
+        mid = (lo + hi + 1) // 2
+        return case((at < self.day_start[mid], self._day_index(at, lo, mid - 1)),
+                    else_=self._day_index(at, mid, hi))
+
+    def _day_range(self, log, day: str):
+        i = self.day_keys.index(day)
+        end = self.day_start[i + 1] if i + 1 < len(self.days) else self.end
+        return and_(log.c.at >= self.day_start[i], log.c.at < end)
+
+    def _off_hours(self, log, rules: an.Rules):
+        """``at`` outside the office hours of the working days (c), as ranges of ``at``."""
+        windows = []
+        if rules.office_start < rules.office_end:
+            for d in self.days:
+                if an.closed_day(d, rules) is None:
+                    windows.append((datetime.combine(d, rules.office_start, JST).astimezone(self.start.tzinfo),
+                                    datetime.combine(d, rules.office_end, JST).astimezone(self.start.tzinfo)))
+        gaps, lo = [], self.start
+        for ws, we in windows:
+            if ws > lo:
+                gaps.append(and_(log.c.at >= lo, log.c.at < ws))
+            lo = max(lo, we)
+        if lo < self.end:
+            gaps.append(and_(log.c.at >= lo, log.c.at < self.end))
+        return or_(*gaps) if gaps else None
+
+    # ---- counts --------------------------------------------------------------------------------
+
+    def groups(self) -> list[an.Group]:
+        """The month's entries counted per chain, operator, JST day, action and outcome."""
+        out = []
+        for chain, engine in self.engines.items():
+            log, _ = OPLOG[chain]
+            inner = (select(log.c.operator_id.label("op"), self._day_index(log.c.at).label("d"), log.c.action,
+                            log.c.outcome, func.coalesce(log.c.result_count, 0).label("rc"))
+                     .where(self._in_month(log)).subquery())
+            q = (select(inner.c.op, inner.c.d, inner.c.action, inner.c.outcome, func.count(), func.sum(inner.c.rc))
+                 .group_by(inner.c.op, inner.c.d, inner.c.action, inner.c.outcome))
+            with engine.connect() as conn:
+                for op, d, action, outcome, n, results in conn.execute(q):
+                    out.append(an.Group(chain, op, self.day_keys[int(d)], action, outcome, int(n), int(results or 0)))
+        return out
+
+    # ---- the entries the rules may list --------------------------------------------------------
+
+    def _read(self, conn, chain: str, log, *where) -> list[an.Entry]:
+        q = select(*(log.c[c] for c in _ENTRY_COLUMNS)).where(self._in_month(log), *where)
+        out = []
+        for row in conn.execute(q):
+            e = self._entries.get((chain, row.seq))
+            if e is None:
+                e = self._entries[(chain, row.seq)] = an.Entry.from_row(chain, row)
+            out.append(e)
+        return out
+
+    def found(self, groups: list[an.Group], rules: an.Rules, related: dict[str, an.Related]) -> an.Found:
+        """The entries each rule may list (:class:`~jukinet.audit.analysis.Found`), given the counts."""
+        found = an.Found()
+        wanted = an.wanted_days(groups, rules)
+        present = defaultdict(set)             # chain -> (operator, day) with granted entries
+        refused = defaultdict(set)             # chain -> (operator, day) with refused entries
+        personal = defaultdict(set)            # chain -> operators with granted personal-data access
+        for g in groups:
+            if g.outcome == "granted" and g.operator_id:
+                present[g.chain].add((g.operator_id, g.day))
+                if g.action in an.PERSONAL_ACTIONS:
+                    personal[g.chain].add(g.operator_id)
+            if g.outcome == "refused":
+                refused[g.chain].add((g.operator_id, g.day))
+        keyed = {chain: self._keyed(chain, related) for chain in self.engines if personal[chain]}
+        seqs = self._keyed_seqs(keyed, rules, related)
+        for chain, engine in self.engines.items():
+            log, _ = OPLOG[chain]
+            with engine.connect() as conn:
+                found.refused += self._read_days(conn, chain, log, {k: None for k in refused[chain]},
+                                                 log.c.outcome == "refused")
+                off = self._off_hours(log, rules)
+                if off is not None and personal[chain]:
+                    found.off_hours += self._read(conn, chain, log, log.c.outcome == "granted",
+                                                  log.c.action.in_(an.PERSONAL_ACTIONS),
+                                                  log.c.operator_id.is_not(None), off)
+                days = {}
+                for key in (wanted.lookups | wanted.mass_batch) & present[chain]:
+                    days[key] = sorted((an.LOOKUP_ACTIONS if key in wanted.lookups else frozenset())
+                                       | (an.BATCH_ACTIONS if key in wanted.mass_batch else frozenset()))
+                found.days += self._read_days(conn, chain, log, days, log.c.outcome == "granted")
+                for which in ("repeats", "related"):
+                    for chunk in _chunks(sorted(seqs[which][chain]), CHUNK):
+                        getattr(found, which).extend(self._read(conn, chain, log, log.c.seq.in_(chunk)))
+        return found
+
+    def _read_days(self, conn, chain: str, log, days: dict, *where) -> list[an.Entry]:
+        """The entries of the (operator, day) keys of ``days`` (their actions, or any for None)."""
+        terms = []
+        for (op, day), actions in sorted(days.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+            who = log.c.operator_id.is_(None) if op is None else log.c.operator_id == op
+            terms.append(and_(who, self._day_range(log, day), *([log.c.action.in_(actions)] if actions else [])))
+        out = []
+        for chunk in _chunks(terms, CHUNK // 6):
+            out += self._read(conn, chain, log, *where, or_(*chunk))
+        return out
+
+    def _keyed(self, chain: str, related: dict[str, an.Related]) -> list:
+        """One pass over the granted personal-data access of ``chain``: per operator, person digest,
+        the search keys of flag (d) that some operator's :class:`~jukinet.analysis.Related` names, and
+        lookup or not — how many, and their seqs (for (b) and (d); each entry in exactly one row)."""
+        log, _ = OPLOG[chain]
+        keys = log.c["keys"]
+        names = sorted(set().union(*(r.names for r in related.values())))
+        addresses = sorted(set().union(*(r.addresses for r in related.values())))
+
+        def hit(key: str, values: list):
+            v = json_text(keys, key)
+            return case((v.in_(values), v), else_=None) if values else literal_column("NULL")
+        inner = (select(log.c.operator_id.label("op"), json_text(keys, "juminhyo_code").label("p"),
+                        hit("name", names).label("nm"), hit("four_name", names).label("fn"),
+                        hit("address", addresses).label("ad"),
+                        case((log.c.action.in_(an.LOOKUP_ACTIONS), literal_column("1")),
+                             else_=literal_column("0")).label("lk"), log.c.seq)
+                 .where(self._in_month(log), log.c.outcome == "granted", log.c.action.in_(an.PERSONAL_ACTIONS),
+                        log.c.operator_id.is_not(None)).subquery())
+        cols = (inner.c.op, inner.c.p, inner.c.nm, inner.c.fn, inner.c.ad, inner.c.lk)
+        q = select(*cols, func.count(), seq_list(inner.c.seq)).group_by(*cols)
+        with self.engines[chain].connect() as conn:
+            return conn.execute(q).all()
+
+    @staticmethod
+    def _keyed_seqs(keyed: dict, rules: an.Rules, related: dict[str, an.Related]) -> dict:
+        """{"repeats" | "related": {chain: seqs}} from the rows of :meth:`_keyed` of every chain:
+        (b) the lookups of the pairs over the limit (summed over the chains), (d) the entries whose
+        keys are related to their operator (as :func:`~jukinet.audit.analysis.flag_related` decides)."""
+        pairs = Counter()
+        for rows in keyed.values():
+            for op, p, _nm, _fn, _ad, lk, n, _seqs in rows:
+                if int(lk):
+                    pairs[(op, p)] += int(n)
+        over = an.repeated_pairs(pairs, rules)
+        out: dict = {"repeats": defaultdict(set), "related": defaultdict(set)}
+        for chain, rows in keyed.items():
+            for op, p, nm, fn, ad, lk, _n, seqs in rows:
+                r = related.get(op)
+                repeat = bool(int(lk)) and (op, p) in over
+                rel = r is not None and (p in r.persons or nm in r.names or fn in r.names or ad in r.addresses)
+                if repeat or rel:
+                    ids = {int(x) for x in seqs.split(",")}
+                    if repeat:
+                        out["repeats"][chain] |= ids
+                    if rel:
+                        out["related"][chain] |= ids
+        return out
+
+
+def entries_of(found: an.Found) -> Iterable[an.Entry]:
+    """Every entry read as an object (each once)."""
+    seen = {}
+    for es in (found.refused, found.off_hours, found.days, found.repeats, found.related):
+        for e in es:
+            seen[(e.chain, e.seq)] = e
+    return seen.values()
