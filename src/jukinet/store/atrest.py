@@ -38,7 +38,6 @@ jukinet.errors.JukinetError: ATREST_DECRYPT_FAILED: 個人番号を復号でき�
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -263,7 +262,8 @@ class KojinBangoCipher(SealingCipher):
     """seal / open / blind_index of the 個人番号 of one installation (thread-safe)."""
 
     def blind_index(self, kojin_bango: str) -> str:
-        return hmac.new(self._index_key, kojin_bango.encode(), hashlib.sha256).hexdigest()[:BLIND_INDEX_HEX]
+        # one-shot HMAC (OpenSSL, no Python-level HMAC object): the same value as hmac.new(…).hexdigest()[:32]
+        return hmac.digest(self._index_key, kojin_bango.encode(), "sha256")[:BLIND_INDEX_HEX // 2].hex()
 
     def seal(self, juminhyo_code: str, kojin_bango: str, key_id: int | None = None) -> tuple[bytes, int, str]:
         """(ciphertext, key id, blind index) of a 個人番号 on the row of ``juminhyo_code``."""
