@@ -26,11 +26,12 @@ contents, and errors name the line and the item.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from contextlib import contextmanager
 import logging
+import queue
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import IO, Callable, Iterator, Optional
@@ -196,6 +197,54 @@ def _mapped(conn):
         conn.commit()
 
 
+_END = object()
+
+
+@contextmanager
+def _fetched_ahead(rows, depth: int = 2):
+    """Our rows, one partition of :data:`_FETCH` ahead, fetched by a thread: the database works
+    on the next rows (and the driver waits for them without the GIL) while this thread reads and
+    compares the snapshot. The thread has finished when the block is left, whatever happened, so
+    the connection is never used by two threads at once after it."""
+    parts: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                parts.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for part in rows.partitions():
+                if not put(part):
+                    return
+            put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(e)
+
+    def consume():
+        while True:
+            part = parts.get()
+            if part is _END:
+                return
+            if isinstance(part, BaseException):
+                raise part
+            yield from part
+
+    worker = threading.Thread(target=fetch, name="jukinet-reconcile-fetch", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        worker.join()
+
+
 def run_check(registers, register: str, municipality_code: str, stream: IO[bytes], *, trigger: str = "cli",
               clock: Callable[[], datetime] = utcnow) -> CheckResult:
     """Compare the snapshot in ``stream`` with our file; store and return the result.
@@ -227,8 +276,8 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
                 try:
                     if register == "juki":  # 個人番号 compared through the blind index (ADR 0058)
                         reader.number_index = cipher_of(conn).blind_index
-                    _merge(register, reader, itertools.chain.from_iterable(rows.partitions()), res, item_counts,
-                           spool, unknown)
+                    with _fetched_ahead(rows) as ours:
+                        _merge(register, reader, ours, res, item_counts, spool, unknown)
                     _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res)
                 finally:
                     unknown.close()

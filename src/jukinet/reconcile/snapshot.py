@@ -51,7 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from operator import itemgetter, mul
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Callable, Iterable, Iterator, NamedTuple, Optional
@@ -104,20 +104,39 @@ _HEADER_KEYS = frozenset(("schema", "register", "municipality_code", "count", "a
 _TRAILER_KEYS = frozenset(("trailer", "count", "sha256"))
 
 
-_W_JUMINHYO = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_W_KOJIN = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+class _Weights(tuple):
+    """The weights of a mod-11 check digit, with what :func:`_mod11_ok` needs precomputed: the
+    weights as one integer of 16-bit digits (highest first), the shift to the product's middle
+    digit, and 48 (``"0"``) times their sum."""
+
+    def __new__(cls, weights):
+        self = super().__new__(cls, weights)
+        self.poly = sum(w << (16 * (len(weights) - 1 - j)) for j, w in enumerate(weights))
+        self.shift = 16 * (len(weights) - 1)
+        self.bias = 48 * sum(weights)
+        return self
+
+
+_W_JUMINHYO = _Weights((5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+_W_KOJIN = _Weights((6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+_CHECK_DIGIT = tuple("0" if r <= 1 else str(11 - r) for r in range(11))  # by remainder
 #: ふりがな already in the form intake stores (full-width katakana, ー, one U+3000 between parts):
 #: :func:`jukinet.kana.validate_kana` would return it unchanged, so it is not called (hot path)
 _CANONICAL_KANA = re.compile("[\u30a1-\u30fa\u30fc]+(?:\u3000[\u30a1-\u30fa\u30fc]+)*")
 
 
-def _mod11_ok(s: str, weights: tuple, length: int) -> bool:
+def _mod11_ok(s: str, weights: _Weights, length: int) -> bool:
     """A compact all-ASCII-digit code of ``length`` whose check digit is right (0 when the
-    remainder is ≤ 1, else 11 − remainder: 住民票コード and 個人番号 alike)."""
+    remainder is ≤ 1, else 11 − remainder: 住民票コード and 個人番号 alike).
+
+    The weighted sum of the digits is one multiplication: the code as UTF-16 is an integer whose
+    16-bit digits are the characters' codes (``"0"`` = 48 …), and the middle 16-bit digit of its
+    product with ``weights.poly`` is Σ code × weight (every partial sum < 2¹⁶: no carry).
+    """
     if len(s) != length or not s.isascii() or not s.isdigit():
         return False
-    r = (sum(map(mul, s.encode(), weights)) - 48 * sum(weights)) % 11  # bytes are the ASCII codes
-    return s[-1] == ("0" if r <= 1 else str(11 - r))
+    total = (int.from_bytes(s.encode("utf-16-le"), "little") * weights.poly >> weights.shift) & 0xFFFF
+    return s[-1] == _CHECK_DIGIT[(total - weights.bias) % 11]
 
 
 def _stored_kana(v: str) -> str:
