@@ -25,6 +25,12 @@ bench/engines.py). The baseline (``sort | join`` on text exports) is the same fo
 
 Prints a markdown table with time, peak RSS and the ratio, and checks that both found the same
 number of differences.
+
+``--before DIR`` (ADR 0058) also measures the jukinet source tree in ``DIR/src`` (e.g. an export of
+an earlier commit: ``git archive COMMIT | tar -x -C DIR``) on the same snapshots in the same run,
+its child process importing that tree instead of this one; ``--repeat N`` runs every measurement N
+times, alternating, and keeps the fastest; a per-municipality table then gives both and the
+baseline side by side.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def prepare(data_dir: Path, work: Path, register: str, per_mille: float,
         with registers.engine(register).connect() as c:
             from sqlalchemy import func, select
             n = c.execute(select(func.count()).select_from(
-                _server_query(register, m.code).order_by(None).subquery())).scalar_one()
+                _server_query(register, m.code, sealed=True).order_by(None).subquery())).scalar_one()
         inject = int(n * per_mille / 1000)
         with open(snap, "wb") as f:
             injected = build_snapshot(registers, register, m.code, f, inject=inject, seed=1)
@@ -90,7 +96,7 @@ def prepare(data_dir: Path, work: Path, register: str, per_mille: float,
         with registers.engine(register).connect() as c, open(right, "w", encoding="utf-8") as o:
             cipher = cipher_of(c) if register == "juki" else None   # 個人番号 sealed at rest (ADR 0025)
             for row in c.execution_options(stream_results=True, yield_per=5000).execute(
-                    _server_query(register, m.code)):
+                    _server_query(register, m.code, sealed=True)):
                 o.write(f"{row[0]}\t{_tsv(_server_values(register, _opened(register, row, cipher)))}\n")
         out.append({"code": m.code, "name": m.name, "persons": n, "snapshot": str(snap), "left": str(left),
                     "right": str(right), "injected": injected, "bytes": snap.stat().st_size})
@@ -140,7 +146,9 @@ def run_baseline(plan: list[dict], work: Path) -> dict:
     t0 = time.perf_counter()
     maxrss = 0
     diffs = 0
+    per = []
     for p in plan:
+        t = time.perf_counter()
         ls, rs = work / "l.sorted", work / "r.sorted"
         for src, dst in ((p["left"], ls), (p["right"], rs)):
             r = subprocess.run(["/usr/bin/time", "-f", "%M", "sort", "-t", "\t", "-k1,1", "-o", str(dst), src],
@@ -153,7 +161,25 @@ def run_baseline(plan: list[dict], work: Path) -> dict:
         m, d, o = (int(x) for x in r.stdout.split())
         diffs += d + o
         maxrss = max(maxrss, int((work / "join.rss").read_text().strip().splitlines()[-1]))
-    return {"seconds": time.perf_counter() - t0, "differences": diffs, "maxrss_kib": maxrss}
+        per.append({"code": p["code"], "seconds": time.perf_counter() - t, "differences": d + o})
+    return {"seconds": time.perf_counter() - t0, "differences": diffs, "maxrss_kib": maxrss, "per": per}
+
+
+def run_child(data_dir: Path, register: str, work: Path, src: Path | None = None) -> dict:
+    """The checks of the plan in a child process; ``src``: measure that jukinet source tree instead."""
+    env = dict(os.environ)
+    if src is not None:  # this tree reaches the child through the venv's .pth, after PYTHONPATH
+        env["PYTHONPATH"] = str(src / "src")
+    r = subprocess.run([sys.executable, __file__, "--data-dir", str(data_dir), "--register", register,
+                        "--child", str(work / "plan.json")], capture_output=True, text=True, check=True, env=env)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def fastest(runs: list[dict]) -> dict:
+    """Per municipality the fastest of the runs; the totals of the fastest run overall."""
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["per"] = [min((r["per"][i] for r in runs), key=lambda p: p["seconds"]) for i in range(len(runs[0]["per"]))]
+    return best
 
 
 def main() -> None:
@@ -165,6 +191,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--municipality", action="append", default=None,
                     help="only this 団体コード (repeatable), e.g. 131121 世田谷区; default: every municipality")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="also measure the jukinet source tree in DIR/src (an earlier commit), same data, same run")
+    ap.add_argument("--repeat", type=int, default=1, help="run each measurement N times (alternating), keep the fastest")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     add_argument(ap)
     a = ap.parse_args()
@@ -187,12 +216,17 @@ def measure(a, data_dir: Path, work: Path, version: str) -> None:
     persons = sum(p["persons"] for p in plan)
     size = sum(p["bytes"] for p in plan)
 
-    print(f"jukinet: {len(plan)} checks …", file=sys.stderr)
-    r = subprocess.run([sys.executable, __file__, "--data-dir", str(data_dir), "--register", a.register,
-                        "--child", str(work / "plan.json")], capture_output=True, text=True, check=True)
-    ours = json.loads(r.stdout.strip().splitlines()[-1])
-    print("baseline: sort | join | awk …", file=sys.stderr)
-    base = run_baseline(plan, work)
+    runs: dict[str, list] = {"before": [], "ours": [], "base": []}
+    for i in range(a.repeat):
+        if a.before is not None:
+            print(f"jukinet before ({a.before}): {len(plan)} checks …", file=sys.stderr)
+            runs["before"].append(run_child(data_dir, a.register, work, a.before))
+        print(f"jukinet: {len(plan)} checks …", file=sys.stderr)
+        runs["ours"].append(run_child(data_dir, a.register, work))
+        print("baseline: sort | join | awk …", file=sys.stderr)
+        runs["base"].append(run_baseline(plan, work))
+    ours, base = fastest(runs["ours"]), fastest(runs["base"])
+    before = fastest(runs["before"]) if runs["before"] else None
 
     ours_diff = sum(p["differences"] for p in ours["per"])
     injected = sum(p["injected"]["differs"] + p["injected"]["only_on_server"] + p["injected"]["only_in_snapshot"]
@@ -218,6 +252,26 @@ def measure(a, data_dir: Path, work: Path, version: str) -> None:
     print()
     print(f"Differences: injected {injected:,}, jukinet {ours_diff:,}, baseline {base['differences']:,} — "
           + ("agree." if ok else "DISAGREE."))
+    print()
+    head = "| municipality | persons |" + (" jukinet before | ratio |" if before else "") + \
+        " jukinet | ratio | `sort \\| join \\| awk` | µs/person (jukinet) |"
+    print(head)
+    print("|---|---:|" + ("---:|---:|" if before else "") + "---:|---:|---:|---:|")
+    for i, p in enumerate(plan):
+        o, b = ours["per"][i], base["per"][i]
+        cells = [f"{p['code']} {p['name']}", f"{p['persons']:,}"]
+        if before:
+            w = before["per"][i]
+            cells += [f"{w['seconds']:.2f} s", f"{w['seconds'] / b['seconds']:.1f}×"]
+            ok = ok and w["differences"] == o["differences"]
+        cells += [f"{o['seconds']:.2f} s", f"{o['seconds'] / b['seconds']:.1f}×", f"{b['seconds']:.2f} s",
+                  f"{o['seconds'] / p['persons'] * 1e6:.1f}"]
+        print("| " + " | ".join(cells) + " |")
+    if before:
+        print()
+        print(f"Before: {before['seconds']:.1f} s in all, peak RSS {before['maxrss_kib'] / 1024:.0f} MB; "
+              f"differences {sum(p['differences'] for p in before['per']):,}"
+              + ("" if ok else " — DISAGREE with this tree") + f". Best of {a.repeat}.")
     if not ok:
         sys.exit(1)
 

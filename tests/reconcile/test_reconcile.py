@@ -8,16 +8,18 @@ import json
 import logging
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from jukinet.errors import JukinetError
 from jukinet.reconcile import result_lines, run_check
 from jukinet.reconcile.service import due_status, get_run, list_runs
 from jukinet.reconcile.simulate import build_snapshot
 from jukinet.reconcile.snapshot import SnapshotRefused, record_line, write_snapshot, write_snapshot_to
+from jukinet.store.atrest import KojinBangoCipher
+from jukinet.store.tables import juki_current
 from jukinet.store.tables_reconcile import RECONCILE
 
-from reconcile_people import AS_OF, NOW, TSU, YOKKAICHI, code_for, juki
+from reconcile_people import AS_OF, NOW, TSU, YOKKAICHI, bango_for, code_for, juki
 
 
 
@@ -250,6 +252,40 @@ def test_c1_runs_listed_and_due_status_follows_the_interval(populated):
     later = {d.municipality_code: d.due for d in
              due_status(populated, "juki", [TSU], interval_days=30, now=NOW + timedelta(days=31))}
     assert later[TSU]
+
+
+def test_c1_changed_kojin_bango_is_reported_through_the_blind_index(populated, monkeypatch):
+    """個人番号 is compared through its blind index, never opened (ADR 0058), and every kind of
+    個人番号 difference is still reported as ``kojin_bango``: another valid number, a number where we
+    hold none, none where we hold one, and a row of ours whose blind index is missing."""
+    earlier = AS_OF.replace(day=10)
+    with populated.juki_uow() as uow:                       # person 3: we hold no number
+        cur = uow.repo.get(code_for(3))
+        uow.repo.apply(cur.replace(kojin_bango=None, reason="個人番号変更"), previous=cur, now=earlier)
+    lines = _valid(populated)
+    at = {json.loads(ln)["juminhyo_code"]: i for i, ln in enumerate(lines[1:-1], start=1)}
+    lines[at[code_for(1)]] = _edit(lines[at[code_for(1)]], kojin_bango=bango_for(1000))   # another number
+    lines[at[code_for(2)]] = _edit(lines[at[code_for(2)]], kojin_bango=None)              # none on the CS
+    lines[at[code_for(3)]] = _edit(lines[at[code_for(3)]], kojin_bango=bango_for(3))      # none on our side
+    with populated.engine("juki").begin() as c:              # person 4: sealed, but no blind index
+        c.execute(update(juki_current).where(juki_current.c.juminhyo_code == code_for(4)).values(kojin_bango_bi=None))
+
+    def never(*a, **k):
+        raise AssertionError("a 個人番号 was opened during the check")
+    monkeypatch.setattr(KojinBangoCipher, "open", never)
+    res = check(populated, _reframe(lines))
+    assert (res.matched, res.differs, res.pending, res.item_counts) == (196, 4, 0, {"kojin_bango": 4})
+    diffs = [json.loads(x) for x in result_lines(populated, "juki", res.run_id)][1:-1]
+    assert sorted((d["juminhyo_code"], d["kind"], d["items"]) for d in diffs) == sorted(
+        (code_for(i), "differs", ["kojin_bango"]) for i in (1, 2, 3, 4))
+
+
+def test_c1_equal_kojin_bango_matches_through_the_blind_index(populated):
+    """The same 個人番号 on both sides is a match (the blind index of the snapshot's number equals ours)."""
+    lines = _valid(populated)
+    assert all(json.loads(ln).get("kojin_bango") for ln in lines[1:-1])
+    res = check(populated, _reframe(lines))
+    assert (res.matched, res.differences) == (200, 0)
 
 
 def test_c1_small_written_snapshot_roundtrip(populated):

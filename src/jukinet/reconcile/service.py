@@ -29,16 +29,18 @@ import hashlib
 import json
 from contextlib import contextmanager
 import logging
+import queue
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import IO, Callable, Iterator, Optional
 
-from sqlalchemy import String, and_, cast, func, insert, literal, select, update
+from sqlalchemy import String, and_, case, cast, func, insert, literal, null, select, update
 
 from jukinet import codes
 from jukinet.errors import JukinetError
-from jukinet.reconcile.snapshot import ITEMS, SnapshotReader, SnapshotRefused
+from jukinet.reconcile.snapshot import ITEMS, VALUE_ITEMS, SnapshotReader, SnapshotRefused
 from jukinet.store.atrest import cipher_of
 from jukinet.store.repository import _as_utc, utcnow
 from jukinet.store.tables import fuhyo_current, juki_current
@@ -113,27 +115,40 @@ def _check_register(register: str) -> str:
 
 # ------------------------------------------------------------------ our side of the merge
 
-def _server_query(register: str, municipality_code: str, as_of: Optional[datetime] = None):
-    """One municipality's current persons in 住民票コード order: the code, the compared items
-    (生年月日 as ISO text, straight from the database) and whether the version was stored after
-    ``as_of`` (computed by the database, so no timestamp is converted per row)."""
+def _server_query(register: str, municipality_code: str, as_of: Optional[datetime] = None, *, sealed: bool = False):
+    """One municipality's current persons in 住民票コード order: the code, the compared items in the
+    order of :data:`VALUE_ITEMS` (生年月日 as ISO text, straight from the database) and whether the
+    version was stored after ``as_of`` (computed by the database, so no timestamp is converted per
+    row).
+
+    juki's 個人番号 is its keyed blind index (ADR 0058: what the check compares, no AES-GCM open per
+    row) — or, with ``sealed``, the sealed (ct, key id) for :func:`_opened` (the simulated CS and the
+    bench need the number itself). A row whose number is sealed but has no blind index (never
+    written so: :meth:`KojinBangoCipher.seal_row` writes the three together) reads as ``""``, which
+    no snapshot's index equals: it is reported, never matched. 旧氏's ふりがな is null when 旧氏 is.
+    """
     if register == "juki":
         t = juki_current
-        items = [c for k in ITEMS["juki"] if k != "former_surname"     # 個人番号 sealed: (ct, key id)
-                 for c in ((t.c.kojin_bango_ct, t.c.kojin_bango_key) if k == "kojin_bango" else (t.c[k],))]
-        items += [t.c.former_surname, t.c.former_surname_kana]
+        if sealed:
+            number = [t.c.kojin_bango_ct, t.c.kojin_bango_key]
+        else:
+            number = [func.coalesce(t.c.kojin_bango_bi, case((t.c.kojin_bango_ct.is_not(None), literal(""))))
+                      .label("kojin_bango_bi")]
+        items = [t.c.name, t.c.name_kana, cast(t.c.birth_date, String).label("birth_date"), t.c.sex, t.c.address,
+                 t.c.oaza_code, *number, t.c.former_surname,
+                 case((t.c.former_surname.is_(None), null()), else_=t.c.former_surname_kana)
+                 .label("former_surname_kana")]
         where = and_(t.c.municipality_code == municipality_code, t.c.deleted.is_(False))
     else:
         t = fuhyo_current
-        items = [t.c[k] for k in ITEMS["fuhyo"]]
+        items = [cast(t.c[k], String).label(k) if k == "birth_date" else t.c[k] for k in ITEMS["fuhyo"]]
         where = and_(t.c.fuhyo_municipality_code == municipality_code, t.c.status == "現存")
-    items = [cast(c, String).label("birth_date") if c.name == "birth_date" else c for c in items]
     late = (t.c.timestamp > as_of) if as_of is not None else literal(False)
     return select(t.c.juminhyo_code, *items, late.label("late")).where(where).order_by(t.c.juminhyo_code)
 
 
 def _opened(register: str, row, cipher) -> tuple:
-    """A row of :func:`_server_query` with the sealed 個人番号 (ct, key id) opened (ADR 0025)."""
+    """A row of :func:`_server_query` (``sealed``) with the 個人番号 (ct, key id) opened (ADR 0025)."""
     if register != "juki":
         return row
     code, name, kana_, birth, sex, addr, oaza, ct, kid, fs, fsk, late = row
@@ -142,17 +157,8 @@ def _opened(register: str, row, cipher) -> tuple:
 
 
 def _server_values(register: str, row) -> tuple:
-    """Our row as the same canonical tuple the snapshot reader builds (dates ISO, 旧氏 a pair)."""
-    if register == "juki":
-        code, name, kana_, birth, sex, addr, oaza, kb, fs, fsk, _late = row
-        return (name, kana_, _iso(birth), sex, addr, oaza, kb, (fs, fsk) if fs is not None else None)
-    vals = list(row[1:-1])
-    vals[2] = _iso(vals[2])
-    return tuple(vals)
-
-
-def _iso(v):
-    return v if v is None or isinstance(v, str) else v.isoformat()
+    """Our row as the same tuple of values a snapshot record carries (:data:`VALUE_ITEMS`)."""
+    return tuple(row[1:-1])
 
 
 def _lookup(conn, register: str, batch: list[str]) -> dict:
@@ -191,6 +197,54 @@ def _mapped(conn):
         conn.commit()
 
 
+_END = object()
+
+
+@contextmanager
+def _fetched_ahead(rows, depth: int = 2):
+    """Our rows, one partition of :data:`_FETCH` ahead, fetched by a thread: the database works
+    on the next rows (and the driver waits for them without the GIL) while this thread reads and
+    compares the snapshot. The thread has finished when the block is left, whatever happened, so
+    the connection is never used by two threads at once after it."""
+    parts: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                parts.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for part in rows.partitions():
+                if not put(part):
+                    return
+            put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(e)
+
+    def consume():
+        while True:
+            part = parts.get()
+            if part is _END:
+                return
+            if isinstance(part, BaseException):
+                raise part
+            yield from part
+
+    worker = threading.Thread(target=fetch, name="jukinet-reconcile-fetch", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        worker.join()
+
+
 def run_check(registers, register: str, municipality_code: str, stream: IO[bytes], *, trigger: str = "cli",
               clock: Callable[[], datetime] = utcnow) -> CheckResult:
     """Compare the snapshot in ``stream`` with our file; store and return the result.
@@ -220,9 +274,10 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
                     _server_query(register, municipality_code, as_of))
                 unknown = tempfile.TemporaryFile(mode="w+b")
                 try:
-                    cipher = cipher_of(conn) if register == "juki" else None
-                    _merge(register, reader, (_opened(register, r, cipher) for r in rows), as_of, res, item_counts,
-                           spool, unknown)
+                    if register == "juki":  # 個人番号 compared through the blind index (ADR 0058)
+                        reader.number_index = cipher_of(conn).blind_index
+                    with _fetched_ahead(rows) as ours:
+                        _merge(register, reader, ours, res, item_counts, spool, unknown)
                     _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res)
                 finally:
                     unknown.close()
@@ -255,50 +310,64 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
     return res
 
 
-def _merge(register, reader, rows, as_of, res: CheckResult, item_counts, spool, unknown) -> None:
+def _merge(register, reader, rows, res: CheckResult, item_counts, spool, unknown) -> None:
     """The sort-merge proper. Both inputs ascend by 住民票コード (the reader enforces it for the
-    snapshot; we assert it for our side)."""
-    items = ITEMS[register]
+    snapshot; we assert it for our side). A row of ours is ``(code, *values, late)``: its values
+    compare with a record's as one tuple (``late``: stored after ``as_of``)."""
+    names = VALUE_ITEMS[register]
     snap = iter(reader)
     ours = iter(rows)
     s = next(snap, None)
     o = next(ours, None)
     last_ours = ""
-    write = spool.write
+    write, note_unknown = spool.write, unknown.write
+    server = matched = only_on_server = differs = pending = 0
     while s is not None or o is not None:
-        if o is not None and o[0] <= last_ours:
-            raise RuntimeError("register cursor is not in 住民票コード order")
-        if o is not None and (s is None or o[0] < s.juminhyo_code):
-            res.server_count += 1
-            last_ours = o[0]
-            if o[-1]:  # stored after as_of
-                res.pending += 1
-                write(f"{o[0]}\tpending\t\n".encode())
-            else:
-                res.only_on_server += 1
-                write(f"{o[0]}\tonly_on_server\t\n".encode())
-            o = next(ours, None)
-        elif o is None or s.juminhyo_code < o[0]:
-            unknown.write(f"{s.juminhyo_code}\n".encode())
-            s = next(snap, None)
-        else:  # same code
-            res.server_count += 1
-            last_ours = o[0]
-            mine = _server_values(register, o)
-            if mine == s.values:
-                res.matched += 1
-            else:
-                diff = [n for n, a, b in zip(items, mine, s.values) if a != b]
-                if o[-1]:
-                    res.pending += 1
-                    write(f"{o[0]}\tpending\t{','.join(diff)}\n".encode())
+        if o is not None:
+            oc = o[0]
+            if oc <= last_ours:
+                raise RuntimeError("register cursor is not in 住民票コード order")
+            if s is None or oc < s[0]:
+                server += 1
+                last_ours = oc
+                if o[-1]:  # stored after as_of
+                    pending += 1
+                    write(f"{oc}\tpending\t\n".encode())
                 else:
-                    res.differs += 1
-                    for n in diff:
-                        item_counts[n] = item_counts.get(n, 0) + 1
-                    write(f"{o[0]}\tdiffers\t{','.join(diff)}\n".encode())
-            s = next(snap, None)
-            o = next(ours, None)
+                    only_on_server += 1
+                    write(f"{oc}\tonly_on_server\t\n".encode())
+                o = next(ours, None)
+                continue
+            if oc == s[0]:
+                server += 1
+                last_ours = oc
+                mine = o[1:-1]
+                theirs = s[1]
+                if mine == theirs:
+                    matched += 1
+                else:
+                    diff: list[str] = []
+                    for n, a, b in zip(names, mine, theirs):
+                        if a != b and n not in diff:
+                            diff.append(n)
+                    if o[-1]:
+                        pending += 1
+                        write(f"{oc}\tpending\t{','.join(diff)}\n".encode())
+                    else:
+                        differs += 1
+                        for n in diff:
+                            item_counts[n] = item_counts.get(n, 0) + 1
+                        write(f"{oc}\tdiffers\t{','.join(diff)}\n".encode())
+                s = next(snap, None)
+                o = next(ours, None)
+                continue
+        note_unknown(f"{s[0]}\n".encode())  # only in the snapshot: resolved afterwards
+        s = next(snap, None)
+    res.server_count += server
+    res.matched += matched
+    res.only_on_server += only_on_server
+    res.differs += differs
+    res.pending += pending
 
 
 def _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res: CheckResult) -> None:

@@ -25,7 +25,6 @@ from jukinet import codes
 from jukinet.reconcile.service import _lookup, _opened, _server_query
 from jukinet.store.atrest import cipher_of
 from jukinet.reconcile.snapshot import ITEMS, record_line, write_snapshot_to
-from jukinet.store.tables import fuhyo_current, juki_current
 
 KINDS = ("differs", "only_on_server", "only_in_snapshot")
 
@@ -59,10 +58,9 @@ def build_snapshot(registers, register: str, municipality_code: str, out: IO[byt
     """Write the municipality's snapshot to ``out``; return ``{"count": n, kind: injected, …}``."""
     rng = random.Random(seed)
     as_of = as_of or datetime.now(timezone.utc)
-    t = juki_current if register == "juki" else fuhyo_current
     engine = registers.engine(register)
     with engine.connect() as conn, conn.begin():
-        q = _server_query(register, municipality_code)
+        q = _server_query(register, municipality_code, sealed=True)
         n = conn.execute(select(func.count()).select_from(q.order_by(None).subquery())).scalar_one()
         inject = min(inject, n)
         chosen = sorted(rng.sample(range(n), inject)) if inject else []

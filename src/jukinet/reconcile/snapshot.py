@@ -51,10 +51,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from operator import mul
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Iterable, Iterator, NamedTuple, Optional
+from typing import IO, Callable, Iterable, Iterator, NamedTuple, Optional
 
 import orjson
 
@@ -74,6 +74,9 @@ JUKI_ITEMS = ("name", "name_kana", "birth_date", "sex", "address", "oaza_code", 
 FUHYO_ITEMS = ("name", "name_kana", "birth_date", "sex", "address_municipality_code", "address", "last_address",
                "old_juminhyo_code", "fuhyo_municipality_code", "status")
 ITEMS = {"juki": JUKI_ITEMS, "fuhyo": FUHYO_ITEMS}
+#: the item each position of :attr:`SnapshotRecord.values` belongs to: juki's 旧氏 is two values
+#: (氏, ふりがな), flat, so that a register row compares to a snapshot record as one plain tuple
+VALUE_ITEMS = {"juki": JUKI_ITEMS[:-1] + ("former_surname", "former_surname"), "fuhyo": FUHYO_ITEMS}
 
 #: Japanese names of the items (for messages and screens; never the values)
 ITEM_LABELS = {
@@ -92,25 +95,48 @@ _ALLOWED = {
     "juki": frozenset(("juminhyo_code", "municipality_code") + JUKI_ITEMS),
     "fuhyo": frozenset(("juminhyo_code",) + FUHYO_ITEMS),
 }
-_TEXTS = {"juki": ("name", "name_kana", "address"), "fuhyo": ("name", "name_kana")}  # required text items
+_ALLOWED_JUKI, _ALLOWED_FUHYO = _ALLOWED["juki"], _ALLOWED["fuhyo"]
+#: the required items of a record line in one C call (a missing key raises KeyError: the slow path names it)
+_GET_REQUIRED_JUKI, _GET_REQUIRED_FUHYO = itemgetter(*_REQUIRED["juki"]), itemgetter(*_REQUIRED["fuhyo"])
+#: at most this many distinct dates / ふりがな are remembered per snapshot as already checked
+_MEMO_MAX = 1 << 16
 _HEADER_KEYS = frozenset(("schema", "register", "municipality_code", "count", "as_of", "snapshot_id"))
 _TRAILER_KEYS = frozenset(("trailer", "count", "sha256"))
 
 
-_W_JUMINHYO = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_W_KOJIN = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+class _Weights(tuple):
+    """The weights of a mod-11 check digit, with what :func:`_mod11_ok` needs precomputed: the
+    weights as one integer of 16-bit digits (highest first), the shift to the product's middle
+    digit, and 48 (``"0"``) times their sum."""
+
+    def __new__(cls, weights):
+        self = super().__new__(cls, weights)
+        self.poly = sum(w << (16 * (len(weights) - 1 - j)) for j, w in enumerate(weights))
+        self.shift = 16 * (len(weights) - 1)
+        self.bias = 48 * sum(weights)
+        return self
+
+
+_W_JUMINHYO = _Weights((5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+_W_KOJIN = _Weights((6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+_CHECK_DIGIT = tuple("0" if r <= 1 else str(11 - r) for r in range(11))  # by remainder
 #: ふりがな already in the form intake stores (full-width katakana, ー, one U+3000 between parts):
 #: :func:`jukinet.kana.validate_kana` would return it unchanged, so it is not called (hot path)
 _CANONICAL_KANA = re.compile("[\u30a1-\u30fa\u30fc]+(?:\u3000[\u30a1-\u30fa\u30fc]+)*")
 
 
-def _mod11_ok(s: str, weights: tuple, length: int) -> bool:
+def _mod11_ok(s: str, weights: _Weights, length: int) -> bool:
     """A compact all-ASCII-digit code of ``length`` whose check digit is right (0 when the
-    remainder is ≤ 1, else 11 − remainder: 住民票コード and 個人番号 alike)."""
+    remainder is ≤ 1, else 11 − remainder: 住民票コード and 個人番号 alike).
+
+    The weighted sum of the digits is one multiplication: the code as UTF-16 is an integer whose
+    16-bit digits are the characters' codes (``"0"`` = 48 …), and the middle 16-bit digit of its
+    product with ``weights.poly`` is Σ code × weight (every partial sum < 2¹⁶: no carry).
+    """
     if len(s) != length or not s.isascii() or not s.isdigit():
         return False
-    r = (sum(map(mul, s.encode(), weights)) - 48 * sum(weights)) % 11  # bytes are the ASCII codes
-    return s[-1] == ("0" if r <= 1 else str(11 - r))
+    total = (int.from_bytes(s.encode("utf-16-le"), "little") * weights.poly >> weights.shift) & 0xFFFF
+    return s[-1] == _CHECK_DIGIT[(total - weights.bias) % 11]
 
 
 def _stored_kana(v: str) -> str:
@@ -148,33 +174,21 @@ class Header:
 
 
 class SnapshotRecord(NamedTuple):
-    """One person of the snapshot: the 住民票コード and the compared items as canonical values."""
+    """One person of the snapshot: the 住民票コード and the compared items as canonical values, one
+    per position of :data:`VALUE_ITEMS` (juki: 旧氏 as two values; 個人番号 as the reader's
+    ``number_index`` of it when one is given)."""
 
     juminhyo_code: str
     values: tuple
 
 
-# ---------------------------------------------------------------- canonical values
-
-def canonical_juki(get) -> tuple:
-    """The compared juki items as a tuple of plain values (dates as ISO strings)."""
-    fs = get("former_surname")
-    return (get("name"), get("name_kana"), _iso(get("birth_date")), get("sex"), get("address"),
-            get("oaza_code"), get("kojin_bango"), fs)
-
-
-def canonical_fuhyo(get) -> tuple:
-    return tuple(_iso(get(k)) if k == "birth_date" else get(k) for k in FUHYO_ITEMS)
-
-
-def _iso(v) -> Optional[str]:
-    if v is None:
-        return None
-    return v.isoformat() if isinstance(v, date) else str(v)
-
-
 def differing_items(register: str, a: tuple, b: tuple) -> list[str]:
-    return [name for name, x, y in zip(ITEMS[register], a, b) if x != y]
+    """The names of the items whose values differ (each name once, in the order of ``ITEMS``)."""
+    out: list[str] = []
+    for name, x, y in zip(VALUE_ITEMS[register], a, b):
+        if x != y and name not in out:
+            out.append(name)
+    return out
 
 
 # ---------------------------------------------------------------- reading
@@ -186,10 +200,13 @@ class SnapshotReader:
     sender's certificate, or the CLI arguments); the header must agree with both. After the
     iteration ends without an exception the trailer has been verified (``trailer_ok``).
     ``records_read`` and ``line_no`` tell how far it got (for a refusal record).
+
+    ``number_index`` (juki): the records carry ``number_index(個人番号)`` instead of the number, once
+    it has been validated (the check compares 個人番号 through the register's blind index, ADR 0058).
     """
 
     def __init__(self, stream: IO[bytes], *, register: str, municipality_code: str, now: Optional[datetime] = None,
-                 clock_skew_seconds: int = 300):
+                 clock_skew_seconds: int = 300, number_index: Optional[Callable[[str], str]] = None):
         self.stream = stream
         self.register = register
         self.municipality_code = municipality_code
@@ -202,6 +219,10 @@ class SnapshotReader:
         self.sha256 = hashlib.sha256()
         self._last_code = ""  # sorts before every code
         self._lg_seen: set[str] = set()
+        self._dates_ok: set[str] = set()
+        self._kana: dict[str, str] = {}
+        #: juki: compare the 個人番号 through this function (the blind index) instead of the number
+        self.number_index = number_index
 
     # -- low level
     def _next_line(self) -> Optional[bytes]:
@@ -275,19 +296,36 @@ class SnapshotReader:
 
     # -- records
     def __iter__(self) -> Iterator[SnapshotRecord]:
+        """The records, each validated (the hot loop: one line is read, parsed by orjson, hashed and
+        checked with the reader's attributes bound to locals; a line that does not parse goes
+        through :meth:`_parse` again for its coded refusal)."""
         if self.header is None:
             self.read_header()
+        readline = self.stream.readline
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        update = self.sha256.update
+        record = self._record_juki if self.register == "juki" else self._record_fuhyo
+        limit = MAX_LINE_BYTES + 1
         while True:
-            raw = self._next_line()
-            if raw is None:
+            raw = readline(limit)
+            if not raw:
                 raise SnapshotRefused("RECONCILE_TRUNCATED",
                                       "終端行（trailer）がありません。データが途中で切れています。")
-            obj = self._parse(raw)
+            self.line_no += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise SnapshotRefused("RECONCILE_LINE_TOO_LONG", f"行が長すぎます（上限 {MAX_LINE_BYTES} バイト）。",
+                                      line=self.line_no)
+            try:
+                obj = loads(raw)
+            except decode_error:
+                obj = self._parse(raw)  # raises RECONCILE_ENCODING or RECONCILE_JSON_INVALID
+            if type(obj) is not dict:
+                obj = self._parse(raw)  # raises RECONCILE_JSON_INVALID
             if "trailer" in obj:
                 self._check_trailer(obj)
                 return
-            self.sha256.update(raw)
-            rec = self._record(obj)
+            update(raw)
+            rec = record(obj)
             self.records_read += 1
             yield rec
 
@@ -310,13 +348,17 @@ class SnapshotReader:
         return SnapshotRefused(code, f"{ITEM_LABELS.get(field, field)}{what}", line=self.line_no, field=field)
 
     def _record(self, obj: dict) -> SnapshotRecord:
-        reg = self.register
-        if obj.keys() - _ALLOWED[reg]:
-            raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
-        for k in _REQUIRED[reg]:
+        return self._record_juki(obj) if self.register == "juki" else self._record_fuhyo(obj)
+
+    def _missing(self, obj: dict) -> SnapshotRefused:
+        """The refusal for the first required item that is absent or null (the slow path)."""
+        for k in _REQUIRED[self.register]:
             if obj.get(k) is None:
-                raise self._bad(k, "がありません。", "RECONCILE_FIELD_MISSING")
-        code = obj["juminhyo_code"]
+                return self._bad(k, "がありません。", "RECONCILE_FIELD_MISSING")
+        raise AssertionError("no required item is missing")
+
+    def _common(self, code, manager) -> str:
+        """住民票コード (check digit, strictly ascending) and the managing municipality (the sender)."""
         if not (isinstance(code, str) and _mod11_ok(code, _W_JUMINHYO, 11)):
             code = self._code(code, "juminhyo_code", codes.validate_juminhyo_code)
         if code <= self._last_code:
@@ -326,52 +368,98 @@ class SnapshotReader:
             raise SnapshotRefused("RECONCILE_UNSORTED", "住民票コードの昇順に並んでいません。",
                                   line=self.line_no, field="juminhyo_code")
         self._last_code = code
-        manager = "municipality_code" if reg == "juki" else "fuhyo_municipality_code"
-        if obj[manager] != self.municipality_code and \
-                self._code(obj[manager], manager, codes.validate_lg_code) != self.municipality_code:
+        field = "municipality_code" if self.register == "juki" else "fuhyo_municipality_code"
+        if manager != self.municipality_code and \
+                self._code(manager, field, codes.validate_lg_code) != self.municipality_code:
             raise SnapshotRefused("RECONCILE_FOREIGN_RECORD", "他の市町村が管理する人が含まれています。",
-                                  line=self.line_no, field=manager)
-        for k in _TEXTS[reg]:
-            v = obj[k]
-            if type(v) is not str or not 0 < len(v) <= _TEXT_MAX:
-                raise self._bad(k)
-        b = obj["birth_date"]
-        if not isinstance(b, str) or len(b) != 10 or not _valid_date(b):
-            raise self._bad("birth_date")
-        if obj["sex"] not in ("1", "2"):
+                                  line=self.line_no, field=field)
+        return code
+
+    def _birth_sex_kana(self, birth, sex, name_kana) -> str:
+        """生年月日 (a real date, ISO), 性別, and ふりがな as intake stores it. The dates and ふりがな
+        already seen are remembered (a bounded table: a population repeats them)."""
+        if type(birth) is not str or birth not in self._dates_ok:
+            if not isinstance(birth, str) or len(birth) != 10 or not _valid_date(birth):
+                raise self._bad("birth_date")
+            if len(self._dates_ok) < _MEMO_MAX:
+                self._dates_ok.add(birth)
+        if sex != "1" and sex != "2":
             raise self._bad("sex")
-        name_kana = _stored_kana(obj["name_kana"])
-        if reg == "juki":
-            oaza = obj.get("oaza_code")
-            if oaza is not None and (not isinstance(oaza, str) or not oaza.isascii() or not 0 < len(oaza) <= 12):
-                raise self._bad("oaza_code")
-            kb = obj.get("kojin_bango")
-            if kb is not None and not (isinstance(kb, str) and _mod11_ok(kb, _W_KOJIN, 12)):
+        k = self._kana.get(name_kana)
+        if k is None:
+            k = _stored_kana(name_kana)
+            if len(self._kana) >= _MEMO_MAX:
+                self._kana.clear()
+            self._kana[name_kana] = k
+        return k
+
+    def _record_juki(self, obj: dict) -> SnapshotRecord:
+        if not obj.keys() <= _ALLOWED_JUKI:
+            raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
+        try:
+            required = _GET_REQUIRED_JUKI(obj)
+        except KeyError:
+            raise self._missing(obj) from None
+        if None in required:
+            raise self._missing(obj)
+        code, manager, name, name_kana, birth, sex, address = required
+        code = self._common(code, manager)
+        if type(name) is not str or not 0 < len(name) <= _TEXT_MAX:
+            raise self._bad("name")
+        if type(name_kana) is not str or not 0 < len(name_kana) <= _TEXT_MAX:
+            raise self._bad("name_kana")
+        if type(address) is not str or not 0 < len(address) <= _TEXT_MAX:
+            raise self._bad("address")
+        name_kana = self._birth_sex_kana(birth, sex, name_kana)
+        oaza = obj.get("oaza_code")
+        if oaza is not None and (not isinstance(oaza, str) or not oaza.isascii() or not 0 < len(oaza) <= 12):
+            raise self._bad("oaza_code")
+        kb = obj.get("kojin_bango")
+        if kb is not None:
+            if not (isinstance(kb, str) and _mod11_ok(kb, _W_KOJIN, 12)):
                 kb = self._code(kb, "kojin_bango", codes.validate_kojin_bango)
-            fs = obj.get("former_surname")
-            if fs is not None:
-                if not isinstance(fs, dict) or set(fs) - {"name", "name_kana"} or not all(
-                        isinstance(fs.get(k), str) and 0 < len(fs[k]) <= _TEXT_MAX for k in ("name", "name_kana")):
-                    raise self._bad("former_surname")
-                fs = (fs["name"], _stored_kana(fs["name_kana"]))
-            values = (obj["name"], name_kana, obj["birth_date"], obj["sex"], obj["address"], oaza, kb, fs)
-        else:
-            for k in ("address", "last_address"):
-                v = obj.get(k)
-                if v is not None and (type(v) is not str or not 0 < len(v) <= _TEXT_MAX):
-                    raise self._bad(k)
-            amc = obj.get("address_municipality_code")
-            if amc is not None and not (type(amc) is str and amc in self._lg_seen):  # a few dozen distinct codes: check each once
-                amc = self._code(amc, "address_municipality_code", codes.validate_lg_code)
-                self._lg_seen.add(amc)
-            old = obj.get("old_juminhyo_code")
-            if old is not None and not (isinstance(old, str) and _mod11_ok(old, _W_JUMINHYO, 11)):
-                old = self._code(old, "old_juminhyo_code", codes.validate_juminhyo_code)
-            if obj["status"] != "現存":
-                raise self._bad("status", "は「現存」でなければなりません（消除された附票は送りません）。")
-            values = (obj["name"], name_kana, obj["birth_date"], obj["sex"], amc, obj.get("address"),
-                      obj.get("last_address"), old, obj["fuhyo_municipality_code"], obj["status"])
-        return SnapshotRecord(code, values)
+            if self.number_index is not None:
+                kb = self.number_index(kb)
+        fs = obj.get("former_surname")
+        if fs is None:
+            return SnapshotRecord(code, (name, name_kana, birth, sex, address, oaza, kb, None, None))
+        if not isinstance(fs, dict) or set(fs) - {"name", "name_kana"} or not all(
+                isinstance(fs.get(k), str) and 0 < len(fs[k]) <= _TEXT_MAX for k in ("name", "name_kana")):
+            raise self._bad("former_surname")
+        return SnapshotRecord(code, (name, name_kana, birth, sex, address, oaza, kb, fs["name"],
+                                     _stored_kana(fs["name_kana"])))
+
+    def _record_fuhyo(self, obj: dict) -> SnapshotRecord:
+        if not obj.keys() <= _ALLOWED_FUHYO:
+            raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
+        try:
+            required = _GET_REQUIRED_FUHYO(obj)
+        except KeyError:
+            raise self._missing(obj) from None
+        if None in required:
+            raise self._missing(obj)
+        code, name, name_kana, birth, sex, manager, status = required
+        code = self._common(code, manager)
+        if type(name) is not str or not 0 < len(name) <= _TEXT_MAX:
+            raise self._bad("name")
+        if type(name_kana) is not str or not 0 < len(name_kana) <= _TEXT_MAX:
+            raise self._bad("name_kana")
+        name_kana = self._birth_sex_kana(birth, sex, name_kana)
+        for k in ("address", "last_address"):
+            v = obj.get(k)
+            if v is not None and (type(v) is not str or not 0 < len(v) <= _TEXT_MAX):
+                raise self._bad(k)
+        amc = obj.get("address_municipality_code")
+        if amc is not None and not (type(amc) is str and amc in self._lg_seen):  # a few dozen distinct codes: check each once
+            amc = self._code(amc, "address_municipality_code", codes.validate_lg_code)
+            self._lg_seen.add(amc)
+        old = obj.get("old_juminhyo_code")
+        if old is not None and not (isinstance(old, str) and _mod11_ok(old, _W_JUMINHYO, 11)):
+            old = self._code(old, "old_juminhyo_code", codes.validate_juminhyo_code)
+        if status != "現存":
+            raise self._bad("status", "は「現存」でなければなりません（消除された附票は送りません）。")
+        return SnapshotRecord(code, (name, name_kana, birth, sex, amc, obj.get("address"), obj.get("last_address"),
+                                     old, manager, status))
 
     def _code(self, value, field: str, validate) -> str:
         if not isinstance(value, str):
