@@ -37,7 +37,6 @@ from engines import Bare, Server, add_argument  # noqa: E402
 
 from jukinet.bootstrap import bootstrap  # noqa: E402
 from jukinet.seed import generate, populate  # noqa: E402
-from jukinet.store.repository import fuhyo_to_row, juki_to_row  # noqa: E402
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_metadata, juki_counters,
                                   juki_current, juki_history, juki_metadata)  # noqa: E402
 
@@ -85,12 +84,12 @@ def pregenerate(n: int, seed: int, batch_size: int, postgres: bool = False):
     max_seq = {"juki": 0, "fuhyo": 0}
     for b in generate(n, seed, batch_size=batch_size):
         batches.append((
-            _tuples([juki_to_row(r) for r in b.juki], jc, postgres), _tuples(b.juki_history, jh, postgres),
-            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc, postgres), _tuples(b.fuhyo_history, fh, postgres),
+            _tuples(b.juki, jc, postgres), _tuples(b.juki_history, jh, postgres),
+            _tuples(b.fuhyo, fc, postgres), _tuples(b.fuhyo_history, fh, postgres),
         ))
         for key, recs in (("juki", b.juki), ("fuhyo", b.fuhyo)):
             if recs:
-                max_seq[key] = max(max_seq[key], max(r.update_seq for r in recs))
+                max_seq[key] = max(max_seq[key], max(r["update_seq"] for r in recs))
     return batches, (jc, jh, fc, fh), max_seq
 
 

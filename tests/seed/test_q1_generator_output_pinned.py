@@ -16,7 +16,7 @@ from jukinet import codes, kana, moji
 from jukinet.domain.records import FuhyoRecord, JukiRecord
 from jukinet.seed import names
 from jukinet.seed.generator import NAME_SEP, Generator, _Derived, _juminhyo_check, _kojin_check
-from jukinet.store.repository import fuhyo_to_row, juki_to_row
+from jukinet.store.repository import fuhyo_to_row, juki_to_row, row_to_fuhyo, row_to_juki
 
 #: sha256 of every row of ``Generator(residents, seed, prefecture=…)`` — taken with the generator as it
 #: was before the speed work of issue 16 (commit 1c46c77)
@@ -33,8 +33,7 @@ def _value(v):
 def rows_digest(residents: int, seed: int, prefecture: str) -> str:
     h = hashlib.sha256()
     for b in Generator(residents, seed, prefecture=prefecture).batches(700):
-        for kind, rows in (("jc", [juki_to_row(r) for r in b.juki]), ("jh", b.juki_history),
-                           ("fc", [fuhyo_to_row(r) for r in b.fuhyo]), ("fh", b.fuhyo_history)):
+        for kind, rows in (("jc", b.juki), ("jh", b.juki_history), ("fc", b.fuhyo), ("fh", b.fuhyo_history)):
             for r in rows:
                 h.update(repr((kind, sorted((k, _value(v)) for k, v in r.items()))).encode())
         h.update(repr((b.persons, b.residents, b.removed, b.fuhyo_removed, b.fuhyo_abroad,
@@ -68,19 +67,39 @@ def test_q1_generator_name_keys_equal_the_whole_names():
         assert dv.name_seion(s, g) == kana.seion(s + NAME_SEP + g)
 
 
-def test_q1_trusted_records_equal_the_constructed_ones():
-    """``JukiRecord.trusted`` / ``FuhyoRecord.trusted`` (the generator's fast constructor) make the same
-    records as the dataclass constructor, and still refuse an unknown or a missing field."""
+def test_q1_generated_rows_are_the_rows_of_records():
+    """The generator builds row dicts directly (no record object per version): each is the row of a
+    record — read back into a :class:`JukiRecord` / :class:`FuhyoRecord` and written out again it is
+    the same dict, with no column missing or added."""
     b = next(Generator(300, 4).batches(300))
-    for r in b.juki + b.fuhyo:
+    assert b.juki and b.juki_history and b.fuhyo and b.fuhyo_history
+    for row in b.juki:
+        assert juki_to_row(row_to_juki(row)) == row
+    for row in b.fuhyo:
+        assert fuhyo_to_row(row_to_fuhyo(row)) == row
+    extra = {"superseded_at", "superseded_by_seq", "superseded_by_reason"}
+    for row in b.juki_history:
+        assert set(row) - set(juki_to_row(row_to_juki(row))) == extra
+        assert juki_to_row(row_to_juki(row)) == {k: v for k, v in row.items() if k not in extra}
+    for row in b.fuhyo_history:
+        assert fuhyo_to_row(row_to_fuhyo(row)) == {k: v for k, v in row.items() if k not in extra}
+
+
+def test_q1_trusted_records_equal_the_constructed_ones():
+    """``JukiRecord.trusted`` / ``FuhyoRecord.trusted`` (a fast constructor) make the same records as the
+    dataclass constructor, and still refuse an unknown or a missing field."""
+    b = next(Generator(300, 4).batches(300))
+    records = [row_to_juki(r) for r in b.juki] + [row_to_fuhyo(r) for r in b.fuhyo]
+    for r in records:
         values = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
         made = type(r)(**values)
         assert made == r and hash(made) == hash(r) and repr(made) == repr(r)
         assert type(r).trusted(**values) == made
+    fuhyo = records[-1]
     with pytest.raises(TypeError):
-        FuhyoRecord.trusted(**{f.name: getattr(b.fuhyo[0], f.name) for f in dataclasses.fields(FuhyoRecord)},
+        FuhyoRecord.trusted(**{f.name: getattr(fuhyo, f.name) for f in dataclasses.fields(FuhyoRecord)},
                             kojin_bango="123456789018")      # D2 has no 個人番号
     with pytest.raises(TypeError):
         JukiRecord.trusted(juminhyo_code="12345678901")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        b.juki[0].name = "x"
+        records[0].name = "x"

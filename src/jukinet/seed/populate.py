@@ -122,14 +122,14 @@ class _Register:
         row = self.conn.execute(select(self.area_column).limit(1)).first()
         return None if row is None else (row[0] or "")[:2]
 
-    def write(self, index: int, records: list, history: list, fast: bool) -> None:
+    def write(self, index: int, rows: list, history: list, fast: bool) -> None:
         with self.conn.begin():
             if fast:
                 relax_commit(self.conn)
                 if not self.indexes_dropped:   # built once at the end (create_secondary_indexes)
                     drop_secondary_indexes(self.conn, (self.current, self.history))
                     self.indexes_dropped = True
-            self.repo(self.conn).bulk_load(records, history, fast=fast)
+            self.repo(self.conn).bulk_load_rows(rows, history, fast=fast)
             self.conn.execute(update(self.progress).where(self.progress.c.name == _SEED)
                               .values(batches_done=index + 1))
         self.done = index + 1
