@@ -4,8 +4,10 @@
 :func:`jukinet.store.repository.juki_to_row`, 個人番号 in the clear) with their history rows, and the D2
 rows (:func:`~jukinet.store.repository.fuhyo_to_row`) with theirs. Nothing is
 kept between batches except a few counters and small caches, so memory does not grow with the
-population. Everything comes from one ``random.Random(seed)`` in a fixed order: the same seed and
-``residents`` give the same rows, timestamps included.
+population. The code constants come from ``random.Random(seed)``; each block of :data:`BLOCK`
+persons draws from its own stream, seeded from (``seed``, block) alone, so any batch can be generated
+on its own, in any process (:meth:`Generator.batch`, ADR 0057): the same seed and ``residents`` give the
+same rows, timestamps included, whatever the batch size and the number of processes.
 
 The prefecture (``prefecture``: a number, code or name; 三重県 when None) gives the real 市区町村
 codes and 町域 (:mod:`jukinet.geo`, ADR 0035); "Mie" below stands for it. Municipalities are drawn by
@@ -77,7 +79,7 @@ from jukinet import moji as _moji
 from jukinet import geo
 from jukinet.seed import names
 
-__all__ = ["generate", "Batch", "Params", "JUKINET_START", "MYNUMBER_START", "KYUUJI_START", "FUHYO_START",
+__all__ = ["generate", "Batch", "Generator", "BLOCK", "Params", "JUKINET_START", "MYNUMBER_START", "KYUUJI_START", "FUHYO_START",
            "DEFAULT_TODAY"]
 
 DEFAULT_TODAY = date(2026, 11, 26)
@@ -102,6 +104,11 @@ _MOVER_AGES = ((0, 18, 15), (18, 30, 40), (30, 45, 25), (45, 65, 12), (65, 90, 8
 #: addresses outside the prefecture use the first 80 町域 of each place (what the Mie-only tables held,
 #: so that a Mie seed gives the same rows as before ADR 0035)
 OTHER_TOWN_LIMIT = 80
+
+#: persons per random stream: the stream of block ``b`` (persons ``b × BLOCK`` …) is seeded from (seed, D1 or
+#: 附票-only, b) alone, so the population does not depend on the batch size nor on which process
+#: generates which batch (ADR 0057); it divides every batch size used so far (100, 250, 700, 1000, 5000)
+BLOCK = 50
 
 _REMOVAL = (("死亡", 0.45), ("国内転出", 0.50), ("国外転出", 0.05))
 _EVENTS = (("転居", 0.50), ("移動", 0.25), ("職権修正", 0.15), ("個人番号変更", 0.10))
@@ -136,6 +143,20 @@ class Batch:
     fuhyo_removed: int = 0
     fuhyo_abroad: int = 0
     fuhyo_other_prefecture: int = 0
+
+    def renumber(self, juki_after: int, fuhyo_after: int) -> tuple[int, int]:
+        """Number the versions of a batch generated on its own (from 1 in each register: :meth:`Generator.batch`)
+        after ``juki_after`` / ``fuhyo_after``, the last numbers of the batches before it; the new last numbers."""
+        for rows, history, after in ((self.juki, self.juki_history, juki_after),
+                                     (self.fuhyo, self.fuhyo_history, fuhyo_after)):
+            if after:
+                for r in rows:
+                    r["update_seq"] += after
+                for h in history:
+                    h["update_seq"] += after
+                    h["superseded_by_seq"] += after
+        return (juki_after + len(self.juki) + len(self.juki_history),
+                fuhyo_after + len(self.fuhyo) + len(self.fuhyo_history))
 
 
 _J_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)    # jukinet.codes: 住民票コード
@@ -254,7 +275,7 @@ class _Derived:
         return v
 
 
-@dataclass
+@dataclass(slots=True)
 class _V:
     """One version of a person while it is being built (content + 異動事由 + date)."""
 
@@ -293,7 +314,8 @@ class Generator:
         self.d1_persons = residents + self.removed
         self.others = round(residents * params.other_prefecture_ratio)
         self.total_persons = self.d1_persons + self.others
-        self.rng = rng = random.Random(seed)
+        self.seed = seed
+        self.rng = rng = random.Random(seed)   # the code constants; each block of persons has its own stream
         self.jcode = _affine(rng, 10**10)
         self.kcode = _affine(rng, 10**11)
         self.derived = _Derived()
@@ -638,28 +660,44 @@ class Generator:
 
     # --- driver ------------------------------------------------------------------------------
 
-    def batches(self, batch_size: int = 5000) -> Iterator[Batch]:
+    def batch_count(self, batch_size: int) -> int:
+        """How many batches of ``batch_size`` persons :meth:`batches` yields (D1 persons, then the 附票-only ones)."""
+        return -(-self.d1_persons // batch_size) + -(-self.others // batch_size)
+
+    def batch(self, k: int, batch_size: int) -> Batch:
+        """The ``k``-th batch on its own (any process, any order): its versions are numbered from 1 in each
+        register; :meth:`Batch.renumber` puts them after the earlier batches'. A batch that starts inside a
+        block of :data:`BLOCK` persons generates the block's earlier persons and drops them."""
+        d1_batches = -(-self.d1_persons // batch_size)
+        if k < d1_batches:
+            phase, lo, count = "d1", k * batch_size, self.d1_persons
+        else:
+            phase, lo, count = "other", (k - d1_batches) * batch_size, self.others
+        hi = min(count, lo + batch_size)
         n1, removed = self.d1_persons, self.removed
-        i = 0
-        while i < n1:
-            batch = Batch()
-            for index in range(i, min(n1, i + batch_size)):
-                is_removed = (index + 1) * removed // n1 > index * removed // n1
-                removal = self._removal_pick(self.rng) if is_removed else None
-                self._d1_person(index, removal, batch)
-                batch.removed += is_removed
-                batch.residents += not is_removed
-            batch.persons = min(n1, i + batch_size) - i
-            i += batch_size
-            yield batch
-        j = 0
-        while j < self.others:
-            batch = Batch()
-            for q in range(j, min(self.others, j + batch_size)):
-                self._other_person(n1 + q, batch)
-            batch.persons = min(self.others, j + batch_size) - j
-            j += batch_size
-            yield batch
+        batch, out = Batch(), Batch()
+        for index in range(lo - lo % BLOCK, hi):
+            if index % BLOCK == 0:
+                self.rng = random.Random(f"jukinet-seed/{self.seed}/{phase}/{index // BLOCK}")
+            if index == lo:
+                batch, self.juki_seq, self.fuhyo_seq = out, 0, 0
+            if phase == "other":
+                self._other_person(n1 + index, batch)
+                continue
+            is_removed = (index + 1) * removed // n1 > index * removed // n1
+            self._d1_person(index, self._removal_pick(self.rng) if is_removed else None, batch)
+            batch.removed += is_removed
+            batch.residents += not is_removed
+        out.persons = max(hi - lo, 0)
+        return out
+
+    def batches(self, batch_size: int = 5000) -> Iterator[Batch]:
+        """All batches in order, numbered (更新順番号) one after the other."""
+        juki_seq = fuhyo_seq = 0
+        for k in range(self.batch_count(batch_size)):
+            b = self.batch(k, batch_size)
+            juki_seq, fuhyo_seq = b.renumber(juki_seq, fuhyo_seq)
+            yield b
 
 
 def generate(residents: int, seed: int = 0, *, today: date = DEFAULT_TODAY, params: Params = Params(),
