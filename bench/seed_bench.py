@@ -1,6 +1,6 @@
 """Seeding speed: ``jukinet.seed.populate`` against the bare engine loading the same rows.
 
-    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000] [--slow] [--db-url URL]
+    .venv/bin/python bench/seed_bench.py 100000 [--seed 0] [--batch-size 5000] [--slow] [--workers N] [--db-url URL]
 
 1. ``populate`` seeds N residents (plus removed persons, history and the 附票) into a fresh
    installation (SQLite files, or with ``--db-url`` a throwaway PostgreSQL database with its register
@@ -37,7 +37,6 @@ from engines import Bare, Server, add_argument  # noqa: E402
 
 from jukinet.bootstrap import bootstrap  # noqa: E402
 from jukinet.seed import generate, populate  # noqa: E402
-from jukinet.store.repository import fuhyo_to_row, juki_to_row  # noqa: E402
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_metadata, juki_counters,
                                   juki_current, juki_history, juki_metadata)  # noqa: E402
 
@@ -64,15 +63,26 @@ def _tuples(rows, columns, postgres=False):
     return [tuple(_sqlite_value(r.get(c)) for c in columns) for r in rows]
 
 
+def cpu_s() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its reaped children (the seed's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
 def seed_with_populate(server: Server, n: int, seed: int, batch_size: int, workdir: Path,
-                       fast: bool = True) -> tuple[float, object]:
+                       fast: bool = True, workers=None) -> tuple[float, object, tuple[float, float]]:
     """``populate`` end to end: the engine's fast path (COPY / executemany, indexes after the load;
-    issue 16), or with ``fast=False`` the slow path (SQLAlchemy Core inserts, indexes in place)."""
+    issue 16; ``workers`` generating processes, ADR 0057), or with ``fast=False`` the slow path
+    (SQLAlchemy Core inserts, indexes in place). Also the CPU seconds it took (this process, workers)."""
     data = server.installation(workdir / ("populate" if fast else "populate-slow"))
     with bootstrap(data) as inst:
+        c0, k0 = cpu_s()
         t = time.perf_counter()
-        report = populate(inst.registers, n, seed, batch_size=batch_size, fast=fast)
-        return time.perf_counter() - t, report
+        kw = {} if workers is None else {"workers": workers}
+        report = populate(inst.registers, n, seed, batch_size=batch_size, fast=fast, **kw)
+        elapsed = time.perf_counter() - t
+        c1, k1 = cpu_s()
+        return elapsed, report, (c1 - c0, k1 - k0)
 
 
 def pregenerate(n: int, seed: int, batch_size: int, postgres: bool = False):
@@ -85,12 +95,12 @@ def pregenerate(n: int, seed: int, batch_size: int, postgres: bool = False):
     max_seq = {"juki": 0, "fuhyo": 0}
     for b in generate(n, seed, batch_size=batch_size):
         batches.append((
-            _tuples([juki_to_row(r) for r in b.juki], jc, postgres), _tuples(b.juki_history, jh, postgres),
-            _tuples([fuhyo_to_row(r) for r in b.fuhyo], fc, postgres), _tuples(b.fuhyo_history, fh, postgres),
+            _tuples(b.juki, jc, postgres), _tuples(b.juki_history, jh, postgres),
+            _tuples(b.fuhyo, fc, postgres), _tuples(b.fuhyo_history, fh, postgres),
         ))
         for key, recs in (("juki", b.juki), ("fuhyo", b.fuhyo)):
             if recs:
-                max_seq[key] = max(max_seq[key], max(r.update_seq for r in recs))
+                max_seq[key] = max(max_seq[key], max(r["update_seq"] for r in recs))
     return batches, (jc, jh, fc, fh), max_seq
 
 
@@ -175,15 +185,24 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=5000)
     ap.add_argument("--slow", action="store_true", help="also time the slow path (populate(fast=False))")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="generating processes for populate (ADR 0057; default: populate's own choice)")
     add_argument(ap)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jukinet-seed-bench-") as tmp, Server(args.db_url) as server:
         work = Path(tmp)
-        populate_s, report = seed_with_populate(server, args.residents, args.seed, args.batch_size, work)
+        populate_s, report, (cpu_main, cpu_workers) = seed_with_populate(
+            server, args.residents, args.seed, args.batch_size, work, workers=args.workers)
         rss_populate = peak_rss_mib()
+        rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         rows = report.juki_rows + report.fuhyo_rows
-        print(f"populate: {populate_s:.2f} s for {args.residents:,} residents, {rows:,} rows "
-              f"(D1 {report.juki_rows:,}, D2 {report.fuhyo_rows:,}); peak RSS {rss_populate:.0f} MiB", file=sys.stderr)
+        persons = report.residents + report.removed + round(args.residents * 0.15)   # + the 附票-only persons
+        print(f"populate: {populate_s:.2f} s for {args.residents:,} residents ({persons:,} persons, "
+              f"{persons / populate_s:,.0f} persons/s), {rows:,} rows "
+              f"(D1 {report.juki_rows:,}, D2 {report.fuhyo_rows:,}); peak RSS {rss_populate:.0f} MiB "
+              f"(largest worker {rss_workers:.0f} MiB); CPU {cpu_main:.1f} s seed process + {cpu_workers:.1f} s workers "
+              f"= {(cpu_main + cpu_workers) / persons * 1e6:.0f} µs per person "
+              f"({cpu_main / persons * 1e6:.0f} + {cpu_workers / persons * 1e6:.0f})", file=sys.stderr)
         t = time.perf_counter()
         batches, columns, max_seq = pregenerate(args.residents, args.seed, args.batch_size, server.postgres)
         generate_s = time.perf_counter() - t
@@ -203,7 +222,7 @@ def main(argv=None) -> int:
         print(f"| {args.residents:,} | {rows:,} | {populate_s:.1f} | {generate_s:.1f} | {raw_s:.1f} | {ratio:.2f} | "
               f"{rss_populate:.0f} | {rss_all:.0f} |")
         if args.slow:
-            slow_s, _ = seed_with_populate(server, args.residents, args.seed, args.batch_size, work, fast=False)
+            slow_s, _, _ = seed_with_populate(server, args.residents, args.seed, args.batch_size, work, fast=False)
             print(f"\nslow path (SQLAlchemy Core inserts, indexes in place): {slow_s:.1f} s — "
                   f"fast path {populate_s / slow_s:.2f}× of it; slow / bare {slow_s / raw_s:.2f}")
     return 0

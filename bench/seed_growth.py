@@ -53,7 +53,6 @@ from jukinet.bootstrap import bootstrap  # noqa: E402
 from jukinet.charts import PALETTE, _rc  # noqa: E402
 from jukinet.config import Config  # noqa: E402
 from jukinet.seed import generate, populate  # noqa: E402
-from jukinet.store.repository import fuhyo_to_row, juki_to_row  # noqa: E402
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_metadata, juki_counters,  # noqa: E402
                                   juki_current, juki_history, juki_metadata)
 
@@ -152,11 +151,11 @@ def run_bare(server: Server, n: int, work: Path) -> dict:
         if b is None:
             gen_s += time.perf_counter() - t
             break
-        parts = {"juki": (_tuples([juki_to_row(r) for r in b.juki], jc, pg), _tuples(b.juki_history, jh, pg)),
-                 "fuhyo": (_tuples([fuhyo_to_row(r) for r in b.fuhyo], fc, pg), _tuples(b.fuhyo_history, fh, pg))}
+        parts = {"juki": (_tuples(b.juki, jc, pg), _tuples(b.juki_history, jh, pg)),
+                 "fuhyo": (_tuples(b.fuhyo, fc, pg), _tuples(b.fuhyo_history, fh, pg))}
         for key, recs in (("juki", b.juki), ("fuhyo", b.fuhyo)):
             if recs:
-                max_seq[key] = max(max_seq[key], max(r.update_seq for r in recs))
+                max_seq[key] = max(max_seq[key], max(r["update_seq"] for r in recs))
         t1 = time.perf_counter()
         gen_s += t1 - t
         for bare, _, key, (cur_c, hist_c) in targets:

@@ -84,7 +84,7 @@ def test_d1_seed_default_is_mie():
     assert Generator(10).prefecture.code == "240001"
     assert Config(data_dir=Path("x"), database=None).prefecture_code == "240001"
     batch = next(Generator(50, seed=1).batches(50))
-    assert {r.municipality_code[:2] for r in batch.juki} == {"24"}
+    assert {r["municipality_code"][:2] for r in batch.juki} == {"24"}
 
 
 def test_q1_cli_init_and_seed_another_prefecture(tmp_path):

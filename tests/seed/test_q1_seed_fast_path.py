@@ -12,15 +12,15 @@ import time
 
 import pytest
 from jukinet_testing import make_installation
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 
 from jukinet import geo
 from jukinet.domain.records import JukiRecord
 from jukinet.errors import JukinetError
 from jukinet.seed import populate
+from jukinet.seed.generator import Generator
 from jukinet.store.atrest import COLUMNS
 from jukinet.store.registers import Registers
-from jukinet.store.repository import JukiRepository
 from jukinet.store.tables import (fuhyo_counters, fuhyo_current, fuhyo_history, fuhyo_seed_progress, juki_counters,
                                   juki_current, juki_history, juki_seed_progress)
 
@@ -156,3 +156,40 @@ def test_q1_seed_refuses_a_completed_seed_and_another_prefecture(tmp_path, backe
     with pytest.raises(JukinetError) as e:
         populate(regs, 50, seed=1)
     assert e.value.code == "SEED_NOT_EMPTY"
+
+
+def test_q1_seed_workers_give_the_same_rows(tmp_path, backend, request):
+    """ADR 0057: the batches generated in 0 (a thread of the seed), 1 or 2 worker processes, and cut into
+    batches that start inside a block of persons (130) or not (500), are the same rows."""
+    n = 1000
+    runs = {}
+    for name, workers, batch in (("inline", 0, 130), ("one", 1, 500), ("two", 2, 130)):
+        regs = _registers(tmp_path, name, backend, request)
+        report = populate(regs, n, seed=SEED, batch_size=batch, workers=workers)
+        runs[name] = (report.juki_rows, report.fuhyo_rows, report.history), _dump(regs)
+    (counts, inline), (counts_one, one), (counts_two, two) = runs["inline"], runs["one"], runs["two"]
+    assert counts == counts_one == counts_two and counts[2] > 0
+    for d in (one, two):
+        for k in inline:
+            if k.endswith("seed_progress"):   # the batch size and count differ with the batch size
+                continue
+            assert len(inline[k]) == len(d[k]), k
+            assert inline[k] == d[k], k
+
+
+def test_q1_seed_in_progress_of_another_population_is_not_resumed(tmp_path, backend, request):
+    """A seed in progress whose persons are not the ones generated again (e.g. started by a version before
+    ADR 0057, whose random streams differed) is refused, not continued into a mixed population."""
+    regs = _registers(tmp_path, "mixed", backend, request)
+    populate(regs, 300, seed=SEED, batch_size=100)
+    first = Generator(300, SEED).juminhyo_code(0)
+    for engine, t in ((regs.juki_engine, juki_seed_progress), (regs.fuhyo_engine, fuhyo_seed_progress)):
+        with engine.begin() as c:                           # as if killed after two batches
+            c.execute(update(t).values(batches_done=2, complete=False))
+    with regs.juki_engine.begin() as c:                     # person 0 is someone else in the stored population
+        c.execute(update(juki_current).where(juki_current.c.juminhyo_code == first).values(address="別の住所"))
+    with pytest.raises(JukinetError) as e:
+        populate(regs, 300, seed=SEED, batch_size=100)
+    assert e.value.code == "SEED_RESUME_MISMATCH"
+    with regs.juki_engine.connect() as c:
+        assert not c.execute(select(juki_seed_progress.c.complete)).scalar_one()     # still a seed in progress

@@ -64,15 +64,17 @@ def seed(data_dir: Path = DataDir,
                                                   help="都道府県 (省略時は init で指定した都道府県; 異なれば拒否)"),
          batch_size: int = typer.Option(5000, "--batch-size", min=1,
                                         help="1トランザクションの人数 (中断後の再実行では最初の値を使う)"),
-         slow: bool = typer.Option(False, "--slow", help="高速投入 (COPY 等) を使わない (比較・検証用)")):
+         slow: bool = typer.Option(False, "--slow", help="高速投入 (COPY 等) を使わない (比較・検証用)"),
+         workers: Optional[int] = typer.Option(None, "--workers", min=0,
+                                               help="生成を行うプロセス数 (0: 投入と同じプロセス; 省略時は自動。データは同じ)")):
     """合成の住民データ (この都道府県の実在の市区町村・町域) を両ファイルに投入する (synthetic population).
 
     中断 (kill を含む) した投入は、同じ --residents と --seed で再実行すると続きから投入する。"""
-    run_seed(data_dir, residents, seed_, prefecture=prefecture, batch_size=batch_size, fast=not slow)
+    run_seed(data_dir, residents, seed_, prefecture=prefecture, batch_size=batch_size, fast=not slow, workers=workers)
 
 
 def run_seed(data_dir: Path, residents: int, seed_: int = 0, *, prefecture: Optional[str] = None,
-             batch_size: int = 5000, fast: bool = True) -> None:
+             batch_size: int = 5000, fast: bool = True, workers: Optional[int] = None) -> None:
     """The seed with a progress bar (``jukinet seed``; ``jukinet demo`` calls it with its defaults)."""
     inst = open_installation(data_dir)
     started = time.monotonic()
@@ -85,7 +87,7 @@ def run_seed(data_dir: Path, residents: int, seed_: int = 0, *, prefecture: Opti
 
         try:
             report = populate(inst.registers, residents, seed_, progress=progress, prefecture=prefecture,
-                              batch_size=batch_size, fast=fast)
+                              batch_size=batch_size, fast=fast, workers=workers)
         except JukinetError as e:
             fail(e)
         finally:

@@ -1,10 +1,13 @@
 """Deterministic synthetic population of one prefecture (三重県 by default) for both registers (D1 and D2).
 
-:func:`generate` yields :class:`Batch` objects: the D1 records (:class:`JukiRecord`, current and
-removed) with their history rows, and the D2 records (:class:`FuhyoRecord`) with theirs. Nothing is
+:func:`generate` yields :class:`Batch` objects: the D1 rows (current and removed; the row dicts of
+:func:`jukinet.store.repository.juki_to_row`, 個人番号 in the clear) with their history rows, and the D2
+rows (:func:`~jukinet.store.repository.fuhyo_to_row`) with theirs. Nothing is
 kept between batches except a few counters and small caches, so memory does not grow with the
-population. Everything comes from one ``random.Random(seed)`` in a fixed order: the same seed and
-``residents`` give the same rows, timestamps included.
+population. The code constants come from ``random.Random(seed)``; each block of :data:`BLOCK`
+persons draws from its own stream, seeded from (``seed``, block) alone, so any batch can be generated
+on its own, in any process (:meth:`Generator.batch`, ADR 0057): the same seed and ``residents`` give the
+same rows, timestamps included, whatever the batch size and the number of processes.
 
 The prefecture (``prefecture``: a number, code or name; 三重県 when None) gives the real 市区町村
 codes and 町域 (:mod:`jukinet.geo`, ADR 0035); "Mie" below stands for it. Municipalities are drawn by
@@ -73,12 +76,10 @@ from typing import Iterator, Optional
 
 from jukinet import kana as _kana
 from jukinet import moji as _moji
-from jukinet.domain.records import FormerSurname, FuhyoRecord, JukiRecord
 from jukinet import geo
 from jukinet.seed import names
-from jukinet.store.repository import fuhyo_to_row, juki_to_row
 
-__all__ = ["generate", "Batch", "Params", "JUKINET_START", "MYNUMBER_START", "KYUUJI_START", "FUHYO_START",
+__all__ = ["generate", "Batch", "Generator", "BLOCK", "Params", "JUKINET_START", "MYNUMBER_START", "KYUUJI_START", "FUHYO_START",
            "DEFAULT_TODAY"]
 
 DEFAULT_TODAY = date(2026, 11, 26)
@@ -104,6 +105,11 @@ _MOVER_AGES = ((0, 18, 15), (18, 30, 40), (30, 45, 25), (45, 65, 12), (65, 90, 8
 #: so that a Mie seed gives the same rows as before ADR 0035)
 OTHER_TOWN_LIMIT = 80
 
+#: persons per random stream: the stream of block ``b`` (persons ``b × BLOCK`` …) is seeded from (seed, D1 or
+#: 附票-only, b) alone, so the population does not depend on the batch size nor on which process
+#: generates which batch (ADR 0057); it divides every batch size used so far (100, 250, 700, 1000, 5000)
+BLOCK = 50
+
 _REMOVAL = (("死亡", 0.45), ("国内転出", 0.50), ("国外転出", 0.05))
 _EVENTS = (("転居", 0.50), ("移動", 0.25), ("職権修正", 0.15), ("個人番号変更", 0.10))
 _EVENT_COUNT = ((1, 0.6), (2, 0.3), (3, 0.1))
@@ -127,9 +133,9 @@ class Params:
 class Batch:
     """One batch of rows for both registers."""
 
-    juki: list = field(default_factory=list)            # JukiRecord (current table)
+    juki: list = field(default_factory=list)            # row dicts (current table)
     juki_history: list = field(default_factory=list)    # row dicts (history table)
-    fuhyo: list = field(default_factory=list)           # FuhyoRecord (current table)
+    fuhyo: list = field(default_factory=list)           # row dicts (current table)
     fuhyo_history: list = field(default_factory=list)   # row dicts (history table)
     persons: int = 0                                    # persons generated in this batch
     residents: int = 0
@@ -137,6 +143,20 @@ class Batch:
     fuhyo_removed: int = 0
     fuhyo_abroad: int = 0
     fuhyo_other_prefecture: int = 0
+
+    def renumber(self, juki_after: int, fuhyo_after: int) -> tuple[int, int]:
+        """Number the versions of a batch generated on its own (from 1 in each register: :meth:`Generator.batch`)
+        after ``juki_after`` / ``fuhyo_after``, the last numbers of the batches before it; the new last numbers."""
+        for rows, history, after in ((self.juki, self.juki_history, juki_after),
+                                     (self.fuhyo, self.fuhyo_history, fuhyo_after)):
+            if after:
+                for r in rows:
+                    r["update_seq"] += after
+                for h in history:
+                    h["update_seq"] += after
+                    h["superseded_by_seq"] += after
+        return (juki_after + len(self.juki) + len(self.juki_history),
+                fuhyo_after + len(self.fuhyo) + len(self.fuhyo_history))
 
 
 _J_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)    # jukinet.codes: 住民票コード
@@ -153,6 +173,19 @@ def _juminhyo_check(first10: str) -> str:
 def _kojin_check(first11: str) -> str:
     """:func:`jukinet.codes.kojin_bango_check_digit` of eleven digits the generator made."""
     return str(-sum(map(_mul, map(int, first11), _K_WEIGHTS)) % 11 % 10)
+
+
+_GAIJI_PATTERN = {(a, b, c): f"{a:d}{b:d}{c:d}" for a in (False, True) for b in (False, True) for c in (False, True)}
+
+
+def _chain_history(rows: list[dict], out: list) -> None:
+    """The versions of one person (oldest first) but the last, as history rows superseded by the next."""
+    for old, new in zip(rows, rows[1:]):   # never the last: no copy needed
+        old["superseded_at"] = new["timestamp"]
+        old["superseded_by_seq"] = new["update_seq"]
+        old["superseded_by_reason"] = new["reason"]
+        out.append(old)
+
 
 
 def _cum(weights) -> list[float]:
@@ -242,7 +275,7 @@ class _Derived:
         return v
 
 
-@dataclass
+@dataclass(slots=True)
 class _V:
     """One version of a person while it is being built (content + 異動事由 + date)."""
 
@@ -281,7 +314,8 @@ class Generator:
         self.d1_persons = residents + self.removed
         self.others = round(residents * params.other_prefecture_ratio)
         self.total_persons = self.d1_persons + self.others
-        self.rng = rng = random.Random(seed)
+        self.seed = seed
+        self.rng = rng = random.Random(seed)   # the code constants; each block of persons has its own stream
         self.jcode = _affine(rng, 10**10)
         self.kcode = _affine(rng, 10**11)
         self.derived = _Derived()
@@ -482,37 +516,37 @@ class Generator:
             versions.append(versions[-1].copy(reason=removal, change_date=date.fromordinal(end_ord), deleted=True))
         return versions, birth_ord, sex
 
-    def _juki_record(self, code: str, v: _V, birth: date, sex: str, key: str) -> JukiRecord:
+    def _juki_row(self, code: str, v: _V, birth: date, sex: str, key: str) -> dict:
+        """The row of one version (:func:`jukinet.store.repository.juki_to_row` of its record: 個人番号 in
+        the clear), built directly — no record object per version."""
         dv = self.derived
-        name = v.surname[0] + NAME_SEP + v.given[0]
-        kana = v.surname[1] + NAME_SEP + v.given[1]
-        name_g = dv.name_gaiji(v.surname[0], v.given[0])
-        fs = FormerSurname(v.fs[0], v.fs[1]) if v.fs else None
-        fs_g = dv.gaiji(v.fs[0]) if v.fs else 0
+        sur, giv, fs = v.surname, v.given, v.fs
+        name_g = dv.name_gaiji(sur[0], giv[0])
+        fs_g = dv.gaiji(fs[0]) if fs else 0
         ts, notified = self._received(v.change_date, JUKINET_START, key)
         self.juki_seq += 1
-        return JukiRecord.trusted(
-            juminhyo_code=code, name=name, name_kana=kana, birth_date=birth, sex=sex, address=v.address,
-            kojin_bango=v.kojin, reason=v.reason, change_date=v.change_date, municipality_code=v.muni,
-            oaza_code=v.oaza_code, former_surname=fs, name_gaiji_count=name_g, address_gaiji_count=v.address_gaiji,
-            retention_flag=v.deleted, name_seion=dv.name_seion(v.surname[1], v.given[1]), timestamp=ts, notified_date=notified,
-            gaiji_flag=bool(name_g or v.address_gaiji or fs_g), deleted=v.deleted, update_seq=self.juki_seq,
-            former_surname_gaiji_count=fs_g,
-        )
+        deleted = v.deleted
+        return {
+            "juminhyo_code": code, "name": sur[0] + NAME_SEP + giv[0], "name_gaiji_count": name_g,
+            "name_kana": sur[1] + NAME_SEP + giv[1], "birth_date": birth, "sex": sex, "address": v.address,
+            "address_gaiji_count": v.address_gaiji, "kojin_bango": v.kojin, "reason": v.reason,
+            "change_date": v.change_date, "retention_flag": deleted, "name_seion": dv.name_seion(sur[1], giv[1]),
+            "municipality_code": v.muni, "oaza_code": v.oaza_code, "operator_id": None, "terminal_id": None,
+            "timestamp": ts, "notified_date": notified, "gaiji_flag": bool(name_g or v.address_gaiji or fs_g),
+            "deleted": deleted, "update_seq": self.juki_seq, "name_gaiji_change_seq": 0,
+            "address_gaiji_change_seq": 0, "former_surname": fs[0] if fs else None,
+            "former_surname_kana": fs[1] if fs else None, "former_surname_gaiji_count": fs_g,
+            "former_surname_gaiji_change_seq": 0,
+        }
 
     def _d1_person(self, index: int, removal: Optional[str], batch: Batch) -> None:
         versions, birth_ord, sex = self._d1_versions(index, removal)
         birth = date.fromordinal(birth_ord)
         code = self.juminhyo_code(index)
         key = "j" + code
-        records = [self._juki_record(code, v, birth, sex, key) for v in versions]
-        for old, new in zip(records, records[1:]):
-            row = juki_to_row(old)
-            row["superseded_at"] = new.timestamp
-            row["superseded_by_seq"] = new.update_seq
-            row["superseded_by_reason"] = new.reason
-            batch.juki_history.append(row)
-        batch.juki.append(records[-1])
+        rows = [self._juki_row(code, v, birth, sex, key) for v in versions]
+        _chain_history(rows, batch.juki_history)
+        batch.juki.append(rows[-1])
         del self.last_ts[key]
         if self.rng.random() < self.p.mie_honseki_ratio:
             self._d1_fuhyo(code, versions, birth, sex, removal, batch)
@@ -530,36 +564,31 @@ class Generator:
             return  # removed before the fuhyo server existed
         dv = self.derived
         key = "f" + code
-        records = []
+        rows = []
         for c in chain:
             sur, giv = c["parts"]
             name_g, addr_g, last_g = dv.name_gaiji(sur[0], giv[0]), c["address_gaiji"], c["last_address_gaiji"]
             ts, notified = self._received(c["change_date"], FUHYO_START, key)
             self.fuhyo_seq += 1
-            records.append(FuhyoRecord.trusted(
-                juminhyo_code=code, name=c["name"], name_kana=c["kana"], birth_date=birth, sex=sex,
-                address_municipality_code=c["muni"], address=c["address"], change_date=c["change_date"],
-                fuhyo_municipality_code=manager, status=c["status"], last_address=c["last_address"],
-                notification_kind=c["kind"], reason=c["reason"], name_gaiji_count=name_g,
-                address_gaiji_count=addr_g, last_address_gaiji_count=last_g,
-                gaiji_flag=bool(name_g or addr_g or last_g),
-                gaiji_pattern="".join("1" if n else "0" for n in (name_g, addr_g, last_g)),
-                name_seion=dv.name_seion(sur[1], giv[1]), timestamp=ts, notified_date=notified, update_seq=self.fuhyo_seq,
-            ))
+            rows.append({
+                "juminhyo_code": code, "name": c["name"], "name_gaiji_count": name_g, "name_kana": c["kana"],
+                "birth_date": birth, "sex": sex, "address_municipality_code": c["muni"], "address": c["address"],
+                "address_gaiji_count": addr_g, "last_address": c["last_address"], "last_address_gaiji_count": last_g,
+                "change_date": c["change_date"], "old_juminhyo_code": None, "fuhyo_municipality_code": manager,
+                "status": c["status"], "gaiji_flag": bool(name_g or addr_g or last_g),
+                "gaiji_pattern": _GAIJI_PATTERN[bool(name_g), bool(addr_g), bool(last_g)],
+                "notification_kind": c["kind"], "reason": c["reason"], "name_seion": dv.name_seion(sur[1], giv[1]),
+                "timestamp": ts, "notified_date": notified, "update_seq": self.fuhyo_seq,
+            })
         del self.last_ts[key]
-        for old, new in zip(records, records[1:]):
-            row = fuhyo_to_row(old)
-            row["superseded_at"] = new.timestamp
-            row["superseded_by_seq"] = new.update_seq
-            row["superseded_by_reason"] = new.reason
-            batch.fuhyo_history.append(row)
-        last = records[-1]
+        _chain_history(rows, batch.fuhyo_history)
+        last = rows[-1]
         batch.fuhyo.append(last)
-        if last.status == "消除":
+        if last["status"] == "消除":
             batch.fuhyo_removed += 1
-        elif last.address is None:
+        elif last["address"] is None:
             batch.fuhyo_abroad += 1
-        elif last.address_municipality_code not in self.prefecture:
+        elif last["address_municipality_code"] not in self.prefecture:
             batch.fuhyo_other_prefecture += 1
 
     @staticmethod
@@ -631,28 +660,44 @@ class Generator:
 
     # --- driver ------------------------------------------------------------------------------
 
-    def batches(self, batch_size: int = 5000) -> Iterator[Batch]:
+    def batch_count(self, batch_size: int) -> int:
+        """How many batches of ``batch_size`` persons :meth:`batches` yields (D1 persons, then the 附票-only ones)."""
+        return -(-self.d1_persons // batch_size) + -(-self.others // batch_size)
+
+    def batch(self, k: int, batch_size: int) -> Batch:
+        """The ``k``-th batch on its own (any process, any order): its versions are numbered from 1 in each
+        register; :meth:`Batch.renumber` puts them after the earlier batches'. A batch that starts inside a
+        block of :data:`BLOCK` persons generates the block's earlier persons and drops them."""
+        d1_batches = -(-self.d1_persons // batch_size)
+        if k < d1_batches:
+            phase, lo, count = "d1", k * batch_size, self.d1_persons
+        else:
+            phase, lo, count = "other", (k - d1_batches) * batch_size, self.others
+        hi = min(count, lo + batch_size)
         n1, removed = self.d1_persons, self.removed
-        i = 0
-        while i < n1:
-            batch = Batch()
-            for index in range(i, min(n1, i + batch_size)):
-                is_removed = (index + 1) * removed // n1 > index * removed // n1
-                removal = self._removal_pick(self.rng) if is_removed else None
-                self._d1_person(index, removal, batch)
-                batch.removed += is_removed
-                batch.residents += not is_removed
-            batch.persons = min(n1, i + batch_size) - i
-            i += batch_size
-            yield batch
-        j = 0
-        while j < self.others:
-            batch = Batch()
-            for q in range(j, min(self.others, j + batch_size)):
-                self._other_person(n1 + q, batch)
-            batch.persons = min(self.others, j + batch_size) - j
-            j += batch_size
-            yield batch
+        batch, out = Batch(), Batch()
+        for index in range(lo - lo % BLOCK, hi):
+            if index % BLOCK == 0:
+                self.rng = random.Random(f"jukinet-seed/{self.seed}/{phase}/{index // BLOCK}")
+            if index == lo:
+                batch, self.juki_seq, self.fuhyo_seq = out, 0, 0
+            if phase == "other":
+                self._other_person(n1 + index, batch)
+                continue
+            is_removed = (index + 1) * removed // n1 > index * removed // n1
+            self._d1_person(index, self._removal_pick(self.rng) if is_removed else None, batch)
+            batch.removed += is_removed
+            batch.residents += not is_removed
+        out.persons = max(hi - lo, 0)
+        return out
+
+    def batches(self, batch_size: int = 5000) -> Iterator[Batch]:
+        """All batches in order, numbered (更新順番号) one after the other."""
+        juki_seq = fuhyo_seq = 0
+        for k in range(self.batch_count(batch_size)):
+            b = self.batch(k, batch_size)
+            juki_seq, fuhyo_seq = b.renumber(juki_seq, fuhyo_seq)
+            yield b
 
 
 def generate(residents: int, seed: int = 0, *, today: date = DEFAULT_TODAY, params: Params = Params(),

@@ -7,7 +7,8 @@ and at most two more generated ahead (one queued, one being generated).
 
 Fast path (default; issue 16): the rows go through the engine's own bulk path
 (:mod:`jukinet.store.bulk`: ``COPY`` on PostgreSQL, the driver's ``executemany`` on SQLite), the
-batches are generated in a background thread while the previous one is written, and the secondary
+batches are generated in worker processes (:mod:`jukinet.seed.workers`, ADR 0057; a thread of this
+process for a small seed) while the previous one is written, and the secondary
 indexes of the four big tables are dropped for the load and built once at the end. ``fast=False``
 (``jukinet seed --slow``) is the SQLAlchemy ``insert`` path with the indexes in place; both give the
 same rows (test_q1_seed_fast_path_*). 履歴 ``history_id`` are assigned by the seed, in generation order,
@@ -15,7 +16,7 @@ so that they do not depend on the engine's sequence (which a rolled-back transac
 
 Resumable (issue 16): each register has a ``seed_progress`` row (prefecture, residents, seed, batch
 size, batches written), updated in the transaction of every batch. A seed killed half way and run
-again regenerates the same batches (one random stream), skips what each register has committed and
+again regenerates the same batches (a random stream per block of persons), skips what each register has committed and
 writes the rest: the same rows as a run that was never interrupted. ``complete`` is set only by the
 last step (after the counters, the indexes and, on SQLite, a checkpoint with the configured
 ``synchronous``); a register without it is a seed in progress. Refusals: ``SEED_ALREADY_DONE`` (a
@@ -31,9 +32,11 @@ server crash may lose the last batches, data and progress row together, never co
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Callable, Iterator, Optional
@@ -43,7 +46,9 @@ from sqlalchemy.engine import Connection
 
 from jukinet import geo
 from jukinet.errors import JukinetError
-from jukinet.seed.generator import DEFAULT_TODAY, Batch, Generator, Params
+from jukinet.seed.generator import DEFAULT_TODAY, Generator, Params
+from jukinet.seed.workers import Workers
+from jukinet.seed.workers import load as load_batch
 from jukinet.store.bulk import (analyze_tables, create_secondary_indexes, drop_secondary_indexes, relax_commit,
                                  reset_identity)
 from jukinet.store.engine import writer
@@ -57,6 +62,8 @@ __all__ = ["populate", "SeedReport", "Progress"]
 Progress = Callable[[int, int], None]
 
 _SEED_CACHE_KIB = 256 * 1024
+#: fewer batches than this: generated in this process (starting a worker costs about a second)
+_WORKERS_FROM_BATCHES = 4
 
 
 @dataclass
@@ -122,14 +129,14 @@ class _Register:
         row = self.conn.execute(select(self.area_column).limit(1)).first()
         return None if row is None else (row[0] or "")[:2]
 
-    def write(self, index: int, records: list, history: list, fast: bool) -> None:
+    def write(self, index: int, rows: list, history: list, fast: bool) -> None:
         with self.conn.begin():
             if fast:
                 relax_commit(self.conn)
                 if not self.indexes_dropped:   # built once at the end (create_secondary_indexes)
                     drop_secondary_indexes(self.conn, (self.current, self.history))
                     self.indexes_dropped = True
-            self.repo(self.conn).bulk_load(records, history, fast=fast)
+            self.repo(self.conn).bulk_load_rows(rows, history, fast=fast)
             self.conn.execute(update(self.progress).where(self.progress.c.name == _SEED)
                               .values(batches_done=index + 1))
         self.done = index + 1
@@ -139,8 +146,9 @@ _SEED = "seed"
 _END = object()
 
 
-def _ahead(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
-    """The batches, generated in a background thread up to ``depth`` ahead of the one being written."""
+def _ahead(batches: Iterator, depth: int = 1) -> Iterator:
+    """The batches, generated (or received from the workers) in a background thread up to ``depth`` ahead of
+    the one being written."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -227,9 +235,24 @@ def _start(regs: list[_Register], pref, residents: int, seed: int, batch_size: i
     return batch_size
 
 
+def _require_same_population(reg: _Register, first: dict) -> None:
+    """A resumed seed continues the population it started (``SEED_RESUME_MISMATCH`` otherwise): the first
+    person, as stored, is the one generated again. A seed started by a version of jukinet before ADR 0057
+    (one random stream) has other persons under the same 住民票コード."""
+    t = reg.current
+    with reg.conn.begin():
+        row = reg.conn.execute(select(t.c.name, t.c.name_kana, t.c.address)
+                               .where(t.c.juminhyo_code == first["juminhyo_code"])).first()
+    if row is not None and tuple(row) != (first["name"], first["name_kana"], first["address"]):
+        raise JukinetError("SEED_RESUME_MISMATCH",
+                           "中断した投入は別の版の jukinet で生成された住民データのため、続きから投入できません。"
+                           "新しいデータディレクトリで init してから seed を実行してください。")
+
+
 def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Progress] = None,
              today: date = DEFAULT_TODAY, params: Params = Params(), batch_size: int = 5000,
-             prefecture: Optional[geo.places.PrefectureRef] = None, fast: bool = True) -> SeedReport:
+             prefecture: Optional[geo.places.PrefectureRef] = None, fast: bool = True,
+             workers: Optional[int] = None) -> SeedReport:
     """Generate ``residents`` current persons (plus removed persons, history and the 附票) and store them.
 
     ``registers`` is a :class:`jukinet.store.registers.Registers`; both registers must be empty, or
@@ -242,6 +265,10 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
     The population is the installation's prefecture's (``config.prefecture_code``; real 市区町村 codes
     and 町域, ADR 0035). ``prefecture``, if given, must be that prefecture (``PREFECTURE_MISMATCH``
     otherwise: the CS certificates and the intake are the configured prefecture's).
+
+    ``workers`` (fast path only): processes that generate the batches while this one writes
+    (:mod:`jukinet.seed.workers`); 0 generates here, in a thread; None: one worker when there are
+    at least four batches and more than one core. The rows do not depend on it.
     """
     started = time.perf_counter()
     pref = geo.prefecture(registers.config.prefecture_code)
@@ -254,7 +281,8 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
     sync = registers.config.database.sqlite_synchronous
     totals = dict(residents=0, removed=0, history=0, fuhyo=0, fuhyo_removed=0, fuhyo_abroad=0,
                   fuhyo_other_prefecture=0, fuhyo_history=0)
-    with writer(registers.juki_engine).connect() as jc, writer(registers.fuhyo_engine).connect() as fc:
+    with ExitStack() as stack, writer(registers.juki_engine).connect() as jc, \
+            writer(registers.fuhyo_engine).connect() as fc:
         juki = _Register(jc, JukiRepository, juki_current, juki_history, juki_seed_progress,
                          juki_current.c.municipality_code)
         fuhyo = _Register(fc, FuhyoRepository, fuhyo_current, fuhyo_history, fuhyo_seed_progress,
@@ -265,9 +293,23 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
         restored = False
         try:
             batch_size = _start([juki, fuhyo], pref, residents, seed, batch_size)
-            batches = gen.batches(batch_size)
-            done = juki_hid = fuhyo_hid = 0
-            for i, batch in enumerate(_ahead(batches) if fast else batches):
+            count = gen.batch_count(batch_size)
+            if workers is None:     # the rows are the same either way (ADR 0057)
+                workers = 1 if fast and count >= _WORKERS_FROM_BATCHES and (os.cpu_count() or 1) > 1 else 0
+            batches = (gen.batch(k, batch_size) for k in range(count))
+            if fast and workers > 0:
+                pool = stack.enter_context(Workers(workers, residents, seed, today, params, pref.code, batch_size))
+                ahead = _ahead(pool.pickled(0, count))     # received (not unpickled) in a thread
+                stack.callback(ahead.close)                # before the pool closes (LIFO)
+                batches = map(load_batch, ahead)
+            elif fast:
+                batches = _ahead(batches)
+                stack.callback(batches.close)
+            done = juki_hid = fuhyo_hid = juki_seq = fuhyo_seq = 0
+            for i, batch in enumerate(batches):
+                if i == 0 and juki.done and batch.juki:
+                    _require_same_population(juki, batch.juki[0])
+                juki_seq, fuhyo_seq = batch.renumber(juki_seq, fuhyo_seq)
                 # history ids in generation order, whatever the engine's sequence did (rolled-back batches)
                 for juki_hid, h in enumerate(batch.juki_history, juki_hid + 1):
                     h["history_id"] = juki_hid
@@ -288,7 +330,7 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
                 done += batch.persons
                 if progress is not None:
                     progress(done, gen.total_persons)
-            for reg, seq in ((juki, gen.juki_seq), (fuhyo, gen.fuhyo_seq)):
+            for reg, seq in ((juki, juki_seq), (fuhyo, fuhyo_seq)):
                 with reg.conn.begin():
                     if seq:
                         reg.repo(reg.conn).set_seq_at_least(seq)

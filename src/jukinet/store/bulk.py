@@ -51,14 +51,19 @@ def write_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
         # psycopg adapts date, datetime, bool, bytes itself; the bind processors are for the DBAPI call
         with raw.cursor() as cur:
             with cur.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
+                write = copy.write_row
                 for r in rows:
-                    copy.write_row([r.get(n) for n in names])
+                    write(list(map(r.get, names)))
         return len(rows)
-    pairs = list(zip(names, procs))
+    converted = [(i, p) for i, p in enumerate(procs) if p is not None]   # dates, timestamps, booleans
 
-    def values(r: dict) -> tuple:
-        return tuple(p(v) if p is not None and v is not None else v
-                     for v, p in ((r.get(n), p) for n, p in pairs))
+    def values(r: dict) -> list:
+        v = list(map(r.get, names))
+        for i, p in converted:
+            x = v[i]
+            if x is not None:
+                v[i] = p(x)
+        return v
 
     raw.executemany(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({', '.join('?' * len(names))})",
                     map(values, rows))

@@ -165,6 +165,23 @@ class _Repository:
             self.conn.execute(insert(self.history), hrows)
         return len(rows)
 
+    def bulk_load_rows(self, rows: list, history: list = (), *, fast: bool = False) -> int:
+        """:meth:`bulk_load` of row dicts (the seed's: :func:`juki_to_row` / :func:`fuhyo_to_row` values, D1 with
+        its 個人番号 in the clear, history rows with their ``superseded_*`` and ``history_id``). The dicts are
+        sealed in place (D1): the caller hands them over."""
+        seal = self._history_row
+        rows = [seal(r) for r in rows]
+        hrows = [seal(h) for h in history]
+        if fast:
+            write_rows(self.conn, self.current, rows)
+            write_rows(self.conn, self.history, hrows)
+        else:
+            if rows:
+                self.conn.execute(insert(self.current), rows)
+            if hrows:
+                self.conn.execute(insert(self.history), hrows)
+        return len(rows)
+
     def _history_row(self, row: dict) -> dict:
         return row
 
