@@ -201,11 +201,15 @@ _END = object()
 
 
 @contextmanager
-def _fetched_ahead(rows, depth: int = 2):
+def _fetched_ahead(rows, depth: int = 2, *, ahead: bool = True):
     """Our rows, one partition of :data:`_FETCH` ahead, fetched by a thread: the database works
     on the next rows (and the driver waits for them without the GIL) while this thread reads and
     compares the snapshot. The thread has finished when the block is left, whatever happened, so
-    the connection is never used by two threads at once after it."""
+    the connection is never used by two threads at once after it. ``ahead=False`` (SQLite: the
+    engine runs in this process, there is no server to overlap with): read in line."""
+    if not ahead:
+        yield (row for part in rows.partitions() for row in part)
+        return
     parts: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -276,7 +280,7 @@ def run_check(registers, register: str, municipality_code: str, stream: IO[bytes
                 try:
                     if register == "juki":  # 個人番号 compared through the blind index (ADR 0058)
                         reader.number_index = cipher_of(conn).blind_index
-                    with _fetched_ahead(rows) as ours:
+                    with _fetched_ahead(rows, ahead=conn.dialect.name != "sqlite") as ours:
                         _merge(register, reader, ours, res, item_counts, spool, unknown)
                     _resolve_unknown(conn, register, municipality_code, as_of, unknown, spool, res)
                 finally:
