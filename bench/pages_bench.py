@@ -20,6 +20,7 @@ cannot be repeated honestly (the hash chain) — so the ratio also contains the 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -73,8 +74,9 @@ def run(inst, k: int, version: str) -> None:
     sec = app.state.security
     tid, secret = terminal(sec)
     clients = {}
+    run_id = secrets.token_hex(2).upper()       # a second run on the same --data-dir makes new operators
     for persona, (roles, regs, affairs) in PERSONAS.items():
-        res = signed_in(sec, registers, tid, f"BENCH-{persona.upper()}", roles=roles, registers_in_scope=regs,
+        res = signed_in(sec, registers, tid, f"BENCH-{persona.upper()}-{run_id}", roles=roles, registers_in_scope=regs,
                         affairs=affairs, display_name=f"bench {persona}")
         c = TestClient(app, base_url="http://localhost:8700", client=("127.0.0.1", 40000), follow_redirects=False)
         c.cookies.set(A.TERMINAL_COOKIE, f"{tid}.{secret}")
