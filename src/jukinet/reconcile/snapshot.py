@@ -393,15 +393,21 @@ class SnapshotReader:
             self._kana[name_kana] = k
         return k
 
-    def _record_juki(self, obj: dict) -> SnapshotRecord:
-        if not obj.keys() <= _ALLOWED_JUKI:
+    def _required(self, obj: dict, allowed, get) -> tuple:
+        """The required items of a line (``get``: an ``itemgetter``), refused when one is missing or
+        null, or when the line has an item ``allowed`` does not name."""
+        if not obj.keys() <= allowed:
             raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
         try:
-            required = _GET_REQUIRED_JUKI(obj)
+            required = get(obj)
         except KeyError:
             raise self._missing(obj) from None
         if None in required:
             raise self._missing(obj)
+        return required
+
+    def _record_juki(self, obj: dict) -> SnapshotRecord:
+        required = self._required(obj, _ALLOWED_JUKI, _GET_REQUIRED_JUKI)
         code, manager, name, name_kana, birth, sex, address = required
         code = self._common(code, manager)
         if type(name) is not str or not 0 < len(name) <= _TEXT_MAX:
@@ -430,14 +436,7 @@ class SnapshotReader:
                                      _stored_kana(fs["name_kana"])))
 
     def _record_fuhyo(self, obj: dict) -> SnapshotRecord:
-        if not obj.keys() <= _ALLOWED_FUHYO:
-            raise SnapshotRefused("RECONCILE_FIELD_UNKNOWN", "定義されていない項目があります。", line=self.line_no)
-        try:
-            required = _GET_REQUIRED_FUHYO(obj)
-        except KeyError:
-            raise self._missing(obj) from None
-        if None in required:
-            raise self._missing(obj)
+        required = self._required(obj, _ALLOWED_FUHYO, _GET_REQUIRED_FUHYO)
         code, name, name_kana, birth, sex, manager, status = required
         code = self._common(code, manager)
         if type(name) is not str or not 0 < len(name) <= _TEXT_MAX:
