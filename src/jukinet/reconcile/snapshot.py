@@ -406,16 +406,18 @@ class SnapshotReader:
             raise self._missing(obj)
         return required
 
+    def _required_text(self, value, field: str) -> None:
+        """A required text item: a string of 1 to :data:`_TEXT_MAX` characters."""
+        if type(value) is not str or not 0 < len(value) <= _TEXT_MAX:
+            raise self._bad(field)
+
     def _record_juki(self, obj: dict) -> SnapshotRecord:
         required = self._required(obj, _ALLOWED_JUKI, _GET_REQUIRED_JUKI)
         code, manager, name, name_kana, birth, sex, address = required
         code = self._common(code, manager)
-        if type(name) is not str or not 0 < len(name) <= _TEXT_MAX:
-            raise self._bad("name")
-        if type(name_kana) is not str or not 0 < len(name_kana) <= _TEXT_MAX:
-            raise self._bad("name_kana")
-        if type(address) is not str or not 0 < len(address) <= _TEXT_MAX:
-            raise self._bad("address")
+        self._required_text(name, "name")
+        self._required_text(name_kana, "name_kana")
+        self._required_text(address, "address")
         name_kana = self._birth_sex_kana(birth, sex, name_kana)
         oaza = obj.get("oaza_code")
         if oaza is not None and (not isinstance(oaza, str) or not oaza.isascii() or not 0 < len(oaza) <= 12):
@@ -439,10 +441,8 @@ class SnapshotReader:
         required = self._required(obj, _ALLOWED_FUHYO, _GET_REQUIRED_FUHYO)
         code, name, name_kana, birth, sex, manager, status = required
         code = self._common(code, manager)
-        if type(name) is not str or not 0 < len(name) <= _TEXT_MAX:
-            raise self._bad("name")
-        if type(name_kana) is not str or not 0 < len(name_kana) <= _TEXT_MAX:
-            raise self._bad("name_kana")
+        self._required_text(name, "name")
+        self._required_text(name_kana, "name_kana")
         name_kana = self._birth_sex_kana(birth, sex, name_kana)
         for k in ("address", "last_address"):
             v = obj.get(k)
@@ -471,13 +471,6 @@ class SnapshotReader:
         if v != value:  # no spaces or hyphens: codes travel compact
             raise self._bad(field, code="RECONCILE_CODE_INVALID")
         return v
-
-    def _text(self, obj: dict, field: str, *, required: bool) -> None:
-        v = obj.get(field)
-        if v is None and not required:
-            return
-        if not isinstance(v, str) or not v or len(v) > _TEXT_MAX:
-            raise self._bad(field)
 
 
 def _valid_date(s: str) -> bool:
