@@ -4,7 +4,11 @@ bounded (ADR 0046), and the report's font subset never drops a character (both e
 The soak saw ``jukinet serve`` grow ≈ 17 MiB at each monthly analysis: each report was made on the
 worker thread that took the request, parsed the whole IPAゴシック font, and left its high-water mark in
 that thread's malloc arena. Here each report is asked for from a new thread that stays alive (as the
-server's workers do) and the process's resident memory is read from ``/proc``."""
+server's workers do) and the process's resident memory is read from ``/proc``.
+
+A CI run once saw 12.5 MiB over four reports: each report left ≈ 1.2 MiB of reference cycles (the PDF's
+object graph) that only a full collection frees, and a test process (like a quiet server) may go long
+without one; the report thread now collects them before giving the pages back (ADR 0060)."""
 
 from __future__ import annotations
 

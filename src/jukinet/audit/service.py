@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 import string
+import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,7 +71,10 @@ def _run_marked(fn, args, kwargs):
     try:
         return fn(*args, **kwargs)
     finally:
-        heap.trim()       # the month's entries and the PDF are garbage now: give their pages back
+        # the month's entries and the PDF are garbage now: collect the cycles the PDF's object graph leaves
+        # (≈ 1.2 MiB a report that only a full collection frees) and give the pages back
+        gc.collect()
+        heap.trim()
 
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
