@@ -52,11 +52,18 @@ from jukinet.seed.workers import load as load_batch
 from jukinet.store.bulk import (analyze_tables, create_secondary_indexes, drop_secondary_indexes, relax_commit,
                                  reset_identity)
 from jukinet.store.engine import writer
+from jukinet.store.faults import is_storage_fault
 from jukinet.store.repository import FuhyoRepository, JukiRepository
 from jukinet.store.tables import (fuhyo_current, fuhyo_history, fuhyo_seed_progress, juki_current, juki_history,
                                   juki_seed_progress)
 
-__all__ = ["populate", "SeedReport", "Progress"]
+__all__ = ["populate", "SeedReport", "Progress", "STORAGE_CODE"]
+
+#: a seed ended by a storage fault (full disk, read-only or vanished database): resumable
+STORAGE_CODE = "SEED_STORAGE_UNAVAILABLE"
+STORAGE_MESSAGE = ("記憶装置に書き込めないため (容量不足など) 住民データの投入を中断しました。投入済みの分は保存されています"
+                   "が、投入は完了していません (サーバは起動できません)。容量を確保してから同じコマンド (同じ --residents と "
+                   "--seed) を再実行すると続きから投入します。")
 
 #: ``progress(done, total)``: persons generated and stored so far, and persons in all.
 Progress = Callable[[int, int], None]
@@ -269,7 +276,25 @@ def populate(registers, residents: int, seed: int = 0, *, progress: Optional[Pro
     ``workers`` (fast path only): processes that generate the batches while this one writes
     (:mod:`jukinet.seed.workers`); 0 generates here, in a thread; None: one worker when there are
     at least four batches and more than one core. The rows do not depend on it.
+
+    A storage fault during the load — a full disk, a read-only or vanished database — ends the seed
+    with ``SEED_STORAGE_UNAVAILABLE``: the batches committed so far stay, the registers stay a seed in
+    progress (``serve`` refuses them), and the same command run again once there is room resumes it.
     """
+    try:
+        return _populate(registers, residents, seed, progress=progress, today=today, params=params,
+                         batch_size=batch_size, prefecture=prefecture, fast=fast, workers=workers)
+    except JukinetError:
+        raise
+    except Exception as e:
+        if is_storage_fault(e):   # the driver's text may quote a row: not carried on
+            raise JukinetError(STORAGE_CODE, STORAGE_MESSAGE) from None
+        raise
+
+
+def _populate(registers, residents: int, seed: int, *, progress: Optional[Progress], today: date, params: Params,
+              batch_size: int, prefecture: Optional[geo.places.PrefectureRef], fast: bool,
+              workers: Optional[int]) -> SeedReport:
     started = time.perf_counter()
     pref = geo.prefecture(registers.config.prefecture_code)
     if prefecture is not None and geo.prefecture(prefecture).code != pref.code:
