@@ -10,12 +10,19 @@ per document. Instead, each document first takes a HarfBuzz subset (C, a few ms)
 characters it will print — the form's fixed wording (this module's text), ASCII, and the data — with
 the variation selectors, so the ``cmap`` format 14 entries of the IVS survive; fpdf2 then parses and
 embeds that small font, in memory (no temporary file: the characters used are close to personal data).
+
+Shaping costs: fpdf2 measures a line character by character through HarfBuzz, which made a table of
+25 provision records ≈ 0.5 s (issue 16: "who received my data" p95 ≤ 500 ms). Table cells are shaped
+only when their text needs it (:func:`needs_shaping`: a variation selector, a joiner or a combining
+mark); the rest are measured and drawn from the font's own advances — the same glyphs, as HarfBuzz does
+not change plain CJK, kana or ASCII in horizontal text without optional features.
 """
 
 from __future__ import annotations
 
 import glob
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -76,6 +83,21 @@ def _subset_font(pdf: FPDF, path: Path, text: Iterable[str]) -> TTFFont:
     f = TTFFont(pdf, BytesIO(data), FAMILY, "")
     f._hbfont = HarfBuzzFont(hb.Face(hb.Blob(data)))
     return f
+
+
+def needs_shaping(text: str) -> bool:
+    """Whether ``text`` needs HarfBuzz to be drawn right: a variation selector (IVS U+E0100–E01EF,
+    U+FE00–FE0F), a joiner (U+200C/U+200D) or a combining mark (e.g. U+3099 combining 濁点).
+
+    >>> needs_shaping("令和7年12月1日"), needs_shaping("葛\U000E0102城"), needs_shaping("か\u3099")
+    (False, True, True)
+    """
+    for c in text:
+        o = ord(c)
+        if 0xFE00 <= o <= 0xFE0F or 0xE0100 <= o <= 0xE01EF or o in (0x200C, 0x200D) or (
+                o >= 0x300 and unicodedata.combining(c)):
+            return True
+    return False
 
 
 def wa(d) -> str:
@@ -155,18 +177,38 @@ class Form(FPDF):
 
         _head()
         for row in rows:
-            lines = max(len(self.multi_cell(w, 5, str(v or ""), dry_run=True, output="LINES")) for v, w in zip(row, widths))
-            hgt = 5 * max(lines, 1) + 1
+            texts = [str(v or "") for v in row]
+            shaped = [needs_shaping(t) for t in texts]
+            lines = []
+            for t, w, sh in zip(texts, widths, shaped):
+                self._shaping(sh)
+                lines.append(self._lines(t, w))
+            hgt = 5 * max(*lines, 1) + 1
             if self.get_y() + hgt > self.h - 22:
                 self.add_page()
                 _head()
             x, y = self.get_x(), self.get_y()
-            for v, w in zip(row, widths):
+            for t, w, sh, n in zip(texts, widths, shaped, lines):
                 self.rect(x, y, w, hgt)
                 self.set_xy(x, y + 0.5)
-                self.multi_cell(w, 5, str(v or ""))
+                self._shaping(sh)
+                if n == 1:          # a one-line multi_cell is a cell (its one line is not justified)
+                    self.cell(w, 5, t)
+                else:
+                    self.multi_cell(w, 5, t)
                 x += w
             self.set_xy(self.l_margin, y + hgt)
+        self._shaping(True)
+
+    def _lines(self, text: str, w: float) -> int:
+        """How many lines ``multi_cell(w, …, text)`` takes (one width measure when it fits on one)."""
+        if "\n" not in text and self.get_string_width(text) <= w - 2 * self.c_margin:
+            return 1
+        return len(self.multi_cell(w, 5, text, dry_run=True, output="LINES"))
+
+    def _shaping(self, on: bool) -> None:
+        if bool(self.text_shaping) != on:
+            self.set_text_shaping(on)
 
 
 @dataclass
