@@ -24,8 +24,8 @@ parse its JSON keys (25× a bare ``GROUP BY`` at 100,000 entries). Now, per chai
    Each list is a superset of what its rule names; the rules (:mod:`jukinet.audit.analysis`) then
    run unchanged on it, so the analysis is the one of the whole month (tested against it).
 
-A JSON member is read with ``json_extract`` on SQLite and ``CAST(… AS json) ->> …`` on PostgreSQL
-(:func:`json_text`). Nothing here logs or raises with a key or digest.
+A JSON member is read with ``json_extract`` on SQLite and ``->>`` on PostgreSQL, from the keys parsed
+once per row into a ``jsonb`` there (:func:`json_doc`, :func:`doc_text`). Nothing here logs or raises with a key or digest.
 """
 
 from __future__ import annotations
@@ -52,29 +52,51 @@ _ENTRY_COLUMNS = ("seq", "at", "operator_id", "terminal_id", "action", "outcome"
                   "result_count", "detail")
 
 
-class _JsonText(FunctionElement):
+class _JsonDoc(FunctionElement):
     type = String()
     inherit_cache = True
-    name = "json_text"
+    name = "json_doc"
 
 
-def json_text(column, key: str):
-    """The text of member ``key`` of the JSON object in ``column`` (NULL when absent)."""
+def json_doc(column):
+    """``column``'s JSON text parsed once, for several :func:`doc_text` of it: PostgreSQL's ``jsonb``
+    (one parse; ``->>`` on it is a lookup), SQLite's text itself (``json_extract`` reads text)."""
+    return _JsonDoc(column)
+
+
+@compiles(_JsonDoc)
+def _json_doc_sqlite(element, compiler, **kw):
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(_JsonDoc, "postgresql")
+def _json_doc_postgresql(element, compiler, **kw):
+    return f"CAST({compiler.process(list(element.clauses)[0], **kw)} AS jsonb)"
+
+
+class _DocText(FunctionElement):
+    type = String()
+    inherit_cache = True
+    name = "doc_text"
+
+
+def doc_text(doc, key: str):
+    """The text of member ``key`` of a :func:`json_doc` (NULL when absent)."""
     if not re.fullmatch(r"[a-z_]+", key):
-        raise ValueError("json_text: a plain member name")
-    return _JsonText(column, literal_column(f"'{key}'"))
+        raise ValueError("doc_text: a plain member name")
+    return _DocText(doc, literal_column(f"'{key}'"))
 
 
-@compiles(_JsonText)
-def _json_text_sqlite(element, compiler, **kw):
-    column, key = list(element.clauses)
-    return f"json_extract({compiler.process(column, **kw)}, '$.{key.name.strip(chr(39))}')"
+@compiles(_DocText)
+def _doc_text_sqlite(element, compiler, **kw):
+    doc, key = list(element.clauses)
+    return f"json_extract({compiler.process(doc, **kw)}, '$.{key.name.strip(chr(39))}')"
 
 
-@compiles(_JsonText, "postgresql")
-def _json_text_postgresql(element, compiler, **kw):
-    column, key = list(element.clauses)
-    return f"(CAST({compiler.process(column, **kw)} AS json) ->> {key.name})"
+@compiles(_DocText, "postgresql")
+def _doc_text_postgresql(element, compiler, **kw):
+    doc, key = list(element.clauses)
+    return f"({compiler.process(doc, **kw)} ->> {key.name})"
 
 
 class _SeqList(FunctionElement):
@@ -240,16 +262,24 @@ class MonthLog:
         names = sorted(set().union(*(r.names for r in related.values())))
         addresses = sorted(set().union(*(r.addresses for r in related.values())))
 
+        # the keys parsed once per row (PostgreSQL: a jsonb in a subquery kept apart by OFFSET 0, so that
+        # the planner does not copy the cast into each member below), then up to four members read from it
+        doc = (select(log.c.operator_id.label("op"), json_doc(keys).label("kj"), log.c.action.label("act"), log.c.seq)
+               .where(self._in_month(log), log.c.outcome == "granted", log.c.action.in_(an.PERSONAL_ACTIONS),
+                      log.c.operator_id.is_not(None)))
+        if self.engines[chain].dialect.name == "postgresql":
+            doc = doc.offset(0)
+        doc = doc.subquery()
+
         def hit(key: str, values: list):
-            v = json_text(keys, key)
+            v = doc_text(doc.c.kj, key)
             return case((v.in_(values), v), else_=None) if values else literal_column("NULL")
-        inner = (select(log.c.operator_id.label("op"), json_text(keys, "juminhyo_code").label("p"),
+        inner = (select(doc.c.op.label("op"), doc_text(doc.c.kj, "juminhyo_code").label("p"),
                         hit("name", names).label("nm"), hit("four_name", names).label("fn"),
                         hit("address", addresses).label("ad"),
-                        case((log.c.action.in_(an.LOOKUP_ACTIONS), literal_column("1")),
-                             else_=literal_column("0")).label("lk"), log.c.seq)
-                 .where(self._in_month(log), log.c.outcome == "granted", log.c.action.in_(an.PERSONAL_ACTIONS),
-                        log.c.operator_id.is_not(None)).subquery())
+                        case((doc.c.act.in_(an.LOOKUP_ACTIONS), literal_column("1")),
+                             else_=literal_column("0")).label("lk"), doc.c.seq)
+                 .subquery())
         cols = (inner.c.op, inner.c.p, inner.c.nm, inner.c.fn, inner.c.ad, inner.c.lk)
         q = select(*cols, func.count(), seq_list(inner.c.seq)).group_by(*cols)
         with self.engines[chain].connect() as conn:
