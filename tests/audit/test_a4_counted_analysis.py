@@ -203,6 +203,25 @@ def test_a4_repeated_pairs_across_chains_whatever_the_limit(site, repeat_lookups
     assert _flags(new) == _flags(old)
 
 
+@pytest.mark.parametrize("split", [(3, 1), (1, 3), (2, 2)])
+def test_a4_repeated_pair_mostly_in_one_chain_lists_the_other_chains_lookups_too(site, split):
+    """A pair over the limit (3) with most of its lookups in one chain — 3 + 1 — is flagged with all four,
+    the one in the other chain included: each chain names only the pairs it saw ⌈(3 + 1) / 2⌉ = 2 times
+    or more, and the candidates are then read from every chain."""
+    craft(site)
+    m = Log(site)
+    person = {"juminhyo_code": "10000000099"}
+    mine = [m.add("juki", "SATO", "detail", at(25, 10, i), keys=person, result_count=1) for i in range(split[0])]
+    mine += [m.add("fuhyo", "SATO", "detail", at(25, 11, i), keys=person, result_count=1) for i in range(split[1])]
+    svc = _svc(site)
+    svc.cfg = dataclasses.replace(svc.cfg, repeat_lookups=3)
+    old, _ = _whole_month(svc, MONTH)
+    new, _ = svc.analyse(MONTH)
+    assert _flags(new) == _flags(old)
+    flagged = {(e.chain, e.seq) for f in new.flags if f.kind == "b" and f.operator_id == "SATO" for e in f.entries}
+    assert set(mine) <= flagged
+
+
 def test_a4_counted_analysis_reads_as_objects_only_the_entries_the_flags_list(site):
     craft(site)
     svc = _svc(site)

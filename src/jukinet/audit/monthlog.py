@@ -30,12 +30,14 @@ once per row into a ``jsonb`` there (:func:`json_doc`, :func:`doc_text`). Nothin
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, any_, bindparam, func, literal_column, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import case
@@ -118,6 +120,17 @@ def _seq_list_sqlite(element, compiler, **kw):
 @compiles(_SeqList, "postgresql")
 def _seq_list_postgresql(element, compiler, **kw):
     return f"string_agg(CAST({compiler.process(list(element.clauses)[0], **kw)} AS TEXT), ',')"
+
+
+def _in_list(column, values: list[str], postgres: bool):
+    """``column`` is one of ``values`` — one bind parameter whatever their number (a related 氏 of a big
+    city names many persons): PostgreSQL ``= ANY(text[])``, SQLite ``IN (SELECT value FROM json_each(…))``."""
+    if not values:
+        return literal_column("1") == literal_column("0")
+    if postgres:
+        return column == any_(bindparam("persons", values, type_=ARRAY(String)))
+    return column.in_(select(literal_column("value")).select_from(
+        func.json_each(bindparam("persons", json.dumps(values)))))
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -220,8 +233,8 @@ class MonthLog:
                     personal[g.chain].add(g.operator_id)
             if g.outcome == "refused":
                 refused[g.chain].add((g.operator_id, g.day))
-        keyed = {chain: self._keyed(chain, related) for chain in self.engines if personal[chain]}
-        seqs = self._keyed_seqs(keyed, rules, related)
+        seqs = self._keyed_seqs(self._keyed_all([c for c in self.engines if personal[c]], rules, related),
+                                rules, related)
         for chain, engine in self.engines.items():
             log, _ = OPLOG[chain]
             with engine.connect() as conn:
@@ -253,23 +266,53 @@ class MonthLog:
             out += self._read(conn, chain, log, *where, or_(*chunk))
         return out
 
-    def _keyed(self, chain: str, related: dict[str, an.Related]) -> list:
-        """One pass over the granted personal-data access of ``chain``: per operator, person digest,
-        the search keys of flag (d) that some operator's :class:`~jukinet.analysis.Related` names, and
-        lookup or not — how many, and their seqs (for (b) and (d); each entry in exactly one row)."""
+    def _keyed_all(self, chains: list[str], rules: an.Rules, related: dict[str, an.Related]) -> dict[str, list]:
+        """The groups of :meth:`_keyed` that (b) or (d) may name, per chain — every group of a pair that may
+        be over the limit, wherever its lookups are.
+
+        A pair looked up more than ``L`` times in all ``C`` chains together was looked up at least
+        ``T = ⌈(L + 1) / C⌉`` times in one of them; each chain returns the pairs it saw ``T`` times or more
+        (the candidates) and the groups (d) may relate; with more than one chain, the candidates' groups
+        are then read from every chain (a second, narrow pass: their operators only), so that the sums
+        over the chains are exact. A pair not among the candidates was looked up at most ``C (T − 1) ≤ L``
+        times: never over the limit."""
+        if not chains:
+            return {}
+        t = max(1, -(-(rules.repeat_lookups + 1) // len(chains)))
+        persons = sorted({p for r in related.values() for p in r.persons if p})
+        keyed = {chain: self._keyed(chain, related, t, persons) for chain in chains}
+        pairs = {(r[0], r[1]) for rows in keyed.values() for r in rows if int(r[5]) and r[1] and r[8] >= t}
+        if len(chains) > 1 and pairs:
+            for chain in chains:
+                have = {tuple(r[:6]) for r in keyed[chain]}
+                keyed[chain] += [r for r in self._keyed(chain, related, t, persons, pairs=pairs)
+                                 if tuple(r[:6]) not in have]
+        return keyed
+
+    def _keyed(self, chain: str, related: dict[str, an.Related], t: int, persons: list[str], *,
+               pairs: set | None = None) -> list:
+        """One pass over the granted personal-data access of ``chain``, grouped per operator, person digest
+        (the keys' ``juminhyo_code``), the search keys of flag (d) that some operator's
+        :class:`~jukinet.analysis.Related` names, and lookup or not — with how many, their seqs and how
+        many lookups of the (operator, person) pair the chain holds in all. Only the groups a flag may
+        name come back: lookups of a pair seen ``t`` times or more, groups with a related search key or a
+        person in ``persons`` (any operator's related persons) — or, with ``pairs``, every lookup group of
+        those pairs. Rows: (op, p, nm, fn, ad, lk, n, seqs, pair lookups)."""
         log, _ = OPLOG[chain]
         keys = log.c["keys"]
         names = sorted(set().union(*(r.names for r in related.values())))
         addresses = sorted(set().union(*(r.addresses for r in related.values())))
+        postgres = self.engines[chain].dialect.name == "postgresql"
 
         # the keys parsed once per row (PostgreSQL: a jsonb in a subquery kept apart by OFFSET 0, so that
         # the planner does not copy the cast into each member below), then up to four members read from it
-        doc = (select(log.c.operator_id.label("op"), json_doc(keys).label("kj"), log.c.action.label("act"), log.c.seq)
-               .where(self._in_month(log), log.c.outcome == "granted", log.c.action.in_(an.PERSONAL_ACTIONS),
-                      log.c.operator_id.is_not(None)))
-        if self.engines[chain].dialect.name == "postgresql":
-            doc = doc.offset(0)
-        doc = doc.subquery()
+        where = [self._in_month(log), log.c.outcome == "granted", log.c.action.in_(an.PERSONAL_ACTIONS),
+                 log.c.operator_id.is_not(None)]
+        if pairs is not None:
+            where.append(log.c.operator_id.in_(sorted({op for op, _p in pairs})))
+        doc = select(log.c.operator_id.label("op"), json_doc(keys).label("kj"), log.c.action.label("act"),
+                     log.c.seq).where(*where)
+        doc = (doc.offset(0) if postgres else doc).subquery()
 
         def hit(key: str, values: list):
             v = doc_text(doc.c.kj, key)
@@ -281,9 +324,18 @@ class MonthLog:
                              else_=literal_column("0")).label("lk"), doc.c.seq)
                  .subquery())
         cols = (inner.c.op, inner.c.p, inner.c.nm, inner.c.fn, inner.c.ad, inner.c.lk)
-        q = select(*cols, func.count(), seq_list(inner.c.seq)).group_by(*cols)
+        g = (select(*cols, func.count().label("n"), seq_list(inner.c.seq).label("seqs"),
+                    func.sum(func.count()).over(partition_by=(inner.c.op, inner.c.p, inner.c.lk)).label("pn"))
+             .group_by(*cols).subquery())
+        lookups = and_(g.c.lk == literal_column("1"), g.c.p.is_not(None))
+        if pairs is not None:
+            wanted = and_(lookups, tuple_(g.c.op, g.c.p).in_(sorted(pairs)))
+        else:
+            wanted = or_(and_(lookups, g.c.pn >= t), g.c.nm.is_not(None), g.c.fn.is_not(None), g.c.ad.is_not(None),
+                         _in_list(g.c.p, persons, postgres))
+        q = select(g.c.op, g.c.p, g.c.nm, g.c.fn, g.c.ad, g.c.lk, g.c.n, g.c.seqs, g.c.pn).where(wanted)
         with self.engines[chain].connect() as conn:
-            return conn.execute(q).all()
+            return [(*r[:8], int(r[8])) for r in conn.execute(q)]
 
     @staticmethod
     def _keyed_seqs(keyed: dict, rules: an.Rules, related: dict[str, an.Related]) -> dict:
@@ -292,13 +344,13 @@ class MonthLog:
         keys are related to their operator (as :func:`~jukinet.audit.analysis.flag_related` decides)."""
         pairs = Counter()
         for rows in keyed.values():
-            for op, p, _nm, _fn, _ad, lk, n, _seqs in rows:
+            for op, p, _nm, _fn, _ad, lk, n, _seqs, _pn in rows:
                 if int(lk):
                     pairs[(op, p)] += int(n)
         over = an.repeated_pairs(pairs, rules)
         out: dict = {"repeats": defaultdict(set), "related": defaultdict(set)}
         for chain, rows in keyed.items():
-            for op, p, nm, fn, ad, lk, _n, seqs in rows:
+            for op, p, nm, fn, ad, lk, _n, seqs, _pn in rows:
                 r = related.get(op)
                 repeat = bool(int(lk)) and (op, p) in over
                 rel = r is not None and (p in r.persons or nm in r.names or fn in r.names or ad in r.addresses)
