@@ -22,7 +22,8 @@ Each step runs as its own process; wall time and peak RSS (``wait4``) are record
 Prints a markdown table with the ratios and the load average.
 
 ``--db-url URL`` (a PostgreSQL server where the bench may create databases and roles) measures the
-PostgreSQL variant instead: N residents seeded into a throwaway database; ``jukinet backup`` (three ``pg_dump`` of one exported snapshot, encrypted) vs one
+PostgreSQL variant instead: N residents seeded into a throwaway database (or, with ``--data-dir``, an
+installation already seeded on that server, read only: its config and keys are copied, its database dumped); ``jukinet backup`` (three ``pg_dump`` of one exported snapshot, encrypted) vs one
 ``pg_dump -Fc`` of the three schemas (and the same through ``openssl enc``); ``jukinet restore
 --db-url`` vs ``pg_restore`` into an empty database. The databases and roles (unique names per run,
 bench/engines.py) are dropped afterwards.
@@ -41,6 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from engines import Server, add_argument  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 STORES = ("juki", "fuhyo", "admin")
 
@@ -110,11 +112,19 @@ def postgres(a) -> int:
     rows = {}
     try:
         with Server(a.db_url) as server:    # three throwaway databases and their roles, dropped at the end
-            src, restored, plain = (server.database(n) for n in ("src", "restored", "plain"))
+            restored, plain = (server.database(n) for n in ("restored", "plain"))
             inst = work / "installation"
-            subprocess.run([jk, "init", "--data-dir", str(inst), "--db-url", src], check=True, capture_output=True)
-            subprocess.run([jk, "seed", "--data-dir", str(inst), "--residents", str(a.residents)], check=True,
-                           capture_output=True)
+            if a.data_dir:       # an installation already seeded on this server (e.g. 三重県 1.8M), read only:
+                shutil.copytree(a.data_dir, inst)      # its config and keys copied, its database dumped
+                from jukinet.config import Config
+                name = make_url(Config.load(inst).database.juki_url).database
+                src = server.url(name)
+                a.residents = _residents(src)
+            else:
+                src = server.database("src")
+                subprocess.run([jk, "init", "--data-dir", str(inst), "--db-url", src], check=True, capture_output=True)
+                subprocess.run([jk, "seed", "--data-dir", str(inst), "--residents", str(a.residents)], check=True,
+                               capture_output=True)
             generate_key_pair(work / "keys", passphrase="bench")
             shutil.copy(work / "keys" / PUBLIC_NAME, inst / "keys" / "backup-public.pem")
             rows["backup"] = run([jk, "backup", "--data-dir", str(inst), "--out", str(work / "b.jkb")])
@@ -148,6 +158,13 @@ def postgres(a) -> int:
           f"`pg_restore` into an empty database | {rows['base_restore'][0]:.1f} s | | "
           f"{rows['restore'][0] / rows['base_restore'][0]:.2f}× |")
     return 0 if ok else 1
+
+
+def _residents(url: str) -> int:
+    """Current residents in the juki schema of the database at ``url`` (for the table's caption)."""
+    out = subprocess.run(["psql", "-Atc", "SELECT count(*) FROM juki.juki_current WHERE NOT deleted", url],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.strip())
 
 
 def main() -> int:
