@@ -17,15 +17,19 @@ parse its JSON keys (25× a bare ``GROUP BY`` at 100,000 entries). Now, per chai
    * lookups and batch outputs of the operator-days that (a) or (e) flag, by the counts;
    * (b) and (d): **one** more pass over the granted personal-data access (:meth:`MonthLog._keyed`)
      groups it per operator, person digest (the keys' ``juminhyo_code``), the 氏 / area search keys
-     any operator's flag (d) names, and lookup or not, with the group's seqs; Python then picks the
-     pairs over the limit (summed over the chains) and the groups related to their operator (the
-     digests of persons sharing the 氏 or living under the prefix), and reads those seqs.
+     any operator's flag (d) names, and lookup or not, with the group's seqs — and returns only the
+     groups a flag may name (:meth:`MonthLog._keyed_all`: pairs looked up often enough in one chain to
+     be over the limit in all, read then from every chain; groups with a related search key or
+     person); Python then picks the pairs over the limit (summed over the chains) and the groups
+     related to their operator (the digests of persons sharing the 氏 or living under the prefix),
+     and reads those seqs.
 
    Each list is a superset of what its rule names; the rules (:mod:`jukinet.audit.analysis`) then
    run unchanged on it, so the analysis is the one of the whole month (tested against it).
 
 A JSON member is read with ``json_extract`` on SQLite and ``->>`` on PostgreSQL, from the keys parsed
-once per row into a ``jsonb`` there (:func:`json_doc`, :func:`doc_text`). Nothing here logs or raises with a key or digest.
+once per row into a ``jsonb`` there (:func:`json_doc`, :func:`doc_text`). Nothing here logs or raises
+with a key or digest.
 """
 
 from __future__ import annotations
