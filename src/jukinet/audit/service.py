@@ -23,11 +23,11 @@ a second request waits for the first).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
 import string
-import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

@@ -35,6 +35,7 @@ from fpdf import FPDF
 from fpdf.fonts import HarfBuzzFont, TTFFont
 
 from jukinet import wareki
+from jukinet.moji import is_variation_selector
 from jukinet.errors import JukinetError
 
 FONT_CANDIDATES = ["/usr/share/fonts/truetype/ipamj/ipamjm.ttf", "/usr/share/fonts/**/ipamjm.ttf"]
@@ -92,12 +93,7 @@ def needs_shaping(text: str) -> bool:
     >>> needs_shaping("令和7年12月1日"), needs_shaping("葛\U000E0102城"), needs_shaping("か\u3099")
     (False, True, True)
     """
-    for c in text:
-        o = ord(c)
-        if 0xFE00 <= o <= 0xFE0F or 0xE0100 <= o <= 0xE01EF or o in (0x200C, 0x200D) or (
-                o >= 0x300 and unicodedata.combining(c)):
-            return True
-    return False
+    return any(is_variation_selector(c) or c in "\u200c\u200d" or unicodedata.combining(c) for c in text)
 
 
 def wa(d) -> str:
