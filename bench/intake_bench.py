@@ -1,6 +1,7 @@
 """事務1 throughput: the whole intake pipeline against the bare engine writing the same rows.
 
     .venv/bin/python bench/intake_bench.py [--residents 20000] [--single 3000] [--batched 20000] [--db-url URL]
+                                           [--data-dir DIR] [--json OUT]
 
 Starts, as separate processes, ``jukinet serve`` (HTTPS with mutual TLS, checks, history, outbox,
 communication log, the outbox worker) and ``jukinet sim national``, on a fresh installation seeded
@@ -17,12 +18,19 @@ default durable commit) writing the equivalent rows — the new current row, a h
 communication-log row; the sealed 個人番号 as a ready-made blob — with ``executemany``: one
 transaction per notification for the single case, one per 1,000 for the batched case. The
 forwarding lag is ``delivered_at − created_at`` of the outbox entries (intake commit → confirmed
-by the national sim). Prints a markdown table.
+by the national sim). Prints a markdown table; ``--json`` also writes the figures to a file.
+
+``--data-dir DIR``: an installation already seeded (either engine; ``bench/growth_bench.py`` measures
+the intake at 0.2M / 1.8M / 14M residents this way) instead of a fresh one — its own prefecture's eight
+most populous municipalities send, the bare engine writes on a copy of its SQLite file or on its
+PostgreSQL database (and deletes its rows again there). The notifications the pipeline accepted stay in
+the installation, as in production.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -145,8 +153,27 @@ def bare_engine(src: Path | str, work: Path, notifications: list[dict], per_tx: 
                          f"envelope_digest, size, result, code) VALUES ({ph(11)})", log_rows[s:e])
         conn.commit()
     dt = time.perf_counter() - t0
+    if not isinstance(src, Path):    # the installation's own database: take the baseline's rows out again
+        codes, seqs = [r[0] for r in cur_rows], [r[0] for r in out_rows]
+        conn.begin_write()
+        for sql, arg in (("DELETE FROM juki_current WHERE juminhyo_code = ANY(?)", codes),
+                         ("DELETE FROM juki_history WHERE juminhyo_code = ANY(?)", codes),
+                         ("DELETE FROM outbox WHERE update_seq = ANY(?)", seqs),
+                         ("DELETE FROM intake_notifications WHERE notification_id LIKE 'bare-%'", None),
+                         ("DELETE FROM comm_log WHERE peer_cert_sha256 = ?", "f" * 64)):
+            conn.execute(sql, (arg,) if arg is not None else ())
+        conn.commit()
     conn.close()
     return dt
+
+
+def busiest(regs, k: int = 8) -> tuple[list[str], int]:
+    """The installation's ``k`` most populous municipalities (the CS that send the most) and its
+    number of current residents."""
+    with regs.engine("juki").connect() as c:
+        rows = c.exec_driver_sql("SELECT municipality_code, count(*) FROM juki_current WHERE NOT deleted "
+                                 "GROUP BY municipality_code ORDER BY count(*) DESC").fetchall()
+    return [m for m, _ in rows[:k]], sum(n for _, n in rows)
 
 
 def lag_stats(config) -> tuple[float, float, float, int]:
@@ -187,6 +214,8 @@ def main() -> None:
     ap.add_argument("--batched", type=int, default=20_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--data-dir", type=Path, help="an installation already seeded, instead of a fresh one")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--forward-after", action="store_true",
                     help="run serve without its outbox worker; forward afterwards with `jukinet outbox --once` "
                          "(intake without concurrent forwarding, and the forwarding rate on its own)")
@@ -198,12 +227,18 @@ def main() -> None:
 
 def run(args, server: Server) -> None:
     work = Path(tempfile.mkdtemp(prefix="jukinet-intake-bench-"))
-    data = work / "data"
-    port = 19700 + os.getpid() % 1000 * 3
-    db_url = server.database("inst")
-    jukinet("init", "--data-dir", str(data), "--port-base", str(port), *(["--db-url", db_url] if db_url else []))
-    jukinet("seed", "--data-dir", str(data), "--residents", str(args.residents))
-    config = Config.load(data)
+    if args.data_dir:
+        data = args.data_dir
+        config = Config.load(data)
+        port = config.server.port
+        db_url = config.database.juki_url if config.database.juki_url.startswith("postgresql") else None
+    else:
+        data = work / "data"
+        port = 19700 + os.getpid() % 1000 * 3
+        db_url = server.database("inst")
+        jukinet("init", "--data-dir", str(data), "--port-base", str(port), *(["--db-url", db_url] if db_url else []))
+        jukinet("seed", "--data-dir", str(data), "--residents", str(args.residents))
+        config = Config.load(data)
     if args.forward_after:
         config.intake.outbox_worker = False
         config.save()
@@ -215,11 +250,13 @@ def run(args, server: Server) -> None:
     ctx = ssl.create_default_context(cafile=str(config.resolve(config.tls.ca_cert)))
 
     regs = bootstrap(config).registers
-    gens = {m: EventGenerator.from_registers(regs, m, seed=i, run_id="bench") for i, m in enumerate(MUNIS)}
+    munis, residents = busiest(regs) if args.data_dir else (MUNIS, args.residents)
+    gens = {m: EventGenerator.from_registers(regs, m, seed=i, run_id=f"bench{os.getpid()}")
+            for i, m in enumerate(munis)}
     regs.dispose()
-    singles = {m: [[n] for n in gens[m].take(args.single // args.clients)] for m in MUNIS[:args.clients]}
-    per_muni = args.batched // len(MUNIS)
-    batched = {m: [gens[m].take(min(1000, per_muni - k)) for k in range(0, per_muni, 1000)] for m in MUNIS}
+    singles = {m: [[n] for n in gens[m].take(args.single // args.clients)] for m in munis[:args.clients]}
+    per_muni = args.batched // len(munis)
+    batched = {m: [gens[m].take(min(1000, per_muni - k)) for k in range(0, per_muni, 1000)] for m in munis}
 
     nat = spawn("sim", "national", "--data-dir", str(data), "--synthetic", "0")
     srv = spawn("serve", "--data-dir", str(data))
@@ -254,8 +291,9 @@ def run(args, server: Server) -> None:
 
     r_single, r_batch = n_single / t_single, n_batch / t_batch
     b_single, b_batch = len(flat_single) / bare_single, len(flat_batch) / bare_batch
-    print(f"\n事務1 intake — {server.version()}, {os.cpu_count()} cores, {args.residents:,} residents seeded, "
-          f"{args.clients} CS at once (single), {len(MUNIS)} CS (batched), forwarding "
+    version = server.version() if not args.data_dir else ("PostgreSQL" if db_url else "SQLite")
+    print(f"\n事務1 intake — {version}, {os.cpu_count()} cores, {residents:,} residents seeded, "
+          f"{args.clients} CS at once (single), {len(munis)} CS (batched), forwarding "
           f"{'after the intake' if args.forward_after else 'concurrent (outbox worker in serve)'}\n")
     print("| case | notifications | refused | pipeline /s | bare engine /s | pipeline ÷ bare | target |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -266,6 +304,12 @@ def run(args, server: Server) -> None:
     print(f"\nForwarding lag (intake commit → confirmed by the national sim), {delivered:,} updates: "
           f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {lmax:.2f} s; outbox empty {drain_after:.1f} s after the last "
           f"acknowledgement.")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "residents": residents, "clients": args.clients, "municipalities": munis,
+            "single": {"n": n_single, "refused": ref_single, "per_s": r_single, "bare_per_s": b_single},
+            "batched": {"n": n_batch, "refused": ref_batch, "per_s": r_batch, "bare_per_s": b_batch},
+            "lag_s": {"p50": p50, "p95": p95, "max": lmax, "delivered": delivered}}, indent=1))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:

@@ -1,6 +1,6 @@
 """Lookup by 住民票コード and by 個人番号: jukinet's repository vs the bare engine, same run.
 
-Usage: python bench/lookup_bench.py [--db-url URL] [--data-dir DIR] [--residents N] [--samples K]
+Usage: python bench/lookup_bench.py [--db-url URL] [--data-dir DIR] [--residents N] [--samples K] [--json OUT]
 
 With --data-dir pointing at a seeded installation (either engine), it measures there; otherwise it
 seeds N residents into a fresh installation — SQLite files in a temporary directory, or, with
@@ -9,12 +9,14 @@ kind it draws K random persons that have a 個人番号 and times, interleaved, 
 ``JukiRepository.get`` / ``by_kojin_bango`` through SQLAlchemy, a unit of work and the row→record
 mapping (for 個人番号: the HMAC blind index, the index probe and the AES-GCM open, ADR 0025), and (b)
 the bare driver (``sqlite3`` / ``psycopg``) running the same primary-key / blind-index SELECT on the
-same database (the blind index precomputed). Prints p50/p99 in microseconds and the ratio.
+same database (the blind index precomputed). Prints p50/p99 in microseconds and the ratio; ``--json``
+also writes them to a file (``bench/growth_bench.py`` collects them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -31,6 +33,7 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--residents", type=int, default=100_000)
     ap.add_argument("--samples", type=int, default=5_000)
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
     add_argument(ap)
     a = ap.parse_args()
 
@@ -76,6 +79,10 @@ def main() -> None:
     for label, o, b in results:
         print(f"| {label} | {pct(o, 50):.0f} | {pct(o, 99):.0f} | {pct(b, 50):.0f} | {pct(b, 99):.0f} "
               f"| {pct(o, 50) / pct(b, 50):.1f}× | {pct(o, 99) / pct(b, 99):.1f}× |")
+    if a.json:
+        a.json.write_text(json.dumps({"rows": n, "samples": len(keys), "lookups": {
+            label: {"p50_us": pct(o, 50), "p99_us": pct(o, 99), "bare_p50_us": pct(b, 50), "bare_p99_us": pct(b, 99)}
+            for label, o, b in results}}, ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":

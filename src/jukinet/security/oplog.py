@@ -21,6 +21,7 @@ altered, deleted, reordered or cut off, and a chain shorter than or different fr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -29,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -113,6 +114,31 @@ class VerifyReport:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """The four statements of an append, built once per chain and dialect with bind parameters, so
+    that each append only binds values (SQLAlchemy compiles each once; no statement is rebuilt and
+    re-keyed per entry)."""
+
+    head: object       # the anchor, locked for this transaction (SELECT … FOR UPDATE)
+    genesis: object    # the anchor of a chain's first entry (INSERT … ON CONFLICT DO NOTHING)
+    insert: object     # the entry
+    advance: object    # the anchor moved to the entry
+
+
+@functools.lru_cache(maxsize=None)
+def _statements(chain: str, dialect: str) -> _Statements:
+    log, head = OPLOG[chain]
+    upsert = postgresql.insert(head) if dialect == "postgresql" else sqlite.insert(head)
+    where = head.c.chain == bindparam("h_chain")
+    return _Statements(
+        head=select(head).where(where).with_for_update(),
+        genesis=upsert.on_conflict_do_nothing(index_elements=["chain"]),
+        insert=insert(log),
+        advance=update(head).where(where),
+    )
+
+
 class OperationLog:
     def __init__(self, keyring: KeyRing, data_dir: Path | str | None = None):
         self.keys = keyring
@@ -159,14 +185,15 @@ class OperationLog:
         connection) raises :class:`StorageUnavailable`: the doors answer it 503 and the request may be
         sent again once the storage takes writes (ADR 0038, 0051). Either way nothing is shown.
         """
-        log, head = OPLOG[chain]
         if actor.witness_id:
             detail = {**(detail or {}), "witness_id": actor.witness_id}
         try:
-            ins = (postgresql.insert(head) if conn.dialect.name == "postgresql" else sqlite.insert(head))
-            conn.execute(ins.values(chain=chain, seq=0, entry_hash=GENESIS, mac=self._head_mac(chain, 0, GENESIS))
-                         .on_conflict_do_nothing(index_elements=["chain"]))
-            h = conn.execute(select(head).where(head.c.chain == chain).with_for_update()).one()
+            st = _statements(chain, conn.dialect.name)
+            h = conn.execute(st.head, {"h_chain": chain}).one_or_none()
+            if h is None:      # the chain's first entry: its anchor starts at the genesis
+                conn.execute(st.genesis, {"chain": chain, "seq": 0, "entry_hash": GENESIS,
+                                          "mac": self._head_mac(chain, 0, GENESIS)})
+                h = conn.execute(st.head, {"h_chain": chain}).one()
             row = {
                 "seq": h.seq + 1, "at": _utc(now or datetime.now(timezone.utc)),
                 "operator_id": actor.operator_id, "terminal_id": actor.terminal_id,
@@ -175,10 +202,9 @@ class OperationLog:
                 "prev_hash": h.entry_hash,
             }
             row["entry_hash"] = self.keys.mac("chain", canonical(chain, row))
-            conn.execute(insert(log).values(**row))
-            conn.execute(update(head).where(head.c.chain == chain).values(
-                seq=row["seq"], entry_hash=row["entry_hash"],
-                mac=self._head_mac(chain, row["seq"], row["entry_hash"])))
+            conn.execute(st.insert, row)
+            conn.execute(st.advance, {"h_chain": chain, "seq": row["seq"], "entry_hash": row["entry_hash"],
+                                      "mac": self._head_mac(chain, row["seq"], row["entry_hash"])})
             metrics.oplog_appended(chain, action, outcome)   # A7 (ADR 0027): by action and outcome only
             return row["seq"]
         except JukinetError:
