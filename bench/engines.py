@@ -201,7 +201,9 @@ class Bare:
         with self.conn.transaction():
             for s in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
                 self.conn.execute(f"SET LOCAL {s} = off")
-            return self.conn.execute(self.q(sql.format(noidx="")), tuple(params)).fetchall()
+            # never a prepared statement: psycopg prepares a query text it has run 5 times, and a plan
+            # cached with the indexes on would be used again whatever the settings say
+            return self.conn.execute(self.q(sql.format(noidx="")), tuple(params), prepare=False).fetchall()
 
     def close(self) -> None:
         self.conn.close()

@@ -87,14 +87,21 @@ def bench(script: str, data: Path, *extra: str) -> dict:
         return figures
 
 
-def measure(data: Path, seconds: float, rss_mib: float, load: str, a) -> dict:
-    entry = record_run(data, seconds, rss_mib, load)
-    entry["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    entry["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, {_mem_gib():.0f} GiB"
-    entry["lookup"] = bench("lookup_bench.py", data, "--samples", str(a.lookup_samples))
-    entry["search"] = bench("search_bench.py", data, "--samples", str(a.search_samples),
-                            "--scan-samples", str(a.scan_samples))
-    entry["intake"] = bench("intake_bench.py", data, "--single", str(a.single), "--batched", str(a.batched))
+def measure(data: Path, seconds: float, rss_mib: float, load: str, a, entry: dict | None = None) -> dict:
+    """The figures of ``a.parts`` for the installation ``data``; with ``entry``, into that entry (the
+    other parts kept as they were measured)."""
+    if entry is None:
+        entry = record_run(data, seconds, rss_mib, load)
+        entry["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        entry["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, {_mem_gib():.0f} GiB"
+    parts = a.parts.split(",")
+    if "lookup" in parts:
+        entry["lookup"] = bench("lookup_bench.py", data, "--samples", str(a.lookup_samples))
+    if "search" in parts:
+        entry["search"] = bench("search_bench.py", data, "--samples", str(a.search_samples),
+                                "--scan-samples", str(a.scan_samples))
+    if "intake" in parts:
+        entry["intake"] = bench("intake_bench.py", data, "--single", str(a.single), "--batched", str(a.batched))
     return entry
 
 
@@ -107,6 +114,7 @@ def key(entry: dict) -> str:
 
 
 KANA = "kana prefix + birth date"
+PARTS = "lookup,search,intake"
 
 
 def table(results: dict) -> str:
@@ -195,6 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed-seconds", type=float)
     ap.add_argument("--seed-rss-mib", type=float)
     ap.add_argument("--load", default="", help="with --data-dir: the load average during its seed")
+    ap.add_argument("--parts", default=PARTS, help="with --data-dir: measure only these again (e.g. search), "
+                    "keeping the entry's other figures")
     ap.add_argument("--keep", type=Path, help="seed into this directory and keep it (and its database)")
     ap.add_argument("--table", action="store_true", help="print the table and draw the chart from the JSON only")
     ap.add_argument("--json", type=Path, default=HERE / "growth.json")
@@ -208,9 +218,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     results = json.loads(a.json.read_text()) if a.json.exists() else {}
     if a.data_dir:
-        if a.seed_seconds is None or a.seed_rss_mib is None:
+        if (a.seed_seconds is None or a.seed_rss_mib is None) and a.parts == PARTS:
             ap.error("--data-dir needs --seed-seconds and --seed-rss-mib (from the seed's /usr/bin/time -v)")
-        entry = measure(a.data_dir, a.seed_seconds, a.seed_rss_mib, a.load, a)
+        known = record_run(a.data_dir, 0, 0, "")
+        again = results.get(key(known)) if a.parts != PARTS else None
+        entry = measure(a.data_dir, a.seed_seconds, a.seed_rss_mib, a.load, a, again)
         results[key(entry)] = entry
     elif a.residents:
         with tempfile.TemporaryDirectory(prefix="jukinet-growth-", dir=a.keep.parent if a.keep else None) as tmp, \

@@ -124,11 +124,13 @@ def bare_engine(src: Path | str, work: Path, notifications: list[dict], per_tx: 
         conn = Bare.of_url(src)
     now = datetime.now(timezone.utc).isoformat()
     cur_rows, hist_rows, out_rows, proc_rows, log_rows = [], [], [], [], []
-    base = 1_000_000 * per_tx     # distinct codes and seqs per run (PostgreSQL: the same database)
+    # seqs after the installation's own (a seeded 東京都 is past 26 million), distinct per run (PostgreSQL:
+    # the same database); codes with a letter, which no real 住民票コード has
+    base = conn.execute("SELECT coalesce(max(update_seq), 0) FROM juki_current").fetchone()[0] + 1 + 10 * per_tx
     for i, n in enumerate(notifications):
         r = n["record"]
         seq = base + i
-        code = f"9{base + i:010d}"
+        code = f"B{seq:010d}"
         cur_rows.append((code, r["name"], 0, r["name_kana"], r["birth_date"], r["sex"], r.get("address") or "",
                          0, (r.get("kojin_bango") or "").encode() * 3, 1, "b" * 32,   # sealed 個人番号
                          n["reason"], n["change_date"], False, r["name_kana"],

@@ -4,8 +4,10 @@
 
 ``--data-dir`` names a seeded installation to measure lookups, search, provision and consistency
 on (Mie scale: ``jukinet init --data-dir DIR && jukinet seed --data-dir DIR --residents 1800000``,
-about 12–30 minutes on 2 cores). Without it, each benchmark seeds what it needs; ``--quick`` uses
+about 5 minutes on 2 cores). Without it, each benchmark seeds what it needs; ``--quick`` uses
 small sizes to check that every benchmark still runs. Figures for the record go to bench/RESULTS.md.
+The growth table (0.2M / 1.8M / 14M residents) is ``bench/growth_bench.py``, one size per run: only its
+toy size runs here (``--quick``).
 
 ``--db-url URL`` (``make bench DB=postgresql://postgres@127.0.0.1:5432/postgres``) runs every benchmark
 on PostgreSQL: URL names a server where each benchmark creates its own throwaway databases and roles
@@ -57,6 +59,11 @@ def main() -> int:
                                                                         "--records", "50000"] if q else [])],
             ["reconcile_bench.py", *(dd or ["--residents", "5000"]), *(["--inject", "5"] if q else [])],
         ]
+    if q:           # the growth table's one size, at a toy size, into temporary files (not the kept JSON)
+        tmp = Path(tempfile.gettempdir())
+        runs += [["growth_bench.py", "--residents", "3000", "--json", str(tmp / f"jukinet-growth-{os.getpid()}.json"),
+                  "--chart", str(tmp / f"jukinet-growth-{os.getpid()}.png"), "--lookup-samples", "200",
+                  "--search-samples", "20", "--scan-samples", "1", "--single", "100", "--batched", "1000"]]
     if q:           # atrest_bench modifies the installation it is given (rotation): only on its own seed here
         runs += [["atrest_bench.py", "--residents", "5000", "--samples", "500"]]
     failed = 0
