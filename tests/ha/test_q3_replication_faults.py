@@ -102,11 +102,13 @@ class _Writer:
 
 
 def _ids_on(cluster, node: str, table: str) -> set[int]:
-    """The ids on one node (empty while the node restarts: the caller waits)."""
+    """The ids on one node (empty while the node restarts, or while a standby that came back has not yet
+    replayed the table's creation — it accepts reads once consistent, before it has caught up: the caller
+    waits)."""
     try:
         with psycopg.connect(cluster.node_url(node, "jukinet_ha"), autocommit=True) as conn:
             return {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
-    except psycopg.OperationalError:
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
         return set()
 
 
