@@ -64,6 +64,8 @@ class Server:
     def __init__(self, db_url: Optional[str]):
         self.db_url = db_url
         self.created: list[str] = []
+        #: keep what this run made (its databases and their register roles): ``growth_bench.py --keep``
+        self.keep = False
         self.tag = f"jukinet_bench_{os.getpid()}_{secrets.token_hex(3)}"
         self._engine = None
         if db_url:
@@ -116,6 +118,8 @@ class Server:
         if not self.postgres:
             return
         try:
+            if self.keep:
+                return
             for name in self.created:
                 self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             # register roles of every database this run made (init's, and restore's for a restored copy)

@@ -220,8 +220,10 @@ def main(argv=None) -> int:
     if a.data_dir:
         if (a.seed_seconds is None or a.seed_rss_mib is None) and a.parts == PARTS:
             ap.error("--data-dir needs --seed-seconds and --seed-rss-mib (from the seed's /usr/bin/time -v)")
-        known = record_run(a.data_dir, 0, 0, "")
-        again = results.get(key(known)) if a.parts != PARTS else None
+        # only some parts again: into the entry measured before (its key read from the installation)
+        again = results.get(key(record_run(a.data_dir, 0, 0, ""))) if a.parts != PARTS else None
+        if a.parts != PARTS and again is None:
+            ap.error("--parts: this installation has no entry in the JSON yet; measure every part first")
         entry = measure(a.data_dir, a.seed_seconds, a.seed_rss_mib, a.load, a, again)
         results[key(entry)] = entry
     elif a.residents:
@@ -229,8 +231,7 @@ def main(argv=None) -> int:
                 Server(a.db_url) as server:
             data = a.keep or Path(tmp) / "data"
             db_url = server.database("growth")
-            if a.keep:
-                server.created.clear()      # kept: not dropped on exit
+            server.keep = bool(a.keep)      # kept: the database and its roles stay
             print(f"{engine_name(a.db_url)} {a.residents:,}: seed …", file=sys.stderr, flush=True)
             seconds, rss, load = seed(data, a.residents, a.prefecture, db_url, 19000 + os.getpid() % 500 * 3)
             print(f"  {seconds:.1f} s, {rss:.0f} MiB, load {load}", file=sys.stderr, flush=True)

@@ -241,6 +241,7 @@ def run(args, server: Server) -> None:
         jukinet("init", "--data-dir", str(data), "--port-base", str(port), *(["--db-url", db_url] if db_url else []))
         jukinet("seed", "--data-dir", str(data), "--residents", str(args.residents))
         config = Config.load(data)
+    worker_was = config.intake.outbox_worker
     if args.forward_after:
         config.intake.outbox_worker = False
         config.save()
@@ -286,6 +287,9 @@ def run(args, server: Server) -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
 
+    if args.forward_after and args.data_dir:      # a given installation keeps its own setting
+        config.intake.outbox_worker = worker_was
+        config.save()
     flat_single = [b[0] for bs in singles.values() for b in bs]
     flat_batch = [n for bs in batched.values() for b in bs for n in b]
     bare_single = bare_engine(template, work, flat_single, 1)
