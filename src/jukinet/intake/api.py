@@ -190,7 +190,11 @@ async def _authenticate(request: Request, svc: IntakeService):
         await run_in_threadpool(svc.record_refusal, peer=ident.label, code="NOT_A_CS", fingerprint=fp)
         return None, _refusal(403, "NOT_A_CS", "市町村CSの証明書ではありません。")
     try:   # revocation (ADR 0030): before the body is read; no usable CRL refuses (fail closed)
-        await run_in_threadpool(_revocation(request).check, der)
+        checker = _revocation(request)
+        if checker.fresh():
+            checker.check(der)      # in memory: a worker-thread hop cost more than the check
+        else:
+            await run_in_threadpool(checker.check, der)
     except JukinetError as e:
         await run_in_threadpool(svc.record_refusal, peer=ident.label, code=e.code, fingerprint=fp)
         return None, _refusal(503 if e.code == "CRL_UNAVAILABLE" else 403, e.code, e.message)

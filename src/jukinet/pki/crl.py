@@ -193,6 +193,11 @@ class RevocationChecker:
         unexpired CRL (fail closed)."""
         return [e.crl for e in self._in_force()]
 
+    def fresh(self) -> bool:
+        """True while the loaded CRLs were (re)read within ``interval``: :meth:`check` then reads no
+        file and can run on the event loop instead of a worker thread (ADR 0063)."""
+        return time.monotonic() - self._checked < self.interval
+
     def check(self, der: bytes) -> None:
         """Raise ``CERT_REVOKED`` if the certificate (DER) is on a CRL in force, ``CRL_UNAVAILABLE``
         if revocation cannot be checked."""
