@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Optional
 
 from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection
 
 from jukinet.config import Config
@@ -345,19 +347,21 @@ class IntakeService:
                                           code=error.code if error else None, peer_cert_sha256=fingerprint,
                                           message_id=nid, digest=item.digest, envelope_digest=envelope_digest,
                                           size=item.size))
-            if processed_rows:
-                # what the repository's apply() does, for the whole request at once: earlier versions
-                # to history, the current rows replaced, the 更新順番号 counter advanced
-                gone = [c for c in overlay if c in on_file]
-                for chunk in _chunks(gone):
-                    conn.execute(_statements(current_t).delete, {"codes": chunk})
-                if history_rows:
-                    conn.execute(_statements(history_t).insert, history_rows)
-                conn.execute(_statements(current_t).insert, [to_row(v) for v in overlay.values() if v is not None])
-                conn.execute(_statements(counters_t).count_set, {"value": seq})
-                conn.execute(_statements(processed).insert, processed_rows)
-                conn.execute(_statements(outbox).insert, outbox_rows)
-            conn.execute(_statements(comm).insert, comm_rows)
+            with _pipeline(conn):
+                if processed_rows:
+                    # what the repository's apply() does, for the whole request at once: earlier versions
+                    # to history, the current rows replaced, the 更新順番号 counter advanced
+                    gone = [c for c in overlay if c in on_file]
+                    for chunk in _chunks(gone):
+                        conn.execute(_statements(current_t).delete, {"codes": chunk})
+                    if history_rows:
+                        conn.execute(_statements(history_t).insert, history_rows)
+                    conn.execute(_statements(current_t).insert,
+                                 [to_row(v) for v in overlay.values() if v is not None])
+                    conn.execute(_statements(counters_t).count_set, {"value": seq})
+                    conn.execute(_statements(processed).insert, processed_rows)
+                    conn.execute(_statements(outbox).insert, outbox_rows)
+                conn.execute(_statements(comm).insert, comm_rows)
         if seq > first_seq and self.on_applied is not None:
             self.on_applied(register)
         return results
@@ -471,7 +475,7 @@ class _Statements:
 
     def __init__(self, table):
         c = table.c
-        self.insert = table.insert()
+        self.insert = table.insert().inline()   # no implicit RETURNING: nothing is read back (pipeline)
         if "juminhyo_code" in c:
             codes = bindparam("codes", expanding=True)
             self.versions = select(table).where(c.juminhyo_code.in_(codes))
@@ -484,6 +488,27 @@ class _Statements:
             self.count_read = select(c.value).where(c.name == "update_seq")
             self.count_lock = self.count_read.with_for_update()
             self.count_set = table.update().where(c.name == "update_seq").values(value=bindparam("value"))
+
+
+@contextmanager
+def _pipeline(conn: Connection):
+    """PostgreSQL: the writes of a transaction sent as one psycopg pipeline — one round trip for
+    the deletes and inserts instead of one each (ADR 0063). Their errors surface when it ends, from
+    psycopg itself: they are raised as SQLAlchemy raises a statement's (``IntegrityError``, …; a lost
+    connection invalidated), inside the transaction, which then rolls back. SQLite: nothing."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with conn.connection.driver_connection.pipeline():
+            yield
+    except dbapi.Error as e:
+        lost = conn.dialect.is_disconnect(e, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(e)
+        raise DBAPIError.instance(None, None, e, dbapi.Error, connection_invalidated=lost,
+                                  dialect=conn.dialect) from e
 
 
 @lru_cache(maxsize=None)
