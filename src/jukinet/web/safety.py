@@ -47,6 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jukinet import text
 from jukinet.store import faults
+from jukinet.web.asgi import HttpMiddleware
 
 log = logging.getLogger("jukinet.http")
 
@@ -293,17 +294,11 @@ def _watched(receive, watch: _MultipartText, method: str):
     return watched
 
 
-class StorageGuard:
+class StorageGuard(HttpMiddleware):
     """ASGI middleware: a storage fault that escaped a route is 503 ``STORAGE_UNAVAILABLE`` (JSON,
     ``Retry-After``), not a 500 — unless the answer had already begun (then it is re-raised)."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send):
         started = False
 
         async def watched(message):

@@ -20,6 +20,7 @@ from jukinet.errors import JukinetError
 from jukinet.security.model import Refused
 from jukinet.web import api_auth, api_roster, api_search, help_screen, oplog, roster, safety, search, signin
 from jukinet.web import auth as A
+from jukinet.web.asgi import HttpMiddleware
 from jukinet.web.pages import HERE, _redirect, message
 
 router = APIRouter(include_in_schema=False)
@@ -42,20 +43,14 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """Cache and browser-security headers on every answer (``no-store`` except static files and
     fonts, CSP except the API docs, frame / sniffing / referrer policies).
 
     Plain ASGI, not ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs each request
     through a task group and memory streams, ≈ 10 % of the server's CPU for a 異動通知 (ADR 0063)."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send):
         path = scope["path"]
         no_store = not (path.startswith("/static/") or path.startswith("/fonts/"))
         csp = not (path.startswith("/docs") or path.startswith("/redoc"))

@@ -1,0 +1,74 @@
+"""The intake's write path after ADR 0063: the writes of a transaction sent together (a psycopg
+pipeline on PostgreSQL), and the writers of one process queued before SQLite's lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from jukinet.intake.service import _pipeline, _statements, comm_row, lock_register
+from jukinet.store.tables import juki_counters
+from jukinet.store.tables_intake import INTAKE_TABLES
+
+PROCESSED, OUTBOX, COMM = INTAKE_TABLES["juki"]
+NOW = datetime(2026, 12, 8, 1, 0, tzinfo=timezone.utc)
+
+
+def _count(registers, table) -> int:
+    with registers.juki_engine.connect() as c:
+        return c.execute(select(func.count()).select_from(table)).scalar()
+
+
+def _processed(nid: str) -> dict:
+    return dict(sender_code="242012", notification_id=nid, digest="d" * 64, update_seq=1, received_at=NOW)
+
+
+def test_u2_a_write_refused_by_the_database_rolls_back_the_whole_transaction(registers):
+    """A key violation among the writes sent together is raised as SQLAlchemy raises it (not as a
+    driver error the intake does not know), and nothing of the transaction stays — also the writes
+    sent before it in the same pipeline."""
+    comm_before = _count(registers, COMM)
+    with pytest.raises(IntegrityError):
+        with registers.uow("juki", write=True) as uow, _pipeline(uow.conn):
+            uow.conn.execute(_statements(COMM).insert, [comm_row(at=NOW, channel="cs", direction="in",
+                                                                 peer="lg:242012", result="accepted")])
+            uow.conn.execute(_statements(PROCESSED).insert, [_processed("N1"), _processed("N1")])
+    assert _count(registers, PROCESSED) == 0
+    assert _count(registers, COMM) == comm_before
+    # the connection is usable again: the next transaction commits
+    with registers.uow("juki", write=True) as uow, _pipeline(uow.conn):
+        uow.conn.execute(_statements(PROCESSED).insert, [_processed("N2")])
+    assert _count(registers, PROCESSED) == 1
+
+
+def test_u2_writers_of_one_process_wait_for_each_other_and_both_commit(registers):
+    """Two writers of one register at once: the second waits for the first's commit (on SQLite
+    in this process's queue, on PostgreSQL on the counter row) and neither is refused."""
+    holding, errors = threading.Event(), []
+
+    def first():
+        try:
+            with registers.uow("juki", write=True) as uow:
+                lock_register(uow.conn, juki_counters)
+                uow.conn.execute(_statements(PROCESSED).insert, [_processed("A")])
+                holding.set()
+                time.sleep(0.3)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert holding.wait(10)
+    with registers.uow("juki", write=True) as uow:
+        lock_register(uow.conn, juki_counters)
+        # the first writer has committed by the time this one holds the lock
+        assert uow.conn.execute(select(func.count()).select_from(PROCESSED)).scalar() == 1
+        uow.conn.execute(_statements(PROCESSED).insert, [_processed("B")])
+    t.join(10)
+    assert errors == []
+    assert _count(registers, PROCESSED) == 2
