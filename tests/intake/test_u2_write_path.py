@@ -72,3 +72,26 @@ def test_u2_writers_of_one_process_wait_for_each_other_and_both_commit(registers
     t.join(10)
     assert errors == []
     assert _count(registers, PROCESSED) == 2
+
+
+def test_u2_intake_recreates_a_removed_update_counter_and_goes_on(installation, registers):
+    """The 更新順番号 counter row is made by a migration; if someone removed it, the next intake makes
+    it again (the path beside the pipelined reads on PostgreSQL) and the notification is accepted
+    with 更新順番号 1, then 2."""
+    from sqlalchemy import delete
+
+    from jukinet.intake.service import IntakeService, make_item
+    from jukinet.pki.certs import PeerIdentity
+
+    from .helpers import TSU, change, jcode, tennyu
+
+    with registers.uow("juki", write=True) as uow:
+        uow.conn.execute(delete(juki_counters))
+    svc = IntakeService(registers, installation)
+    first = tennyu(jcode(1))
+    assert svc.submit(PeerIdentity("cs", TSU), [make_item(first)])[0]["status"] == "accepted"
+    second = change(first, "転居", address="三重県津市西丸之内23番1号")
+    assert svc.submit(PeerIdentity("cs", TSU), [make_item(second)])[0]["status"] == "accepted"
+    with registers.juki_engine.connect() as c:
+        assert c.execute(select(juki_counters.c.value)).scalars().all() == [2]
+        assert sorted(c.execute(select(OUTBOX.c.update_seq)).scalars()) == [1, 2]
