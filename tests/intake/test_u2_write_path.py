@@ -8,12 +8,15 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from jukinet.intake.service import _pipeline, _statements, comm_row, lock_register
+from jukinet.intake.service import IntakeService, _pipeline, _statements, comm_row, lock_register, make_item
+from jukinet.pki.certs import PeerIdentity
 from jukinet.store.tables import juki_counters
 from jukinet.store.tables_intake import INTAKE_TABLES
+
+from .helpers import TSU, change, jcode, tennyu
 
 PROCESSED, OUTBOX, COMM = INTAKE_TABLES["juki"]
 NOW = datetime(2026, 12, 8, 1, 0, tzinfo=timezone.utc)
@@ -78,13 +81,6 @@ def test_u2_intake_recreates_a_removed_update_counter_and_goes_on(installation, 
     """The 更新順番号 counter row is made by a migration; if someone removed it, the next intake makes
     it again (the path beside the pipelined reads on PostgreSQL) and the notification is accepted
     with 更新順番号 1, then 2."""
-    from sqlalchemy import delete
-
-    from jukinet.intake.service import IntakeService, make_item
-    from jukinet.pki.certs import PeerIdentity
-
-    from .helpers import TSU, change, jcode, tennyu
-
     with registers.uow("juki", write=True) as uow:
         uow.conn.execute(delete(juki_counters))
     svc = IntakeService(registers, installation)

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Optional
 
-from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.exc import DBAPIError
 from psycopg.rows import dict_row
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from jukinet.config import Config
 from jukinet.domain.reasons import JUKI_REASONS, check_fuhyo, check_juki
@@ -481,18 +481,26 @@ class _Statements:
     def __init__(self, table):
         c = table.c
         self.insert = table.insert().inline()   # no implicit RETURNING: nothing is read back (pipeline)
+        # the same reads for the driver's own cursors on PostgreSQL (``_read_pipelined``): one array
+        # parameter for each IN list (``= ANY(%s)``)
         if "juminhyo_code" in c:
             codes = bindparam("codes", expanding=True)
             self.versions = select(table).where(c.juminhyo_code.in_(codes))
             self.history_codes = select(c.juminhyo_code).distinct().where(c.juminhyo_code.in_(codes))
             self.delete = table.delete().where(c.juminhyo_code.in_(codes))
+            self.pg_versions = (f"SELECT {', '.join(col.name for col in table.columns)} FROM {table.name} "
+                                "WHERE juminhyo_code = ANY(%s)")
+            self.pg_history_codes = f"SELECT DISTINCT juminhyo_code FROM {table.name} WHERE juminhyo_code = ANY(%s)"
         if "notification_id" in c and "digest" in c:
             self.digests = select(c.notification_id, c.digest).where(
                 c.sender_code == bindparam("sender"), c.notification_id.in_(bindparam("nids", expanding=True)))
+            self.pg_digests = (f"SELECT notification_id, digest FROM {table.name} "
+                               "WHERE sender_code = %s AND notification_id = ANY(%s)")
         if "name" in c and "value" in c:
             self.count_read = select(c.value).where(c.name == "update_seq")
             self.count_lock = self.count_read.with_for_update()
             self.count_set = table.update().where(c.name == "update_seq").values(value=bindparam("value"))
+            self.pg_count_lock = f"SELECT value FROM {table.name} WHERE name = 'update_seq' FOR UPDATE"
 
 
 @contextmanager
@@ -534,18 +542,15 @@ def _read_pipelined(conn: Connection, register: str, from_row, codes: set, nids_
     wanted = list(codes)
     with _pipeline(conn):
         lock = raw.cursor()
-        lock.execute(f"SELECT value FROM {counters_t.name} WHERE name = 'update_seq' FOR UPDATE")
+        lock.execute(_statements(counters_t).pg_count_lock)
         versions = raw.cursor(row_factory=dict_row)
-        versions.execute(f"SELECT {', '.join(c.name for c in current_t.columns)} FROM {current_t.name} "
-                         "WHERE juminhyo_code = ANY(%s)", [wanted])
+        versions.execute(_statements(current_t).pg_versions, [wanted])
         history = raw.cursor()
-        history.execute(f"SELECT DISTINCT juminhyo_code FROM {history_t.name} WHERE juminhyo_code = ANY(%s)",
-                        [wanted])
+        history.execute(_statements(history_t).pg_history_codes, [wanted])
         accepted = []
         for sender, nids in nids_by_sender.items():
             cur = raw.cursor()
-            cur.execute(f"SELECT notification_id, digest FROM {processed.name} "
-                        "WHERE sender_code = %s AND notification_id = ANY(%s)", [sender, list(nids)])
+            cur.execute(_statements(processed).pg_digests, [sender, list(nids)])
             accepted.append((sender, cur))
     row = lock.fetchone()
     if row is None:
